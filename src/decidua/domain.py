@@ -91,20 +91,26 @@ _KINDS = [
     # Thyroid (ESHRE 2022: TSH and TPO antibodies).
     InvestigationKindInfo("tsh", "Thyroid-stimulating hormone", "thyroid", True, "mIU/L"),
     InvestigationKindInfo("free_t4", "Free thyroxine", "thyroid", True, "pmol/L"),
-    InvestigationKindInfo("tpo_antibodies", "Thyroid peroxidase antibodies", "thyroid", True, "IU/mL"),
+    InvestigationKindInfo(
+        "tpo_antibodies", "Thyroid peroxidase antibodies", "thyroid", True, "IU/mL"
+    ),
     # Metabolic / general.
     InvestigationKindInfo("hba1c", "HbA1c", "metabolic", True, "mmol/mol"),
     InvestigationKindInfo("full_blood_count", "Full blood count", "haematology", False),
     InvestigationKindInfo("prolactin", "Prolactin", "endocrine", True, "mIU/L"),
     InvestigationKindInfo("vitamin_d", "25-hydroxy vitamin D", "metabolic", True, "nmol/L"),
-    InvestigationKindInfo("inherited_thrombophilia", "Inherited thrombophilia screen", "haematology", False),
+    InvestigationKindInfo(
+        "inherited_thrombophilia", "Inherited thrombophilia screen", "haematology", False
+    ),
     # Anatomy.
     InvestigationKindInfo("uterine_imaging", "Uterine imaging (ultrasound)", "anatomy", False),
     InvestigationKindInfo("hysteroscopy", "Hysteroscopy", "anatomy", False),
     # Genetics.
     InvestigationKindInfo("parental_karyotype_female", "Karyotype (woman)", "genetic", False),
     InvestigationKindInfo("parental_karyotype_male", "Karyotype (partner)", "genetic", False),
-    InvestigationKindInfo("pregnancy_tissue_karyotype", "Pregnancy-tissue genetics", "genetic", False),
+    InvestigationKindInfo(
+        "pregnancy_tissue_karyotype", "Pregnancy-tissue genetics", "genetic", False
+    ),
     # Research / not recommended outside research (ESHRE 2022).
     InvestigationKindInfo("uterine_nk_cells", "Uterine NK-cell density", "research", True, "%"),
 ]
@@ -297,4 +303,4 @@ class PatientRecord:
         found = [i for i in self.investigations if i.kind == kind]
         if not found:
             return None
-        return max(found, key=lambda i: (i.date or dt.date.min))
+        return max(found, key=lambda i: i.date or dt.date.min)

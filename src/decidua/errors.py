@@ -27,7 +27,7 @@ class Problem:
     file
         The input file (or ``None`` for values not read from a file).
     row
-        1-based data row number (the header is row 0), or ``None``.
+        Row number as a spreadsheet shows it (the header is row 1), or ``None``.
     column
         Column / field name, or ``None`` when the whole row or file is wrong.
     value

@@ -1,1 +1,4 @@
-"""store."""
+"""Persistence: SQLAlchemy models, sessions, Alembic migrations, records.
+
+SQLite (WAL, foreign keys on) by default; PostgreSQL via ``DECIDUA_DATABASE_URL``.
+"""

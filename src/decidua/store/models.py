@@ -1,0 +1,296 @@
+"""SQLAlchemy 2 ORM models of Decidua's patient data.
+
+Derived facts (LH+ day, age, consecutive losses) are not stored: they are
+computed from the stored dates and outcomes (see :mod:`decidua.domain`).
+Coded columns are stored as strings with CHECK constraints so that SQLite and
+PostgreSQL hold the same values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from decidua import domain
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    """Current time, timezone-aware UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+def _in(column: str, enum: type[StrEnum] | list[str]) -> str:
+    values = [e.value for e in enum] if isinstance(enum, type) else list(enum)
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a constraint naming convention (stable migrations)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+STUDY_GROUPS = ["rpl", "control", "other"]
+
+
+class Patient(Base):
+    """A woman, known only by a pseudonymous id."""
+
+    __tablename__ = "patient"
+    __table_args__ = (
+        CheckConstraint("year_of_birth BETWEEN 1900 AND 2100", name="year_of_birth_range"),
+        CheckConstraint("bmi IS NULL OR (bmi > 0 AND bmi < 150)", name="bmi_range"),
+        CheckConstraint(
+            "study_group IS NULL OR " + _in("study_group", STUDY_GROUPS), name="study_group"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pseudonym: Mapped[str] = mapped_column(String(32), unique=True, index=True)
+    year_of_birth: Mapped[int] = mapped_column(Integer)
+    bmi: Mapped[float | None] = mapped_column(Float)
+    ethnicity: Mapped[str | None] = mapped_column(String(64))
+    study_group: Mapped[str | None] = mapped_column(String(16))
+    consent_research: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_biobank: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_contact: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    pregnancies: Mapped[list[Pregnancy]] = relationship(
+        back_populates="patient", order_by="Pregnancy.order"
+    )
+    investigations: Mapped[list[Investigation]] = relationship(back_populates="patient")
+    biopsies: Mapped[list[Biopsy]] = relationship(back_populates="patient")
+    interventions: Mapped[list[Intervention]] = relationship(back_populates="patient")
+
+
+class Pregnancy(Base):
+    """One pregnancy of a patient, in order."""
+
+    __tablename__ = "pregnancy"
+    __table_args__ = (
+        UniqueConstraint("patient_id", "pregnancy_order", name="uq_pregnancy_patient_order"),
+        CheckConstraint("pregnancy_order >= 1", name="order_positive"),
+        CheckConstraint(_in("outcome", domain.Outcome), name="outcome"),
+        CheckConstraint(_in("conception", domain.ConceptionMode), name="conception"),
+        CheckConstraint(_in("karyotype", domain.KaryotypeResult), name="karyotype"),
+        CheckConstraint(
+            "gestation_weeks IS NULL OR (gestation_weeks >= 0 AND gestation_weeks <= 45)",
+            name="gestation_range",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id", ondelete="CASCADE"))
+    order: Mapped[int] = mapped_column("pregnancy_order", Integer)
+    outcome: Mapped[str] = mapped_column(String(16))
+    gestation_weeks: Mapped[float | None] = mapped_column(Float)
+    conception: Mapped[str] = mapped_column(String(24), default=domain.ConceptionMode.UNKNOWN)
+    karyotype: Mapped[str] = mapped_column(String(16), default=domain.KaryotypeResult.NOT_TESTED)
+    karyotype_detail: Mapped[str | None] = mapped_column(String(128))
+    outcome_date: Mapped[dt.date | None] = mapped_column(Date)
+
+    patient: Mapped[Patient] = relationship(back_populates="pregnancies")
+
+
+class Investigation(Base):
+    """One coded investigation result of a patient."""
+
+    __tablename__ = "investigation"
+    __table_args__ = (
+        UniqueConstraint("patient_id", "kind", "date", name="uq_investigation_key"),
+        CheckConstraint(_in("kind", list(domain.INVESTIGATION_KINDS)), name="kind"),
+        CheckConstraint(_in("interpretation", domain.Interpretation), name="interpretation"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(48))
+    date: Mapped[dt.date] = mapped_column(Date)
+    value: Mapped[float | None] = mapped_column(Float)
+    unit: Mapped[str | None] = mapped_column(String(24))
+    interpretation: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str | None] = mapped_column(Text)
+
+    patient: Mapped[Patient] = relationship(back_populates="investigations")
+
+
+class Biopsy(Base):
+    """An endometrial biopsy and the cycle it was taken in.
+
+    The LH+ day is derived from the two dates (:attr:`lh_day`), never stored.
+    """
+
+    __tablename__ = "biopsy"
+    __table_args__ = (
+        CheckConstraint("cycle_number IS NULL OR cycle_number >= 1", name="cycle_positive"),
+        CheckConstraint(
+            "clinic_call IS NULL OR " + _in("clinic_call", domain.DecidualCall), name="clinic_call"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True, index=True)
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patient.id", ondelete="CASCADE"), index=True
+    )
+    cycle_number: Mapped[int | None] = mapped_column(Integer)
+    lh_surge_date: Mapped[dt.date | None] = mapped_column(Date)
+    biopsy_date: Mapped[dt.date] = mapped_column(Date)
+    on_treatment: Mapped[bool] = mapped_column(Boolean, default=False)
+    clinic_call: Mapped[str | None] = mapped_column(String(16))
+
+    patient: Mapped[Patient] = relationship(back_populates="biopsies")
+    assay_results: Mapped[list[AssayResult]] = relationship(back_populates="biopsy")
+
+    @property
+    def lh_day(self) -> int | None:
+        """Days from LH surge to biopsy (derived)."""
+        if self.lh_surge_date is None:
+            return None
+        return domain.lh_day(self.lh_surge_date, self.biopsy_date)
+
+
+class ImportRun(Base):
+    """One committed import of one file (provenance of every imported row)."""
+
+    __tablename__ = "import_run"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    file_name: Mapped[str] = mapped_column(String(512))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    importer_version: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    n_rows: Mapped[int] = mapped_column(Integer, default=0)
+    n_inserted: Mapped[int] = mapped_column(Integer, default=0)
+    n_updated: Mapped[int] = mapped_column(Integer, default=0)
+    n_unchanged: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AssayResult(Base):
+    """One assay result attached to a biopsy, with its provenance.
+
+    ``result_key`` distinguishes several results of one assay on one biopsy
+    (e.g. ``plate=P1;well=A1`` for colony counts); ``values`` holds the typed
+    values of that assay as JSON (validated by the assay's importer).
+    """
+
+    __tablename__ = "assay_result"
+    __table_args__ = (
+        UniqueConstraint("biopsy_id", "kind", "result_key", name="uq_assay_result_key"),
+        CheckConstraint(_in("kind", domain.AssayKind), name="kind"),
+        CheckConstraint(_in("qc_status", domain.QCStatus), name="qc_status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    biopsy_id: Mapped[int] = mapped_column(ForeignKey("biopsy.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    result_key: Mapped[str] = mapped_column(String(128), default="")
+    values: Mapped[dict[str, Any]] = mapped_column(JSON)
+    qc_status: Mapped[str] = mapped_column(String(16), default=domain.QCStatus.PENDING)
+    batch: Mapped[str | None] = mapped_column(String(64))
+    source_file: Mapped[str | None] = mapped_column(String(512))
+    source_sha256: Mapped[str | None] = mapped_column(String(64))
+    import_run_id: Mapped[int | None] = mapped_column(ForeignKey("import_run.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    biopsy: Mapped[Biopsy] = relationship(back_populates="assay_results")
+
+
+class Intervention(Base):
+    """An intervention course (recorded, never recommended)."""
+
+    __tablename__ = "intervention"
+    __table_args__ = (
+        UniqueConstraint("patient_id", "kind", "start_date", name="uq_intervention_key"),
+        CheckConstraint(_in("kind", domain.InterventionKind), name="kind"),
+        CheckConstraint("end_date IS NULL OR end_date >= start_date", name="dates_ordered"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    dose: Mapped[str | None] = mapped_column(String(64))
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    end_date: Mapped[dt.date | None] = mapped_column(Date)
+    trial_arm: Mapped[str | None] = mapped_column(String(64))
+
+    patient: Mapped[Patient] = relationship(back_populates="interventions")
+
+
+class User(Base):
+    """A person using Decidua, with one role."""
+
+    __tablename__ = "app_user"
+    __table_args__ = (CheckConstraint(_in("role", domain.Role), name="role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditEvent(Base):
+    """Who changed what, when, with the values before and after."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        CheckConstraint("action IN ('create', 'update', 'delete')", name="action"),
+        Index("ix_audit_event_entity", "entity", "entity_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(8))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[int | None] = mapped_column(Integer)
+    entity_key: Mapped[str] = mapped_column(String(128))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    import_run_id: Mapped[int | None] = mapped_column(ForeignKey("import_run.id"))
+
+
+__all__ = [
+    "AssayResult",
+    "AuditEvent",
+    "Base",
+    "Biopsy",
+    "ImportRun",
+    "Intervention",
+    "Investigation",
+    "Patient",
+    "Pregnancy",
+    "User",
+]
