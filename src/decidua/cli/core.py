@@ -157,8 +157,9 @@ def import_command(
         typer.echo(json.dumps(report.to_dict()))
         return
     ins, upd = ("would insert", "would update") if dry_run else ("inserted", "updated")
+    prefix = "DRY RUN (nothing written) — " if dry_run else ""
     console.print(
-        f"{'[dry run] ' if dry_run else ''}{kind}: {report.n_rows} rows — {ins} {report.inserted}, "
+        f"{prefix}{kind}: {report.n_rows} rows — {ins} {report.inserted}, "
         f"{upd} {report.updated}, unchanged {report.unchanged}"
     )
     for change in report.changes[:20]:

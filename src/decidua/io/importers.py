@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import insert, select, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from decidua.errors import InputError, Problem
@@ -236,15 +237,40 @@ def _resolve_parents(
     return ids, problems
 
 
-def _existing(session: Session, spec: ImportSpec, records: list[dict]) -> dict[tuple, m.Base]:
-    first = spec.key_attrs[0]
-    col = getattr(spec.entity, first)
-    values = sorted({r[first] for r in records})
-    found: dict[tuple, m.Base] = {}
+def _columns(spec: ImportSpec) -> dict[str, Any]:
+    """Attribute name → table column of the spec's entity."""
+    return dict(sa_inspect(spec.entity).columns.items())
+
+
+def _existing(session: Session, spec: ImportSpec, records: list[dict]) -> dict[tuple, dict]:
+    """Stored rows matching the records' keys, as ``{key: {attr: value, "id": pk}}``."""
+    if not records:
+        return {}
+    cols = _columns(spec)
+    attrs = [a for a in records[0] if a in cols]
+    first = cols[spec.key_attrs[0]]
+    values = sorted({r[spec.key_attrs[0]] for r in records})
+    found: dict[tuple, dict] = {}
+    stmt_cols = [cols["id"], *(cols[a] for a in attrs)]
+    conn = session.connection()
     for chunk in _chunks(values):
-        for obj in session.scalars(select(spec.entity).where(col.in_(chunk))):
-            found[tuple(getattr(obj, a) for a in spec.key_attrs)] = obj
+        for row in conn.execute(select(*stmt_cols).where(first.in_(chunk))):
+            stored = dict(zip(["id", *attrs], row, strict=True))
+            found[tuple(stored[a] for a in spec.key_attrs)] = stored
     return found
+
+
+def _ids_by_key(session: Session, spec: ImportSpec, records: list[dict]) -> dict[tuple, int]:
+    cols = _columns(spec)
+    first = cols[spec.key_attrs[0]]
+    values = sorted({r[spec.key_attrs[0]] for r in records})
+    stmt_cols = [cols["id"], *(cols[a] for a in spec.key_attrs)]
+    conn = session.connection()
+    out: dict[tuple, int] = {}
+    for chunk in _chunks(values):
+        for pk, *key in conn.execute(select(*stmt_cols).where(first.in_(chunk))):
+            out[tuple(key)] = pk
+    return out
 
 
 def import_table(
@@ -305,7 +331,7 @@ def import_table(
 
     report = ImportReport(kind, table.path, table.sha256, total, dry_run=dry_run)
     inserts: list[dict[str, Any]] = []
-    updates: list[tuple[m.Base, dict[str, Any], dict[str, Any]]] = []
+    updates: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = []
     conflicts: list[Problem] = []
     for (row_no, _row), rec in zip(rows, records, strict=True):
         key = tuple(rec[a] for a in spec.key_attrs)
@@ -313,7 +339,7 @@ def import_table(
         if obj is None:
             inserts.append(rec)
             continue
-        before = {a: getattr(obj, a) for a in rec if getattr(obj, a) != rec[a]}
+        before = {a: obj[a] for a in rec if obj[a] != rec[a]}
         if not before:
             report.unchanged += 1
             continue
@@ -332,7 +358,7 @@ def import_table(
         raise InputError(conflicts[:MAX_PROBLEMS])
     report.inserted, report.updated = len(inserts), len(updates)
     report.changes = [
-        {"key": _entity_key(spec, obj), "before": _json(b), "after": _json(a)}
+        {"key": _key_text(spec, obj), "before": _json(b), "after": _json(a)}
         for obj, b, a in updates
     ]
     if dry_run or (not inserts and not updates):
@@ -355,29 +381,35 @@ def import_table(
     table_obj = spec.entity.__table__
     audits: list[dict[str, Any]] = []
     done = 0
-    for chunk in _chunks(inserts, 2000):
-        ids = session.scalars(insert(spec.entity).returning(table_obj.c.id), list(chunk)).all()
-        for pk, rec in zip(ids, chunk, strict=True):
-            audits.append(
-                {"at": now, "actor": actor, "action": "create", "entity": table_obj.name,
-                 "entity_id": pk, "entity_key": _key_text(spec, rec), "before": None,
-                 "after": _json(rec), "import_run_id": run.id}
-            )  # fmt: skip
+    conn = session.connection()
+    cols = _columns(spec)
+    stmt = insert(table_obj)
+    for chunk in _chunks(inserts, 5000):
+        conn.execute(stmt, [{cols[a].key: v for a, v in rec.items()} for rec in chunk])
         done += len(chunk)
         if progress:
             progress(done, total)
+    if inserts:
+        ids = _ids_by_key(session, spec, inserts)
+        for rec in inserts:
+            key = tuple(rec[a] for a in spec.key_attrs)
+            audits.append(
+                {"at": now, "actor": actor, "action": "create", "entity": table_obj.name,
+                 "entity_id": ids[key], "entity_key": _key_text(spec, rec), "before": None,
+                 "after": _json(rec), "import_run_id": run.id}
+            )  # fmt: skip
     if updates:
         session.execute(
-            update(spec.entity), [{"id": obj.id, **after} for obj, _, after in updates]
+            update(spec.entity), [{"id": obj["id"], **after} for obj, _, after in updates]
         )
         for obj, before, after in updates:
             audits.append(
                 {"at": now, "actor": actor, "action": "update", "entity": table_obj.name,
-                 "entity_id": obj.id, "entity_key": _entity_key(spec, obj),
+                 "entity_id": obj["id"], "entity_key": _key_text(spec, obj),
                  "before": _json(before), "after": _json(after), "import_run_id": run.id}
             )  # fmt: skip
     for chunk in _chunks(audits, 2000):
-        session.execute(insert(m.AuditEvent), list(chunk))
+        conn.execute(insert(m.AuditEvent.__table__), list(chunk))
     if progress:
         progress(total, total)
     return report
@@ -389,10 +421,6 @@ def _json(values: dict[str, Any]) -> dict[str, Any]:
 
 def _key_text(spec: ImportSpec, rec: dict[str, Any]) -> str:
     return ";".join(f"{a}={_jsonable(rec[a])}" for a in spec.key_attrs)[:128]
-
-
-def _entity_key(spec: ImportSpec, obj: m.Base) -> str:
-    return _key_text(spec, {a: getattr(obj, a) for a in spec.key_attrs})
 
 
 def import_file(

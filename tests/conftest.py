@@ -1,0 +1,159 @@
+"""Shared fixtures: real databases (SQLite always, PostgreSQL when configured).
+
+PostgreSQL tests run when ``DECIDUA_DATABASE_URL`` points at a server (CI sets
+it); each test gets its own freshly created database, migrated from empty.
+With ``DECIDUA_REQUIRE_POSTGRES=1`` (CI) a missing server is a failure, not a
+skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from decidua.store import migrate
+from decidua.store import models as m
+from decidua.store.session import dispose_engines, resolve_url, session_scope, set_default_url
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples" / "import"
+PG_ENV = "DECIDUA_DATABASE_URL"
+
+
+def _pg_base_url() -> str | None:
+    url = os.environ.get(PG_ENV)
+    if url and url.startswith("postgresql"):
+        return resolve_url(url)
+    return None
+
+
+def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]
+    if os.environ.get("DECIDUA_REQUIRE_POSTGRES") == "1" and _pg_base_url() is None:
+        raise pytest.UsageError(
+            "DECIDUA_REQUIRE_POSTGRES=1 but DECIDUA_DATABASE_URL is not a PostgreSQL URL"
+        )
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test touches the user's database: default URL and data dir are per test."""
+    monkeypatch.setenv("DECIDUA_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv(PG_ENV, raising=False)
+    monkeypatch.delenv("DECIDUA_EXPORT_KEY", raising=False)
+    monkeypatch.setenv("DECIDUA_USER", "tester")
+    set_default_url(None)
+    yield
+    set_default_url(None)
+    dispose_engines()
+
+
+_PG_BASE = _pg_base_url()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """URL of an empty database (no schema) on SQLite, and on PostgreSQL when configured."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.sqlite'}"
+        return
+    if _PG_BASE is None:
+        pytest.skip("PostgreSQL not configured (set DECIDUA_DATABASE_URL)")
+    name = f"decidua_t_{uuid.uuid4().hex[:12]}"
+    url = _pg_create(name)
+    try:
+        yield url
+    finally:
+        dispose_engines()
+        _pg_drop(name)
+
+
+_pg_template: str | None = None
+
+
+def _pg_create(name: str, template: str | None = None) -> str:
+    admin = create_engine(_PG_BASE, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            suffix = f' TEMPLATE "{template}"' if template else ""
+            conn.execute(text(f'CREATE DATABASE "{name}"{suffix}'))
+    finally:
+        admin.dispose()
+    return make_url(_PG_BASE).set(database=name).render_as_string(hide_password=False)
+
+
+def _pg_drop(name: str) -> None:
+    admin = create_engine(_PG_BASE, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str | None]:
+    """A PostgreSQL database migrated once, cloned (CREATE DATABASE … TEMPLATE) per test."""
+    if _PG_BASE is None:
+        yield None
+        return
+    name = f"decidua_tmpl_{uuid.uuid4().hex[:8]}"
+    url = _pg_create(name)
+    migrate.upgrade(url)
+    dispose_engines()
+    yield name
+    _pg_drop(name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest, tmp_path: Path, pg_template: str | None) -> Iterator[str]:
+    """URL of a migrated database (SQLite, and PostgreSQL when configured); the CLI default."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'test.sqlite'}"
+        migrate.upgrade(url)
+        set_default_url(url)
+        yield url
+        return
+    if pg_template is None:
+        pytest.skip("PostgreSQL not configured (set DECIDUA_DATABASE_URL)")
+    name = f"decidua_t_{uuid.uuid4().hex[:12]}"
+    url = _pg_create(name, template=pg_template)
+    set_default_url(url)
+    try:
+        yield url
+    finally:
+        dispose_engines()
+        _pg_drop(name)
+
+
+def snapshot(url: str) -> dict[str, object]:
+    """Row counts of every table plus the audit log's content, to prove nothing changed."""
+    out: dict[str, object] = {}
+    with session_scope(url) as s:
+        for table in m.Base.metadata.sorted_tables:
+            out[table.name] = s.scalar(select(func.count()).select_from(table))
+        out["audit"] = [
+            (a.id, a.action, a.entity, a.entity_key)
+            for a in s.scalars(select(m.AuditEvent).order_by(m.AuditEvent.id))
+        ]
+    return out
+
+
+@pytest.fixture
+def examples(tmp_path: Path) -> Path:
+    """A writable copy of the example import files."""
+    dest = tmp_path / "examples"
+    shutil.copytree(EXAMPLES, dest)
+    return dest
+
+
+@pytest.fixture
+def snap():  # type: ignore[no-untyped-def]
+    """The :func:`snapshot` function, for tests."""
+    return snapshot
