@@ -117,3 +117,18 @@ def test_demo_loads_bundled_cohort_through_importers(tmp_path: Path) -> None:
     assert sum(p["biopsies"] for p in data["patients"]) == n_biopsies
     rpl = [p for p in data["patients"] if p["study_group"] == "rpl"]
     assert len(rpl) >= 300
+
+
+def test_users_are_created_audited_and_deactivated(db: str, snap) -> None:
+    r = runner.invoke(app, ["--db", db, "users", "add", "asha", "--role", "scientist"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["--db", db, "users", "add", "asha", "--role", "admin"])
+    assert r.exit_code == 1 and "exists" in r.output
+    r = runner.invoke(app, ["--db", db, "users", "add", "bob", "--role", "wizard"])
+    assert r.exit_code == 1 and "unknown role" in r.output
+    r = runner.invoke(app, ["--db", db, "users", "deactivate", "asha"])
+    assert r.exit_code == 0
+    users = json.loads(runner.invoke(app, ["--db", db, "users", "list", "--json"]).output)
+    assert users == [{"username": "asha", "role": "scientist", "active": False, "name": None}]
+    audit = snap(db)["audit"]
+    assert [(a[1], a[2]) for a in audit] == [("create", "app_user"), ("update", "app_user")]

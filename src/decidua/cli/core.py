@@ -25,6 +25,7 @@ console = Console()
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 patients_app = typer.Typer(help="List patients.", no_args_is_help=True)
 patient_app = typer.Typer(help="One patient's record.", no_args_is_help=True)
+users_app = typer.Typer(help="User accounts and roles.", no_args_is_help=True)
 
 DEMO_ORDER = ("patients", "pregnancies", "investigations", "biopsies", "interventions", "cfu")
 
@@ -432,6 +433,63 @@ def _print_summary() -> None:
     console.print(per)
 
 
+# ---------------------------------------------------------------- users
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="Login name (lower case).")],
+    role: Annotated[str, typer.Option(help="admin | clinician | scientist | researcher")],
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+) -> None:
+    """Create a user with a role (audited).
+
+    Example: decidua users add asha --role scientist --name "Asha P."
+    """
+    from decidua.store.session import session_scope
+    from decidua.store.users import add_user
+
+    _require_schema()
+    with session_scope() as s:
+        user = add_user(s, username, role, actor=actor(), display_name=name)
+        console.print(f"added {user.username} ({user.role})")
+
+
+@users_app.command("list")
+def users_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List users and their roles."""
+    from decidua.store import models as m
+    from decidua.store.session import session_scope
+
+    _require_schema()
+    with session_scope() as s:
+        users = [
+            {"username": u.username, "role": u.role, "active": u.active, "name": u.display_name}
+            for u in s.scalars(select(m.User).order_by(m.User.username))
+        ]
+    if as_json:
+        typer.echo(json.dumps(users))
+        return
+    table = Table(title="Users")
+    for col in ("username", "role", "active", "name"):
+        table.add_column(col)
+    for u in users:
+        table.add_row(u["username"], u["role"], "yes" if u["active"] else "no", u["name"] or "")
+    console.print(table)
+
+
+@users_app.command("deactivate")
+def users_deactivate(username: Annotated[str, typer.Argument()]) -> None:
+    """Deactivate a user (kept for the audit trail, never deleted)."""
+    from decidua.store.session import session_scope
+    from decidua.store.users import set_active
+
+    _require_schema()
+    with session_scope() as s:
+        set_active(s, username, False, actor=actor())
+    console.print(f"deactivated {username}")
+
+
 # ---------------------------------------------------------------- export
 
 
@@ -475,3 +533,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(patient_app, name="patient")
     app.command("demo")(demo_command)
     app.command("export")(export_command)
+    app.add_typer(users_app, name="users")
