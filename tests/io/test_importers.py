@@ -269,3 +269,26 @@ def test_cli_dry_run_and_json(snap, db: str, examples: Path) -> None:
     assert r.exit_code == 0
     assert '"inserted": 3' in r.output
     assert snap(db)["patient"] == 3
+
+
+def test_xlsx_dates_and_corrupt_workbooks(snap, db: str, examples: Path, tmp_path: Path) -> None:
+    import_file(examples / "patients.csv", "patients", url=db, actor="t")
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["patient_id", "order", "outcome", "gestation_weeks", "outcome_date"])
+    ws.append(["EX-001", 1, "miscarriage", 8, dt.datetime(2019, 3, 2)])
+    ws.append(["EX-001", 2, "miscarriage", 7.5, dt.datetime(2030, 1, 1)])
+    path = tmp_path / "preg.xlsx"
+    wb.save(path)
+    before = snap(db)
+    with pytest.raises(InputError) as err:
+        import_file(path, "pregnancies", url=db, actor="t")
+    assert (err.value.row, err.value.column) == (3, "outcome_date")
+    assert "future" in err.value.reason
+    assert snap(db) == before
+
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes(path.read_bytes()[:300])
+    r = runner.invoke(app, ["--db", db, "import", "pregnancies", str(broken)])
+    assert r.exit_code == 1 and "not a valid XLSX" in r.output
+    assert snap(db) == before
