@@ -1,8 +1,167 @@
-"""`decidua risk …` and `decidua pathway …` commands."""
+"""`decidua risk …` and `decidua pathway …` commands (a thin edge over the core).
+
+Every printed risk carries its 95% credible interval and the research-use label.
+"""
 
 from __future__ import annotations
 
+import json
+from typing import Annotated
+
 import typer
+from rich.console import Console
+
+from decidua import RESEARCH_USE_LABEL
+from decidua.domain import DecidualCall, Outcome
 
 app = typer.Typer(help="Recurrence-risk commands.", no_args_is_help=True)
 pathway_app = typer.Typer(help="Care-pathway commands.", no_args_is_help=True)
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _print_estimate(est, header: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    lo, hi = est.interval
+    if header:
+        console.print(header)
+    console.print(
+        f"Risk of losing the next pregnancy: {_pct(est.p_loss)} "
+        f"(95% credible interval {_pct(lo)} to {_pct(hi)})"
+    )
+    console.print(
+        f"Share of this risk: embryonic (age-related) {_pct(est.components.embryonic)}, "
+        f"endometrial {_pct(est.components.endometrial)}"
+    )
+    ev = est.evidence
+    console.print(
+        f"Inputs: age {est.age:.1f}; losses {ev.n_losses_total}; live births "
+        f"{ev.n_live_births}; biopsies abnormal {ev.n_biopsy_abnormal}, normal "
+        f"{ev.n_biopsy_normal}. Model {est.model_version}."
+    )
+    console.print(RESEARCH_USE_LABEL)
+
+
+@app.command("predict")
+def predict_cmd(
+    age: Annotated[float, typer.Option("--age", help="Maternal age in years (12-60).")],
+    losses: Annotated[int, typer.Option("--losses", help="Previous consecutive losses.")] = 0,
+    live_births: Annotated[
+        int, typer.Option("--live-births", help="Live births before the run of losses.")
+    ] = 0,
+    biopsy: Annotated[
+        list[DecidualCall] | None,
+        typer.Option("--biopsy", help="Clinic call of a pre-pregnancy biopsy (repeatable)."),
+    ] = None,
+    what_if: Annotated[
+        bool, typer.Option("--what-if", help="Also show what one more biopsy could change.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Risk of losing the next pregnancy, with a 95% credible interval.
+
+    Example: decidua risk predict --age 34 --losses 3 --biopsy abnormal --biopsy normal --json
+    """
+    from decidua.errors import InputError
+    from decidua.risk import default_model, predict
+
+    if losses < 0 or live_births < 0:
+        raise InputError("--losses and --live-births cannot be negative")
+    history = [Outcome.LIVE_BIRTH] * live_births + [Outcome.MISCARRIAGE] * losses
+    calls = list(biopsy or [])
+    est = predict(age, history, calls)
+    outlook = default_model().biopsy_outlook(age, history, calls) if what_if else None
+    if as_json:
+        out = est.to_dict()
+        if outlook is not None:
+            out["next_biopsy"] = {
+                "p_abnormal": outlook.p_abnormal,
+                "if_abnormal": {"p_loss": outlook.if_abnormal.p_loss,
+                                "interval": list(outlook.if_abnormal.interval)},
+                "if_normal": {"p_loss": outlook.if_normal.p_loss,
+                              "interval": list(outlook.if_normal.interval)},
+            }
+        typer.echo(json.dumps(out))
+        return
+    _print_estimate(est)
+    if outlook is not None:
+        for name, e in (("abnormal", outlook.if_abnormal), ("normal", outlook.if_normal)):
+            console.print(
+                f"If one more biopsy is called {name}: {_pct(e.p_loss)} "
+                f"(95% credible interval {_pct(e.interval[0])} to {_pct(e.interval[1])})"
+            )
+        console.print(f"Chance the next call is abnormal: {_pct(outlook.p_abnormal)}. "
+                      + RESEARCH_USE_LABEL)
+
+
+@app.command("patient")
+def patient_cmd(
+    patient_id: Annotated[str, typer.Argument(help="Pseudonymous patient id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Risk of losing the next pregnancy for a stored woman (age today, full history,
+    untreated biopsies with a clinic call).
+
+    Example: decidua risk patient P001 --json
+    """
+    from decidua.risk import predict_record
+    from decidua.store.records import load_patient_record
+    from decidua.store.session import session_scope
+
+    with session_scope() as session:
+        record = load_patient_record(session, patient_id)
+    est = predict_record(record)
+    if as_json:
+        typer.echo(json.dumps({"patient_id": record.patient_id, **est.to_dict()}))
+    else:
+        _print_estimate(est, header=f"Patient {record.patient_id}")
+
+
+@pathway_app.command("patient")
+def pathway_patient_cmd(
+    patient_id: Annotated[str, typer.Argument(help="Pseudonymous patient id.")],
+    pregnant: Annotated[bool, typer.Option("--pregnant", help="She is pregnant now.")] = False,
+    bleeding: Annotated[
+        bool, typer.Option("--bleeding", help="She is pregnant and bleeding now.")
+    ] = False,
+    research_biopsy: Annotated[
+        bool | None,
+        typer.Option("--research-biopsy/--no-research-biopsy",
+                     help="The clinic runs a research biopsy programme (default: rule file)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Next care steps for a stored woman, with the guideline line behind each.
+
+    Example: decidua pathway patient P001 --research-biopsy
+    """
+    from decidua.pathway import next_steps
+    from decidua.store.records import load_patient_record
+    from decidua.store.session import session_scope
+
+    with session_scope() as session:
+        record = load_patient_record(session, patient_id)
+    res = next_steps(record, pregnant=pregnant, early_pregnancy_bleeding=bleeding,
+                     research_biopsy_available=research_biopsy)
+    if as_json:
+        typer.echo(json.dumps(res.to_dict()))
+        return
+    console.print(f"Patient {res.patient_id}: {res.losses} loss(es), {res.stage} "
+                  f"(rules {res.rules_version})")
+    titles = {"care": "Care", "investigation": "Investigations", "treatment": "Treatment",
+              "research": "Research", "not_recommended": "Not recommended outside research"}
+    for kind, title in titles.items():
+        steps = res.by_kind(kind)
+        if not steps:
+            continue
+        console.print(f"\n{title}:")
+        for s in steps:
+            mark = {"done": "[done] ", "offer": "[offer] "}.get(s.status, "")
+            console.print(f"  - {mark}{s.text}")
+            console.print(f"      source: {s.line}")
+    if res.missing:
+        console.print("\nMissing from the record: " + "; ".join(res.missing))
+    console.print("\n" + RESEARCH_USE_LABEL)

@@ -1,1 +1,130 @@
-"""risk."""
+"""Recurrence-risk engine: probability of losing the next pregnancy, with a credible interval.
+
+Two routes to a loss (age-related embryonic loss and a woman's latent frequency of cycles
+with a defective decidual reaction), calibrated to Magnus et al., BMJ 2019, and updated by
+obstetric history and serial pre-pregnancy biopsy calls. See ``docs/risk-model.md``.
+
+Research use only; not a diagnostic device.
+
+Examples
+--------
+>>> from decidua.risk import predict
+>>> r = predict(34, 3, biopsies=["abnormal"])
+>>> 0 < r.interval[0] <= r.p_loss <= r.interval[1] < 1
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from decidua.domain import DecidualCall, Outcome, PatientRecord, PregnancyRecord
+from decidua.risk.model import (
+    BiopsyOutlook,
+    CohortRisk,
+    Components,
+    Evidence,
+    RiskEstimate,
+    RiskModel,
+    RiskParams,
+    default_model,
+    shipped_params,
+)
+
+
+def predict(
+    age: float,
+    history: Sequence[Outcome | str | PregnancyRecord] | int,
+    biopsies: Iterable[DecidualCall | str | Any] = (),
+    *,
+    model: RiskModel | None = None,
+) -> RiskEstimate:
+    """Probability that a woman's next pregnancy ends in a loss.
+
+    Parameters
+    ----------
+    age
+        Maternal age in years (12-60).
+    history
+        Number of previous consecutive losses (int >= 0), or her previous pregnancies as
+        :class:`~decidua.domain.Outcome` values / outcome strings /
+        :class:`~decidua.domain.PregnancyRecord` (the latter's karyotype is used).
+    biopsies
+        Calls on pre-pregnancy biopsies from different cycles:
+        :class:`~decidua.domain.DecidualCall`, ``"normal"`` / ``"abnormal"``, or
+        :class:`~decidua.domain.BiopsyRecord` (uses ``clinic_call``; skips biopsies without
+        a call or on treatment).
+    model
+        Model to use; default the shipped calibrated model.
+
+    Returns
+    -------
+    RiskEstimate
+        ``p_loss``, 95% credible ``interval``, ``components`` (embryonic vs endometrial
+        share), ``model_version``.
+
+    Raises
+    ------
+    decidua.errors.InputError
+        Age outside 12-60, negative counts, unknown outcome or biopsy call.
+    """
+    return (model or default_model()).predict(age, history, biopsies)
+
+
+def predict_many(
+    age: Sequence[float] | np.ndarray,
+    n_losses: Sequence[int] | np.ndarray | int = 0,
+    n_live_births: Sequence[int] | np.ndarray | int = 0,
+    n_biopsy_abnormal: Sequence[int] | np.ndarray | int = 0,
+    n_biopsy_normal: Sequence[int] | np.ndarray | int = 0,
+    *,
+    model: RiskModel | None = None,
+    **kwargs: Any,
+) -> CohortRisk:
+    """Vectorised cohort scorer (see :meth:`RiskModel.predict_many`)."""
+    return (model or default_model()).predict_many(
+        age, n_losses, n_live_births, n_biopsy_abnormal, n_biopsy_normal, **kwargs
+    )
+
+
+def predict_record(
+    record: PatientRecord,
+    on: Any = None,
+    *,
+    model: RiskModel | None = None,
+) -> RiskEstimate:
+    """Risk for a stored woman: age on ``on`` (default today), all pregnancies, biopsies.
+
+    Parameters
+    ----------
+    record
+        The woman's record.
+    on
+        Date of the assessment (``datetime.date``); default today.
+    model
+        Model to use; default the shipped calibrated model.
+    """
+    import datetime as dt
+
+    day = on if on is not None else dt.date.today()
+    pregnancies = sorted(record.pregnancies, key=lambda p: p.order)
+    return predict(record.age_on(day), list(pregnancies), record.biopsies, model=model)
+
+
+__all__ = [
+    "BiopsyOutlook",
+    "CohortRisk",
+    "Components",
+    "Evidence",
+    "RiskEstimate",
+    "RiskModel",
+    "RiskParams",
+    "default_model",
+    "predict",
+    "predict_many",
+    "predict_record",
+    "shipped_params",
+]
