@@ -18,8 +18,13 @@ from decidua.domain import (
 from decidua.errors import InputError
 from decidua.pathway import RuleSet, default_rules, next_steps
 
-APS_CODES = ("lupus_anticoagulant", "anticardiolipin_igg", "anticardiolipin_igm",
-             "anti_b2gp1_igg", "anti_b2gp1_igm")
+APS_CODES = (
+    "lupus_anticoagulant",
+    "anticardiolipin_igg",
+    "anticardiolipin_igm",
+    "anti_b2gp1_igg",
+    "anti_b2gp1_igm",
+)
 
 
 def woman(outcomes, investigations=(), pid="P1"):
@@ -89,14 +94,20 @@ def test_missing_items_named_and_done_when_recorded():
 
 
 def test_pregnancy_karyotype_counts_as_tissue_genetics():
-    pregs = (PregnancyRecord(1, L), PregnancyRecord(2, L),
-             PregnancyRecord(3, L, karyotype=KaryotypeResult.ABNORMAL))
+    pregs = (
+        PregnancyRecord(1, L),
+        PregnancyRecord(2, L),
+        PregnancyRecord(3, L, karyotype=KaryotypeResult.ABNORMAL),
+    )
     res = next_steps(PatientRecord("P", 1990, pregnancies=pregs))
     assert res.step("pregnancy_tissue_genetics").status == "done"
 
 
 def test_aps_positive_gives_aspirin_heparin_and_no_unexplained_heparin_line():
-    rec = woman([L, L, L], [inv("lupus_anticoagulant", Interpretation.ABNORMAL)])
+    first = InvestigationRecord(
+        "lupus_anticoagulant", Interpretation.ABNORMAL, date=dt.date(2025, 9, 1)
+    )
+    rec = woman([L, L, L], [first, inv("lupus_anticoagulant", Interpretation.ABNORMAL)])
     res = next_steps(rec)
     step = res.step("aps_aspirin_heparin")
     assert step is not None and step.kind == "treatment"
@@ -108,11 +119,14 @@ def test_aps_positive_gives_aspirin_heparin_and_no_unexplained_heparin_line():
 
 
 def test_progesterone_only_for_bleeding_with_previous_loss():
-    assert next_steps(woman([L]), early_pregnancy_bleeding=True).step(
-        "progesterone_bleeding") is not None
+    assert (
+        next_steps(woman([L]), early_pregnancy_bleeding=True).step("progesterone_bleeding")
+        is not None
+    )
     assert next_steps(woman([L])).step("progesterone_bleeding") is None
-    assert next_steps(woman([B]), early_pregnancy_bleeding=True).step(
-        "progesterone_bleeding") is None
+    assert (
+        next_steps(woman([B]), early_pregnancy_bleeding=True).step("progesterone_bleeding") is None
+    )
 
 
 def test_research_biopsy_only_where_clinic_runs_it():
@@ -125,8 +139,10 @@ def test_research_biopsy_only_where_clinic_runs_it():
 
 
 def test_on_date_ignores_later_pregnancies():
-    pregs = (PregnancyRecord(1, L, outcome_date=dt.date(2020, 1, 1)),
-             PregnancyRecord(2, L, outcome_date=dt.date(2024, 1, 1)))
+    pregs = (
+        PregnancyRecord(1, L, outcome_date=dt.date(2020, 1, 1)),
+        PregnancyRecord(2, L, outcome_date=dt.date(2024, 1, 1)),
+    )
     rec = PatientRecord("P", 1990, pregnancies=pregs)
     assert next_steps(rec, on=dt.date(2022, 1, 1)).losses == 1
     assert next_steps(rec).losses == 2
@@ -141,14 +157,25 @@ def test_to_dict_round_trip_keys():
 @pytest.mark.parametrize(
     "text, fragment",
     [
-        ("version: '1'\nsources: {}\nrules: [{id: a, kind: care, step: s, source: x, line: l}]",
-         "unknown source"),
-        ("version: '1'\nsources: {x: {citation: c}}\nrules: [{id: a, kind: magic, step: s, "
-         "source: x, line: l}]", "kind must be"),
-        ("version: '1'\nsources: {x: {citation: c}}\nrules: [{id: a, kind: care, step: s, "
-         "source: x, line: l, when: {shoe_size: 3}}]", "unknown fact"),
-        ("version: '1'\nsources: {x: {citation: c}}\nrules: [{id: a, kind: investigation, "
-         "step: s, source: x, line: l, investigations: {xray: X}}]", "unknown investigation"),
+        (
+            "version: '1'\nsources: {}\nrules: [{id: a, kind: care, step: s, source: x, line: l}]",
+            "unknown source",
+        ),
+        (
+            "version: '1'\nsources: {x: {citation: c}}\nrules: [{id: a, kind: magic, step: s, "
+            "source: x, line: l}]",
+            "kind must be",
+        ),
+        (
+            "version: '1'\nsources: {x: {citation: c}}\nrules: [{id: a, kind: care, step: s, "
+            "source: x, line: l, when: {shoe_size: 3}}]",
+            "unknown fact",
+        ),
+        (
+            "version: '1'\nsources: {x: {citation: c}}\nrules: [{id: a, kind: investigation, "
+            "step: s, source: x, line: l, investigations: {xray: X}}]",
+            "unknown investigation",
+        ),
         ("rules: [", "invalid YAML"),
         ("version: '1'\nsources: [1, 2]\nrules: {}", "must be a"),
     ],
@@ -177,3 +204,23 @@ rules:
     assert res.rules_version == "test-1"
     assert res.missing == ("vitamin D not recorded",)
     assert next_steps(woman([L, B, L]), rules=rules).steps == ()
+
+
+def test_single_aps_positive_asks_for_a_repeat_not_treatment():
+    """Sydney criteria: APS needs positivity on two occasions >= 12 weeks apart."""
+    one = woman([L, L, L], [inv("lupus_anticoagulant", Interpretation.ABNORMAL)])
+    res = next_steps(one)
+    assert res.step("aps_aspirin_heparin") is None
+    assert res.step("aps_repeat") is not None
+    too_close = InvestigationRecord(
+        "lupus_anticoagulant", Interpretation.ABNORMAL, date=dt.date(2025, 12, 1)
+    )
+    res = next_steps(
+        woman([L, L, L], [too_close, inv("lupus_anticoagulant", Interpretation.ABNORMAL)])
+    )
+    assert res.step("aps_aspirin_heparin") is None and res.step("aps_repeat") is not None
+    cleared = InvestigationRecord(
+        "lupus_anticoagulant", Interpretation.ABNORMAL, date=dt.date(2025, 6, 1)
+    )
+    res = next_steps(woman([L, L, L], [cleared, inv("lupus_anticoagulant")]))
+    assert res.step("aps_aspirin_heparin") is None and res.step("aps_repeat") is None

@@ -17,7 +17,7 @@ from decidua.domain import DecidualCall, Outcome
 app = typer.Typer(help="Recurrence-risk commands.", no_args_is_help=True)
 pathway_app = typer.Typer(help="Care-pathway commands.", no_args_is_help=True)
 
-console = Console(highlight=False, soft_wrap=True)
+console = Console(highlight=False, soft_wrap=True, markup=False)
 
 
 def _pct(x: float) -> str:

@@ -39,6 +39,7 @@ FACTS = (
     "consecutive_losses",
     "live_births",
     "aps_positive",
+    "aps_unconfirmed",
     "thyroid_abnormal",
     "pregnant",
     "early_pregnancy_bleeding",
@@ -47,6 +48,10 @@ FACTS = (
 
 _APS_KINDS = tuple(k for k, v in INVESTIGATION_KINDS.items() if v.group == "aps")
 _THYROID_KINDS = ("tsh", "tpo_antibodies")
+#: Antiphospholipid antibodies count only when persistent: positive on two occasions at
+#: least 12 weeks apart (revised Sapporo/Sydney criteria, Miyakis et al., J Thromb Haemost
+#: 2006;4:295-306; adopted by ESHRE 2022).
+APS_PERSISTENCE_DAYS = 84
 _OPERATORS = ("ge", "le", "eq")
 
 
@@ -237,6 +242,36 @@ def _any_abnormal(record: PatientRecord, kinds: tuple[str, ...]) -> bool | None:
     return any(f.interpretation is Interpretation.ABNORMAL for f in found)
 
 
+def aps_status(record: PatientRecord) -> str | None:
+    """Antiphospholipid antibody status: ``"persistent"``, ``"unconfirmed"``, ``"negative"``
+    or ``None`` (not tested).
+
+    ``"persistent"`` needs one antibody abnormal on two dates at least
+    :data:`APS_PERSISTENCE_DAYS` apart; a single positive, or positives closer
+    together, is ``"unconfirmed"`` (repeat the test). The latest result of an
+    antibody decides whether it is still positive.
+    """
+    tested = False
+    unconfirmed = False
+    for kind in _APS_KINDS:
+        results = sorted(
+            (i for i in record.investigations if i.kind == kind and i.date is not None),
+            key=lambda i: i.date,
+        )
+        if not results:
+            continue
+        tested = True
+        if results[-1].interpretation is not Interpretation.ABNORMAL:
+            continue
+        positive_dates = [i.date for i in results if i.interpretation is Interpretation.ABNORMAL]
+        if (positive_dates[-1] - positive_dates[0]).days >= APS_PERSISTENCE_DAYS:
+            return "persistent"
+        unconfirmed = True
+    if unconfirmed:
+        return "unconfirmed"
+    return "negative" if tested else None
+
+
 def compute_facts(record: PatientRecord, *, on: dt.date | None = None,
                   pregnant: bool = False, early_pregnancy_bleeding: bool = False,
                   settings: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -246,13 +281,14 @@ def compute_facts(record: PatientRecord, *, on: dt.date | None = None,
              if on is None or p.outcome_date is None or p.outcome_date < on]
     losses = sum(p.is_loss for p in pregs)
     ongoing = any(p.outcome is Outcome.ONGOING for p in record.pregnancies)
-    aps = _any_abnormal(record, _APS_KINDS)
+    aps = aps_status(record)
     thyroid = _any_abnormal(record, _THYROID_KINDS)
     return {
         "losses": losses,
         "consecutive_losses": record.consecutive_losses(before=on),
         "live_births": sum(p.outcome is Outcome.LIVE_BIRTH for p in pregs),
-        "aps_positive": bool(aps),
+        "aps_positive": aps == "persistent",
+        "aps_unconfirmed": aps == "unconfirmed",
         "thyroid_abnormal": bool(thyroid),
         "pregnant": bool(pregnant or early_pregnancy_bleeding or ongoing),
         "early_pregnancy_bleeding": bool(early_pregnancy_bleeding),
