@@ -40,8 +40,9 @@ def test_risk_patient_uses_stored_history_and_biopsies(db: str, examples: Path) 
 
 def test_pathway_patient(db: str, examples: Path) -> None:
     _load(db, examples)
-    r = runner.invoke(app, ["--db", db, "pathway", "patient", "EX-001", "--json",
-                            "--research-biopsy"])
+    r = runner.invoke(
+        app, ["--db", db, "pathway", "patient", "EX-001", "--json", "--research-biopsy"]
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     steps = {s["id"]: s for s in out["steps"]}
@@ -63,3 +64,33 @@ def test_unknown_patient_is_exit_1(db: str, examples: Path) -> None:
         r = runner.invoke(app, ["--db", db, *cmd, "NOPE"])
         assert r.exit_code == 1
         assert "NOPE" in r.output and "Traceback" not in r.output
+
+
+def test_saved_assessments_are_stored_with_inputs_and_audited(db: str, examples: Path) -> None:
+    from sqlalchemy import select
+
+    from decidua.store import models as m
+    from decidua.store.session import session_scope
+
+    _load(db, examples)
+    first = runner.invoke(app, ["--db", db, "risk", "patient", "EX-001", "--save", "--json"])
+    assert first.exit_code == 0, first.output
+    shown = json.loads(first.stdout)
+    runner.invoke(app, ["--db", db, "risk", "patient", "EX-001", "--save"])
+    hist = runner.invoke(app, ["--db", db, "risk", "history", "EX-001", "--json"])
+    rows = json.loads(hist.stdout)["assessments"]
+    assert len(rows) == 2
+    assert rows[0]["p_loss"] == shown["p_loss"]
+    assert rows[0]["interval"] == shown["interval"]
+    assert rows[0]["model_version"] == shown["model_version"]
+    with session_scope(db) as s:
+        a = s.scalars(select(m.RiskAssessment)).first()
+        assert [p["outcome"] for p in a.inputs["pregnancies"]] == ["miscarriage"] * 2 + [
+            "biochemical"
+        ]
+        assert {b["biopsy_id"] for b in a.inputs["biopsies"]} == {"EX-001-B1", "EX-001-B2"}
+        events = s.scalars(
+            select(m.AuditEvent).where(m.AuditEvent.entity == "risk_assessment")
+        ).all()
+        assert len(events) == 2 and events[0].actor == "tester"
+    assert runner.invoke(app, ["--db", db, "risk", "history", "NOPE"]).exit_code == 1

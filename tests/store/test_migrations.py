@@ -65,3 +65,19 @@ def test_lh_day_is_derived_not_stored(db: str) -> None:
     assert "lh_day" not in m.Biopsy.__table__.c
     b = m.Biopsy(code="B", biopsy_date=dt.date(2024, 1, 9), lh_surge_date=dt.date(2024, 1, 2))
     assert b.lh_day == 7
+
+
+def test_each_revision_downgrades_one_step(db: str) -> None:
+    """Walk the migration chain down and up one revision at a time."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(migrate.alembic_config(db))
+    revisions = [r.revision for r in script.walk_revisions()]  # newest first
+    assert len(revisions) >= 2
+    for newer, older in zip(revisions, [*revisions[1:], None], strict=True):
+        assert migrate.current_revision(db) == newer
+        migrate.downgrade(db, older or "base")
+    assert migrate.current_revision(db) is None
+    migrate.upgrade(db)
+    assert migrate.current_revision(db) == migrate.head_revision()
+    assert "risk_assessment" in inspect(get_engine(db)).get_table_names()

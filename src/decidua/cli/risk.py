@@ -79,10 +79,14 @@ def predict_cmd(
         if outlook is not None:
             out["next_biopsy"] = {
                 "p_abnormal": outlook.p_abnormal,
-                "if_abnormal": {"p_loss": outlook.if_abnormal.p_loss,
-                                "interval": list(outlook.if_abnormal.interval)},
-                "if_normal": {"p_loss": outlook.if_normal.p_loss,
-                              "interval": list(outlook.if_normal.interval)},
+                "if_abnormal": {
+                    "p_loss": outlook.if_abnormal.p_loss,
+                    "interval": list(outlook.if_abnormal.interval),
+                },
+                "if_normal": {
+                    "p_loss": outlook.if_normal.p_loss,
+                    "interval": list(outlook.if_normal.interval),
+                },
             }
         typer.echo(json.dumps(out))
         return
@@ -93,13 +97,17 @@ def predict_cmd(
                 f"If one more biopsy is called {name}: {_pct(e.p_loss)} "
                 f"(95% credible interval {_pct(e.interval[0])} to {_pct(e.interval[1])})"
             )
-        console.print(f"Chance the next call is abnormal: {_pct(outlook.p_abnormal)}. "
-                      + RESEARCH_USE_LABEL)
+        console.print(
+            f"Chance the next call is abnormal: {_pct(outlook.p_abnormal)}. " + RESEARCH_USE_LABEL
+        )
 
 
 @app.command("patient")
 def patient_cmd(
     patient_id: Annotated[str, typer.Argument(help="Pseudonymous patient id.")],
+    save: Annotated[
+        bool, typer.Option("--save", help="Store the assessment with its inputs (audited).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Risk of losing the next pregnancy for a stored woman (age today, full history,
@@ -107,17 +115,67 @@ def patient_cmd(
 
     Example: decidua risk patient P001 --json
     """
+    import datetime as dt
+
+    from decidua.cli.core import actor
     from decidua.risk import predict_record
+    from decidua.store.assessments import save_assessment
     from decidua.store.records import load_patient_record
     from decidua.store.session import session_scope
 
+    today = dt.date.today()
     with session_scope() as session:
         record = load_patient_record(session, patient_id)
-    est = predict_record(record)
+        est = predict_record(record, today)
+        if save:
+            save_assessment(session, record, est.to_dict(), on=today, actor=actor())
     if as_json:
         typer.echo(json.dumps({"patient_id": record.patient_id, **est.to_dict()}))
     else:
         _print_estimate(est, header=f"Patient {record.patient_id}")
+        if save:
+            console.print("Assessment stored.")
+
+
+@app.command("history")
+def history_cmd(
+    patient_id: Annotated[str, typer.Argument(help="Pseudonymous patient id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Stored risk assessments of a woman (oldest first), each with its model version.
+
+    Example: decidua risk history P001
+    """
+    from decidua.store.assessments import list_assessments
+    from decidua.store.records import get_patient
+    from decidua.store.session import session_scope
+
+    with session_scope() as session:
+        get_patient(session, patient_id)  # NotFoundError for an unknown id
+        rows = [
+            {
+                "at": a.created_at.isoformat(),
+                "by": a.actor,
+                "model_version": a.model_version,
+                "p_loss": a.p_loss,
+                "interval": [a.interval_low, a.interval_high],
+            }
+            for a in list_assessments(session, patient_id)
+        ]
+    if as_json:
+        typer.echo(
+            json.dumps({"patient_id": patient_id, "assessments": rows, "label": RESEARCH_USE_LABEL})
+        )
+        return
+    if not rows:
+        console.print(f"No stored assessments for {patient_id}.")
+    for r in rows:
+        lo, hi = r["interval"]
+        console.print(
+            f"{r['at'][:16]}  {_pct(r['p_loss'])} ({_pct(lo)} to {_pct(hi)})"
+            f"  model {r['model_version']}  by {r['by']}"
+        )
+    console.print(RESEARCH_USE_LABEL)
 
 
 @pathway_app.command("patient")
@@ -129,8 +187,10 @@ def pathway_patient_cmd(
     ] = False,
     research_biopsy: Annotated[
         bool | None,
-        typer.Option("--research-biopsy/--no-research-biopsy",
-                     help="The clinic runs a research biopsy programme (default: rule file)."),
+        typer.Option(
+            "--research-biopsy/--no-research-biopsy",
+            help="The clinic runs a research biopsy programme (default: rule file).",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -144,15 +204,25 @@ def pathway_patient_cmd(
 
     with session_scope() as session:
         record = load_patient_record(session, patient_id)
-    res = next_steps(record, pregnant=pregnant, early_pregnancy_bleeding=bleeding,
-                     research_biopsy_available=research_biopsy)
+    res = next_steps(
+        record,
+        pregnant=pregnant,
+        early_pregnancy_bleeding=bleeding,
+        research_biopsy_available=research_biopsy,
+    )
     if as_json:
         typer.echo(json.dumps(res.to_dict()))
         return
-    console.print(f"Patient {res.patient_id}: {res.losses} loss(es), {res.stage} "
-                  f"(rules {res.rules_version})")
-    titles = {"care": "Care", "investigation": "Investigations", "treatment": "Treatment",
-              "research": "Research", "not_recommended": "Not recommended outside research"}
+    console.print(
+        f"Patient {res.patient_id}: {res.losses} loss(es), {res.stage} (rules {res.rules_version})"
+    )
+    titles = {
+        "care": "Care",
+        "investigation": "Investigations",
+        "treatment": "Treatment",
+        "research": "Research",
+        "not_recommended": "Not recommended outside research",
+    }
     for kind, title in titles.items():
         steps = res.by_kind(kind)
         if not steps:

@@ -247,6 +247,33 @@ class Intervention(Base):
     patient: Mapped[Patient] = relationship(back_populates="interventions")
 
 
+class RiskAssessment(Base):
+    """A recurrence-risk estimate as given at one time, with the inputs it used.
+
+    Stored so that what a clinician was shown can be reproduced exactly: the
+    inputs snapshot plus ``model_version`` regenerate the numbers.
+    """
+
+    __tablename__ = "risk_assessment"
+    __table_args__ = (
+        CheckConstraint("p_loss >= 0 AND p_loss <= 1", name="p_loss_range"),
+        CheckConstraint("interval_low <= p_loss AND p_loss <= interval_high", name="interval"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patient.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    model_version: Mapped[str] = mapped_column(String(32))
+    p_loss: Mapped[float] = mapped_column(Float)
+    interval_low: Mapped[float] = mapped_column(Float)
+    interval_high: Mapped[float] = mapped_column(Float)
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
 class User(Base):
     """A person using Decidua, with one role."""
 
@@ -292,5 +319,6 @@ __all__ = [
     "Investigation",
     "Patient",
     "Pregnancy",
+    "RiskAssessment",
     "User",
 ]

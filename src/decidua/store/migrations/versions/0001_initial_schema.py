@@ -258,7 +258,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_assay_result_biopsy_id"), ["biopsy_id"], unique=False)
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("assay_result", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_assay_result_biopsy_id"))
