@@ -1,0 +1,331 @@
+"""Streaming methylation summaries: global per context and per region.
+
+Two summaries per context and region:
+
+``weighted``
+    Σ methylated / Σ (methylated + unmethylated) over sites — the pooled
+    ("weighted") methylation level of Schultz et al., Trends Genet 2012.
+``mean_of_sites``
+    Mean over sites of methylated / coverage (each site counts once).
+
+Only sites with coverage ≥ ``min_coverage`` enter either number. Summaries
+are accumulated chunk by chunk, so memory depends on the number of regions,
+not on the size of the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from decidua.assays.methylation import _fastparse as fp
+from decidua.assays.methylation.calls import CTX_CG, CTX_CHG, CTX_CHH, MethylationCalls
+from decidua.assays.methylation.contexts import context_mask
+from decidua.assays.methylation.regions import RegionSet
+from decidua.errors import InputError
+
+_FIELDS = ("n_sites", "methylated", "unmethylated", "sum_fraction")
+
+
+def collapse_stream(chunks: Iterable[MethylationCalls]) -> Iterator[MethylationCalls]:
+    """Merge CpG strands chunk by chunk (input must be sorted by chrom, pos).
+
+    A top-strand CpG at the end of a chunk is held back until the next chunk,
+    so pairs split across chunk boundaries are merged as in
+    :meth:`MethylationCalls.collapse_cpg_strands`.
+    """
+    carry: MethylationCalls | None = None
+    for chunk in chunks:
+        if carry is not None and len(carry):
+            chunk = MethylationCalls.concat([carry, chunk])
+        if len(chunk) and chunk.context[-1] == CTX_CG and chunk.strand[-1] == 1:
+            carry = chunk.take(slice(len(chunk) - 1, None))
+            chunk = chunk.take(slice(0, len(chunk) - 1))
+        else:
+            carry = None
+        if len(chunk):
+            yield chunk.collapse_cpg_strands()
+    if carry is not None and len(carry):
+        yield carry.collapse_cpg_strands()
+
+
+_DINUC_INDEX = {"CA": 0, "CC": 1, "CT": 3}
+
+
+def _select(table: np.ndarray, selector: str) -> np.ndarray:
+    """Sum the (context × dinucleotide) cells of one selector."""
+    if selector == "ALL":
+        return table.sum(axis=(0, 1))
+    if selector == "CG":
+        return table[CTX_CG].sum(axis=0)
+    if selector == "CHG":
+        return table[CTX_CHG].sum(axis=0)
+    if selector == "CHH":
+        return table[CTX_CHH].sum(axis=0)
+    if selector == "CH":
+        return table[CTX_CHG].sum(axis=0) + table[CTX_CHH].sum(axis=0)
+    d = _DINUC_INDEX.get(selector)
+    if d is None:
+        raise InputError(f"unknown context {selector!r}", column="context", value=selector)
+    return table[:, d].sum(axis=0)
+
+
+@dataclass
+class _RegionIndex:
+    """Elementary segments of the regions on one chromosome."""
+
+    bounds: np.ndarray  # sorted unique boundaries (0-based)
+    region_ids: np.ndarray  # region indices on this chromosome
+    lo: np.ndarray  # segment index of region start
+    hi: np.ndarray  # segment index of region end
+
+
+class SummaryAccumulator:
+    """Accumulates global and per-region sums over chunks of calls.
+
+    Parameters
+    ----------
+    contexts
+        Context selectors (see :func:`~decidua.assays.methylation.contexts.
+        context_mask`).
+    regions
+        Optional region set.
+    min_coverage
+        Minimum reads per site.
+    """
+
+    def __init__(self, contexts: Sequence[str], regions: RegionSet | None = None,
+                 min_coverage: int = 1) -> None:
+        if min_coverage < 1:
+            raise InputError("min_coverage must be at least 1", value=min_coverage)
+        self.contexts = tuple(contexts)
+        self.regions = regions
+        self.min_coverage = min_coverage
+        self.global_sums = {c: np.zeros(4, dtype=np.float64) for c in self.contexts}
+        self._index: dict[str, _RegionIndex] = {}
+        self._seg: dict[tuple[str, str], np.ndarray] = {}
+        if regions is not None:
+            for chrom in pd.unique(regions.chrom):
+                ids = np.flatnonzero(regions.chrom == chrom)
+                bounds = np.unique(np.concatenate([regions.start[ids], regions.end[ids]]))
+                self._index[chrom] = _RegionIndex(
+                    bounds, ids,
+                    np.searchsorted(bounds, regions.start[ids]),
+                    np.searchsorted(bounds, regions.end[ids]),
+                )
+        self.rows = 0
+
+    def add(self, calls: MethylationCalls) -> None:
+        """Add one chunk."""
+        self.rows += len(calls)
+        if len(calls) == 0:
+            return
+        table = fp.context_table(calls.context, calls.trinucleotide, calls.methylated,
+                                 calls.unmethylated, self.min_coverage)
+        for c in self.contexts:
+            self.global_sums[c] += _select(table, c)
+        if not self._index:
+            return
+        cov = calls.coverage
+        ok = cov >= self.min_coverage
+        if not ok.all():
+            calls = calls.take(ok)
+            cov = cov[ok]
+        if len(calls) == 0:
+            return
+        frac = calls.methylated / cov
+        masks = {c: context_mask(calls, c) for c in self.contexts}
+        for code in np.unique(calls.chrom):
+            name = calls.chrom_names[code]
+            idx = self._index.get(name)
+            if idx is None:
+                continue
+            on = calls.chrom == code
+            x0 = calls.pos[on] - 1  # 0-based
+            seg = np.searchsorted(idx.bounds, x0, side="right") - 1
+            nseg = len(idx.bounds)
+            valid = seg >= 0
+            seg = np.where(valid, seg, 0)
+            for c, m in masks.items():
+                mm = m[on] & valid
+                key = (name, c)
+                acc = self._seg.get(key)
+                if acc is None:
+                    acc = np.zeros((4, nseg), dtype=np.float64)
+                    self._seg[key] = acc
+                s = seg[mm]
+                acc[0] += np.bincount(s, minlength=nseg)
+                acc[1] += np.bincount(s, weights=calls.methylated[on][mm], minlength=nseg)
+                acc[2] += np.bincount(s, weights=calls.unmethylated[on][mm], minlength=nseg)
+                acc[3] += np.bincount(s, weights=frac[on][mm], minlength=nseg)
+
+    def result(self) -> MethylationSummary:
+        """Finish: global and per-region summaries."""
+        glob = {c: tuple(float(v) for v in self.global_sums[c]) for c in self.contexts}
+        region_sums: dict[str, np.ndarray] = {}
+        if self.regions is not None:
+            n = len(self.regions)
+            for c in self.contexts:
+                out = np.zeros((4, n), dtype=np.float64)
+                for chrom, idx in self._index.items():
+                    acc = self._seg.get((chrom, c))
+                    if acc is None:
+                        continue
+                    cs = np.zeros((4, acc.shape[1] + 1))
+                    np.cumsum(acc, axis=1, out=cs[:, 1:])
+                    out[:, idx.region_ids] = cs[:, idx.hi] - cs[:, idx.lo]
+                region_sums[c] = out
+        return MethylationSummary(
+            contexts=self.contexts,
+            min_coverage=self.min_coverage,
+            rows_read=self.rows,
+            global_sums=glob,
+            regions=self.regions,
+            region_sums=region_sums,
+        )
+
+
+def _ratio(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(b > 0, a / np.where(b > 0, b, 1), np.nan)
+
+
+@dataclass(frozen=True)
+class MethylationSummary:
+    """Global and per-region methylation of one sample.
+
+    ``global_sums[context]`` is ``(n_sites, methylated, unmethylated,
+    sum_fraction)``; ``region_sums[context]`` is a ``4 × n_regions`` array of the
+    same quantities.
+    """
+
+    contexts: tuple[str, ...]
+    min_coverage: int
+    rows_read: int
+    global_sums: Mapping[str, tuple[float, float, float, float]]
+    regions: RegionSet | None = None
+    region_sums: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    def global_frame(self) -> pd.DataFrame:
+        """One row per context: n_sites, methylated, unmethylated, weighted, mean_of_sites."""
+        rows = []
+        for c in self.contexts:
+            n, m, u, f = self.global_sums[c]
+            rows.append({
+                "context": c,
+                "n_sites": int(n),
+                "methylated": int(m),
+                "unmethylated": int(u),
+                "weighted": float(_ratio(m, m + u)),
+                "mean_of_sites": float(_ratio(f, n)),
+            })
+        return pd.DataFrame(rows)
+
+    def region_frame(self) -> pd.DataFrame:
+        """One row per region × context (empty without regions)."""
+        if self.regions is None:
+            return pd.DataFrame(columns=["region", "chrom", "start", "end", "context", "n_sites",
+                                         "methylated", "unmethylated", "weighted",
+                                         "mean_of_sites"])
+        frames = []
+        r = self.regions
+        for c in self.contexts:
+            s = self.region_sums[c]
+            frames.append(pd.DataFrame({
+                "region": r.name,
+                "chrom": r.chrom,
+                "start": r.start,
+                "end": r.end,
+                "context": c,
+                "n_sites": s[0].astype(np.int64),
+                "methylated": s[1].astype(np.int64),
+                "unmethylated": s[2].astype(np.int64),
+                "weighted": _ratio(s[1], s[1] + s[2]),
+                "mean_of_sites": _ratio(s[3], s[0]),
+            }))
+        return pd.concat(frames, ignore_index=True)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Global rows (region ``"genome"``) followed by region rows."""
+        g = self.global_frame()
+        g.insert(0, "region", "genome")
+        return pd.concat([g, self.region_frame()], ignore_index=True)
+
+
+def summarize(
+    chunks: Iterable[MethylationCalls] | MethylationCalls,
+    contexts: Sequence[str] = ("CG", "CHG", "CHH"),
+    regions: RegionSet | None = None,
+    *,
+    min_coverage: int = 1,
+    collapse_strands: bool = False,
+) -> MethylationSummary:
+    """Summarise methylation globally and per region, streaming over chunks.
+
+    Parameters
+    ----------
+    chunks
+        Calls, or an iterable of chunks (e.g. from
+        :func:`~decidua.assays.methylation.readers.iter_calls`).
+    contexts
+        Context selectors (``CG``, ``CHG``, ``CHH``, ``CH``, ``CA``, ``CC``,
+        ``CT``, ``ALL``).
+    regions
+        Optional :class:`RegionSet`.
+    min_coverage
+        Minimum reads per site (after strand merging).
+    collapse_strands
+        Merge the two strands of each CpG first (input must be sorted).
+
+    Returns
+    -------
+    MethylationSummary
+    """
+    if isinstance(chunks, MethylationCalls):
+        chunks = [chunks]
+    if collapse_strands:
+        chunks = collapse_stream(chunks)
+    acc = SummaryAccumulator(contexts, regions, min_coverage)
+    for chunk in chunks:
+        acc.add(chunk)
+    return acc.result()
+
+
+def region_matrix(
+    summaries: Mapping[str, MethylationSummary],
+    context: str,
+    value: str = "weighted",
+    *,
+    min_sites: int = 1,
+) -> pd.DataFrame:
+    """Sample × region matrix of one summary value for one context.
+
+    Regions with fewer than ``min_sites`` covered sites in a sample are NaN for
+    that sample.
+    """
+    if value not in ("weighted", "mean_of_sites", "methylated", "unmethylated", "n_sites"):
+        raise InputError(f"unknown value {value!r}", column="value", value=value)
+    rows = {}
+    for sample, summary in summaries.items():
+        df = summary.region_frame()
+        df = df[df["context"] == context]
+        if df.empty:
+            raise InputError(f"sample {sample!r} has no {context} region summary")
+        v = df[value].to_numpy(dtype=np.float64)
+        v = np.where(df["n_sites"].to_numpy() >= min_sites, v, np.nan)
+        rows[sample] = pd.Series(v, index=df["region"].to_numpy())
+    return pd.DataFrame(rows).T
+
+
+__all__ = [
+    "MethylationSummary",
+    "SummaryAccumulator",
+    "collapse_stream",
+    "region_matrix",
+    "summarize",
+]

@@ -1,0 +1,214 @@
+"""Summaries and region sets, checked against brute-force pandas on synthetic truth.
+
+Synthetic generator (documented truth): ``_random_calls(seed, n)`` draws sorted
+sites on three chromosomes with random strands, trinucleotides and counts; every
+expected value is recomputed independently with plain pandas loops.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pysam
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from decidua.assays.methylation import (
+    MethylationCalls,
+    RegionSet,
+    collapse_stream,
+    fixed_bins,
+    gene_bodies,
+    iter_calls,
+    motif_sites,
+    read_bed,
+    read_calls,
+    read_chrom_sizes,
+    region_matrix,
+    summarize,
+    telomere_bins,
+)
+from decidua.assays.methylation.calls import context_from_trinucleotide
+from decidua.errors import InputError
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "methylation"
+SIZES = {"chrA": 5000, "chrB": 3000, "chrC": 800}
+
+
+def _random_calls(seed: int, n: int = 2000) -> MethylationCalls:
+    rng = np.random.default_rng(seed)
+    names = tuple(SIZES)
+    share = np.array(list(SIZES.values())) / sum(SIZES.values())
+    chrom = np.sort(rng.choice(3, size=n, p=share)).astype(np.int32)
+    pos = np.empty(n, np.int64)
+    for c, name in enumerate(names):
+        k = int((chrom == c).sum())
+        pos[chrom == c] = np.sort(rng.choice(np.arange(1, SIZES[name] + 1), size=k,
+                                             replace=False))
+    tri = (rng.integers(0, 4, n) * 5 + rng.integers(0, 4, n)).astype(np.uint8)
+    cov = rng.integers(0, 12, n)
+    meth = rng.binomial(cov, rng.random(n))
+    return MethylationCalls(names, chrom, pos, rng.choice(np.array([1, -1], np.int8), n),
+                            context_from_trinucleotide(tri), tri, meth.astype(np.int64),
+                            (cov - meth).astype(np.int64))
+
+
+def _brute(calls: MethylationCalls, regions: RegionSet, ctx_filter, min_cov: int) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+    f = calls.to_frame()
+    f["cov"] = f.methylated + f.unmethylated
+    f = f[(f["cov"] >= min_cov) & ctx_filter(f)]
+    rows = []
+    for c, s, e, name in zip(regions.chrom, regions.start, regions.end, regions.name,
+                             strict=True):
+        sub = f[(f.chrom == c) & (f.pos > s) & (f.pos <= e)]
+        m, u = sub.methylated.sum(), sub.unmethylated.sum()
+        rows.append({"region": name, "n_sites": len(sub), "methylated": m, "unmethylated": u,
+                     "weighted": m / (m + u) if m + u else np.nan,
+                     "mean_of_sites": (sub.methylated / sub["cov"]).mean() if len(sub)
+                     else np.nan})
+    return pd.DataFrame(rows)
+
+
+def _overlapping_regions(seed: int) -> RegionSet:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in range(40):
+        c = list(SIZES)[k % 3]
+        s = int(rng.integers(0, SIZES[c] - 10))
+        e = int(min(SIZES[c], s + rng.integers(1, 1500)))
+        rows.append((c, s, e, f"r{k}"))
+    rows.append(("chrZ", 0, 100, "absent_chrom"))
+    return RegionSet.from_records(rows)
+
+
+@pytest.mark.parametrize("min_cov", [1, 5])
+def test_region_summary_equals_brute_force(min_cov: int) -> None:
+    calls = _random_calls(1)
+    regions = _overlapping_regions(2)
+    res = summarize(calls, ("CG", "CHH", "CA"), regions, min_coverage=min_cov).region_frame()
+    filters = {
+        "CG": lambda f: f.context == "CG",
+        "CHH": lambda f: f.context == "CHH",
+        "CA": lambda f: f.trinucleotide.str[:2] == "CA",
+    }
+    for ctx, flt in filters.items():
+        ours = res[res.context == ctx].reset_index(drop=True)
+        ref = _brute(calls, regions, flt, min_cov)
+        for col in ("n_sites", "methylated", "unmethylated"):
+            assert list(ours[col]) == list(ref[col]), (ctx, col)
+        np.testing.assert_allclose(ours.weighted, ref.weighted, equal_nan=True)
+        np.testing.assert_allclose(ours.mean_of_sites, ref.mean_of_sites, equal_nan=True)
+
+
+def test_global_summary_weighted_and_mean_of_sites() -> None:
+    calls = _random_calls(3)
+    g = summarize(calls, ("CG", "CH", "ALL"), min_coverage=2).global_frame().set_index("context")
+    f = calls.to_frame()
+    f["cov"] = f.methylated + f.unmethylated
+    f = f[f["cov"] >= 2]
+    ch = f[f.context != "CG"]
+    assert g.loc["CH", "n_sites"] == len(ch)
+    assert g.loc["CH", "weighted"] == pytest.approx(ch.methylated.sum() / ch["cov"].sum())
+    assert g.loc["CH", "mean_of_sites"] == pytest.approx((ch.methylated / ch["cov"]).mean())
+    assert g.loc["ALL", "n_sites"] == len(f)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=1999), min_size=0, max_size=6, unique=True))
+def test_chunking_does_not_change_results(cuts: list[int]) -> None:
+    calls = _random_calls(4)
+    regions = _overlapping_regions(5)
+    edges = [0, *sorted(cuts), len(calls)]
+    chunks = [calls.take(slice(a, b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    whole = summarize(calls, ("CG", "CHG"), regions).to_frame()
+    parts = summarize(chunks, ("CG", "CHG"), regions).to_frame()
+    pd.testing.assert_frame_equal(whole, parts)
+    # strand collapse streamed over chunks equals collapse in memory
+    merged = MethylationCalls.concat(collapse_stream(chunks)).to_frame()
+    memory = calls.collapse_cpg_strands().to_frame()
+    cols = list(memory.columns)
+    pd.testing.assert_frame_equal(merged.sort_values(cols).reset_index(drop=True),
+                                  memory.sort_values(cols).reset_index(drop=True))
+
+
+def test_streaming_file_summary_equals_in_memory() -> None:
+    path = DATA / "bismark" / "tiny_pe.no_overlap.covered.CX_report.txt.gz"
+    bins = fixed_bins({"Ecoli_K12": 4_686_137}, 100_000)
+    streamed = summarize(iter_calls(path, block_size=2048), ("CG", "CA", "CHH"), bins,
+                         collapse_strands=True).to_frame()
+    memory = summarize(read_calls(path).collapse_cpg_strands(), ("CG", "CA", "CHH"),
+                       bins).to_frame()
+    pd.testing.assert_frame_equal(streamed, memory)
+    assert streamed[streamed.region != "genome"].methylated.sum() == memory[
+        memory.region == "genome"].methylated.sum()
+
+
+def test_fixed_and_telomere_bins() -> None:
+    bins = fixed_bins({"a": 2500}, 1000)
+    assert list(bins.start) == [0, 1000, 2000] and list(bins.end) == [1000, 2000, 2500]
+    tel = telomere_bins({"a": 10_000, "b": 3_000}, distance=2_500, width=1_000)
+    f = tel.to_frame().set_index("name")
+    assert (f.loc["a:p0", "start"], f.loc["a:p0", "end"]) == (0, 1000)
+    assert (f.loc["a:p2", "start"], f.loc["a:p2", "end"]) == (2000, 2500)
+    assert (f.loc["a:q0", "start"], f.loc["a:q0", "end"]) == (9000, 10_000)
+    assert (f.loc["a:q2", "start"], f.loc["a:q2", "end"]) == (7500, 8000)
+    assert (f.loc["b:q0", "start"], f.loc["b:q0", "end"]) == (2000, 3000)
+    with pytest.raises(InputError):
+        fixed_bins({"a": 10}, 0)
+
+
+def test_read_bed_and_chrom_sizes(tmp_path: Path) -> None:
+    bed = tmp_path / "r.bed"
+    bed.write_text("track name=x\nchr1\t10\t20\tgeneA\nchr1\t15\t40\n")
+    r = read_bed(bed)
+    assert list(r.name) == ["geneA", "chr1:15-40"] and list(r.end) == [20, 40]
+    bad = tmp_path / "bad.bed"
+    bad.write_text("chr1\t10\n")
+    with pytest.raises(InputError) as err:
+        read_bed(bad)
+    assert err.value.row == 1
+    fai = tmp_path / "g.fa.fai"
+    fai.write_text("chr1\t1000\t6\t60\t61\nchr2\t50\t1100\t60\t61\n")
+    assert read_chrom_sizes(fai) == {"chr1": 1000, "chr2": 50}
+
+
+def test_gene_bodies_from_gtf(tmp_path: Path) -> None:
+    gtf = tmp_path / "g.gtf"
+    gtf.write_text(
+        '#!genome-build test\n'
+        'chr4\tsrc\tgene\t173331\t173339\t.\t-\t.\tgene_id "ENSG1"; gene_name "HMGB2";\n'
+        'chr4\tsrc\texon\t173331\t173335\t.\t-\t.\tgene_id "ENSG1"; gene_name "HMGB2";\n'
+        'chr1\tsrc\tgene\t10\t20\t.\t+\t.\tgene_id "ENSG2"; gene_name "OTHER";\n'
+    )
+    r = gene_bodies(gtf)
+    assert list(r.chrom) == ["chr4"] and list(r.start) == [173330] and list(r.end) == [173339]
+    assert list(r.name) == ["HMGB2"]
+    with pytest.raises(InputError):
+        gene_bodies(gtf, ["NOPE"])
+
+
+def test_motif_sites_find_ca_repeats_on_both_strands(tmp_path: Path) -> None:
+    fa = tmp_path / "m.fa"
+    seq = "GGGG" + "CA" * 7 + "GGGGGG" + "TG" * 6 + "AAAA" + "CA" * 3 + "GG"
+    fa.write_text(">m\n" + seq + "\n")
+    pysam.faidx(str(fa))
+    r = motif_sites(fa)
+    assert list(r.start) == [4, 24]
+    assert list(r.end) == [18, 36]
+
+
+def test_region_matrix_and_min_sites() -> None:
+    regions = _overlapping_regions(7)
+    s1 = summarize(_random_calls(8), ("CG",), regions)
+    s2 = summarize(_random_calls(9), ("CG",), regions)
+    m = region_matrix({"s1": s1, "s2": s2}, "CG")
+    assert m.shape == (2, len(regions))
+    assert np.isnan(m.loc["s1", "absent_chrom"])
+    r1 = s1.region_frame()
+    r1 = r1[r1.context == "CG"].set_index("region")
+    assert m.loc["s1", "r0"] == pytest.approx(r1.loc["r0", "weighted"])
+    m_strict = region_matrix({"s1": s1, "s2": s2}, "CG", min_sites=10_000)
+    assert m_strict.isna().all().all()
