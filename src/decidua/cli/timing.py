@@ -1,7 +1,274 @@
-"""`decidua timing …` commands."""
+"""`decidua timing …` commands: fit a timing reference, place biopsies, centiles."""
 
 from __future__ import annotations
 
-import typer
+import json
+import warnings
+from pathlib import Path
+from typing import Any
 
-app = typer.Typer(help="timing commands.", no_args_is_help=True)
+import numpy as np
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from decidua import RESEARCH_USE_LABEL
+from decidua.errors import InputError
+
+app = typer.Typer(
+    help="Endometrial timing (EndoTime-compatible): fit a reference, place biopsies, "
+    "timing-adjusted centiles. Research use only; not a diagnostic device.",
+    no_args_is_help=True,
+)
+
+console = Console()
+err_console = Console(stderr=True)
+
+ESTIMATE_COLUMNS = [
+    "ID",
+    "pseudotime",
+    "estimated_lh_day",
+    "estimated_hours",
+    "asynchrony_score",
+    "asynchronous",
+]
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """Read a CSV for a command, turning I/O and parse failures into InputError."""
+    if not path.exists():
+        raise InputError("file not found", file=str(path))
+    if path.is_dir():
+        raise InputError("expected a CSV file, got a directory", file=str(path))
+    try:
+        return pd.read_csv(path, dtype={"ID": str, "BATCH": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read CSV ({exc})", file=str(path)) from None
+
+
+@app.command("fit")
+def fit_cmd(
+    cohort: Path = typer.Argument(..., help="Cohort CSV: ID, BATCH, LH, one ΔCt column per gene."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output directory for the reference."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the LH tie jitter."),
+    max_iterations: int | None = typer.Option(
+        None, "--max-iterations", min=1, help="Iteration cap (default: the module default)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+) -> None:
+    """Fit a timing reference on a cohort and write estimates.csv + reference.json.
+
+    Example: decidua timing fit training_data.csv -o ref/ --seed 1
+    """
+    from decidua.assays.timing import TimingReference
+
+    df = _read_csv(cohort)
+    ref = TimingReference()
+    cap = max_iterations or ref.max_iterations
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=as_json,
+    ) as progress:
+        task = progress.add_task("ordering biopsies", total=cap)
+
+        def step(iteration: int, distance: float, window: int) -> None:
+            progress.update(
+                task,
+                completed=iteration,
+                description=f"ordering (window {window}, distance {distance:.2f})",
+            )
+
+        ref.fit(df, seed=seed, max_iterations=max_iterations, progress=step, file=str(cohort))
+    out.mkdir(parents=True, exist_ok=True)
+    est = ref.estimates()[ESTIMATE_COLUMNS]
+    est.to_csv(out / "estimates.csv", index=False)
+    ref.save(out / "reference.json")
+    res = ref.result
+    assert res is not None
+    summary = {
+        "reference": str(out / "reference.json"),
+        "estimates": str(out / "estimates.csv"),
+        **res.to_dict(),
+        "notice": RESEARCH_USE_LABEL,
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, indent=1))
+        return
+    console.print(
+        f"Fitted {len(res.ids)} biopsies: {res.stop_reason} after {res.iterations} iterations "
+        f"(last distance {res.distances[-1]:.2f}); asynchrony threshold "
+        f"{res.asynchrony_threshold:.3f} days, {int(res.asynchronous.sum())} asynchronous.",
+        highlight=False,
+    )
+    console.print(f"Wrote {out / 'estimates.csv'} and {out / 'reference.json'}", highlight=False)
+    console.print(RESEARCH_USE_LABEL, highlight=False)
+
+
+@app.command("place")
+def place_cmd(
+    reference: Path = typer.Argument(..., help="Reference directory (or reference.json)."),
+    biopsies: Path = typer.Argument(..., help="Biopsy CSV: ID, optional BATCH/LH, ΔCt per gene."),
+    strict: bool = typer.Option(False, "--strict", help="Refuse batches unknown to the reference."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON: one object per biopsy."),
+) -> None:
+    """Place new biopsies on a saved reference (the reference is not changed).
+
+    Example: decidua timing place ref/ new_biopsies.csv --json
+    """
+    from decidua.assays.timing import TimingReference
+
+    ref = TimingReference.load(reference)
+    df = _read_csv(biopsies)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        placement = ref.place(df, strict=strict, file=str(biopsies))
+    for w in placement.warnings:
+        err_console.print(f"[yellow]Warning:[/yellow] {w}", highlight=False)
+    rows = placement.to_dict()["biopsies"]
+    if as_json:
+        for r in rows:
+            r["notice"] = RESEARCH_USE_LABEL
+        typer.echo(json.dumps(rows, indent=1))
+        return
+    table = Table(title="Endometrial timing")
+    for col in ("ID", "LH+ est.", "95% interval", "asynchrony", "asynchronous", "P(out of phase)"):
+        table.add_column(col)
+    for r in rows:
+        oop = r["out_of_phase_probability"]
+        table.add_row(
+            r["ID"],
+            f"{r['estimated_lh_day']:.2f}",
+            f"{r['interval'][0]:.1f}–{r['interval'][1]:.1f}",
+            f"{r['asynchrony_score']:.2f}",
+            "yes" if r["asynchronous"] else "no",
+            "–" if oop is None else f"{oop:.2f}",
+        )
+    console.print(table)
+    console.print(RESEARCH_USE_LABEL, highlight=False)
+
+
+def _times_for(table: pd.DataFrame, time_column: str, reference: Path | None, file: str) -> Any:
+    """Cycle times for a marker table: its own column, or a reference's estimates by ID."""
+    if time_column in table.columns:
+        t = pd.to_numeric(table[time_column], errors="coerce")
+        bad = np.flatnonzero(t.isna().to_numpy())
+        if len(bad):
+            raise InputError(
+                "cycle time is missing or not a number",
+                file=file,
+                row=int(bad[0]) + 2,
+                column=time_column,
+                value=table[time_column].iloc[bad[0]],
+            )
+        return t.to_numpy(float)
+    if reference is None:
+        raise InputError(
+            f"column {time_column!r} is missing; add it or give --reference to look up "
+            "estimated times by ID",
+            file=file,
+            column=time_column,
+        )
+    from decidua.assays.timing import TimingReference
+
+    ref = TimingReference.load(reference)
+    est = ref.estimates().set_index("ID")
+    if "ID" not in table.columns:
+        raise InputError("required column is missing", file=file, column="ID")
+    ids = table["ID"].astype(str)
+    missing = np.flatnonzero(~ids.isin(est.index).to_numpy())
+    if len(missing):
+        raise InputError(
+            "biopsy ID is not in the reference cohort",
+            file=file,
+            row=int(missing[0]) + 2,
+            column="ID",
+            value=ids.iloc[missing[0]],
+        )
+    return est.loc[ids, "estimated_lh_day"].to_numpy(float)
+
+
+def _marker_values(table: pd.DataFrame, marker: str, file: str) -> np.ndarray:
+    if marker not in table.columns:
+        raise InputError("marker column is missing", file=file, column=marker)
+    v = pd.to_numeric(table[marker], errors="coerce")
+    bad = np.flatnonzero(v.isna().to_numpy())
+    if len(bad):
+        raise InputError(
+            "marker value is missing or not a number",
+            file=file,
+            row=int(bad[0]) + 2,
+            column=marker,
+            value=table[marker].iloc[bad[0]],
+        )
+    return v.to_numpy(float)
+
+
+@app.command("centiles")
+def centiles_cmd(
+    cohort: Path = typer.Argument(..., help="Reference CSV with the marker (and cycle time)."),
+    marker: str = typer.Option(..., "--marker", help="Marker column, e.g. unk_pct."),
+    time_column: str = typer.Option("estimated_lh_day", "--time-column", help="Cycle-time column."),
+    reference: Path | None = typer.Option(
+        None, "--reference", help="Timing reference directory: look up cycle times by ID."
+    ),
+    score: Path | None = typer.Option(
+        None, "--score", help="CSV of new values (ID, time column, marker) to score."
+    ),
+    save: Path | None = typer.Option(None, "--save", help="Write the centile model (JSON)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Timing-adjusted centiles (5/10/50/90/95) of a marker; score new values.
+
+    Example: decidua timing centiles cohort.csv --marker unk_pct --score new.csv --json
+    """
+    from decidua.assays.timing import STANDARD_CENTILES, TimingCentiles
+
+    table = _read_csv(cohort)
+    t = _times_for(table, time_column, reference, str(cohort))
+    v = _marker_values(table, marker, str(cohort))
+    model = TimingCentiles(marker, time_column).fit(t, v)
+    if save is not None:
+        model.save(save)
+    out: dict[str, Any] = {"marker": marker, "notice": RESEARCH_USE_LABEL}
+    if score is not None:
+        new = _read_csv(score)
+        tn = _times_for(new, time_column, reference, str(score))
+        vn = _marker_values(new, marker, str(score))
+        sc = model.score(tn, vn)
+        ids = new["ID"].astype(str).tolist() if "ID" in new.columns else [""] * len(vn)
+        out["scores"] = [
+            {
+                "ID": i,
+                time_column: float(a),
+                marker: float(b),
+                "centile": round(float(c), 4),
+                "z": round(float(z), 3),
+            }
+            for i, a, b, c, z in zip(ids, tn, vn, sc.centile, sc.z_score, strict=True)
+        ]
+    days = np.arange(np.ceil(t.min()), np.floor(t.max()) + 1)
+    curves = model.curves(days, STANDARD_CENTILES)
+    out["curves"] = curves.round(4).to_dict(orient="records")
+    if as_json:
+        typer.echo(json.dumps(out, indent=1))
+        return
+    tab = Table(title=f"Centiles of {marker} by {time_column}")
+    for col in curves.columns:
+        tab.add_column(col)
+    for rec in curves.itertuples(index=False):
+        tab.add_row(*[f"{x:.3g}" for x in rec])
+    console.print(tab)
+    for s in out.get("scores", []):
+        console.print(
+            f"{s['ID']}: {marker}={s[marker]:g} at {s[time_column]:.2f} → "
+            f"centile {100 * s['centile']:.1f} (z {s['z']:+.2f})",
+            highlight=False,
+        )
+    console.print(RESEARCH_USE_LABEL, highlight=False)

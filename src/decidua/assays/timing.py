@@ -1,0 +1,1560 @@
+"""Endometrial timing from six-gene RT-qPCR (EndoTime-compatible).
+
+Decidua's own implementation of the method published as EndoTime:
+
+    Lipecki J, Mitchell AE, Muter J, Lucas ES, Makwana K, Fishwick K, Odendaal J,
+    Hawkes A, Vrljicak P, Brosens JJ, Ott S. "EndoTime: non-categorical timing
+    estimates for luteal endometrium." Human Reproduction 2022;37(4):747-761.
+    doi:10.1093/humrep/deac006 (PMC8971653). Reference software: the R package
+    ``endotime`` 1.0, github.com/AE-Mitchell/EndoTime, commit 8abb0ad (GPL-3).
+
+No EndoTime code is used; the algorithm was re-expressed from its description
+and the package's behaviour. In outline:
+
+1. ΔCt values are inverted (−ΔCt, so larger means more expression), min-max
+   scaled per gene over the cohort, and (optionally) shifted per qPCR batch so
+   that every batch has the same grand mean (one scalar per batch).
+2. Each biopsy starts at its reported LH+ day, ties broken by a uniform jitter
+   of ±0.5 day and spread evenly by rank.
+3. Iteration: for every biopsy, every *other* biopsy (plus linearly extrapolated
+   pseudo-points beyond both ends) is sorted by current time; a window of
+   ``gene_window`` neighbours slides along time, and for each window a normal
+   density (unweighted mean, tent-weighted SD) gives the pseudo-likelihood of
+   the biopsy's value for each gene. Per-gene density curves are normalised,
+   mirrored at both ends, averaged over genes and over ``aggregate_window``
+   consecutive windows; the biopsy moves to the time of the highest average.
+   The new times are turned into ranks and spread evenly over the LH range.
+   Windows shrink by 10 per iteration down to 20; the run stops when the
+   Euclidean distance between successive time vectors is <= 2.
+4. Asynchrony score: SD across genes of the per-gene density peaks (window 80).
+   Threshold: the breakpoint of a two-segment linear fit to the sorted scores.
+5. Estimated LH day: pseudotime ranks are mapped onto the sorted reported LH
+   days and smoothed with a 21-biopsy tent kernel.
+
+What Decidua adds: an iteration cap with a reported stop reason and a
+principled default (the average of the orderings at the window floor, see
+:data:`DEFAULT_FINAL`), seeded random tie-breaking instead of EndoTime's
+row-order dependence, a frozen, versioned reference that places new biopsies
+without refitting (interval, out-of-phase probability, batch rules), a bagged
+asynchrony threshold frozen with the reference, timing-adjusted centiles for
+any marker, and compiled (numba) window computations. Measured agreement with
+EndoTime and the reasons for each choice are in ``docs/timing.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numba
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from decidua.errors import InputError, ModelError, Problem
+
+# --------------------------------------------------------------------------------------
+# Constants (each with its source)
+# --------------------------------------------------------------------------------------
+
+#: Timing genes, in the order of EndoTime's vignette (``vignettes/endotime.Rmd``).
+GENES: tuple[str, ...] = ("GPX3", "SLC15A2", "IL2RB", "CXCL14", "DPP4", "IGFBP1")
+#: Initial width (biopsies) of the per-gene window; EndoTime ``endotime_train`` default.
+DEFAULT_GENE_WINDOW = 80
+#: Initial width (windows) of the aggregate window; EndoTime ``endotime_train`` default.
+DEFAULT_AGGREGATE_WINDOW = 80
+#: Window shrink per iteration and its floor; EndoTime ``.endometrium_ordering``.
+WINDOW_STEP = 10
+WINDOW_FLOOR = 20
+#: Stop when successive orderings are this close (Euclidean, days); EndoTime ``euc`` default.
+DEFAULT_EUCLIDEAN_STOP = 2.0
+#: Half-width (biopsies) of the tent kernel mapping ranks to LH days; EndoTime
+#: ``.convert_realtime`` (``bin_radius <- 10``).
+LH_MAP_RADIUS = 10
+#: Half-width of the uniform jitter that breaks ties between integer LH days; EndoTime
+#: ``.enforce_monotony`` (``runif(-0.5, 0.5)``).
+LH_JITTER_DAYS = 0.5
+#: Hours per day, for ``estimated_hours`` (hours after the LH surge).
+HOURS_PER_DAY = 24.0
+#: Iteration cap.  Measured (docs/timing.md): on EndoTime's training data the distance
+#: between successive orderings levels off at about 3-8 once the windows reach their
+#: floor (iteration 7), so the R default never stops; 20 iterations give up to 14
+#: orderings at the floor to average.
+DEFAULT_MAX_ITERATIONS = 20
+#: Orderings at the window floor without a new minimum distance before the run is
+#: declared oscillating (Decidua's choice, docs/timing.md).
+DEFAULT_PATIENCE = 5
+#: How the final ordering is chosen ("average": mean time over all orderings computed
+#: at the window floor, re-ranked).  Decidua's choice: it removes most of the
+#: seed-to-seed wobble of a single ordering (docs/timing.md).
+DEFAULT_FINAL = "average"
+#: Smallest new qPCR batch that gets its own shift (Decidua's choice: with fewer
+#: biopsies the batch mean is dominated by the biopsies' cycle days, not the run).
+MIN_NEW_BATCH_SIZE = 10
+#: Central probability of the placement interval.
+INTERVAL_LEVEL = 0.95
+#: Quantile of |estimated - reported| LH day in the reference that defines
+#: "out of phase" for the out-of-phase probability (Decidua's choice).
+OUT_OF_PHASE_QUANTILE = 0.95
+#: Bootstrap resamples of the cohort's scores for the bagged asynchrony threshold.
+THRESHOLD_BOOTSTRAP = 200
+#: Default threshold rule: "bagged" = median over bootstrap resamples of EndoTime's
+#: broken-stick threshold (Breiman, "Bagging predictors", Mach Learn 1996); "segmented"
+#: = the single broken-stick fit, as EndoTime.  Decidua's choice: the single fit's
+#: breakpoint is poorly determined on a smooth score curve (docs/timing.md).
+DEFAULT_THRESHOLD_RULE = "bagged"
+#: Reference file format version; bump on any incompatible change.
+MODEL_VERSION = "decidua.timing.reference/1"
+CENTILES_VERSION = "decidua.timing.centiles/1"
+#: Centiles reported by default (the issue's 5th/10th/50th/90th/95th).
+STANDARD_CENTILES: tuple[float, ...] = (0.05, 0.10, 0.50, 0.90, 0.95)
+
+REQUIRED_COLUMNS = ("ID", "LH")
+
+
+# --------------------------------------------------------------------------------------
+# Input validation
+# --------------------------------------------------------------------------------------
+
+
+def load_endotime_training_data() -> pd.DataFrame:
+    """Return EndoTime's 257-biopsy training cohort (shipped, GPL-3; see its README)."""
+    ref = resources.files("decidua.reference").joinpath("endotime/training_data.csv")
+    with resources.as_file(ref) as path:
+        return pd.read_csv(path, dtype={"ID": str})
+
+
+def validate_timing_table(
+    df: pd.DataFrame,
+    genes: Sequence[str] = GENES,
+    *,
+    file: str | None = None,
+    require_lh: bool = True,
+    lh_range: tuple[float, float] | None = None,
+) -> pd.DataFrame:
+    """Check a cohort/biopsy table and return a clean copy.
+
+    Parameters
+    ----------
+    df
+        Table in EndoTime's layout: ``ID``, ``BATCH`` (optional for placement),
+        ``LH`` (LH+ day), one ΔCt column per gene.
+    genes
+        Gene columns that must be present and numeric.
+    file
+        File name used in error messages.
+    require_lh
+        Whether the ``LH`` column must be present.
+    lh_range
+        If given, LH days outside ``[lo, hi]`` are refused.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``ID`` (str), ``BATCH`` (str or missing), ``LH`` (float), genes (float).
+
+    Raises
+    ------
+    InputError
+        Listing every problem (row numbers as a spreadsheet shows them).
+    """
+    ids, batch, lh, x = _validate_arrays(df, genes, file, require_lh, lh_range)
+    cols: dict[str, Any] = {"ID": ids, "BATCH": batch, "LH": lh}
+    cols.update({g: x[:, j] for j, g in enumerate(genes)})
+    return pd.DataFrame(cols)
+
+
+def _numeric_column(df: pd.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray]:
+    """Float values of a column and a mask of entries that are missing/not numbers."""
+    raw = df[col]
+    if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
+        values = raw.to_numpy(dtype=float)
+    else:
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+    return values, ~np.isfinite(values)
+
+
+def _validate_arrays(
+    df: pd.DataFrame,
+    genes: Sequence[str],
+    file: str | None,
+    require_lh: bool,
+    lh_range: tuple[float, float] | None,
+) -> tuple[list[str], list[str] | None, np.ndarray, np.ndarray]:
+    """Array form of :func:`validate_timing_table` (IDs, batches, LH days, ΔCt matrix)."""
+    problems: list[Problem] = []
+    required = ["ID", *(["LH"] if require_lh else []), *genes]
+    for col in required:
+        if col not in df.columns:
+            problems.append(Problem("required column is missing", file=file, column=col))
+    if problems:
+        raise InputError(problems)
+    if len(df) == 0:
+        raise InputError("the table has no biopsies", file=file)
+    ids = [str(v).strip() for v in df["ID"].tolist()]
+    batch = [str(v).strip() for v in df["BATCH"].tolist()] if "BATCH" in df.columns else None
+    n = len(ids)
+    x = np.empty((n, len(genes)))
+    lh = np.full(n, np.nan)
+    for col in ([("LH", -1)] if "LH" in df.columns else []) + [(g, j) for j, g in enumerate(genes)]:
+        name, j = col
+        values, bad = _numeric_column(df, name)
+        if bad.any():
+            what = "LH day" if name == "LH" else "ΔCt"
+            for idx in np.flatnonzero(bad):
+                rawv = df[name].iloc[idx]
+                reason = "value is missing" if pd.isna(rawv) else "value is not a number"
+                problems.append(Problem(f"{what} {reason}", file, int(idx) + 2, name, rawv))
+        if j < 0:
+            lh = values
+        else:
+            x[:, j] = values
+    if len(set(ids)) != n:
+        seen: set[str] = set()
+        for idx, v in enumerate(ids):
+            if v in seen:
+                problems.append(Problem("duplicate biopsy ID", file, idx + 2, "ID", v))
+            seen.add(v)
+    if lh_range is not None:
+        lo, hi = lh_range
+        out_of_range = np.isfinite(lh) & ((lh < lo) | (lh > hi))
+        for idx in np.flatnonzero(out_of_range):
+            problems.append(
+                Problem(
+                    f"LH day outside the reference range LH+{lo:g}..LH+{hi:g}",
+                    file,
+                    int(idx) + 2,
+                    "LH",
+                    df["LH"].iloc[idx],
+                )
+            )
+    if problems:
+        raise InputError(problems)
+    return ids, batch, lh, x
+
+
+# --------------------------------------------------------------------------------------
+# Compiled kernels
+# --------------------------------------------------------------------------------------
+
+_SD_FLOOR = 1e-9  # guards a zero-width window (identical values); EndoTime would give Inf/0
+
+
+@numba.njit(cache=True)
+def _window_stats(t, x, gw):  # pragma: no cover - compiled
+    """Median time, mean and tent-weighted SD of every window of ``gw`` sorted points."""
+    n, g = x.shape
+    m = n - gw + 1
+    med = np.empty(m)
+    mean = np.empty((m, g))
+    sd = np.empty((m, g))
+    w = np.empty(gw)
+    half = gw // 2
+    for k in range(m):
+        first = t[k]
+        last = t[k + gw - 1]
+        mt = 0.5 * (t[k + half - 1] + t[k + half]) if gw % 2 == 0 else t[k + half]
+        med[k] = mt
+        wsum = 0.0
+        for i in range(gw):
+            ti = t[k + i]
+            if ti == mt:
+                wi = 1.0
+            elif ti < mt:
+                wi = abs(first - ti) / abs(first - mt)
+            else:
+                wi = abs(last - ti) / abs(last - mt)
+            w[i] = wi
+            wsum += wi
+        for j in range(g):
+            s = 0.0
+            sw = 0.0
+            for i in range(gw):
+                s += x[k + i, j]
+                sw += w[i] * x[k + i, j]
+            mu = s / gw
+            wm = sw / wsum
+            v = 0.0
+            for i in range(gw):
+                d = x[k + i, j] - wm
+                v += w[i] * d * d
+            mean[k, j] = mu
+            sd[k, j] = max(math.sqrt(v / wsum), _SD_FLOOR)
+    return med, mean, sd
+
+
+@numba.njit(cache=True)
+def _loo_densities(t, x, pos, gw):  # pragma: no cover - compiled
+    """Leave-one-out normalised per-gene densities.
+
+    For each point ``pos[u]`` of the sorted arrays ``t``/``x``, drop it, slide
+    windows of ``gw`` over the rest and evaluate the normal density of its
+    values; each gene's curve is normalised to sum 1.
+    """
+    n, g = x.shape
+    nu = pos.shape[0]
+    m = n - 1 - gw + 1
+    med_out = np.empty((nu, m))
+    dens = np.empty((nu, m, g))
+    rt = np.empty(n - 1)
+    rx = np.empty((n - 1, g))
+    c = 1.0 / math.sqrt(2.0 * math.pi)
+    for u in range(nu):
+        p = pos[u]
+        j = 0
+        for i in range(n):
+            if i != p:
+                rt[j] = t[i]
+                for q in range(g):
+                    rx[j, q] = x[i, q]
+                j += 1
+        med, mean, sd = _window_stats(rt, rx, gw)
+        for q in range(g):
+            tot = 0.0
+            xv = x[p, q]
+            for k in range(m):
+                z = (xv - mean[k, q]) / sd[k, q]
+                d = c * math.exp(-0.5 * z * z) / sd[k, q]
+                dens[u, k, q] = d
+                tot += d
+            if tot > 0:
+                for k in range(m):
+                    dens[u, k, q] /= tot
+        for k in range(m):
+            med_out[u, k] = med[k]
+    return med_out, dens
+
+
+def _densities_fixed(x_new: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """Normalised per-gene densities of new biopsies (n, g) on frozen windows (m, g)."""
+    z = (x_new[:, None, :] - mean[None, :, :]) / sd[None, :, :]
+    d = np.exp(-0.5 * z * z) / sd[None, :, :]
+    tot = d.sum(axis=1, keepdims=True)
+    tot[tot == 0] = 1.0
+    return d / tot
+
+
+def _aggregate(med: np.ndarray, dens: np.ndarray, aw: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mirror the density curves at both ends and average them over ``aw`` windows.
+
+    Parameters
+    ----------
+    med
+        (n, m) window times (or (m,) shared by all biopsies).
+    dens
+        (n, m, g) normalised per-gene densities.
+    aw
+        Aggregate window (even).
+
+    Returns
+    -------
+    bin_time, bin_score
+        (n, m) bin median times and mean densities over genes and windows.
+    """
+    n, m, _ = dens.shape
+    if med.ndim == 1:
+        med = np.broadcast_to(med, (n, m))
+    r = aw // 2
+    if m < r + 2:
+        raise ModelError(f"too few windows ({m}) for an aggregate window of {aw}")
+    d = dens.mean(axis=2)
+    lo_t = 2 * med[:, :1] - med[:, r:0:-1]
+    lo_d = 2 * d[:, :1] - d[:, r:0:-1]
+    hi_t = 2 * med[:, -1:] - med[:, m - 2 : m - 2 - r : -1]
+    hi_d = 2 * d[:, -1:] - d[:, m - 2 : m - 2 - r : -1]
+    et = np.concatenate([lo_t, med, hi_t], axis=1)
+    ed = np.concatenate([lo_d, d, hi_d], axis=1)
+    length = et.shape[1]
+    nb = length - aw
+    cs = np.concatenate([np.zeros((n, 1)), np.cumsum(ed, axis=1)], axis=1)
+    score = (cs[:, aw : aw + nb] - cs[:, :nb]) / aw
+    if aw % 2 == 0:
+        btime = 0.5 * (et[:, aw // 2 - 1 : aw // 2 - 1 + nb] + et[:, aw // 2 : aw // 2 + nb])
+    else:
+        btime = et[:, aw // 2 : aw // 2 + nb]
+    return btime, score
+
+
+# --------------------------------------------------------------------------------------
+# Building blocks
+# --------------------------------------------------------------------------------------
+
+
+def _pseudo_points(times: np.ndarray, x: np.ndarray, gw: int) -> tuple[np.ndarray, np.ndarray]:
+    """Linear extrapolation of ``gw/2`` pseudo-biopsies beyond each end of the time axis."""
+    n = len(times)
+    half = gw // 2
+    rank = stats.rankdata(times)
+    slope, intercept = np.polyfit(rank, times, 1)
+    new_rank = np.concatenate([np.arange(1 - half, 1), np.arange(n + 1, n + half + 1)])
+    new_t = intercept + slope * new_rank
+    design = np.column_stack([np.ones(n), times])
+    coef, *_ = np.linalg.lstsq(design, x, rcond=None)
+    new_x = np.column_stack([np.ones(len(new_t)), new_t]) @ coef
+    return new_t, new_x
+
+
+def _with_pseudo(
+    times: np.ndarray, x: np.ndarray, gw: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted times/values of biopsies plus pseudo-points, and each biopsy's sorted position."""
+    pt, px = _pseudo_points(times, x, gw)
+    all_t = np.concatenate([times, pt])
+    all_x = np.vstack([x, px])
+    order = np.argsort(all_t, kind="stable")
+    pos = np.empty(len(all_t), dtype=np.int64)
+    pos[order] = np.arange(len(all_t))
+    return all_t[order], np.ascontiguousarray(all_x[order]), pos[: len(times)]
+
+
+def _assign(times: np.ndarray, x: np.ndarray, gw: int, aw: int) -> np.ndarray:
+    """One EndoTime ordering step: the time of peak aggregate density for each biopsy."""
+    st, sx, pos = _with_pseudo(times, x, gw)
+    med, dens = _loo_densities(st, sx, pos, gw)
+    btime, score = _aggregate(med, dens, aw)
+    return btime[np.arange(len(times)), np.argmax(score, axis=1)]
+
+
+def _gene_peak_times(med: np.ndarray, dens: np.ndarray) -> np.ndarray:
+    """(n, g) times of each gene's density peak."""
+    idx = np.argmax(dens, axis=1)
+    if med.ndim == 1:
+        return med[idx]
+    return np.take_along_axis(med, idx, axis=1)
+
+
+def _even_ranks(raw: np.ndarray, tie_key: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Spread biopsies evenly over ``grid`` by rank of ``raw``, ties ordered by ``tie_key``."""
+    order = np.lexsort((tie_key, raw))
+    out = np.empty_like(raw)
+    out[order] = grid
+    return out
+
+
+def _broken_stick_rss(x: np.ndarray, y: np.ndarray, psis: np.ndarray) -> np.ndarray:
+    """Residual sum of squares of ``y ~ 1 + x + (x - psi)_+`` for each ``psi``."""
+    n = len(x)
+    hinge = np.clip(x[None, :] - psis[:, None], 0, None)  # (p, n)
+    s1, sx, sxx = float(n), x.sum(), (x * x).sum()
+    sh = hinge.sum(1)
+    sxh = hinge @ x
+    shh = (hinge * hinge).sum(1)
+    sy, sxy = y.sum(), x @ y
+    shy = hinge @ y
+    a = np.empty((len(psis), 3, 3))
+    a[:, 0, 0], a[:, 0, 1], a[:, 0, 2] = s1, sx, sh
+    a[:, 1, 0], a[:, 1, 1], a[:, 1, 2] = sx, sxx, sxh
+    a[:, 2, 0], a[:, 2, 1], a[:, 2, 2] = sh, sxh, shh
+    b = np.stack([np.full(len(psis), sy), np.full(len(psis), sxy), shy], axis=1)
+    coef = np.linalg.solve(a, b[..., None])[..., 0]
+    fitted = coef[:, :1] + coef[:, 1:2] * x[None, :] + coef[:, 2:3] * hinge
+    return ((fitted - y[None, :]) ** 2).sum(1)
+
+
+def segmented_threshold(scores: np.ndarray) -> tuple[float, float]:
+    """Asynchrony threshold from a two-segment (broken-stick) fit to sorted scores.
+
+    Fits ``y = a + b x + c (x - psi)_+`` by least squares to the sorted scores
+    against their rank ``x = 1..n``, with ``psi`` found by exhaustive search on a
+    0.01-rank grid (whole ranks first, then 0.01 around the best): the global
+    optimum that R's ``segmented`` (Muggeo, Stat Med 2003) approaches iteratively.
+    As in EndoTime, the threshold is the sorted score at rank
+    ``round(psi) - 1``.
+
+    Returns
+    -------
+    threshold, psi
+    """
+    y = np.sort(np.asarray(scores, dtype=float))
+    n = len(y)
+    if n < 6:
+        raise ModelError("at least 6 biopsies are needed for an asynchrony threshold")
+    x = np.arange(1, n + 1, dtype=float)
+    # coarse search on whole ranks, then a 0.01 grid around the best
+    coarse = np.arange(2.0, n - 1.0 + 1e-9, 1.0)
+    best = coarse[int(np.argmin(_broken_stick_rss(x, y, coarse)))]
+    fine = np.arange(max(2.0, best - 1.0), min(n - 1.0, best + 1.0) + 1e-9, 0.01)
+    psi = float(fine[int(np.argmin(_broken_stick_rss(x, y, fine)))])
+    k = min(max(int(np.floor(psi + 0.5)) - 1, 1), n)  # R's round(psi) - 1, 1-based
+    return float(y[k - 1]), psi
+
+
+def _tent_lh_map(n: int, lh: np.ndarray) -> np.ndarray:
+    """EndoTime's rank -> LH-day mapping, with expected (not random) tie jitter.
+
+    The sorted reported LH days, each tie group spread evenly over ±0.5 day (the
+    expected order statistics of EndoTime's uniform jitter), extended linearly
+    by ``LH_MAP_RADIUS`` at both ends and smoothed with a tent kernel.
+    """
+    r = LH_MAP_RADIUS
+    lh_sorted = np.sort(lh)
+    spread = np.empty(n)
+    i = 0
+    while i < n:
+        j = i
+        while j < n and lh_sorted[j] == lh_sorted[i]:
+            j += 1
+        k = j - i
+        step = 2 * LH_JITTER_DAYS / k
+        spread[i:j] = lh_sorted[i] - LH_JITTER_DAYS + (np.arange(k) + 0.5) * step
+        i = j
+    rank = np.arange(1, n + 1, dtype=float)
+    bot = np.polyfit(rank[:r], spread[:r], 1)
+    top = np.polyfit(rank[-r:], spread[-r:], 1)
+    ext = np.concatenate(
+        [
+            np.polyval(bot, np.arange(1 - r, 1, dtype=float)),
+            spread,
+            np.polyval(top, np.arange(n + 1, n + r + 1, dtype=float)),
+        ]
+    )
+    half = np.arange(r) / r
+    w = np.concatenate([half, [1.0], half[::-1]])
+    return np.convolve(ext, w[::-1], mode="valid") / w.sum()
+
+
+# --------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimingFitResult:
+    """Per-biopsy estimates of a reference fit and how the iteration ended.
+
+    Attributes
+    ----------
+    ids, batch, lh_day
+        Biopsy identifiers, batches, reported LH+ day.
+    pseudotime
+        EndoTime's ``pLH``: ranks spread evenly over the LH range (days).
+    estimated_lh_day, estimated_hours
+        EndoTime's ``eLH`` and the same in hours after the LH surge.
+    asynchrony_score, asynchronous
+        SD (days) across genes of the per-gene density peaks; flag above threshold.
+    asynchrony_threshold
+        Threshold used for the flag (days).
+    stop_reason
+        ``"converged"``, ``"cap reached"`` or ``"oscillating"``.
+    distances
+        Euclidean distance between successive orderings, per iteration.
+    """
+
+    ids: tuple[str, ...]
+    batch: tuple[str, ...]
+    lh_day: np.ndarray
+    pseudotime: np.ndarray
+    estimated_lh_day: np.ndarray
+    asynchrony_score: np.ndarray
+    asynchronous: np.ndarray
+    asynchrony_threshold: float
+    stop_reason: str
+    distances: tuple[float, ...]
+
+    @property
+    def estimated_hours(self) -> np.ndarray:
+        return self.estimated_lh_day * HOURS_PER_DAY
+
+    @property
+    def iterations(self) -> int:
+        return len(self.distances)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Table with the CLI's ``estimates.csv`` columns (plus BATCH and LH)."""
+        return pd.DataFrame(
+            {
+                "ID": list(self.ids),
+                "pseudotime": self.pseudotime,
+                "estimated_lh_day": self.estimated_lh_day,
+                "estimated_hours": self.estimated_hours,
+                "asynchrony_score": self.asynchrony_score,
+                "asynchronous": self.asynchronous.astype(bool),
+                "BATCH": list(self.batch),
+                "LH": self.lh_day,
+            }
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stop_reason": self.stop_reason,
+            "iterations": self.iterations,
+            "distances": list(self.distances),
+            "asynchrony_threshold": self.asynchrony_threshold,
+            "n_biopsies": len(self.ids),
+            "n_asynchronous": int(self.asynchronous.sum()),
+        }
+
+
+@dataclass(frozen=True)
+class Placement:
+    """New biopsies placed on a frozen reference.
+
+    Attributes
+    ----------
+    ids
+        Biopsy identifiers.
+    pseudotime, estimated_lh_day
+        Point estimates (days).
+    interval_low, interval_high
+        ``INTERVAL_LEVEL`` interval of the estimated LH day (days).
+    asynchrony_score, asynchronous
+        As in the fit, against the reference threshold.
+    out_of_phase_probability
+        Probability mass of the time estimate further from the reported LH day
+        than the reference cohort's ``OUT_OF_PHASE_QUANTILE`` of |eLH − LH|
+        (NaN when no LH day was given).
+    batch_shift_source
+        Per biopsy: ``"reference"``, ``"new batch"`` or ``"unknown (no shift)"``.
+    warnings
+        Human-readable warnings (e.g. small unknown batch).
+    """
+
+    ids: tuple[str, ...]
+    lh_day: np.ndarray
+    pseudotime: np.ndarray
+    estimated_lh_day: np.ndarray
+    interval_low: np.ndarray
+    interval_high: np.ndarray
+    asynchrony_score: np.ndarray
+    asynchronous: np.ndarray
+    out_of_phase_probability: np.ndarray
+    batch_shift_source: tuple[str, ...]
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def estimated_hours(self) -> np.ndarray:
+        return self.estimated_lh_day * HOURS_PER_DAY
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "ID": list(self.ids),
+                "LH": self.lh_day,
+                "pseudotime": self.pseudotime,
+                "estimated_lh_day": self.estimated_lh_day,
+                "estimated_hours": self.estimated_hours,
+                "interval_low": self.interval_low,
+                "interval_high": self.interval_high,
+                "asynchrony_score": self.asynchrony_score,
+                "asynchronous": self.asynchronous.astype(bool),
+                "out_of_phase_probability": self.out_of_phase_probability,
+                "batch_shift_source": list(self.batch_shift_source),
+            }
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``{"biopsies": [...], "warnings": [...]}``."""
+        rows = []
+        for i, bid in enumerate(self.ids):
+            oop = float(self.out_of_phase_probability[i])
+            rows.append(
+                {
+                    "ID": bid,
+                    "estimated_lh_day": round(float(self.estimated_lh_day[i]), 4),
+                    "estimated_hours": round(float(self.estimated_hours[i]), 2),
+                    "interval": [
+                        round(float(self.interval_low[i]), 4),
+                        round(float(self.interval_high[i]), 4),
+                    ],
+                    "asynchrony_score": round(float(self.asynchrony_score[i]), 4),
+                    "asynchronous": bool(self.asynchronous[i]),
+                    "out_of_phase_probability": None if math.isnan(oop) else round(oop, 4),
+                    "batch_shift": self.batch_shift_source[i],
+                }
+            )
+        return {"biopsies": rows, "warnings": list(self.warnings)}
+
+
+# --------------------------------------------------------------------------------------
+# The reference
+# --------------------------------------------------------------------------------------
+
+
+def _curves(times: np.ndarray, x: np.ndarray, gw: int) -> dict[str, np.ndarray]:
+    st, sx, _ = _with_pseudo(times, x, gw)
+    med, mean, sd = _window_stats(st, sx, gw)
+    return {"time": med, "mean": mean, "sd": sd}
+
+
+class TimingReference:
+    """A fitted timing reference (EndoTime's training step), frozen once fitted.
+
+    Parameters
+    ----------
+    genes
+        Gene columns (ΔCt vs the reference gene, not inverted).
+    gene_window, aggregate_window
+        Initial window widths (EndoTime defaults 80/80); they shrink by
+        ``WINDOW_STEP`` per iteration to ``WINDOW_FLOOR``.
+    euclidean_stop
+        Converged when successive orderings are this close (EndoTime ``euc``).
+    batch_correct
+        Shift each batch to a common grand mean (EndoTime's batch correction).
+    max_iterations, patience, final
+        Stop rule (see :meth:`fit` and docs/timing.md).
+    threshold_rule
+        ``"bagged"`` (default) or ``"segmented"`` (EndoTime's single fit).
+
+    Examples
+    --------
+    >>> ref = TimingReference().fit(load_endotime_training_data(), seed=1)  # doctest: +SKIP
+    >>> ref.place(new_biopsies).to_frame()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        genes: Sequence[str] = GENES,
+        *,
+        gene_window: int = DEFAULT_GENE_WINDOW,
+        aggregate_window: int = DEFAULT_AGGREGATE_WINDOW,
+        euclidean_stop: float = DEFAULT_EUCLIDEAN_STOP,
+        batch_correct: bool = True,
+        max_iterations: int = DEFAULT_MAX_ITERATIONS,
+        patience: int = DEFAULT_PATIENCE,
+        final: str = DEFAULT_FINAL,
+        threshold_rule: str = DEFAULT_THRESHOLD_RULE,
+    ) -> None:
+        if threshold_rule not in ("bagged", "segmented"):
+            raise ValueError("threshold_rule must be 'bagged' or 'segmented'")
+        if final not in ("average", "best", "last"):
+            raise ValueError("final must be 'average', 'best' or 'last'")
+        if gene_window % 2 or aggregate_window % 2:
+            raise ValueError("window widths must be even")
+        self.genes = tuple(genes)
+        self.gene_window = int(gene_window)
+        self.aggregate_window = int(aggregate_window)
+        self.euclidean_stop = float(euclidean_stop)
+        self.batch_correct = bool(batch_correct)
+        self.max_iterations = int(max_iterations)
+        self.patience = int(patience)
+        self.final = final
+        self.threshold_rule = threshold_rule
+        self.result: TimingFitResult | None = None
+        self._state: dict[str, Any] = {}
+
+    # ---- fitting ---------------------------------------------------------------------
+
+    def fit(
+        self,
+        df: pd.DataFrame,
+        *,
+        seed: int | np.random.Generator = 0,
+        max_iterations: int | None = None,
+        progress: Any = None,
+        file: str | None = None,
+    ) -> TimingReference:
+        """Fit the reference on a cohort in EndoTime's layout.
+
+        Parameters
+        ----------
+        df
+            Columns ``ID``, ``BATCH``, ``LH`` and one ΔCt column per gene.
+        seed
+            Seed (or Generator) for the only random step, the LH tie jitter.
+        max_iterations
+            Overrides the instance's cap.
+        progress
+            Optional callable ``progress(iteration, distance, gene_window)``.
+        file
+            File name for error messages.
+
+        Returns
+        -------
+        TimingReference
+            ``self``, with :attr:`result` set.
+
+        Notes
+        -----
+        Stop rule: *converged* when the distance between successive orderings
+        is <= ``euclidean_stop`` (EndoTime's rule); *oscillating* when the
+        windows are at their floor and ``patience`` further orderings brought
+        no new minimum distance; otherwise *cap reached* after
+        ``max_iterations``. The final ordering is chosen by ``final``:
+        ``"average"`` (default) ranks the mean time over all orderings computed
+        at the window floor; ``"best"`` takes the ordering with the smallest
+        distance; ``"last"`` is what EndoTime returns. Ties between biopsies
+        peaking in the same bin are ordered at random (from ``seed``).
+        """
+        data = validate_timing_table(df, self.genes, file=file)
+        if data["BATCH"].isna().all():
+            data["BATCH"] = "1"
+        data["BATCH"] = data["BATCH"].astype(str)
+        n = len(data)
+        if n < self.gene_window + 2:
+            raise ModelError(
+                f"the cohort has {n} biopsies; at least {self.gene_window + 2} are needed "
+                f"for a gene window of {self.gene_window}"
+            )
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        cap = self.max_iterations if max_iterations is None else int(max_iterations)
+        if cap < 1:
+            raise ValueError("max_iterations must be >= 1")
+        lh = data["LH"].to_numpy(float)
+        inv = -data[list(self.genes)].to_numpy(float)
+        mins, maxs = inv.min(axis=0), inv.max(axis=0)
+        if np.any(maxs <= mins):
+            raise ModelError("a gene has the same ΔCt in every biopsy; it cannot time biopsies")
+        x = (inv - mins) / (maxs - mins)
+        batches = data["BATCH"].astype(str).to_numpy()
+        shifts: dict[str, float] = {}
+        level = float(x.mean())
+        if self.batch_correct:
+            labels = list(dict.fromkeys(batches))
+            means = {b: float(x[batches == b].mean()) for b in labels}
+            level = max(means.values())
+            shifts = {b: level - means[b] for b in labels}
+            x = x + np.array([shifts[b] for b in batches])[:, None]
+
+        # initial times: LH + uniform jitter, spread evenly by rank (EndoTime)
+        jit = lh + rng.uniform(-LH_JITTER_DAYS, LH_JITTER_DAYS, n)
+        rank = stats.rankdata(jit)
+        slope, icpt = np.polyfit(rank, jit, 1)
+        times = icpt + slope * rank
+        grid = np.linspace(lh.min(), lh.max(), n)
+
+        gw, aw = self.gene_window, self.aggregate_window
+        distances: list[float] = []
+        floor_orderings: list[np.ndarray] = []
+        best_d, best_times, since_best = np.inf, None, 0
+        stop = "cap reached"
+        for it in range(1, cap + 1):
+            raw = _assign(times, x, gw, aw)
+            # ties (several biopsies peaking in the same bin) are broken at random, as
+            # EndoTime's row order does in effect; keeping the previous order instead
+            # makes the run path-dependent (measured: further from EndoTime, docs/timing.md)
+            new = _even_ranks(raw, rng.random(n), grid)
+            d = float(np.sqrt(((new - times) ** 2).sum()))
+            distances.append(d)
+            at_floor = gw == WINDOW_FLOOR and aw == WINDOW_FLOOR
+            if progress is not None:
+                progress(it, d, gw)
+            times = new
+            if at_floor:
+                floor_orderings.append(new)
+            if d <= self.euclidean_stop:
+                stop = "converged"
+                if d < best_d:
+                    best_d, best_times = d, new
+                break
+            if at_floor:
+                if d < best_d:
+                    best_d, best_times, since_best = d, new, 0
+                else:
+                    since_best += 1
+                    if since_best >= self.patience:
+                        stop = "oscillating"
+                        break
+            gw = max(gw - WINDOW_STEP, WINDOW_FLOOR)
+            aw = max(aw - WINDOW_STEP, WINDOW_FLOOR)
+        if floor_orderings:
+            if self.final == "average":
+                mean_t = np.mean(floor_orderings, axis=0)
+                times = _even_ranks(mean_t, rng.random(n), grid)
+            elif self.final == "best" and best_times is not None:
+                times = best_times
+        # the final windows are those used for the last ordering
+        final_gw = max(self.gene_window - WINDOW_STEP * (len(distances) - 1), WINDOW_FLOOR)
+        final_aw = max(self.aggregate_window - WINDOW_STEP * (len(distances) - 1), WINDOW_FLOOR)
+
+        # asynchrony (EndoTime uses the initial gene window for this)
+        st, sx, pos = _with_pseudo(times, x, self.gene_window)
+        med, dens = _loo_densities(st, sx, pos, self.gene_window)
+        peaks = _gene_peak_times(med, dens)
+        score = peaks.std(axis=1, ddof=1)
+        single, psi = segmented_threshold(score)
+        boot = np.empty(THRESHOLD_BOOTSTRAP)
+        for b in range(THRESHOLD_BOOTSTRAP):
+            boot[b] = segmented_threshold(score[rng.integers(0, n, n)])[0]
+        threshold = float(np.median(boot)) if self.threshold_rule == "bagged" else single
+
+        # estimated LH day
+        order = np.argsort(times, kind="stable")
+        elh_sorted = _tent_lh_map(n, lh)
+        elh = np.empty(n)
+        elh[order] = elh_sorted
+        oop_days = float(np.quantile(np.abs(elh - lh), OUT_OF_PHASE_QUANTILE))
+
+        self.result = TimingFitResult(
+            ids=tuple(data["ID"]),
+            batch=tuple(batches),
+            lh_day=lh,
+            pseudotime=times,
+            estimated_lh_day=elh,
+            asynchrony_score=score,
+            asynchronous=score > threshold,
+            asynchrony_threshold=threshold,
+            stop_reason=stop,
+            distances=tuple(distances),
+        )
+        self._state = {
+            "scaling": {"min": mins, "max": maxs},
+            "batch_shifts": shifts,
+            "batch_level": level,
+            "batch_sizes": {b: int((batches == b).sum()) for b in dict.fromkeys(batches)},
+            "lh_range": (float(lh.min()), float(lh.max())),
+            "final_gene_window": final_gw,
+            "final_aggregate_window": final_aw,
+            "placement_curves": _curves(times, x, final_gw),
+            "asynchrony_curves": _curves(times, x, self.gene_window),
+            "time_map": (times[order], elh_sorted),
+            "threshold_psi": psi,
+            "threshold_segmented": single,
+            "threshold_bootstrap": (
+                float(np.quantile(boot, 0.05)),
+                float(np.median(boot)),
+                float(np.quantile(boot, 0.95)),
+            ),
+            "out_of_phase_days": oop_days,
+            "expression": x,
+            "seed": seed if isinstance(seed, int) else None,
+        }
+        return self
+
+    def _require(self) -> TimingFitResult:
+        if self.result is None:
+            raise ModelError("the timing reference has not been fitted or loaded")
+        return self.result
+
+    # ---- accessors -------------------------------------------------------------------
+
+    @property
+    def asynchrony_threshold(self) -> float:
+        return self._require().asynchrony_threshold
+
+    @property
+    def batch_shifts(self) -> dict[str, float]:
+        self._require()
+        return dict(self._state["batch_shifts"])
+
+    @property
+    def lh_range(self) -> tuple[float, float]:
+        self._require()
+        return tuple(self._state["lh_range"])  # type: ignore[return-value]
+
+    def estimates(self) -> pd.DataFrame:
+        """Per-biopsy estimates of the reference cohort."""
+        return self._require().to_frame()
+
+    def curves(self) -> pd.DataFrame:
+        """Per-gene smooth curves (scaled, batch-corrected −ΔCt) over pseudotime."""
+        self._require()
+        c = self._state["placement_curves"]
+        out = {"pseudotime": c["time"], "estimated_lh_day": self.to_lh_day(c["time"])}
+        for j, g in enumerate(self.genes):
+            out[f"{g}_mean"] = c["mean"][:, j]
+            out[f"{g}_sd"] = c["sd"][:, j]
+        return pd.DataFrame(out)
+
+    def to_lh_day(self, pseudotime: np.ndarray | float) -> np.ndarray:
+        """Map pseudotime to estimated LH day (clamped at the reference's ends)."""
+        self._require()
+        pt, elh = self._state["time_map"]
+        return np.interp(pseudotime, pt, elh)
+
+    def scale(self, df: pd.DataFrame) -> np.ndarray:
+        """Invert and scale a validated table's ΔCt with the reference's scaling."""
+        return self._scale_array(df[list(self.genes)].to_numpy(float))
+
+    def _scale_array(self, dct: np.ndarray) -> np.ndarray:
+        self._require()
+        mins, maxs = self._state["scaling"]["min"], self._state["scaling"]["max"]
+        return (-dct - mins) / (maxs - mins)
+
+    # ---- placement -------------------------------------------------------------------
+
+    def place(
+        self,
+        new_df: pd.DataFrame,
+        *,
+        strict: bool = False,
+        file: str | None = None,
+    ) -> Placement:
+        """Place new biopsies on the frozen reference (the reference never changes).
+
+        Parameters
+        ----------
+        new_df
+            ``ID``, optional ``BATCH``, optional ``LH``, one ΔCt column per gene.
+        strict
+            Refuse biopsies from batches the reference does not know.
+        file
+            File name for error messages.
+
+        Returns
+        -------
+        Placement
+
+        Notes
+        -----
+        Batch rules: a batch in the reference uses its fitted shift. An unknown
+        batch with at least ``MIN_NEW_BATCH_SIZE`` biopsies gets its own shift,
+        bringing its grand mean to the reference level (EndoTime's correction,
+        with the reference frozen). A smaller unknown batch gets no
+        batch-specific shift: the median reference shift is used, a warning is
+        issued and the interval is widened to cover the reference batches'
+        shift spread (± one SD). With ``strict=True`` unknown batches are refused.
+
+        The interval is the central ``INTERVAL_LEVEL`` mass of the biopsy's
+        aggregate density over time (EndoTime's own pseudo-likelihood curve,
+        normalised), mapped to LH days.
+        """
+        self._require()
+        st = self._state
+        ids, batch_list, lh, dct = _validate_arrays(new_df, self.genes, file, False, st["lh_range"])
+        n = len(ids)
+        x = self._scale_array(dct)
+        batches = np.array(batch_list if batch_list is not None else [""] * n, dtype=object)
+        ref_shifts = st["batch_shifts"]
+        default_shift = float(np.median(list(ref_shifts.values()))) if ref_shifts else 0.0
+        shift_sd = float(np.std(list(ref_shifts.values()), ddof=1)) if len(ref_shifts) > 1 else 0.0
+        shift = np.zeros(n)
+        source: list[str] = [""] * n
+        widen = np.zeros(n, dtype=bool)
+        warn: list[str] = []
+        problems: list[Problem] = []
+        for b in dict.fromkeys(batches):
+            idx = np.flatnonzero(batches == b)
+            if not self.batch_correct:
+                src, s = "reference", 0.0
+            elif b in ref_shifts:
+                src, s = "reference", ref_shifts[b]
+            elif strict:
+                for i in idx:
+                    problems.append(
+                        Problem(
+                            "batch is not in the reference (strict mode refuses unknown batches)",
+                            file,
+                            int(i) + 2,
+                            "BATCH",
+                            b if b else None,
+                        )
+                    )
+                continue
+            elif len(idx) >= MIN_NEW_BATCH_SIZE:
+                src, s = "new batch", st["batch_level"] - float(x[idx].mean())
+            else:
+                src, s = "unknown (no shift)", default_shift
+                widen[idx] = True
+                label = f"batch {b!r}" if b else "biopsies without a batch"
+                warn.append(
+                    f"{label}: {len(idx)} biopsies (< {MIN_NEW_BATCH_SIZE}) from a batch the "
+                    "reference does not know; placed without a batch-specific shift, "
+                    "with a wider interval"
+                )
+            shift[idx] = s
+            for i in idx:
+                source[i] = src
+        if problems:
+            raise InputError(problems)
+        xs = x + shift[:, None]
+        pt, dens_time, btime, post = self._place_core(xs)
+        lo, hi = self._interval(btime, post)
+        if widen.any() and shift_sd > 0:
+            for sgn in (-1.0, 1.0):
+                _, _, bt2, post2 = self._place_core(xs[widen] + sgn * shift_sd)
+                lo2, hi2 = self._interval(bt2, post2)
+                lo[widen] = np.minimum(lo[widen], lo2)
+                hi[widen] = np.maximum(hi[widen], hi2)
+        elh = self.to_lh_day(pt)
+        # the peak can sit in a thin tail of the mass at the ends of the cycle
+        lo, hi = np.minimum(lo, elh), np.maximum(hi, elh)
+        score = self._asynchrony(xs)
+        oop = self._out_of_phase(btime, post, lh)
+        if not strict:
+            for w in warn:
+                warnings.warn(w, UserWarning, stacklevel=2)
+        return Placement(
+            ids=tuple(ids),
+            lh_day=lh,
+            pseudotime=pt,
+            estimated_lh_day=elh,
+            interval_low=lo,
+            interval_high=hi,
+            asynchrony_score=score,
+            asynchronous=score > self.asynchrony_threshold,
+            out_of_phase_probability=oop,
+            batch_shift_source=tuple(source),
+            warnings=tuple(warn),
+        )
+
+    def _place_core(self, xs: np.ndarray):  # type: ignore[no-untyped-def]
+        c = self._state["placement_curves"]
+        dens = _densities_fixed(xs, c["mean"], c["sd"])
+        btime, score = _aggregate(c["time"], dens, self._state["final_aggregate_window"])
+        best = np.argmax(score, axis=1)
+        pt = btime[np.arange(len(xs)), best]
+        post = np.clip(score, 0, None)
+        post = post / post.sum(axis=1, keepdims=True)
+        return pt, dens, btime, post
+
+    def _interval(self, btime: np.ndarray, post: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        cdf = np.cumsum(post, axis=1)
+        a = (1 - INTERVAL_LEVEL) / 2
+        lo_i = np.argmax(cdf >= a, axis=1)
+        hi_i = np.argmax(cdf >= 1 - a, axis=1)
+        rows = np.arange(len(post))
+        return self.to_lh_day(btime[rows, lo_i]), self.to_lh_day(btime[rows, hi_i])
+
+    def _out_of_phase(self, btime: np.ndarray, post: np.ndarray, lh: np.ndarray) -> np.ndarray:
+        cut = self._state["out_of_phase_days"]
+        elh = self.to_lh_day(btime)
+        outside = np.abs(elh - lh[:, None]) > cut
+        p = (post * outside).sum(axis=1)
+        p[np.isnan(lh)] = np.nan
+        return p
+
+    def _asynchrony(self, xs: np.ndarray) -> np.ndarray:
+        c = self._state["asynchrony_curves"]
+        dens = _densities_fixed(xs, c["mean"], c["sd"])
+        peaks = _gene_peak_times(c["time"], dens)
+        return peaks.std(axis=1, ddof=1)
+
+    # ---- persistence -----------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything needed to place biopsies, as JSON-ready data."""
+        from decidua import __version__
+
+        res = self._require()
+        st = self._state
+
+        def curves(c: Mapping[str, np.ndarray]) -> dict[str, Any]:
+            return {
+                "pseudotime": c["time"].tolist(),
+                "mean": {g: c["mean"][:, j].tolist() for j, g in enumerate(self.genes)},
+                "sd": {g: c["sd"][:, j].tolist() for j, g in enumerate(self.genes)},
+            }
+
+        lo, mid, hi = st["threshold_bootstrap"]
+        return {
+            "model_version": MODEL_VERSION,
+            "decidua_version": __version__,
+            "method": "EndoTime-compatible ordering (Lipecki et al., Hum Reprod 2022)",
+            "genes": list(self.genes),
+            "settings": {
+                "gene_window": self.gene_window,
+                "aggregate_window": self.aggregate_window,
+                "euclidean_stop": self.euclidean_stop,
+                "batch_correct": self.batch_correct,
+                "max_iterations": self.max_iterations,
+                "patience": self.patience,
+                "final": self.final,
+                "threshold_rule": self.threshold_rule,
+                "seed": st["seed"],
+                "final_gene_window": st["final_gene_window"],
+                "final_aggregate_window": st["final_aggregate_window"],
+                "min_new_batch_size": MIN_NEW_BATCH_SIZE,
+                "interval_level": INTERVAL_LEVEL,
+            },
+            "fit": res.to_dict(),
+            "scaling": {
+                "inverted": True,
+                "min": dict(zip(self.genes, st["scaling"]["min"].tolist(), strict=True)),
+                "max": dict(zip(self.genes, st["scaling"]["max"].tolist(), strict=True)),
+            },
+            "batch_shifts": st["batch_shifts"],
+            "batch_level": st["batch_level"],
+            "batch_sizes": st["batch_sizes"],
+            "lh_range": list(st["lh_range"]),
+            "asynchrony_threshold": res.asynchrony_threshold,
+            "asynchrony_threshold_method": (
+                "median of bootstrap broken-stick thresholds"
+                if self.threshold_rule == "bagged"
+                else "broken-stick (segmented) fit to sorted cohort scores"
+            ),
+            "asynchrony_threshold_segmented": st["threshold_segmented"],
+            "asynchrony_threshold_psi": st["threshold_psi"],
+            "asynchrony_threshold_bootstrap": {"q05": lo, "median": mid, "q95": hi},
+            "out_of_phase_days": st["out_of_phase_days"],
+            "time_map": {
+                "pseudotime": st["time_map"][0].tolist(),
+                "estimated_lh_day": st["time_map"][1].tolist(),
+            },
+            "curves": curves(st["placement_curves"]),
+            "asynchrony_curves": curves(st["asynchrony_curves"]),
+            "cohort": {
+                "ID": list(res.ids),
+                "BATCH": list(res.batch),
+                "LH": res.lh_day.tolist(),
+                "pseudotime": res.pseudotime.tolist(),
+                "estimated_lh_day": res.estimated_lh_day.tolist(),
+                "asynchrony_score": res.asynchrony_score.tolist(),
+                "expression": {
+                    g: st["expression"][:, j].tolist() for j, g in enumerate(self.genes)
+                },
+            },
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the reference as versioned JSON (a directory gets ``reference.json``)."""
+        p = Path(path)
+        if p.is_dir():
+            p = p / "reference.json"
+        p.write_text(json.dumps(self.to_dict(), indent=1))
+        return p
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TimingReference:
+        """Rebuild a reference saved by :meth:`to_dict`."""
+        if d.get("model_version") != MODEL_VERSION:
+            raise InputError(
+                f"unsupported timing reference version {d.get('model_version')!r} "
+                f"(this Decidua reads {MODEL_VERSION!r})"
+            )
+        s = d["settings"]
+        ref = cls(
+            d["genes"],
+            gene_window=s["gene_window"],
+            aggregate_window=s["aggregate_window"],
+            euclidean_stop=s["euclidean_stop"],
+            batch_correct=s["batch_correct"],
+            max_iterations=s["max_iterations"],
+            patience=s["patience"],
+            final=s["final"],
+            threshold_rule=s["threshold_rule"],
+        )
+        genes = ref.genes
+
+        def curves(c: Mapping[str, Any]) -> dict[str, np.ndarray]:
+            return {
+                "time": np.asarray(c["pseudotime"], float),
+                "mean": np.column_stack([c["mean"][g] for g in genes]),
+                "sd": np.column_stack([c["sd"][g] for g in genes]),
+            }
+
+        coh = d["cohort"]
+        score = np.asarray(coh["asynchrony_score"], float)
+        thr = float(d["asynchrony_threshold"])
+        ref.result = TimingFitResult(
+            ids=tuple(coh["ID"]),
+            batch=tuple(coh["BATCH"]),
+            lh_day=np.asarray(coh["LH"], float),
+            pseudotime=np.asarray(coh["pseudotime"], float),
+            estimated_lh_day=np.asarray(coh["estimated_lh_day"], float),
+            asynchrony_score=score,
+            asynchronous=score > thr,
+            asynchrony_threshold=thr,
+            stop_reason=d["fit"]["stop_reason"],
+            distances=tuple(d["fit"]["distances"]),
+        )
+        bt = d["asynchrony_threshold_bootstrap"]
+        ref._state = {
+            "scaling": {
+                "min": np.array([d["scaling"]["min"][g] for g in genes]),
+                "max": np.array([d["scaling"]["max"][g] for g in genes]),
+            },
+            "batch_shifts": {str(k): float(v) for k, v in d["batch_shifts"].items()},
+            "batch_level": float(d["batch_level"]),
+            "batch_sizes": dict(d["batch_sizes"]),
+            "lh_range": tuple(d["lh_range"]),
+            "final_gene_window": s["final_gene_window"],
+            "final_aggregate_window": s["final_aggregate_window"],
+            "placement_curves": curves(d["curves"]),
+            "asynchrony_curves": curves(d["asynchrony_curves"]),
+            "time_map": (
+                np.asarray(d["time_map"]["pseudotime"], float),
+                np.asarray(d["time_map"]["estimated_lh_day"], float),
+            ),
+            "threshold_psi": d["asynchrony_threshold_psi"],
+            "threshold_segmented": d["asynchrony_threshold_segmented"],
+            "threshold_bootstrap": (bt["q05"], bt["median"], bt["q95"]),
+            "out_of_phase_days": float(d["out_of_phase_days"]),
+            "expression": np.column_stack([coh["expression"][g] for g in genes]),
+            "seed": s["seed"],
+        }
+        return ref
+
+    @classmethod
+    def load(cls, path: str | Path) -> TimingReference:
+        """Read a reference written by :meth:`save` (a file or a directory)."""
+        p = Path(path)
+        if p.is_dir():
+            p = p / "reference.json"
+        if not p.exists():
+            raise InputError("timing reference not found", file=str(p))
+        try:
+            d = json.loads(p.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"not a timing reference file ({exc})", file=str(p)) from None
+        try:
+            return cls.from_dict(d)
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, InputError):
+                raise
+            raise InputError(f"damaged timing reference (missing {exc})", file=str(p)) from None
+
+
+# --------------------------------------------------------------------------------------
+# Timing-adjusted centiles
+# --------------------------------------------------------------------------------------
+
+#: Quantile levels fitted to read any centile off (0.025 steps; includes the standard five).
+CENTILE_GRID: tuple[float, ...] = tuple(np.round(np.arange(0.025, 0.976, 0.025), 3).tolist())
+#: Spline basis: cubic B-spline with this many interior knots (at time quantiles).
+CENTILE_INTERIOR_KNOTS = 2
+
+
+def _bspline_basis(t: np.ndarray, knots: np.ndarray) -> np.ndarray:
+    from scipy.interpolate import BSpline
+
+    lo, hi = knots[0], knots[-1]
+    tt = np.clip(np.asarray(t, float), lo, hi)
+    full = np.concatenate([[lo] * 3, knots, [hi] * 3])
+    return BSpline.design_matrix(tt, full, 3).toarray()
+
+
+@dataclass(frozen=True)
+class CentileScores:
+    """Centile and z-score of marker values at their estimated cycle times."""
+
+    time: np.ndarray
+    value: np.ndarray
+    centile: np.ndarray
+    z_score: np.ndarray
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {"time": self.time, "value": self.value, "centile": self.centile, "z": self.z_score}
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v.tolist() for k, v in self.to_frame().items()}
+
+
+class TimingCentiles:
+    """Reference centile curves of a per-biopsy marker over estimated cycle time.
+
+    Linear quantile regression (statsmodels ``QuantReg``; Koenker & Bassett,
+    Econometrica 1978) on a cubic B-spline basis of time, one fit per level
+    of :data:`CENTILE_GRID`; predicted quantiles are sorted at each time
+    (monotone rearrangement, Chernozhukov, Fernández-Val & Galichon,
+    Econometrica 2010) so curves never cross.
+    """
+
+    def __init__(self, marker: str = "marker", time_name: str = "estimated_lh_day") -> None:
+        self.marker = marker
+        self.time_name = time_name
+        self.knots: np.ndarray | None = None
+        self.coef: np.ndarray | None = None  # (levels, basis)
+        self.n: int = 0
+
+    def fit(self, time: Iterable[float], value: Iterable[float]) -> TimingCentiles:
+        """Fit the centile curves on reference (time, value) pairs."""
+        from statsmodels.regression.quantile_regression import QuantReg
+
+        t = np.asarray(list(time), float)
+        v = np.asarray(list(value), float)
+        ok = np.isfinite(t) & np.isfinite(v)
+        t, v = t[ok], v[ok]
+        if len(t) < 30:
+            raise ModelError(f"{len(t)} reference values; at least 30 are needed for centiles")
+        inner = np.quantile(t, np.linspace(0, 1, CENTILE_INTERIOR_KNOTS + 2)[1:-1])
+        self.knots = np.concatenate([[t.min()], inner, [t.max()]])
+        basis = _bspline_basis(t, self.knots)
+        coefs = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for q in CENTILE_GRID:
+                coefs.append(QuantReg(v, basis).fit(q=q, max_iter=5000).params)
+        self.coef = np.asarray(coefs)
+        self.n = len(t)
+        return self
+
+    def _req(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.knots is None or self.coef is None:
+            raise ModelError("centiles have not been fitted or loaded")
+        return self.knots, self.coef
+
+    def quantiles(self, time: Iterable[float] | float) -> np.ndarray:
+        """(n_times, len(CENTILE_GRID)) predicted quantiles, rearranged to be monotone."""
+        knots, coef = self._req()
+        t = np.atleast_1d(np.asarray(time, float))
+        return np.sort(_bspline_basis(t, knots) @ coef.T, axis=1)
+
+    def curves(self, time: Iterable[float], levels: Sequence[float] = STANDARD_CENTILES):
+        """Table of the requested centile curves at ``time``."""
+        q = self.quantiles(time)
+        grid = np.asarray(CENTILE_GRID)
+        out = {self.time_name: np.atleast_1d(np.asarray(time, float))}
+        for lev in levels:
+            j = int(np.argmin(np.abs(grid - lev)))
+            out[f"p{round(lev * 100):g}"] = q[:, j]
+        return pd.DataFrame(out)
+
+    def score(self, time: Iterable[float], value: Iterable[float]) -> CentileScores:
+        """Centile (0-1) and z-score of each value at its time.
+
+        Inside the fitted grid the centile is interpolated between quantile
+        curves; beyond it the z-score extrapolates with the normal scale
+        implied by the outermost curves, and the centile follows from it.
+        """
+        t = np.atleast_1d(np.asarray(list(np.atleast_1d(time)), float))
+        v = np.atleast_1d(np.asarray(list(np.atleast_1d(value)), float))
+        q = self.quantiles(t)
+        grid = np.asarray(CENTILE_GRID)
+        zg = stats.norm.ppf(grid)
+        z = np.empty(len(v))
+        for i in range(len(v)):
+            qi = q[i]
+            if v[i] < qi[0] or v[i] > qi[-1]:
+                j = 0 if v[i] < qi[0] else -1
+                med = np.interp(0.0, zg, qi)
+                scale = (qi[j] - med) / zg[j] if qi[j] != med else 1.0
+                z[i] = (v[i] - med) / scale if scale > 0 else zg[j]
+            else:
+                uq, first = np.unique(qi, return_index=True)
+                z[i] = np.interp(v[i], uq, zg[first])
+        return CentileScores(time=t, value=v, centile=stats.norm.cdf(z), z_score=z)
+
+    def to_dict(self) -> dict[str, Any]:
+        knots, coef = self._req()
+        return {
+            "model_version": CENTILES_VERSION,
+            "marker": self.marker,
+            "time_name": self.time_name,
+            "levels": list(CENTILE_GRID),
+            "knots": knots.tolist(),
+            "coef": coef.tolist(),
+            "n": self.n,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        p = Path(path)
+        p.write_text(json.dumps(self.to_dict(), indent=1))
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path) -> TimingCentiles:
+        p = Path(path)
+        if not p.exists():
+            raise InputError("centile model not found", file=str(p))
+        d = json.loads(p.read_text())
+        if d.get("model_version") != CENTILES_VERSION:
+            raise InputError(f"unsupported centile model version {d.get('model_version')!r}")
+        c = cls(d["marker"], d["time_name"])
+        c.knots = np.asarray(d["knots"], float)
+        c.coef = np.asarray(d["coef"], float)
+        c.n = int(d["n"])
+        return c
+
+
+# --------------------------------------------------------------------------------------
+# Plots
+# --------------------------------------------------------------------------------------
+
+
+def _figure(nrows: int = 1, ncols: int = 1, **kw: Any):  # type: ignore[no-untyped-def]
+    from matplotlib.figure import Figure
+
+    fig = Figure(**kw)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, axes
+
+
+def plot_gene_curves(
+    reference: TimingReference,
+    placement: Placement | None = None,
+    new_biopsies: pd.DataFrame | None = None,
+):  # type: ignore[no-untyped-def]
+    """Per-gene curves (mean ± SD) over estimated LH day with the cohort's points.
+
+    ``placement`` with the matching ``new_biopsies`` table highlights new biopsies.
+    Returns a matplotlib Figure (Agg; no display needed).
+    """
+    res = reference._require()
+    st = reference._state
+    genes = reference.genes
+    ncols = 3
+    nrows = int(math.ceil(len(genes) / ncols))
+    fig, axes = _figure(nrows, ncols, figsize=(4 * ncols, 3.2 * nrows), layout="constrained")
+    c = st["placement_curves"]
+    tc = reference.to_lh_day(c["time"])
+    xs_new = None
+    if placement is not None and new_biopsies is not None:
+        data = validate_timing_table(new_biopsies, genes, require_lh=False)
+        xs_new = reference.scale(data)
+    for j, g in enumerate(genes):
+        ax = axes[j // ncols][j % ncols]
+        ax.scatter(res.estimated_lh_day, st["expression"][:, j], s=6, c="0.6", label="reference")
+        ax.plot(tc, c["mean"][:, j], c="C0", lw=2, label="curve")
+        ax.fill_between(
+            tc,
+            c["mean"][:, j] - c["sd"][:, j],
+            c["mean"][:, j] + c["sd"][:, j],
+            color="C0",
+            alpha=0.2,
+        )
+        if xs_new is not None and placement is not None:
+            ax.scatter(
+                placement.estimated_lh_day,
+                xs_new[:, j],
+                s=40,
+                c="C3",
+                marker="*",
+                zorder=5,
+                label="new biopsy",
+            )
+        ax.set_title(g)
+        ax.set_xlabel("estimated LH+ day")
+        ax.set_ylabel("scaled −ΔCt")
+    for k in range(len(genes), nrows * ncols):
+        axes[k // ncols][k % ncols].set_visible(False)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle("Timing reference (research use only; not a diagnostic device)", fontsize=9)
+    return fig
+
+
+def plot_asynchrony(reference: TimingReference):  # type: ignore[no-untyped-def]
+    """Sorted asynchrony scores of the reference with the threshold."""
+    res = reference._require()
+    fig, axes = _figure(figsize=(5, 3.5), layout="constrained")
+    ax = axes[0][0]
+    y = np.sort(res.asynchrony_score)
+    ax.plot(np.arange(1, len(y) + 1), y, ".", ms=3)
+    ax.axhline(res.asynchrony_threshold, c="C3", ls="--", label="threshold")
+    ax.set_xlabel("rank")
+    ax.set_ylabel("asynchrony score (days)")
+    ax.legend()
+    return fig
+
+
+def plot_centiles(centiles: TimingCentiles, time: float | None = None, value: float | None = None):  # type: ignore[no-untyped-def]
+    """Centile chart (5/10/50/90/95) over cycle time, with a patient's value."""
+    knots, _ = centiles._req()
+    grid = np.linspace(knots[0], knots[-1], 100)
+    tab = centiles.curves(grid)
+    fig, axes = _figure(figsize=(5.5, 4), layout="constrained")
+    ax = axes[0][0]
+    for col in tab.columns[1:]:
+        ax.plot(grid, tab[col], c="C0", lw=2 if col == "p50" else 1, label=col)
+    if time is not None and value is not None:
+        ax.plot([time], [value], "*", c="C3", ms=14, label="patient")
+    ax.set_xlabel(centiles.time_name)
+    ax.set_ylabel(centiles.marker)
+    ax.legend(fontsize=7)
+    ax.set_title("research use only; not a diagnostic device", fontsize=8)
+    return fig
+
+
+__all__ = [
+    "GENES",
+    "MIN_NEW_BATCH_SIZE",
+    "MODEL_VERSION",
+    "CentileScores",
+    "Placement",
+    "TimingCentiles",
+    "TimingFitResult",
+    "TimingReference",
+    "load_endotime_training_data",
+    "plot_asynchrony",
+    "plot_centiles",
+    "plot_gene_curves",
+    "segmented_threshold",
+    "validate_timing_table",
+]
