@@ -1,0 +1,1008 @@
+"""Colony counting from photographs or scans of stained dishes and plates.
+
+Method (each step a scikit-image / scipy / OpenCV primitive):
+
+1. **Dish / well detection** - Hough circle transform (``cv2.HoughCircles``)
+   on a downscaled, blurred grey image; for multi-well layouts the circles
+   are fitted to the layout's rows x columns grid and named A1, A2 ...
+   The detected diameter calibrates the pixel size from the nominal well
+   diameter (:mod:`~decidua.assays.clonogenicity.layouts`).
+2. **Rim masking** - only the disc of radius ``(1 - rim_fraction) * r`` is
+   analysed; objects reaching the mask edge that are elongated are rejected
+   as rim (meniscus shadow, wall, pen marks on the rim).
+3. **Background correction** - per colour channel, a grey-level closing with
+   a disc larger than any colony (on a downsampled copy) estimates the
+   unstained background; the signal is the relative darkening
+   ``1 - I / background``, maximum over channels (so purple crystal violet,
+   blue haematoxylin or brown stains all work).
+4. **Segmentation** - hysteresis threshold (``skimage.filters``) with levels
+   set from the robust noise of the background (median + k MAD), never
+   below fixed contrast floors; a morphological opening removes thin
+   structures (bubble edges, fibres).
+5. **Splitting** - touching colonies are split by marker-controlled
+   watershed on the Euclidean distance transform, markers being regional
+   maxima of height ``h`` (h-maxima), as in the distance-transform watershed
+   used for touching nuclei and colonies (e.g. Geissmann, PLoS One 2013,
+   OpenCFU; Vincent & Soille, IEEE PAMI 1991).
+6. **Artefact rejection** - per object: too small (abortive colony, dust),
+   ring-shaped (bubble: filled area much larger than stained area),
+   irregular (debris: low solidity, or thin and elongated), rim.
+
+Manual corrections (add / remove a colony at image coordinates) are kept in
+a JSON sidecar next to the image and re-applied on every re-analysis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+from scipy import ndimage as ndi
+from skimage import filters, measure, morphology, segmentation
+
+from decidua.assays.clonogenicity.layouts import SBS_FOOTPRINT_MM, Layout, get_layout
+from decidua.errors import InputError
+
+#: Default minimum colony area (um^2). Colonies are counted at >= 50 cells
+#: (Gargett et al., Biol Reprod 2009; Lucas et al., Stem Cells 2016); a
+#: spread stromal / mesenchymal cell covers roughly 2,000 um^2 in culture
+#: (assumption, order of magnitude), so 50 cells cover >= ~0.1 mm^2.
+DEFAULT_MIN_AREA_UM2 = 100_000.0
+#: Largest colony radius expected (mm); sets the background closing disc.
+MAX_COLONY_RADIUS_MM = 3.0
+#: Fraction of the detected well radius masked as rim.
+DEFAULT_RIM_FRACTION = 0.03
+#: Relative-darkening floors of the hysteresis threshold (tuned on the
+#: synthetic generator; 0.06 is about 2.5x the JPEG/sensor noise there).
+LOW_CONTRAST_FLOOR = 0.06
+HIGH_CONTRAST_FLOOR = 0.15
+#: Objects whose mean relative darkening is below this are background
+#: unevenness, not stained colonies (a crystal-violet colony darkens the
+#: green channel by > 30 %).
+FAINT_CONTRAST = 0.12
+#: Core (dense part) of an object must reach this fraction of the minimum
+#: colony area.
+CORE_FRACTION = 0.6
+#: Centre-to-mean darkening ratio below which an object is hollow (bubble).
+HOLLOW_RATIO = 0.6
+#: Radius of the opening that removes thin structures (bubble outlines,
+#: fibres), as a fraction of the minimum colony radius.
+OPEN_FRACTION = 0.7
+#: Objects with more than this fraction of their pixels on a bubble outline
+#: are pieces of the outline.
+BAND_FRACTION = 0.6
+#: Components more solid than this are single colonies (not split).
+SINGLE_SOLIDITY = 0.95
+#: Noise multiples (robust sigma) for the hysteresis levels.
+LOW_NOISE_K = 4.0
+HIGH_NOISE_K = 8.0
+#: An object whose filled area exceeds its stained area by this factor is a
+#: ring (air bubble).
+RING_FILL_RATIO = 1.5
+#: A ring must also be round once filled (clusters of colonies are not).
+RING_MIN_SOLIDITY = 0.9
+#: Solidity below which an object is debris (fibre, scratch, pen stroke).
+MIN_SOLIDITY = 0.6
+#: Watershed marker depth (h-maxima of the distance map) as a fraction of the
+#: minimum colony radius (tuned on the synthetic generator).
+H_SPLIT_FRACTION = 0.2
+#: A watershed cut longer than this fraction of the smaller piece's diameter
+#: is not a neck between two colonies (the pieces are merged back).
+MAX_CUT_FRACTION = 1.4
+#: Objects narrower than this fraction of the minimum colony diameter are
+#: debris (fibres, scratches).
+THIN_FRACTION = 0.6
+#: Objects longer than this multiple of their width are debris (two merged
+#: colonies are ~2).
+MAX_ELONGATION = 3.0
+#: The wall found by radial refinement must lie beyond this fraction of the
+#: Hough radius (a wall is ~1 mm thick; dishes can show inner rings).
+MIN_REFINE_FRACTION = 0.95
+#: Longest side (px) of the image used for circle detection.
+DETECT_SIDE_PX = 480
+#: Version of the sidecar format.
+CORRECTIONS_VERSION = 1
+
+COLONY_COLUMNS = [
+    "colony_id", "well", "x", "y", "area_px", "area_um2", "diameter_um",
+    "mean_intensity", "mean_contrast", "accepted", "reason", "source",
+]
+
+
+@dataclass(frozen=True)
+class Correction:
+    """One manual correction.
+
+    Attributes
+    ----------
+    action
+        ``"add"`` (a colony the counter missed) or ``"remove"`` (a counted
+        object that is not a colony, or a split colony to be merged).
+    x, y
+        Image coordinates in pixels (x to the right, y down).
+    """
+
+    action: str
+    x: float
+    y: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form."""
+        return {"action": self.action, "x": float(self.x), "y": float(self.y)}
+
+
+@dataclass(frozen=True)
+class CountResult:
+    """Colonies found on one image.
+
+    Attributes
+    ----------
+    layout
+        Layout name.
+    wells
+        One row per well: ``well, cx, cy, radius_px, colonies``.
+    colonies
+        One row per object (see :data:`COLONY_COLUMNS`); ``accepted`` marks
+        counted colonies, ``reason`` why an object was rejected, ``source``
+        ``"auto"`` or ``"manual"``.
+    um_per_px
+        Pixel size calibrated from the detected well diameter.
+    min_area_px
+        Minimum colony area used, in pixels.
+    params
+        Parameters used (for provenance).
+    labels
+        ``int32`` label image: value ``colony_id`` on each object's pixels.
+    corrections
+        Manual corrections applied.
+    """
+
+    layout: str
+    wells: pd.DataFrame = field(repr=False)
+    colonies: pd.DataFrame = field(repr=False)
+    um_per_px: float
+    min_area_px: float
+    params: dict[str, Any] = field(repr=False)
+    labels: np.ndarray = field(repr=False)
+    corrections: tuple[Correction, ...] = ()
+
+    @property
+    def total(self) -> int:
+        """Total counted colonies on the image."""
+        return int(self.wells["colonies"].sum())
+
+    def counts(self) -> dict[str, int]:
+        """Counted colonies per well."""
+        pairs = zip(self.wells["well"], self.wells["colonies"], strict=True)
+        return {str(w): int(n) for w, n in pairs}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Summary in the CLI's JSON shape (without the per-colony table)."""
+        return {
+            "layout": self.layout,
+            "wells": [{"well": w, "colonies": n} for w, n in self.counts().items()],
+            "colonies": self.total,
+            "um_per_px": self.um_per_px,
+            "min_area_px": self.min_area_px,
+            "corrections": [c.to_dict() for c in self.corrections],
+        }
+
+    def to_frame(self) -> pd.DataFrame:
+        """Per-colony table (accepted and rejected objects)."""
+        return self.colonies.copy()
+
+
+# --------------------------------------------------------------------------- I/O
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read a PNG / JPEG / TIFF / BMP photograph as an RGB ``uint8`` array.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, not an image, truncated or empty.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("image file not found", file=str(p))
+    if p.stat().st_size == 0:
+        raise InputError("image file is empty (0 bytes)", file=str(p))
+    try:
+        with Image.open(p) as im:
+            im.load()
+            arr = _pil_to_rgb8(im)
+    except UnidentifiedImageError:
+        raise InputError("not an image (PNG, JPEG, TIFF or BMP expected)", file=str(p)) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"cannot read image (truncated or corrupt?): {exc}", file=str(p)) from None
+    return check_image(arr, file=str(p))
+
+
+def _pil_to_rgb8(im: Any) -> np.ndarray:
+    """Convert a PIL image of any common mode to RGB uint8."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        hi = float(a.max()) if a.size else 0.0
+        a = a / hi * 255.0 if hi > 0 else a
+        g = np.clip(a, 0, 255).astype(np.uint8)
+        return np.repeat(g[..., None], 3, axis=2)
+    return np.asarray(im.convert("RGB"), dtype=np.uint8)
+
+
+def check_image(image: np.ndarray, *, file: str | None = None) -> np.ndarray:
+    """Validate an image array and return it as RGB ``uint8``.
+
+    Raises
+    ------
+    InputError
+        For empty, tiny, blank or wrongly shaped arrays.
+    """
+    a = np.asarray(image)
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=2)
+    if a.ndim != 3 or a.shape[2] not in (3, 4):
+        raise InputError(f"unsupported image shape {a.shape}", file=file)
+    a = a[..., :3]
+    if a.shape[0] < 64 or a.shape[1] < 64:
+        raise InputError(f"image too small ({a.shape[1]}x{a.shape[0]} px)", file=file)
+    if a.dtype != np.uint8:
+        af = a.astype(np.float64)
+        hi = float(np.nanmax(af)) if af.size else 0.0
+        a = np.clip(af / hi * 255.0 if hi > 0 else af, 0, 255).astype(np.uint8)
+    if int(a.max()) - int(a.min()) < 8:
+        raise InputError("image is blank (no contrast)", file=file)
+    return np.ascontiguousarray(a)
+
+
+def sidecar_path(image_path: str | Path) -> Path:
+    """Path of the corrections sidecar of an image (``IMAGE.cfu.json``)."""
+    p = Path(image_path)
+    return p.with_name(p.name + ".cfu.json")
+
+
+def image_sha256(path: str | Path) -> str:
+    """SHA-256 of a file (recorded in the sidecar)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def load_corrections(path: str | Path) -> list[Correction]:
+    """Read corrections from a sidecar JSON (empty list if it does not exist)."""
+    return load_sidecar(path)[0]
+
+
+def load_sidecar(path: str | Path) -> tuple[list[Correction], str | None]:
+    """Read a sidecar JSON: its corrections and the image SHA-256 it records."""
+    p = Path(path)
+    if not p.exists():
+        return [], None
+    try:
+        doc = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"corrections file is not valid JSON: {exc}", file=str(p)) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("corrections"), list):
+        raise InputError("corrections file has no 'corrections' list", file=str(p))
+    out = []
+    for i, item in enumerate(doc["corrections"], start=1):
+        try:
+            out.append(_make_correction(item["action"], item["x"], item["y"]))
+        except (KeyError, TypeError, InputError) as exc:
+            raise InputError(f"bad correction: {exc}", file=str(p), row=i, value=item) from None
+    sha = doc.get("image_sha256")
+    return out, (str(sha) if sha else None)
+
+
+def save_corrections(
+    path: str | Path, corrections: Iterable[Correction], *, image_sha: str | None = None
+) -> None:
+    """Write corrections to a sidecar JSON (versioned)."""
+    doc = {
+        "format": "decidua-cfu-corrections",
+        "version": CORRECTIONS_VERSION,
+        "image_sha256": image_sha,
+        "corrections": [c.to_dict() for c in corrections],
+    }
+    Path(path).write_text(json.dumps(doc, indent=2) + "\n")
+
+
+def _make_correction(action: Any, x: Any, y: Any) -> Correction:
+    if action not in ("add", "remove"):
+        raise InputError(f"action must be 'add' or 'remove', not {action!r}")
+    try:
+        fx, fy = float(x), float(y)
+    except (TypeError, ValueError):
+        raise InputError(f"coordinates must be numbers, not {x!r}, {y!r}") from None
+    if not (math.isfinite(fx) and math.isfinite(fy)):
+        raise InputError("coordinates must be finite")
+    return Correction(str(action), fx, fy)
+
+
+# ---------------------------------------------------------------- well detection
+
+
+def _detect_circles(
+    grey_small: np.ndarray, r_min: int, r_max: int, min_dist: float, strict: bool = False
+) -> np.ndarray:
+    """Hough circles (x, y, r) in the small image, strongest first."""
+    blurred = cv2.GaussianBlur(grey_small, (0, 0), 2.0)
+    # strict first; lower Canny / accumulator thresholds for faint dish edges
+    passes = ((60, 40),) if strict else ((60, 40), (60, 30), (40, 30), (40, 22), (25, 22))
+    for edge_thr, acc in passes:
+        circles = cv2.HoughCircles(
+            blurred, cv2.HOUGH_GRADIENT, dp=1.0, minDist=min_dist, param1=edge_thr, param2=acc,
+            minRadius=r_min, maxRadius=r_max,
+        )
+        if circles is not None and len(circles[0]) > 0:
+            return circles[0]
+    return np.zeros((0, 3), np.float32)
+
+
+def detect_wells(
+    image: np.ndarray, layout: str | Layout = "dish", *, strict: bool = False
+) -> pd.DataFrame:
+    """Find the dish or the wells of a plate.
+
+    Parameters
+    ----------
+    image
+        RGB ``uint8`` image.
+    layout
+        Layout name or :class:`Layout`.
+
+    Returns
+    -------
+    DataFrame
+        ``well, cx, cy, radius_px`` in full-image pixels, in well order.
+
+    Raises
+    ------
+    InputError
+        If the expected dish / wells are not found (wrong layout?).
+    """
+    lay = layout if isinstance(layout, Layout) else get_layout(layout)
+    h, w = image.shape[:2]
+    f = DETECT_SIDE_PX / max(h, w)
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    small = cv2.resize(grey, (max(1, round(w * f)), max(1, round(h * f))),
+                       interpolation=cv2.INTER_AREA)
+    sh, sw = small.shape
+    if lay.name == "dish":
+        r_lo, r_hi = int(0.30 * min(sh, sw)), int(0.53 * max(sh, sw))
+        circles = _detect_circles(small, r_lo, r_hi, min_dist=max(sh, sw))
+        # the dish must be big and mostly inside the frame
+        ok = [
+            c for c in circles
+            if c[2] >= 0.30 * min(sh, sw)
+            and -0.1 * c[2] <= c[0] - c[2] + 0 and c[0] + c[2] <= sw + 0.1 * c[2]
+            and -0.1 * c[2] <= c[1] - c[2] and c[1] + c[2] <= sh + 0.1 * c[2]
+        ]
+        if not ok:
+            raise InputError(
+                "no dish found in the image (is the layout right? a whole dish must be visible)"
+            )
+        for other in ("6-well", "12-well", "24-well"):
+            try:
+                detect_wells(image, other, strict=True)
+            except InputError:
+                continue
+            raise InputError(
+                f"the image looks like a {other} plate, not a single dish "
+                f"(use --layout {other})"
+            )
+        cx, cy, r = ok[0]
+        return pd.DataFrame([{"well": "dish", "cx": cx / f, "cy": cy / f, "radius_px": r / f}])
+
+    # multi-well: expected radius from the plate width (image ~ plate footprint)
+    span_mm = max(SBS_FOOTPRINT_MM[0], lay.cols * lay.pitch_mm)
+    r_exp = lay.well_diameter_mm / 2 / span_mm * sw
+    circles = _detect_circles(
+        small, int(0.6 * r_exp), int(1.35 * r_exp), min_dist=1.4 * r_exp, strict=strict
+    )
+    if len(circles) < lay.n_wells:
+        raise InputError(
+            f"found {len(circles)} of {lay.n_wells} wells for layout {lay.name!r} "
+            "(is the layout right? the whole plate must be in the picture)"
+        )
+    # keep the strongest circles of consistent radius, then fit the grid
+    med_r = float(np.median(circles[: lay.n_wells, 2]))
+    good = circles[np.abs(circles[:, 2] - med_r) < 0.25 * med_r]
+    chosen: list[np.ndarray] = []
+    for c in good:
+        if all(np.hypot(c[0] - d[0], c[1] - d[1]) > 1.5 * med_r for d in chosen):
+            chosen.append(c)
+        if len(chosen) == lay.n_wells:
+            break
+    if len(chosen) < lay.n_wells:
+        raise InputError(
+            f"found {len(chosen)} of {lay.n_wells} wells for layout {lay.name!r} "
+            "(is the layout right?)"
+        )
+    arr = np.array(chosen)
+    arr = arr[np.argsort(arr[:, 1])]
+    rows = [arr[i * lay.cols:(i + 1) * lay.cols] for i in range(lay.rows)]
+    gaps = np.diff(np.sort(arr[:, 0]))
+    pitch = float(np.median(gaps[gaps > med_r])) if lay.cols > 1 else 2.0 * med_r
+    out = []
+    names = lay.well_names()
+    col_x = None
+    grid_msg = f"wells do not form a {lay.rows}x{lay.cols} grid (is the layout right?)"
+    for ri, row in enumerate(rows):
+        row = row[np.argsort(row[:, 0])]
+        if np.ptp(row[:, 1]) > 0.5 * pitch:
+            raise InputError(grid_msg)
+        if col_x is None:
+            col_x = row[:, 0]
+        elif np.max(np.abs(row[:, 0] - col_x)) > 0.5 * pitch:
+            raise InputError(grid_msg)
+        for ci, c in enumerate(row):
+            out.append({"well": names[ri * lay.cols + ci], "cx": c[0] / f, "cy": c[1] / f,
+                        "radius_px": c[2] / f})
+    return pd.DataFrame(out)
+
+
+def refine_well_radius(grey: np.ndarray, cx: float, cy: float, r: float) -> float:
+    """Move a detected circle's radius to the inner edge of the well wall.
+
+    Hough may lock onto the outer edge of a dark wall. The angular median of
+    the grey level (``cv2.warpPolar``) is scanned outwards from 0.8 r; the
+    inner edge is where it first falls half-way from the well's level to the
+    darkest level of the wall.
+    """
+    n_rho = max(64, int(1.2 * r))
+    polar = cv2.warpPolar(grey, (n_rho, 360), (float(cx), float(cy)), 1.2 * r,
+                          cv2.WARP_POLAR_LINEAR)
+    prof = np.median(polar, axis=0).astype(np.float64)
+    rho = np.arange(n_rho) * (1.2 * r / n_rho)
+    inner = prof[(rho > 0.5 * r) & (rho < 0.8 * r)]
+    zone = (rho >= 0.8 * r) & (rho <= 1.15 * r)
+    if inner.size == 0 or not zone.any():
+        return r
+    base = float(np.median(inner))
+    dark = float(prof[zone].min())
+    if base - dark < 10.0:  # no visible wall: keep the Hough radius
+        return r
+    level = base - 0.5 * (base - dark)
+    idx = np.flatnonzero(zone & (prof < level))
+    if not idx.size or rho[idx[0]] < MIN_REFINE_FRACTION * r:
+        return r  # an inner ring far inside the circle is not the wall
+    return float(rho[idx[0]])
+
+
+# -------------------------------------------------------------------- counting
+
+
+def _background_contrast(crop: np.ndarray, mask: np.ndarray, se_radius_px: float) -> np.ndarray:
+    """Relative darkening ``1 - I / background`` of the best colour channel.
+
+    Each channel's background comes from a grey closing; its darkening is
+    shifted so the well's median is 0. The channel kept is the one with the
+    highest ratio of bright-tail (99.5th percentile) darkening to robust
+    noise, i.e. the channel in which the stain shows best (green for crystal
+    violet, blue for brown colonies on yellow agar).
+    """
+    h, w = mask.shape
+    k = max(1.0, se_radius_px / 10.0)
+    sw, sh = max(8, round(w / k)), max(8, round(h / k))
+    r_small = max(2, round(se_radius_px / k))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r_small + 1, 2 * r_small + 1))
+    mask_small = cv2.resize(mask.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA)
+    best, best_score = None, -np.inf
+    for c in range(crop.shape[2]):
+        ch = crop[..., c].astype(np.float32)
+        small_ch = cv2.resize(ch, (sw, sh), interpolation=cv2.INTER_AREA)
+        # extrapolate the well's own values outwards (normalised convolution)
+        # so the closing does not treat the well edge as a dark feature
+        num = cv2.GaussianBlur(small_ch * mask_small, (0, 0), 2.0 * r_small)
+        den = cv2.GaussianBlur(mask_small, (0, 0), 2.0 * r_small)
+        ext = num / np.maximum(den, 1e-6)
+        small = np.where(mask_small > 0.99, small_ch, ext).astype(np.float32)
+        bg = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel)
+        bg = cv2.GaussianBlur(bg, (0, 0), max(1.0, r_small / 2))
+        bg = cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR)
+        con = 1.0 - ch / np.maximum(bg, 1.0)
+        con = cv2.GaussianBlur(con, (0, 0), 1.0)
+        vals = con[mask][::7]  # subsample: robust statistics only
+        med = float(np.median(vals))
+        sigma = 1.4826 * float(np.median(np.abs(vals - med))) + 1e-3
+        score = (float(np.percentile(vals, 99.5)) - med) / sigma
+        if score > best_score:
+            best, best_score = con - med, score
+    out = best if best is not None else np.zeros((h, w), np.float32)
+    out[~mask] = 0.0
+    return out
+
+
+def _axes(mask: np.ndarray) -> tuple[float, float, float]:
+    """Major and minor axis lengths and eccentricity of the ellipse with the
+    same second moments as a binary mask (OpenCV moments; same definition as
+    scikit-image's ``axis_major_length``)."""
+    m = cv2.moments(mask.astype(np.uint8), binaryImage=True)
+    if m["m00"] <= 0:
+        return 0.0, 0.0, 0.0
+    a, b, c = m["mu20"] / m["m00"], m["mu11"] / m["m00"], m["mu02"] / m["m00"]
+    root = math.sqrt(max(((a - c) / 2) ** 2 + b**2, 0.0))
+    l1, l2 = (a + c) / 2 + root, max((a + c) / 2 - root, 0.0)
+    ecc = math.sqrt(1 - l2 / l1) if l1 > 0 else 0.0
+    return 4 * math.sqrt(l1), 4 * math.sqrt(l2), ecc
+
+
+def _solidity(mask: np.ndarray) -> float:
+    """Area over convex-hull area of a binary mask (OpenCV hull of the outline)."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return 0.0
+    pts = np.concatenate(contours)
+    # contour points run through pixel centres: pad the hull by half a pixel
+    hull = cv2.convexHull(pts)
+    hull_area = cv2.contourArea(hull) + 0.5 * cv2.arcLength(hull, True)
+    return min(1.0, float(mask.sum()) / max(hull_area + 1.0, 1.0))
+
+
+def _filled_area(mask: np.ndarray) -> float:
+    """Area of a binary mask with its holes filled (OpenCV contour hierarchy)."""
+    contours, hier = cv2.findContours(mask.astype(np.uint8), cv2.RETR_CCOMP,
+                                      cv2.CHAIN_APPROX_SIMPLE)
+    holes = 0.0
+    if hier is not None:
+        for c, h in zip(contours, hier[0], strict=True):
+            if h[3] != -1:  # has a parent: a hole
+                holes += cv2.contourArea(c) + 0.5 * cv2.arcLength(c, True)
+    return float(mask.sum()) + holes
+
+
+def _bubble_band(raw: np.ndarray, min_px: float) -> np.ndarray:
+    """Annuli covering the outlines of air bubbles in a thresholded well.
+
+    A bubble outline is a thresholded component enclosing a hole so that its
+    filled area is much larger than itself and roughly convex. Objects lying
+    mostly within such an annulus are pieces of the outline, not colonies.
+    """
+    band = np.zeros(raw.shape, bool)
+    lab, n = ndi.label(raw)
+    for i, sl in enumerate(ndi.find_objects(lab), start=1):
+        if sl is None:
+            continue
+        m = lab[sl] == i
+        area = float(m.sum())
+        if area < 0.5 * min_px:
+            continue
+        fa = _filled_area(m)
+        if fa <= RING_FILL_RATIO * area:
+            continue
+        filled = ndi.binary_fill_holes(m)
+        if _solidity(filled) < 0.8:
+            continue
+        rr, cc = np.nonzero(filled)
+        cy, cx = rr.mean(), cc.mean()
+        fa = float(filled.sum())
+        radius = math.sqrt(fa / math.pi)
+        half = area / (2.0 * math.pi * radius) / 2.0 + 1.5
+        yy, xx = np.ogrid[sl[0].start:sl[0].stop, sl[1].start:sl[1].stop]
+        d = np.sqrt((yy - sl[0].start - cy) ** 2 + (xx - sl[1].start - cx) ** 2)
+        band[sl] |= np.abs(d - (radius - half + 1.5)) <= half
+    return band
+
+
+def _hollow(con: np.ndarray, cy: float, cx: float, mean: float, r_px: float) -> float:
+    """Mean darkening in a small window at an object's centroid over the
+    object's mean darkening: ~1 or more for a colony (dense centre), low for
+    a bubble outline or a broken ring, whose centroid falls in the bright
+    interior. ``r_px`` sets the window half-size (a third of the minimum
+    colony radius, at least one pixel)."""
+    h = max(1, int(round(r_px / 3)))
+    y, x = int(round(cy)), int(round(cx))
+    win = con[max(y - h, 0):y + h + 1, max(x - h, 0):x + h + 1]
+    return float(win.mean()) / max(mean, 1e-6) if win.size else 0.0
+
+
+def _merge_weak_cuts(ws: np.ndarray) -> np.ndarray:
+    """Undo watershed cuts that are too long for a neck between two colonies.
+
+    Two touching colonies meet at a neck narrower than the smaller one; a
+    ragged colony cut in pieces has cuts as wide as its pieces. Adjacent
+    pieces whose shared boundary (count of 4-neighbour pixel pairs) exceeds
+    :data:`MAX_CUT_FRACTION` x the smaller piece's equivalent diameter are
+    merged, repeatedly.
+    """
+    ws = ws.copy()
+    while True:
+        pairs = []
+        for a, b in ((ws[:, :-1], ws[:, 1:]), (ws[:-1, :], ws[1:, :])):
+            sel = (a > 0) & (b > 0) & (a != b)
+            lo, hi = np.minimum(a[sel], b[sel]), np.maximum(a[sel], b[sel])
+            pairs.append(lo.astype(np.int64) * (int(ws.max()) + 1) + hi)
+        keys = np.concatenate(pairs)
+        if keys.size == 0:
+            return ws
+        uniq, counts = np.unique(keys, return_counts=True)
+        areas = np.bincount(ws.ravel())
+        base = int(ws.max()) + 1
+        best = None
+        for key, length in zip(uniq, counts, strict=True):
+            i, j = divmod(int(key), base)
+            d_small = 2.0 * math.sqrt(min(areas[i], areas[j]) / math.pi)
+            score = length / max(d_small, 1.0)
+            if score > MAX_CUT_FRACTION and (best is None or score > best[0]):
+                best = (score, i, j)
+        if best is None:
+            return ws
+        ws[ws == best[2]] = best[1]
+
+
+def _split(binary: np.ndarray, h: float, min_single_px: float) -> tuple[np.ndarray, set[int]]:
+    """Label ``binary`` and split touching objects by distance watershed."""
+    lab, n = ndi.label(binary)
+    rings: set[int] = set()
+    if n == 0:
+        return lab.astype(np.int32), rings
+    dist = cv2.distanceTransform(binary.astype(np.uint8), cv2.DIST_L2, 5)
+    dist = cv2.GaussianBlur(dist, (0, 0), 1.0)
+    out = lab.astype(np.int32)
+    next_id = n + 1
+    for i, sl in enumerate(ndi.find_objects(lab), start=1):
+        if sl is None:
+            continue
+        m = lab[sl] == i
+        area = int(m.sum())
+        if area < 1.8 * min_single_px:
+            continue
+        sol = _solidity(m)
+        if sol >= SINGLE_SOLIDITY:
+            continue  # convex blob: one colony, no watershed needed
+        if (sol < 0.8 and _filled_area(m) > RING_FILL_RATIO * area
+                and _solidity(ndi.binary_fill_holes(m)) > RING_MIN_SOLIDITY):
+            rings.add(i)  # a bubble outline: never split
+            continue
+        d = np.where(m, dist[sl], 0.0)
+        peaks = morphology.h_maxima(d, h)
+        markers, k = ndi.label(peaks & m)
+        if k < 2:
+            continue
+        ws = _merge_weak_cuts(segmentation.watershed(-d, markers, mask=m))
+        sub = out[sl]
+        for j in np.unique(ws[ws > 0])[1:]:
+            sub[ws == j] = next_id
+            next_id += 1
+    return out, rings
+
+
+def count_colonies(
+    image: np.ndarray,
+    layout: str = "dish",
+    *,
+    min_area_um2: float | None = DEFAULT_MIN_AREA_UM2,
+    min_area_px: float | None = None,
+    well_diameter_mm: float | None = None,
+    rim_fraction: float = DEFAULT_RIM_FRACTION,
+    wells: pd.DataFrame | None = None,
+    corrections: Iterable[Correction] = (),
+) -> CountResult:
+    """Count stained colonies on a dish or multi-well plate image.
+
+    Parameters
+    ----------
+    image
+        RGB or grey image (``uint8`` or other numeric type); dark colonies
+        on a lighter background.
+    layout
+        ``"dish"``, ``"6-well"``, ``"12-well"`` or ``"24-well"``.
+    min_area_um2
+        Minimum colony area in um^2 (calibrated from the well diameter).
+    min_area_px
+        Minimum colony area in pixels; overrides ``min_area_um2``.
+    well_diameter_mm
+        Inner diameter of the dish / wells; default from the layout.
+    rim_fraction
+        Fraction of the well radius masked as rim.
+    wells
+        Known wells (``well, cx, cy, radius_px``) to skip detection.
+    corrections
+        Manual corrections to apply (see :func:`apply_corrections`).
+
+    Returns
+    -------
+    CountResult
+
+    Raises
+    ------
+    InputError
+        Bad image, wrong layout or bad parameters.
+    """
+    img = check_image(image)
+    lay = get_layout(layout)
+    if not 0.0 <= rim_fraction < 0.5:
+        raise InputError("rim_fraction must be in [0, 0.5)", value=rim_fraction)
+    if min_area_px is not None and min_area_px <= 0:
+        raise InputError("minimum area must be > 0 px", value=min_area_px)
+    if min_area_px is None and (min_area_um2 is None or min_area_um2 <= 0):
+        raise InputError("minimum area must be > 0 um^2", value=min_area_um2)
+    grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    if wells is None:
+        well_tab = detect_wells(img, lay)
+        well_tab["radius_px"] = [
+            refine_well_radius(grey, w.cx, w.cy, w.radius_px) for w in well_tab.itertuples()
+        ]
+    else:
+        well_tab = wells.reset_index(drop=True)
+    diam_mm = float(well_diameter_mm or lay.well_diameter_mm)
+    um_per_px = diam_mm * 1000.0 / (2.0 * float(np.median(well_tab["radius_px"])))
+    min_px = float(min_area_px) if min_area_px is not None else float(min_area_um2) / um_per_px**2
+    r_min_px = math.sqrt(min_px / math.pi)
+    se_px = MAX_COLONY_RADIUS_MM * 1000.0 / um_per_px
+    open_r = max(1, round(OPEN_FRACTION * r_min_px))
+    open_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * open_r + 1, 2 * open_r + 1))
+    h_split = max(1.0, H_SPLIT_FRACTION * r_min_px)
+
+    H, W = img.shape[:2]
+    labels = np.zeros((H, W), np.int32)
+    rows: list[dict[str, Any]] = []
+    next_id = 1
+    for wrow in well_tab.itertuples(index=False):
+        r_in = float(wrow.radius_px) * (1.0 - rim_fraction)
+        x0, x1 = max(int(wrow.cx - r_in) - 2, 0), min(int(wrow.cx + r_in) + 3, W)
+        y0, y1 = max(int(wrow.cy - r_in) - 2, 0), min(int(wrow.cy + r_in) + 3, H)
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            continue
+        yy, xx = np.ogrid[y0:y1, x0:x1]
+        mask = (xx - wrow.cx) ** 2 + (yy - wrow.cy) ** 2 <= r_in**2
+        con = _background_contrast(img[y0:y1, x0:x1], mask, se_px)
+        vals = con[mask]
+        med = float(np.median(vals))
+        sigma = 1.4826 * float(np.median(np.abs(vals - med)))
+        lo = max(LOW_CONTRAST_FLOOR, med + LOW_NOISE_K * sigma)
+        hi = max(HIGH_CONTRAST_FLOOR, med + HIGH_NOISE_K * sigma)
+        raw = filters.apply_hysteresis_threshold(con, lo, hi)
+        opened = cv2.morphologyEx(raw.astype(np.uint8), cv2.MORPH_OPEN, open_kernel).astype(bool)
+        # thin structures removed by the opening: keep the large ones as rejected
+        thin_lab = measure.label(raw & ~opened)
+        thin_lab = morphology.remove_small_objects(thin_lab, max_size=max(4, int(min_px / 2)))
+        band = _bubble_band(raw, min_px)
+        lab, rings = _split(opened, h_split, min_px)
+        # drop specks below a quarter of the minimum area before measuring
+        sizes = np.bincount(lab.ravel())
+        keep = sizes >= 0.25 * min_px
+        keep[0] = False
+        lab = np.where(keep[lab], lab, 0)
+        ring2 = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+        edge = cv2.erode(mask.astype(np.uint8), ring2, iterations=2) == 0
+        crop_grey = grey[y0:y1, x0:x1]
+        for rp in measure.regionprops(lab, intensity_image=con):
+            coords = rp.coords
+            area = float(rp.area)
+            if area < 0.25 * min_px:
+                continue
+            reason = ""
+            vals = con[coords[:, 0], coords[:, 1]]
+            # size of the object's dense core: the thresholded outline
+            # includes a blur halo that makes specks look bigger than they are
+            core_area = float((vals >= 0.5 * np.percentile(vals, 90)).sum())
+            if area < CORE_FRACTION * min_px or core_area < CORE_FRACTION * min_px:
+                reason = "small"
+            elif float(vals.mean()) < FAINT_CONTRAST:
+                reason = "faint"  # uneven background, not a stained colony
+            elif _hollow(con, *rp.centroid, float(vals.mean()), r_min_px) < HOLLOW_RATIO:
+                reason = "bubble"  # bright centre inside a dark outline
+            elif (_axes(rp.image)[1] < THIN_FRACTION * 2.0 * r_min_px
+                  or _axes(rp.image)[0] > MAX_ELONGATION * max(_axes(rp.image)[1], 1.0)):
+                reason = "debris"  # fibre, scratch, bubble edge
+            elif edge[coords[:, 0], coords[:, 1]].any() and (
+                _axes(rp.image)[2] > 0.9 or _solidity(rp.image) < 0.8
+            ):
+                reason = "rim"
+            elif (rp.label in rings or _filled_area(rp.image) > RING_FILL_RATIO * area
+                  or float(band[coords[:, 0], coords[:, 1]].mean()) > BAND_FRACTION):
+                reason = "bubble"
+            elif _solidity(rp.image) < MIN_SOLIDITY:
+                reason = "debris"
+            cy_, cx_ = rp.centroid
+            labels[y0 + coords[:, 0], x0 + coords[:, 1]] = next_id
+            rows.append({
+                "colony_id": next_id, "well": wrow.well, "x": x0 + cx_, "y": y0 + cy_,
+                "area_px": area, "area_um2": area * um_per_px**2,
+                "diameter_um": 2.0 * math.sqrt(area / math.pi) * um_per_px,
+                "mean_intensity": float(crop_grey[coords[:, 0], coords[:, 1]].mean()),
+                "mean_contrast": float(rp.intensity_mean), "accepted": reason == "",
+                "reason": reason, "source": "auto",
+            })
+            next_id += 1
+        for rp in measure.regionprops(thin_lab, intensity_image=con):
+            coords = rp.coords
+            cy_, cx_ = rp.centroid
+            reason = "bubble" if _filled_area(rp.image) > RING_FILL_RATIO * rp.area else "debris"
+            labels[y0 + coords[:, 0], x0 + coords[:, 1]] = next_id
+            rows.append({
+                "colony_id": next_id, "well": wrow.well, "x": x0 + cx_, "y": y0 + cy_,
+                "area_px": float(rp.area), "area_um2": float(rp.area) * um_per_px**2,
+                "diameter_um": 2.0 * math.sqrt(rp.area / math.pi) * um_per_px,
+                "mean_intensity": float(crop_grey[coords[:, 0], coords[:, 1]].mean()),
+                "mean_contrast": float(rp.intensity_mean), "accepted": False,
+                "reason": reason, "source": "auto",
+            })
+            next_id += 1
+    colonies = pd.DataFrame(rows, columns=COLONY_COLUMNS)
+    params = {
+        "layout": lay.name, "min_area_um2": min_area_um2, "min_area_px": min_px,
+        "well_diameter_mm": diam_mm, "rim_fraction": rim_fraction,
+        "open_radius_px": open_r, "h_split_px": h_split,
+    }
+    wt = well_tab[["well", "cx", "cy", "radius_px"]].copy()
+    result = CountResult(lay.name, _with_counts(wt, colonies), colonies, um_per_px, min_px,
+                         params, labels, ())
+    corr = tuple(corrections)
+    return apply_corrections(result, corr) if corr else result
+
+
+def _with_counts(wells: pd.DataFrame, colonies: pd.DataFrame) -> pd.DataFrame:
+    acc = colonies[colonies["accepted"]].groupby("well").size()
+    out = wells.copy()
+    out["colonies"] = [int(acc.get(w, 0)) for w in out["well"]]
+    return out.reset_index(drop=True)
+
+
+def _well_at(wells: pd.DataFrame, x: float, y: float) -> str | None:
+    d = np.hypot(wells["cx"].to_numpy() - x, wells["cy"].to_numpy() - y)
+    i = int(np.argmin(d))
+    return str(wells["well"].iloc[i]) if d[i] <= wells["radius_px"].iloc[i] else None
+
+
+def apply_corrections(result: CountResult, corrections: Iterable[Correction]) -> CountResult:
+    """Apply manual corrections to a count.
+
+    ``remove`` un-counts the accepted object under (x, y) - or, if none is
+    under it, the nearest accepted colony within one minimum-colony diameter
+    (else it is ignored). ``add`` counts the rejected object under (x, y),
+    or adds a manual colony at (x, y) when nothing was segmented there.
+
+    Raises
+    ------
+    InputError
+        If an added point lies outside every well.
+    """
+    corr = tuple(result.corrections) + tuple(corrections)
+    col = result.colonies.copy()
+    labels = result.labels
+    h, w = labels.shape
+    reach = 2.0 * math.sqrt(result.min_area_px / math.pi)
+    next_id = int(col["colony_id"].max()) + 1 if len(col) else 1
+    for c in corrections:
+        ix, iy = int(round(c.x)), int(round(c.y))
+        lab = int(labels[iy, ix]) if 0 <= ix < w and 0 <= iy < h else 0
+        hit = col.index[col["colony_id"] == lab] if lab else col.index[:0]
+        if c.action == "remove":
+            if len(hit) and bool(col.loc[hit[0], "accepted"]):
+                idx = hit[0]
+            else:
+                acc = col[col["accepted"]]
+                if acc.empty:
+                    continue
+                d = np.hypot(acc["x"] - c.x, acc["y"] - c.y)
+                if float(d.min()) > reach:
+                    continue
+                idx = d.idxmin()
+            col.loc[idx, "accepted"] = False
+            col.loc[idx, "reason"] = "manual-remove"
+        else:
+            well = _well_at(result.wells, c.x, c.y)
+            if well is None:
+                raise InputError(f"added colony at ({c.x:.0f}, {c.y:.0f}) is outside every well")
+            if len(hit) and not bool(col.loc[hit[0], "accepted"]):
+                col.loc[hit[0], ["accepted", "reason", "source"]] = [True, "", "manual"]
+                continue
+            new = {k: np.nan for k in COLONY_COLUMNS}
+            new.update({"colony_id": next_id, "well": well, "x": c.x, "y": c.y,
+                        "accepted": True, "reason": "", "source": "manual"})
+            col = pd.concat([col, pd.DataFrame([new], columns=COLONY_COLUMNS)], ignore_index=True)
+            next_id += 1
+    col["accepted"] = col["accepted"].astype(bool)
+    return CountResult(
+        result.layout, _with_counts(result.wells.drop(columns="colonies"), col), col,
+        result.um_per_px, result.min_area_px, result.params, labels, corr,
+    )
+
+
+# -------------------------------------------------------------------- overlay
+
+
+def render_overlay(image: np.ndarray, result: CountResult) -> np.ndarray:
+    """QC picture: counted colonies outlined in green and numbered, rejected
+    objects outlined in red, manual additions as cyan circles, manual
+    removals crossed in orange, wells in yellow with their count.
+
+    Returns
+    -------
+    numpy.ndarray
+        RGB ``uint8`` image of the same size as ``image``.
+    """
+    img = check_image(image).copy()
+    col = result.colonies
+    lab = result.labels
+    ids = col["colony_id"].to_numpy()
+    lut = np.zeros(int(lab.max()) + 1 if lab.size else 1, np.uint8)
+    auto = col[col["source"] == "auto"]
+    for cid, acc, reason in zip(auto["colony_id"], auto["accepted"], auto["reason"], strict=True):
+        if 0 < cid < len(lut):
+            lut[int(cid)] = 1 if acc else (3 if reason == "manual-remove" else 2)
+    manual = col[(col["source"] == "manual")]
+    for cid in manual["colony_id"]:
+        if 0 < cid < len(lut):
+            lut[int(cid)] = 1
+    bound = segmentation.find_boundaries(lab, mode="inner")
+    kind = lut[lab]
+    img[bound & (kind == 1)] = (0, 200, 0)
+    img[bound & (kind == 2)] = (230, 0, 0)
+    img[bound & (kind == 3)] = (255, 140, 0)
+    scale = max(img.shape[:2]) / 1500.0
+    fs = 0.35 * max(scale, 0.6)
+    acc = col[col["accepted"]].sort_values(["well", "y", "x"])
+    for n, row in enumerate(acc.itertuples(index=False), start=1):
+        pt = (int(row.x) + 3, int(row.y) - 3)
+        drawn = 0 < row.colony_id < len(lut) and (lab == row.colony_id).any()
+        if row.source == "manual" and not drawn:
+            cv2.circle(img, (int(row.x), int(row.y)), int(6 * max(scale, 1)), (0, 220, 255), 2)
+        cv2.putText(img, str(n), pt, cv2.FONT_HERSHEY_SIMPLEX, fs, (0, 0, 0), 2, cv2.LINE_AA)
+        cv2.putText(img, str(n), pt, cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 0), 1, cv2.LINE_AA)
+    for row in col[col["reason"] == "manual-remove"].itertuples(index=False):
+        s = int(6 * max(scale, 1))
+        x, y = int(row.x), int(row.y)
+        cv2.line(img, (x - s, y - s), (x + s, y + s), (255, 140, 0), 2)
+        cv2.line(img, (x - s, y + s), (x + s, y - s), (255, 140, 0), 2)
+    for wrow in result.wells.itertuples(index=False):
+        cv2.circle(img, (int(wrow.cx), int(wrow.cy)), int(wrow.radius_px), (255, 215, 0), 2)
+        label = f"{wrow.well}: {wrow.colonies}"
+        org = (int(wrow.cx - wrow.radius_px * 0.5), int(max(wrow.cy - wrow.radius_px * 0.85, 20)))
+        cv2.putText(img, label, org, cv2.FONT_HERSHEY_SIMPLEX, 1.2 * max(scale, 0.6), (0, 0, 0), 5,
+                    cv2.LINE_AA)
+        cv2.putText(img, label, org, cv2.FONT_HERSHEY_SIMPLEX, 1.2 * max(scale, 0.6),
+                    (255, 215, 0), 2, cv2.LINE_AA)
+    del ids
+    return img
+
+
+def save_overlay(path: str | Path, image: np.ndarray, result: CountResult) -> Path:
+    """Render the QC overlay and write it as PNG; returns the path."""
+    out = render_overlay(image, result)
+    p = Path(path)
+    if not cv2.imwrite(str(p), out[..., ::-1]):
+        raise InputError("cannot write overlay", file=str(p))
+    return p
+
+
+def count_image_file(
+    path: str | Path,
+    layout: str = "dish",
+    *,
+    use_sidecar: bool = True,
+    **kwargs: Any,
+) -> tuple[np.ndarray, CountResult]:
+    """Load an image, count it and re-apply its sidecar corrections.
+
+    Returns the image (for overlays) and the result.
+    """
+    img = load_image(path)
+    corr: list[Correction] = []
+    if use_sidecar:
+        side = sidecar_path(path)
+        corr, sha = load_sidecar(side)
+        if sha is not None and sha != image_sha256(path):
+            raise InputError(
+                "the stored corrections were made for a different version of this image "
+                "(checksum differs); delete the file or count without corrections",
+                file=str(side),
+            )
+    try:
+        res = count_colonies(img, layout, corrections=corr, **kwargs)
+    except InputError as exc:
+        raise InputError([type(p)(p.reason, str(path), p.row, p.column, p.value)
+                          for p in exc.problems]) from None
+    return img, res

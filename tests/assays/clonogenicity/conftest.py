@@ -1,0 +1,53 @@
+"""Shared fixtures for the CFU tests: synthetic plates with known truth.
+
+Every plate comes from :func:`decidua.assays.clonogenicity.synthetic.make_plate`
+(documented, seeded generator); the truth table is the independent reference.
+"""
+
+from __future__ import annotations
+
+import cv2
+import pytest
+
+from decidua.assays.clonogenicity.count import count_colonies
+from decidua.assays.clonogenicity.synthetic import make_plate
+
+#: (layout, colonies per well, seed) used by the accuracy test: densities
+#: from sparse to ~300 per 35 mm dish, and every plate layout.
+ACCURACY_CASES = [
+    ("dish", 10, 0), ("dish", 10, 1),
+    ("dish", 50, 0), ("dish", 150, 1),
+    ("dish", 300, 0), ("dish", 300, 1),
+    ("6-well", 5, 0), ("6-well", 40, 0),
+    ("12-well", 20, 0),
+    ("24-well", 10, 0),
+]
+
+
+@pytest.fixture(scope="session")
+def accuracy_runs():
+    """Count every accuracy plate once: list of (case, plate, result)."""
+    runs = []
+    for layout, n, seed in ACCURACY_CASES:
+        plate = make_plate(layout, n, seed=seed)
+        runs.append(((layout, n, seed), plate, count_colonies(plate.image, layout)))
+    return runs
+
+
+@pytest.fixture(scope="session")
+def dish_plate():
+    """A 35 mm dish with 40 colonies (seed 7)."""
+    return make_plate("dish", 40, seed=7)
+
+
+@pytest.fixture(scope="session")
+def dish_result(dish_plate):
+    return count_colonies(dish_plate.image, "dish")
+
+
+@pytest.fixture()
+def dish_file(tmp_path, dish_plate):
+    """The dish plate written as PNG."""
+    path = tmp_path / "dish.png"
+    cv2.imwrite(str(path), dish_plate.image[..., ::-1])
+    return path

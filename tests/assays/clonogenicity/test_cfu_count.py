@@ -1,0 +1,194 @@
+"""Colony counting on synthetic plates with known truth (see conftest.py)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from decidua.assays.clonogenicity.count import (
+    COLONY_COLUMNS,
+    Correction,
+    apply_corrections,
+    check_image,
+    count_colonies,
+    count_image_file,
+    image_sha256,
+    load_corrections,
+    load_image,
+    render_overlay,
+    save_corrections,
+    save_overlay,
+    sidecar_path,
+)
+from decidua.assays.clonogenicity.synthetic import make_plate
+from decidua.errors import InputError
+
+#: Acceptance criteria of issue 5.
+MEDIAN_ERROR_MAX = 0.05
+WORST_ERROR_MAX = 0.15
+
+
+def test_count_error_across_densities(accuracy_runs):
+    """Median |count error| <= 5 %, no image worse than 15 % (truth: generator)."""
+    errors = {}
+    for case, plate, res in accuracy_runs:
+        truth = sum(plate.counts().values())
+        errors[case] = abs(res.total - truth) / truth
+    assert np.median(list(errors.values())) <= MEDIAN_ERROR_MAX, errors
+    worst = max(errors, key=errors.get)
+    assert errors[worst] <= WORST_ERROR_MAX, (worst, errors[worst])
+
+
+def test_per_well_counts_and_table_agree(accuracy_runs):
+    for _case, plate, res in accuracy_runs:
+        tab = res.to_frame()
+        assert list(tab.columns) == COLONY_COLUMNS
+        acc = tab[tab["accepted"]].groupby("well").size()
+        for well, n in res.counts().items():
+            assert int(acc.get(well, 0)) == n
+        assert set(res.counts()) == set(plate.wells["well"])
+        # counted colonies lie inside their well
+        w = res.wells.set_index("well")
+        a = tab[tab["accepted"]]
+        d = np.hypot(a["x"] - w.loc[a["well"], "cx"].to_numpy(),
+                     a["y"] - w.loc[a["well"], "cy"].to_numpy())
+        assert (d <= w.loc[a["well"], "radius_px"].to_numpy()).all()
+
+
+def test_wells_found_where_drawn_and_scale_calibrated(accuracy_runs):
+    for (layout, _n, _s), plate, res in accuracy_runs:
+        got = res.wells.set_index("well")
+        for t in plate.wells.itertuples():
+            assert abs(got.loc[t.well, "cx"] - t.cx) < 0.05 * t.radius_px, layout
+            assert abs(got.loc[t.well, "cy"] - t.cy) < 0.05 * t.radius_px, layout
+        true_um_per_px = 1000.0 / plate.px_per_mm
+        assert res.um_per_px == pytest.approx(true_um_per_px, rel=0.06), layout
+
+
+def test_artefacts_only_plate_counts_nothing():
+    """Bubbles, dust and fibres but no colonies: nothing may be counted."""
+    p = make_plate("dish", 0, seed=11, n_bubbles=6, n_dust=80, n_fibres=5)
+    res = count_colonies(p.image, "dish")
+    assert res.total <= 1
+    rejected = res.colonies[~res.colonies["accepted"]]
+    assert len(rejected) > 0  # the artefacts were seen and rejected
+
+
+def test_abortive_colonies_rejected_by_min_area(dish_plate, dish_result):
+    ab = dish_plate.truth[dish_plate.truth["kind"] == "abortive"]
+    acc = dish_result.colonies[dish_result.colonies["accepted"]]
+    hits = 0
+    for t in ab.itertuples():
+        if (np.hypot(acc["x"] - t.x, acc["y"] - t.y) < 3).any():
+            hits += 1
+    assert hits <= 0.1 * len(ab)
+
+
+def test_larger_min_area_counts_fewer(dish_plate, dish_result):
+    big = count_colonies(dish_plate.image, "dish", min_area_um2=2_500_000)
+    assert big.total < dish_result.total
+    px = count_colonies(dish_plate.image, "dish", min_area_px=dish_result.min_area_px)
+    assert px.total == dish_result.total
+
+
+def test_grey_image_counts_too():
+    p = make_plate("dish", 60, seed=2, grey=True)
+    res = count_colonies(p.image[..., 0], "dish")  # 2-D array
+    assert abs(res.total - 60) <= 0.1 * 60
+
+
+def test_wrong_layout_is_an_error(dish_plate):
+    with pytest.raises(InputError, match="wells"):
+        count_colonies(dish_plate.image, "6-well")
+    plate = make_plate("6-well", 5, seed=0)
+    with pytest.raises(InputError, match="6-well"):
+        count_colonies(plate.image, "dish")
+    with pytest.raises(InputError):
+        count_colonies(dish_plate.image, "96-well")
+
+
+def test_bad_images(tmp_path, dish_file):
+    trunc = tmp_path / "trunc.png"
+    trunc.write_bytes(dish_file.read_bytes()[:4000])
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    for path, msg in ((trunc, "truncated"), (text, "not an image"), (empty, "empty"),
+                      (tmp_path / "missing.png", "not found")):
+        with pytest.raises(InputError, match=msg) as info:
+            load_image(path)
+        assert info.value.file == str(path)
+    with pytest.raises(InputError, match="blank"):
+        check_image(np.full((200, 200, 3), 128, np.uint8))
+    with pytest.raises(InputError, match="small"):
+        check_image(np.zeros((10, 10), np.uint8))
+    assert load_image(dish_file).shape[2] == 3
+
+
+def test_corrections_remove_and_add(dish_result):
+    acc = dish_result.colonies[dish_result.colonies["accepted"]]
+    target = acc.iloc[0]
+    removed = apply_corrections(dish_result, [Correction("remove", target.x, target.y)])
+    assert removed.total == dish_result.total - 1
+    w = dish_result.wells.iloc[0]
+    # a point inside the dish with nothing segmented under it
+    ys, xs = np.nonzero(dish_result.labels == 0)
+    inside = np.hypot(xs - w.cx, ys - w.cy) < 0.5 * w.radius_px
+    x, y = float(xs[inside][0]), float(ys[inside][0])
+    added = apply_corrections(removed, [Correction("add", x, y)])
+    assert added.total == dish_result.total
+    assert (added.colonies["source"] == "manual").sum() == 1
+    # a removal far from every colony changes nothing
+    same = apply_corrections(dish_result, [Correction("remove", 1.0, 1.0)])
+    assert same.total == dish_result.total
+    with pytest.raises(InputError, match="outside"):
+        apply_corrections(dish_result, [Correction("add", 1.0, 1.0)])
+
+
+def test_sidecar_corrections_reapplied(dish_file, dish_result):
+    acc = dish_result.colonies[dish_result.colonies["accepted"]]
+    corr = [Correction("remove", acc.iloc[0].x, acc.iloc[0].y),
+            Correction("remove", acc.iloc[1].x, acc.iloc[1].y)]
+    side = sidecar_path(dish_file)
+    save_corrections(side, corr, image_sha="0" * 64)
+    assert load_corrections(side) == corr
+    with pytest.raises(InputError, match="different version"):
+        count_image_file(dish_file, "dish")  # stored for another image
+    save_corrections(side, corr, image_sha=image_sha256(dish_file))
+    _img, res = count_image_file(dish_file, "dish")
+    assert res.total == dish_result.total - 2
+    _img, raw = count_image_file(dish_file, "dish", use_sidecar=False)
+    assert raw.total == dish_result.total
+    side.write_text('{"corrections": [{"action": "grow", "x": 1, "y": 2}]}')
+    with pytest.raises(InputError, match="action"):
+        load_corrections(side)
+
+
+def test_overlay_marks_colonies(tmp_path, dish_plate, dish_result):
+    out = render_overlay(dish_plate.image, dish_result)
+    assert out.shape == dish_plate.image.shape
+    green = (out[..., 0] == 0) & (out[..., 1] == 200) & (out[..., 2] == 0)
+    red = (out[..., 0] == 230) & (out[..., 1] == 0) & (out[..., 2] == 0)
+    assert green.sum() > 10 * dish_result.total
+    assert red.any()  # rejected objects are drawn differently
+    path = save_overlay(tmp_path / "qc.png", dish_plate.image, dish_result)
+    assert load_image(path).shape == dish_plate.image.shape
+
+
+def test_to_dict_shape(dish_result):
+    d = dish_result.to_dict()
+    assert d["colonies"] == dish_result.total
+    assert d["wells"] == [{"well": "dish", "colonies": dish_result.total}]
+
+
+def test_sixteen_bit_tiff_is_read(tmp_path, dish_plate, dish_result):
+    """A 16-bit grey TIFF scan is scaled to 8 bits and counted like the original."""
+    grey16 = (cv2.cvtColor(dish_plate.image, cv2.COLOR_RGB2GRAY).astype(np.uint16) * 257)
+    path = tmp_path / "scan.tif"
+    assert cv2.imwrite(str(path), grey16)
+    img = load_image(path)
+    assert img.dtype == np.uint8 and img.shape == dish_plate.image.shape
+    res = count_colonies(img, "dish")
+    assert abs(res.total - dish_result.total) <= 0.1 * dish_result.total
