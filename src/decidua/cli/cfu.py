@@ -158,7 +158,8 @@ def stats_cmd(
 
     Example: decidua cfu stats counts.csv --json
     """
-    from decidua.assays.clonogenicity.stats import pool_counts, read_manual_counts
+    from decidua.assays.clonogenicity.stats import pool_counts
+    from decidua.io.cfu import read_manual_counts
 
     df = read_manual_counts(file)
     pooled = pool_counts(df, "biopsy_id", confidence)

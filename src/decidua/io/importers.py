@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import insert, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
@@ -23,10 +22,10 @@ from sqlalchemy.orm import Session
 from decidua.errors import InputError, Problem
 from decidua.io import schemas
 from decidua.io.readers import RawTable, read_table
+from decidua.io.validate import MAX_PROBLEMS, check_rows
 from decidua.store import models as m
 
 IMPORTER_VERSION = "1"
-MAX_PROBLEMS = 1000
 _CHUNK = 500
 
 ProgressFn = Callable[[int, int], None]
@@ -122,89 +121,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
     return value
-
-
-def _pydantic_problems(path: str, row_no: int, exc: ValidationError, raw: dict) -> list[Problem]:
-    out = []
-    for err in exc.errors(include_url=False):
-        loc = err.get("loc") or ()
-        column = str(loc[0]) if loc else None
-        reason = err.get("msg", "invalid value")
-        if reason.startswith("Value error, "):
-            reason = reason[len("Value error, ") :]
-        if column is None and ": " in reason:
-            head, tail = reason.split(": ", 1)
-            if head in raw:
-                column, reason = head, tail
-        if err.get("type") == "extra_forbidden":
-            reason = "unknown column"
-        value = raw.get(column) if column is not None else None
-        out.append(Problem(reason, path, row_no, column, value))
-    return out
-
-
-def check_rows(
-    table: RawTable, spec: ImportSpec
-) -> tuple[list[tuple[int, schemas.RowSchema]], list[Problem]]:
-    """Validate every row of a table against a kind's schema (no database).
-
-    Returns
-    -------
-    valid, problems
-        The rows that passed (with their row numbers) and the problems of
-        the others (bad values, duplicate keys inside the file).
-
-    Raises
-    ------
-    InputError
-        At once for missing or unknown columns and for a file without rows.
-    """
-    problems: list[Problem] = []
-    known = set(spec.columns)
-    missing = [c for c in spec.required_columns if c not in table.columns]
-    unknown = [c for c in table.columns if c not in known]
-    for c in missing:
-        problems.append(Problem("required column is missing", table.path, 1, c))
-    for c in unknown:
-        problems.append(
-            Problem("unknown column (expected: " + ", ".join(spec.columns) + ")", table.path, 1, c)
-        )
-    if problems:
-        raise InputError(problems)
-    if not table.rows:
-        raise InputError("file has a header but no data rows", file=table.path)
-
-    valid: list[tuple[int, schemas.RowSchema]] = []
-    seen: dict[tuple, int] = {}
-    validate = spec.schema.model_validate
-    for row_no, raw in table.rows:
-        data = {k: v for k, v in raw.items() if v is not None}
-        try:
-            row = validate(data)
-        except ValidationError as exc:
-            problems.extend(_pydantic_problems(table.path, row_no, exc, raw))
-            if len(problems) >= MAX_PROBLEMS:
-                break
-            continue
-        key = row.file_key()
-        if key in seen:
-            cols = ", ".join(f"{c}={v}" for c, v in zip(spec.schema.key_columns, key, strict=True))
-            problems.append(
-                Problem(f"duplicate key ({cols}) also in row {seen[key]}", table.path, row_no,
-                        spec.schema.key_columns[0], key[0])
-            )
-        else:
-            seen[key] = row_no
-            valid.append((row_no, row))
-    return valid, problems
-
-
-def validate_rows(table: RawTable, spec: ImportSpec) -> list[tuple[int, schemas.RowSchema]]:
-    """Like :func:`check_rows`, but raise :class:`InputError` for any problem."""
-    valid, problems = check_rows(table, spec)
-    if problems:
-        raise InputError(problems)
-    return valid
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -311,7 +227,7 @@ def import_table(
     spec = SPECS.get(kind)
     if spec is None:
         raise InputError(f"unknown import kind {kind!r}; choose from: {', '.join(SPECS)}")
-    rows, problems = check_rows(table, spec)
+    rows, problems = check_rows(table, spec.schema)
     total = len(table.rows)
     if progress:
         progress(0, total)

@@ -18,7 +18,6 @@ from decidua.assays.clonogenicity.stats import (
     fit_trial,
     poisson_interval,
     pool_counts,
-    read_manual_counts,
     validate_counts,
 )
 from decidua.assays.clonogenicity.synthetic import TEWARY_RATE_RATIO, simulate_trial
@@ -122,29 +121,6 @@ def test_validate_counts_reports_every_bad_cell():
     probs = {(p.row, p.column) for p in info.value.problems}
     assert probs == {(1, "cells_seeded"), (2, "colonies"), (3, "colonies"), (4, "biopsy_id")}
     assert info.value.file == "x.csv"
-
-
-def test_read_manual_counts_csv_and_xlsx(tmp_path):
-    df = _counts()
-    df["count_date"] = "2024-05-01"
-    df["batch"] = "K1"
-    csv = tmp_path / "counts.csv"
-    df.to_csv(csv, index=False)
-    got = read_manual_counts(csv)
-    assert got["colonies"].tolist() == [10, 12, 22, 0]
-    assert got["colonies"].dtype == np.int64
-    xlsx = tmp_path / "counts.xlsx"
-    df.to_excel(xlsx, index=False)
-    assert read_manual_counts(xlsx)["cells_seeded"].tolist() == [1000, 1000, 2000, 500]
-    bad = tmp_path / "bad.csv"
-    bad.write_text("biopsy_id,plate,well,cells_seeded,colonies\nB1,P1,A1,1000,5\nB1,P2,A1,0,3\n")
-    with pytest.raises(InputError) as info:
-        read_manual_counts(bad)
-    assert (info.value.file, info.value.row, info.value.column) == (str(bad), 2, "cells_seeded")
-    short = tmp_path / "short.csv"
-    short.write_text("biopsy_id,colonies\nB1,3\n")
-    with pytest.raises(InputError, match="missing column"):
-        read_manual_counts(short)
 
 
 @pytest.mark.parametrize("family", ["poisson", "negbin"])

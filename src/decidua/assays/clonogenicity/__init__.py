@@ -27,7 +27,6 @@ from decidua.assays.clonogenicity.stats import (
     compare_rates,
     fit_trial,
     pool_counts,
-    read_manual_counts,
     validate_counts,
 )
 from decidua.assays.clonogenicity.synthetic import SyntheticPlate, make_plate, simulate_trial
@@ -50,7 +49,6 @@ __all__ = [
     "load_image",
     "make_plate",
     "pool_counts",
-    "read_manual_counts",
     "render_overlay",
     "save_corrections",
     "save_overlay",

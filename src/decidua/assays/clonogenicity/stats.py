@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -419,34 +418,6 @@ def _as_int(v: Any) -> int | None:
     except ValueError:
         return None
     return int(f) if math.isfinite(f) and f.is_integer() else None
-
-
-def read_manual_counts(path: str | Path) -> pd.DataFrame:
-    """Read and validate a manual-count sheet (CSV or XLSX).
-
-    Columns ``biopsy_id, plate, well, cells_seeded, colonies`` (required),
-    ``count_date, batch`` (optional, kept as read). Row numbers in errors
-    are 1-based data rows (the header is row 0).
-
-    Raises
-    ------
-    InputError
-        Unreadable file, missing columns or bad rows (all reported).
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError("file not found", file=str(p))
-    try:
-        if p.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
-            df = pd.read_excel(p, dtype=object)
-        else:
-            df = pd.read_csv(p, dtype=object, skipinitialspace=True)
-    except (ValueError, OSError, pd.errors.ParserError, ImportError) as exc:
-        raise InputError(f"cannot read counts: {exc}", file=str(p)) from None
-    df.columns = [str(c).strip().lower() for c in df.columns]
-    if df.empty:
-        raise InputError("no data rows", file=str(p))
-    return validate_counts(df, file=str(p))
 
 
 def plot_cfu(pooled: pd.DataFrame, *, label: str = "biopsy_id") -> Any:
