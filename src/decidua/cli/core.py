@@ -419,16 +419,23 @@ def _print_summary() -> None:
     table.add_row("interventions", str(n_int))
     console.print(table)
 
-    per = Table(title="First patients")
-    for col in ("patient", "group", "losses (consec.)", "live births", "biopsies (LH day, call)"):
+    from decidua.risk import predict_record
+
+    per = Table(title="First patients", caption=RESEARCH_USE_LABEL)
+    for col in (
+        "patient", "group", "losses (consec.)", "live births", "biopsies (LH day, call)",
+        "next-loss risk (95% CrI)",
+    ):  # fmt: skip
         per.add_column(col)
     for group, r in records[:8]:
         biops = ", ".join(
             f"LH+{b.lh_day} {b.clinic_call.value if b.clinic_call else '?'}" for b in r.biopsies
         )
+        est = predict_record(r)
+        lo, hi = est.interval
         per.add_row(
             r.patient_id, group or "", f"{r.n_losses} ({r.consecutive_losses()})",
-            str(r.n_live_births), biops,
+            str(r.n_live_births), biops, f"{est.p_loss:.0%} ({lo:.0%}–{hi:.0%})",
         )  # fmt: skip
     console.print(per)
 
