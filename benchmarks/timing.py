@@ -30,7 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-from decidua.assays.timing import TimingReference, load_endotime_training_data
+from decidua.assays.timing import (
+    TimingReference,
+    load_default_reference,
+    load_endotime_training_data,
+)
 
 
 def _time_fit(df, iterations: int, seed: int = 1) -> float:  # type: ignore[no-untyped-def]
@@ -104,6 +108,21 @@ def main() -> None:
         load_s = time.perf_counter() - t0
         del loaded_again
 
+    t0 = time.perf_counter()
+    ref.calibrate(df)
+    calib_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    shipped = load_default_reference()
+    load_default_s = time.perf_counter() - t0
+    lat_default = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i in range(300):
+            row = df.iloc[[i % len(df)]]
+            t0 = time.perf_counter()
+            shipped.place(row)
+            lat_default.append(time.perf_counter() - t0)
+
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "training_data.csv"
         df.to_csv(csv, index=False)
@@ -121,7 +140,14 @@ def main() -> None:
             None,
         ),
         (f"fit 257 biopsies, {r_iter} iterations vs EndoTime", float(np.median(matched)), r_time),
+        ("calibrate interval (leave one batch out, 9 refits)", calib_s, None),
         ("load reference.json", load_s, None),
+        ("load the shipped default reference", load_default_s, None),
+        (
+            "place 1 biopsy on the default reference (median of 300)",
+            float(np.median(lat_default)),
+            None,
+        ),
         ("place 1 biopsy (median of 300)", float(np.median(lat)), None),
         ("place 1 biopsy (95th percentile)", float(np.quantile(lat, 0.95)), None),
     ]

@@ -36,13 +36,19 @@ principled default (the average of the orderings at the window floor, see
 :data:`DEFAULT_FINAL`), seeded random tie-breaking instead of EndoTime's
 row-order dependence, a frozen, versioned reference that places new biopsies
 without refitting (interval, out-of-phase probability, batch rules), a bagged
-asynchrony threshold frozen with the reference, timing-adjusted centiles for
-any marker, and compiled (numba) window computations. Measured agreement with
-EndoTime and the reasons for each choice are in ``docs/timing.md``.
+asynchrony threshold frozen with the reference, placement intervals calibrated
+by leave-one-batch-out split-conformal prediction (:meth:`TimingReference.calibrate`),
+a default reference shipped with the package (:func:`load_default_reference`;
+regenerate with ``python -m decidua.assays.timing --write-default-reference``),
+timing-adjusted centiles for any marker, and compiled (numba) window
+computations. Measured agreement with EndoTime and the reasons for each choice
+are in ``docs/timing.md``.
 """
 
 from __future__ import annotations
 
+import argparse
+import hashlib
 import json
 import math
 import warnings
@@ -97,8 +103,17 @@ DEFAULT_FINAL = "average"
 #: Smallest new qPCR batch that gets its own shift (Decidua's choice: with fewer
 #: biopsies the batch mean is dominated by the biopsies' cycle days, not the run).
 MIN_NEW_BATCH_SIZE = 10
-#: Central probability of the placement interval.
+#: Nominal coverage of the placement interval.  With a calibration (``calibrate``) the
+#: interval is the central ``mass_level`` of the biopsy's density, ``mass_level`` chosen
+#: so that this share of held-out biopsies is covered (docs/timing.md); without one it is
+#: the central ``INTERVAL_LEVEL`` of the density (uncalibrated, conservative).
 INTERVAL_LEVEL = 0.95
+#: Nominal levels whose calibrated mass levels are stored in the reference.
+CALIBRATION_LEVELS: tuple[float, ...] = (0.80, 0.90, 0.95)
+#: Resolution of the density mass levels searched by the calibration.
+CALIBRATION_STEP = 0.01
+#: Seed of the default reference shipped with Decidua (``reference/endotime/reference.json``).
+DEFAULT_REFERENCE_SEED = 1
 #: Quantile of |estimated - reported| LH day in the reference that defines
 #: "out of phase" for the out-of-phase probability (Decidua's choice).
 OUT_OF_PHASE_QUANTILE = 0.95
@@ -110,7 +125,9 @@ THRESHOLD_BOOTSTRAP = 200
 #: breakpoint is poorly determined on a smooth score curve (docs/timing.md).
 DEFAULT_THRESHOLD_RULE = "bagged"
 #: Reference file format version; bump on any incompatible change.
-MODEL_VERSION = "decidua.timing.reference/1"
+MODEL_VERSION = "decidua.timing.reference/2"
+#: Older versions this Decidua still reads (/1: no calibration, no provenance).
+READABLE_MODEL_VERSIONS: tuple[str, ...] = ("decidua.timing.reference/1", MODEL_VERSION)
 CENTILES_VERSION = "decidua.timing.centiles/1"
 #: Centiles reported by default (the issue's 5th/10th/50th/90th/95th).
 STANDARD_CENTILES: tuple[float, ...] = (0.05, 0.10, 0.50, 0.90, 0.95)
@@ -602,7 +619,8 @@ class Placement:
     pseudotime, estimated_lh_day
         Point estimates (days).
     interval_low, interval_high
-        ``INTERVAL_LEVEL`` interval of the estimated LH day (days).
+        Nominal ``INTERVAL_LEVEL`` interval of the estimated LH day (days); calibrated
+        on held-out batches when the reference carries a calibration.
     asynchrony_score, asynchronous
         As in the fit, against the reference threshold.
     out_of_phase_probability
@@ -613,6 +631,9 @@ class Placement:
         Per biopsy: ``"reference"``, ``"new batch"`` or ``"unknown (no shift)"``.
     warnings
         Human-readable warnings (e.g. small unknown batch).
+    interval_calibrated
+        Whether the interval comes from a calibrated reference (see
+        :meth:`TimingReference.calibrate`).
     """
 
     ids: tuple[str, ...]
@@ -626,6 +647,7 @@ class Placement:
     out_of_phase_probability: np.ndarray
     batch_shift_source: tuple[str, ...]
     warnings: tuple[str, ...] = field(default=())
+    interval_calibrated: bool = False
 
     @property
     def estimated_hours(self) -> np.ndarray:
@@ -664,6 +686,8 @@ class Placement:
                     ],
                     "asynchrony_score": round(float(self.asynchrony_score[i]), 4),
                     "asynchronous": bool(self.asynchronous[i]),
+                    "interval_level": INTERVAL_LEVEL,
+                    "interval_calibrated": self.interval_calibrated,
                     "out_of_phase_probability": None if math.isnan(oop) else round(oop, 4),
                     "batch_shift": self.batch_shift_source[i],
                 }
@@ -680,6 +704,115 @@ def _curves(times: np.ndarray, x: np.ndarray, gw: int) -> dict[str, np.ndarray]:
     st, sx, _ = _with_pseudo(times, x, gw)
     med, mean, sd = _window_stats(st, sx, gw)
     return {"time": med, "mean": mean, "sd": sd}
+
+
+def _provenance(seed: int | None) -> dict[str, Any]:
+    """Versions and seed of a fit (the data hash is added by whoever knows the file)."""
+    from decidua import __version__
+
+    return {
+        "seed": seed,
+        "model_version": MODEL_VERSION,
+        "decidua_version": __version__,
+        "numpy_version": np.__version__,
+        "numba_version": numba.__version__,
+    }
+
+
+def _conformal_mass(scores: np.ndarray, level: float) -> float:
+    """Split-conformal quantile: the ``ceil((n + 1) level)``-th smallest score (<= 1)."""
+    s = np.sort(np.asarray(scores, float))
+    k = int(math.ceil((len(s) + 1) * level - 1e-9))
+    if k > len(s):
+        return 1.0
+    return float(min(s[k - 1], 1.0))
+
+
+def _calibration_summary(
+    case: str,
+    score: np.ndarray,
+    fold_of: np.ndarray,
+    folds: Sequence[tuple[np.ndarray, TimingReference, dict[str, Any], np.ndarray]],
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """Coverage and median width before/after calibration, per nominal level.
+
+    ``coverage_cross_validated`` calibrates on the other folds' scores and
+    counts the held-out fold's biopsies covered (an honest estimate, unlike the
+    in-sample coverage of the final mass level).
+    """
+    n = len(score)
+    n_folds = len(folds)
+
+    def widths(mass_of_fold: Sequence[float]) -> np.ndarray:
+        w = np.empty(n)
+        for (idx, fr, parts, est), m in zip(folds, mass_of_fold, strict=True):
+            lo, hi = est.copy(), est.copy()
+            for btime, post in parts[case]:
+                lo_k, hi_k = fr._interval(btime, post, m)
+                lo, hi = np.minimum(lo, lo_k), np.maximum(hi, hi_k)
+            w[idx] = hi - lo
+        return w
+
+    summary: dict[str, Any] = {}
+    mass_levels: dict[str, float] = {}
+    for level in CALIBRATION_LEVELS:
+        m_all = _conformal_mass(score, level)
+        cv = [_conformal_mass(score[fold_of != k], level) for k in range(n_folds)]
+        cv_cov = float(np.mean(score <= np.asarray(cv)[fold_of] + 1e-12))
+        mass_levels[f"{level:g}"] = m_all
+        summary[f"{level:g}"] = {
+            "coverage_uncalibrated": float(np.mean(score <= level + 1e-12)),
+            "width_uncalibrated_median_days": float(np.median(widths([level] * n_folds))),
+            "mass_level": m_all,
+            "coverage_in_sample": float(np.mean(score <= m_all + 1e-12)),
+            "width_median_days": float(np.median(widths([m_all] * n_folds))),
+            "coverage_cross_validated": cv_cov,
+            "width_cross_validated_median_days": float(np.median(widths(cv))),
+            "coverage_cross_validated_by_fold": [
+                float(np.mean(score[fold_of == k] <= cv[k] + 1e-12)) for k in range(n_folds)
+            ],
+        }
+    return summary, mass_levels
+
+
+def _held_out_scores(
+    ref: TimingReference,
+    held: pd.DataFrame,
+    target: np.ndarray,
+    grid: np.ndarray,
+    *,
+    unknown_batch: bool = False,
+) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    """Place held-out biopsies and score them against target times.
+
+    With ``unknown_batch=False`` the biopsies are placed as one new batch (its
+    own shift, as :meth:`TimingReference.place` does for >= ``MIN_NEW_BATCH_SIZE``);
+    with ``True`` each is placed as a lone biopsy of an unknown batch (median
+    reference shift, interval widened over ± one SD of the reference shifts).
+
+    Returns the estimated LH days, each biopsy's score (smallest mass in
+    ``grid`` whose interval, widened to hold the estimate, contains the target;
+    1 if none does), and the (bin times, densities) whose intervals are united.
+    """
+    if unknown_batch:
+        _, _, dct = _validate_arrays(held, ref.genes, None, False, None)[1:]
+        default_shift, shift_sd = ref._shift_stats()
+        xs = ref._scale_array(dct) + default_shift
+        offsets = [0.0, -shift_sd, shift_sd] if shift_sd > 0 else [0.0]
+    else:
+        _, _, xs, _, _, _, _ = ref._prepare(held, False, None)
+        offsets = [0.0]
+    pt, _, _, _ = ref._place_core(xs)
+    est = ref.to_lh_day(pt)
+    parts = [ref._place_core(xs + o)[2:] for o in offsets]
+    score = np.ones(len(est))
+    for m in grid[::-1]:
+        lo, hi = est.copy(), est.copy()
+        for btime, post in parts:
+            lo_k, hi_k = ref._interval(btime, post, float(m))
+            lo, hi = np.minimum(lo, lo_k), np.maximum(hi, hi_k)
+        score[(lo <= target) & (target <= hi)] = m
+    return est, score, parts
 
 
 class TimingReference:
@@ -737,6 +870,10 @@ class TimingReference:
         self.threshold_rule = threshold_rule
         self.result: TimingFitResult | None = None
         self._state: dict[str, Any] = {}
+        #: Interval calibration from :meth:`calibrate` (JSON-ready), or None.
+        self.calibration: dict[str, Any] | None = None
+        #: Where the reference came from (data hash, seed, versions); JSON-ready.
+        self.provenance: dict[str, Any] = {}
 
     # ---- fitting ---------------------------------------------------------------------
 
@@ -913,8 +1050,153 @@ class TimingReference:
             "out_of_phase_days": oop_days,
             "expression": x,
             "seed": seed if isinstance(seed, int) else None,
+            "max_iterations_used": cap,
+        }
+        self.calibration = None
+        self.provenance = _provenance(seed if isinstance(seed, int) else None)
+        return self
+
+    def _clone(self) -> TimingReference:
+        """An unfitted reference with the same settings."""
+        return TimingReference(
+            self.genes,
+            gene_window=self.gene_window,
+            aggregate_window=self.aggregate_window,
+            euclidean_stop=self.euclidean_stop,
+            batch_correct=self.batch_correct,
+            max_iterations=self.max_iterations,
+            patience=self.patience,
+            final=self.final,
+            threshold_rule=self.threshold_rule,
+        )
+
+    def calibrate(
+        self,
+        df: pd.DataFrame,
+        *,
+        seed: int | None = None,
+        progress: Any = None,
+        file: str | None = None,
+    ) -> TimingReference:
+        """Calibrate the placement interval by leave-one-batch-out on the fitted cohort.
+
+        For each qPCR batch, the reference is refitted (same settings and seed)
+        on the other batches and the batch is placed on it as a new batch. Each
+        held-out biopsy's score is the smallest central mass of its density
+        (on a ``CALIBRATION_STEP`` grid) whose interval contains the full-cohort
+        estimate. The stored mass level for a nominal level ``L`` is the
+        split-conformal quantile of the scores (the ``ceil((n + 1) L)``-th
+        smallest; Vovk et al. 2005, Lei et al. 2018), so placed intervals at
+        that mass cover the full-fit time of about ``L`` of held-out biopsies.
+
+        Parameters
+        ----------
+        df
+            The cohort the reference was fitted on (same IDs, same order).
+        seed
+            Seed of the fold fits (default: the seed of the reference fit).
+        progress
+            Optional callable ``progress(fold, n_folds)``.
+        file
+            File name for error messages.
+
+        Returns
+        -------
+        TimingReference
+            ``self``, with :attr:`calibration` set.
+
+        Raises
+        ------
+        ModelError
+            Fewer than 3 batches, or ``df`` is not the fitted cohort.
+        """
+        res = self._require()
+        data = validate_timing_table(df, self.genes, file=file)
+        if tuple(data["ID"]) != res.ids:
+            raise ModelError("calibrate() needs the cohort the reference was fitted on")
+        seed = self._state["seed"] if seed is None else seed
+        if seed is None:
+            raise ModelError("give the seed of the fold fits (the reference has none stored)")
+        batches = np.asarray(res.batch, dtype=object)
+        labels = list(dict.fromkeys(batches))
+        if len(labels) < 3:
+            raise ModelError(
+                f"leave-one-batch-out calibration needs at least 3 batches ({len(labels)} found)"
+            )
+        # the folds are fitted exactly like the reference (same cap, even if fit() overrode it)
+        cap = int(self._state.get("max_iterations_used", self.max_iterations))
+        full = res.estimated_lh_day
+        grid = np.round(np.arange(1, int(round(1 / CALIBRATION_STEP)) + 1) * CALIBRATION_STEP, 10)
+        n = len(full)
+        scores = {"new batch": np.ones(n), "unknown batch": np.ones(n)}
+        held_est = np.empty(n)
+        folds: list[tuple[np.ndarray, TimingReference, dict[str, Any], np.ndarray]] = []
+        for k, b in enumerate(labels):
+            idx = np.flatnonzero(batches == b)
+            fold_ref = self._clone().fit(
+                df.iloc[np.flatnonzero(batches != b)], seed=seed, max_iterations=cap
+            )
+            parts: dict[str, Any] = {}
+            for case, unknown in (("new batch", False), ("unknown batch", True)):
+                est, sc, parts[case] = _held_out_scores(
+                    fold_ref, df.iloc[idx], full[idx], grid, unknown_batch=unknown
+                )
+                scores[case][idx] = sc
+                if not unknown:
+                    held_est[idx] = est
+            folds.append((idx, fold_ref, parts, held_est[idx].copy()))
+            if progress is not None:
+                progress(k + 1, len(labels))
+        fold_of = np.empty(n, dtype=int)
+        for k, (idx, *_) in enumerate(folds):
+            fold_of[idx] = k
+        summary: dict[str, Any] = {}
+        mass_levels: dict[str, dict[str, float]] = {}
+        for case, score in scores.items():
+            summary[case], mass_levels[case] = _calibration_summary(case, score, fold_of, folds)
+
+        err_h = np.abs(held_est - full) * HOURS_PER_DAY
+        self.calibration = {
+            "method": (
+                "leave-one-batch-out split-conformal calibration of the central density mass "
+                "(score: smallest mass whose interval holds the full-cohort estimate)"
+            ),
+            "target": "estimated_lh_day of the full-cohort fit",
+            "seed": seed,
+            "level": INTERVAL_LEVEL,
+            "mass_level": _conformal_mass(scores["new batch"], INTERVAL_LEVEL),
+            "mass_level_unknown_batch": _conformal_mass(scores["unknown batch"], INTERVAL_LEVEL),
+            "mass_levels": mass_levels,
+            "step": CALIBRATION_STEP,
+            "folds": [str(b) for b in labels],
+            "summary": summary,
+            "held_out_abs_error_hours": {
+                "median": float(np.median(err_h)),
+                "q95": float(np.quantile(err_h, 0.95)),
+            },
+            "held_out": {
+                "ID": list(res.ids),
+                "BATCH": [str(b) for b in batches],
+                "estimated_lh_day": held_est.tolist(),
+                "score": scores["new batch"].tolist(),
+                "score_unknown_batch": scores["unknown batch"].tolist(),
+            },
         }
         return self
+
+    @property
+    def interval_mass_level(self) -> float:
+        """Central density mass used for the placement interval (calibrated if available)."""
+        if self.calibration is None:
+            return INTERVAL_LEVEL
+        return float(self.calibration["mass_level"])
+
+    @property
+    def interval_mass_level_unknown_batch(self) -> float:
+        """Density mass for biopsies of a small unknown batch (before the ± SD widening)."""
+        if self.calibration is None:
+            return INTERVAL_LEVEL
+        return float(self.calibration["mass_level_unknown_batch"])
 
     def _require(self) -> TimingFitResult:
         if self.result is None:
@@ -1000,10 +1282,53 @@ class TimingReference:
         issued and the interval is widened to cover the reference batches'
         shift spread (± one SD). With ``strict=True`` unknown batches are refused.
 
-        The interval is the central ``INTERVAL_LEVEL`` mass of the biopsy's
-        aggregate density over time (EndoTime's own pseudo-likelihood curve,
-        normalised), mapped to LH days.
+        The interval is a central part of the biopsy's aggregate density over
+        time (EndoTime's own pseudo-likelihood curve, normalised), mapped to LH
+        days and always holding the estimate. Its mass is
+        :attr:`interval_mass_level`: calibrated by :meth:`calibrate` so that a
+        nominal ``INTERVAL_LEVEL`` interval holds the full-cohort time of about
+        that share of held-out biopsies, or ``INTERVAL_LEVEL`` itself
+        (uncalibrated, conservative) for a reference without a calibration.
         """
+        ids, lh, xs, widen, source, warn, shift_sd = self._prepare(new_df, strict, file)
+        mass = self.interval_mass_level
+        pt, _, btime, post = self._place_core(xs)
+        lo, hi = self._interval(btime, post, mass)
+        if widen.any():
+            mass_u = self.interval_mass_level_unknown_batch
+            lo[widen], hi[widen] = self._interval(btime[widen], post[widen], mass_u)
+            for sgn in (-1.0, 1.0) if shift_sd > 0 else ():
+                _, _, bt2, post2 = self._place_core(xs[widen] + sgn * shift_sd)
+                lo2, hi2 = self._interval(bt2, post2, mass_u)
+                lo[widen] = np.minimum(lo[widen], lo2)
+                hi[widen] = np.maximum(hi[widen], hi2)
+        elh = self.to_lh_day(pt)
+        # the peak can sit in a thin tail of the mass at the ends of the cycle
+        lo, hi = np.minimum(lo, elh), np.maximum(hi, elh)
+        score = self._asynchrony(xs)
+        oop = self._out_of_phase(btime, post, lh)
+        if not strict:
+            for w in warn:
+                warnings.warn(w, UserWarning, stacklevel=2)
+        return Placement(
+            ids=tuple(ids),
+            lh_day=lh,
+            pseudotime=pt,
+            estimated_lh_day=elh,
+            interval_low=lo,
+            interval_high=hi,
+            asynchrony_score=score,
+            asynchronous=score > self.asynchrony_threshold,
+            out_of_phase_probability=oop,
+            batch_shift_source=tuple(source),
+            warnings=tuple(warn),
+            interval_calibrated=self.calibration is not None,
+        )
+
+    def _prepare(
+        self, new_df: pd.DataFrame, strict: bool, file: str | None
+    ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, list[str], list[str], float]:
+        """Validate, scale and batch-shift new biopsies (the batch rules of :meth:`place`)."""
         self._require()
         st = self._state
         ids, batch_list, lh, dct = _validate_arrays(new_df, self.genes, file, False, st["lh_range"])
@@ -1011,8 +1336,7 @@ class TimingReference:
         x = self._scale_array(dct)
         batches = np.array(batch_list if batch_list is not None else [""] * n, dtype=object)
         ref_shifts = st["batch_shifts"]
-        default_shift = float(np.median(list(ref_shifts.values()))) if ref_shifts else 0.0
-        shift_sd = float(np.std(list(ref_shifts.values()), ddof=1)) if len(ref_shifts) > 1 else 0.0
+        default_shift, shift_sd = self._shift_stats()
         shift = np.zeros(n)
         source: list[str] = [""] * n
         widen = np.zeros(n, dtype=bool)
@@ -1052,36 +1376,14 @@ class TimingReference:
                 source[i] = src
         if problems:
             raise InputError(problems)
-        xs = x + shift[:, None]
-        pt, dens_time, btime, post = self._place_core(xs)
-        lo, hi = self._interval(btime, post)
-        if widen.any() and shift_sd > 0:
-            for sgn in (-1.0, 1.0):
-                _, _, bt2, post2 = self._place_core(xs[widen] + sgn * shift_sd)
-                lo2, hi2 = self._interval(bt2, post2)
-                lo[widen] = np.minimum(lo[widen], lo2)
-                hi[widen] = np.maximum(hi[widen], hi2)
-        elh = self.to_lh_day(pt)
-        # the peak can sit in a thin tail of the mass at the ends of the cycle
-        lo, hi = np.minimum(lo, elh), np.maximum(hi, elh)
-        score = self._asynchrony(xs)
-        oop = self._out_of_phase(btime, post, lh)
-        if not strict:
-            for w in warn:
-                warnings.warn(w, UserWarning, stacklevel=2)
-        return Placement(
-            ids=tuple(ids),
-            lh_day=lh,
-            pseudotime=pt,
-            estimated_lh_day=elh,
-            interval_low=lo,
-            interval_high=hi,
-            asynchrony_score=score,
-            asynchronous=score > self.asynchrony_threshold,
-            out_of_phase_probability=oop,
-            batch_shift_source=tuple(source),
-            warnings=tuple(warn),
-        )
+        return ids, lh, x + shift[:, None], widen, source, warn, shift_sd
+
+    def _shift_stats(self) -> tuple[float, float]:
+        """Shift for biopsies of a small unknown batch (median) and the shifts' SD."""
+        ref_shifts = list(self._state["batch_shifts"].values())
+        default_shift = float(np.median(ref_shifts)) if ref_shifts else 0.0
+        shift_sd = float(np.std(ref_shifts, ddof=1)) if len(ref_shifts) > 1 else 0.0
+        return default_shift, shift_sd
 
     def _place_core(self, xs: np.ndarray):  # type: ignore[no-untyped-def]
         c = self._state["placement_curves"]
@@ -1093,9 +1395,12 @@ class TimingReference:
         post = post / post.sum(axis=1, keepdims=True)
         return pt, dens, btime, post
 
-    def _interval(self, btime: np.ndarray, post: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _interval(
+        self, btime: np.ndarray, post: np.ndarray, mass: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Central ``mass`` of each biopsy's density, in LH days."""
         cdf = np.cumsum(post, axis=1)
-        a = (1 - INTERVAL_LEVEL) / 2
+        a = (1 - mass) / 2
         lo_i = np.argmax(cdf >= a, axis=1)
         hi_i = np.argmax(cdf >= 1 - a, axis=1)
         rows = np.arange(len(post))
@@ -1151,7 +1456,11 @@ class TimingReference:
                 "final_aggregate_window": st["final_aggregate_window"],
                 "min_new_batch_size": MIN_NEW_BATCH_SIZE,
                 "interval_level": INTERVAL_LEVEL,
+                "interval_mass_level": self.interval_mass_level,
+                "interval_mass_level_unknown_batch": self.interval_mass_level_unknown_batch,
             },
+            "provenance": dict(self.provenance),
+            "calibration": self.calibration,
             "fit": res.to_dict(),
             "scaling": {
                 "inverted": True,
@@ -1202,7 +1511,7 @@ class TimingReference:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TimingReference:
         """Rebuild a reference saved by :meth:`to_dict`."""
-        if d.get("model_version") != MODEL_VERSION:
+        if d.get("model_version") not in READABLE_MODEL_VERSIONS:
             raise InputError(
                 f"unsupported timing reference version {d.get('model_version')!r} "
                 f"(this Decidua reads {MODEL_VERSION!r})"
@@ -1268,6 +1577,8 @@ class TimingReference:
             "expression": np.column_stack([coh["expression"][g] for g in genes]),
             "seed": s["seed"],
         }
+        ref.calibration = d.get("calibration")
+        ref.provenance = dict(d.get("provenance") or {})
         return ref
 
     @classmethod
@@ -1288,6 +1599,85 @@ class TimingReference:
             if isinstance(exc, InputError):
                 raise
             raise InputError(f"damaged timing reference (missing {exc})", file=str(p)) from None
+
+
+# --------------------------------------------------------------------------------------
+# The default reference shipped with Decidua
+# --------------------------------------------------------------------------------------
+
+#: Command that regenerates the shipped default reference.
+DEFAULT_REFERENCE_COMMAND = "python -m decidua.assays.timing --write-default-reference"
+
+
+def training_data_sha256() -> str:
+    """sha256 of the shipped EndoTime ``training_data.csv`` (file bytes)."""
+    ref = resources.files("decidua.reference").joinpath("endotime/training_data.csv")
+    return hashlib.sha256(ref.read_bytes()).hexdigest()
+
+
+def default_reference_path() -> Path:
+    """Path of the shipped default reference (``reference/endotime/reference.json``)."""
+    return Path(str(resources.files("decidua.reference").joinpath("endotime/reference.json")))
+
+
+def fit_default_reference(*, calibrate: bool = True) -> TimingReference:
+    """Fit the default reference: EndoTime's training data, default settings, seed 1.
+
+    Parameters
+    ----------
+    calibrate
+        Also run the leave-one-batch-out interval calibration (9 extra fits).
+
+    Returns
+    -------
+    TimingReference
+        Fitted with ``seed=DEFAULT_REFERENCE_SEED``, with provenance (data sha256,
+        seed, model and Decidua versions, regeneration command).
+    """
+    data = load_endotime_training_data()
+    ref = TimingReference().fit(data, seed=DEFAULT_REFERENCE_SEED)
+    if calibrate:
+        ref.calibrate(data)
+    ref.provenance.update(
+        {
+            "data": "EndoTime training_data.csv (257 biopsies, GPL-3; see README.md)",
+            "data_sha256": training_data_sha256(),
+            "command": DEFAULT_REFERENCE_COMMAND,
+        }
+    )
+    return ref
+
+
+def write_default_reference(path: str | Path | None = None) -> Path:
+    """Refit the default reference and write it (default: the shipped file).
+
+    Parameters
+    ----------
+    path
+        Output file or directory; default :func:`default_reference_path`.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
+    return fit_default_reference().save(path if path is not None else default_reference_path())
+
+
+def load_default_reference() -> TimingReference:
+    """The default reference shipped with Decidua (fitted by :func:`fit_default_reference`).
+
+    Raises
+    ------
+    InputError
+        If the shipped file is missing (regenerate with ``DEFAULT_REFERENCE_COMMAND``).
+    """
+    ref = resources.files("decidua.reference").joinpath("endotime/reference.json")
+    if not ref.is_file():
+        raise InputError(
+            f"the default timing reference is not installed (run {DEFAULT_REFERENCE_COMMAND})"
+        )
+    return TimingReference.from_dict(json.loads(ref.read_text()))
 
 
 # --------------------------------------------------------------------------------------
@@ -1542,7 +1932,30 @@ def plot_centiles(centiles: TimingCentiles, time: float | None = None, value: fl
     return fig
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m decidua.assays.timing --write-default-reference [PATH]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m decidua.assays.timing", description="Endometrial timing maintenance."
+    )
+    parser.add_argument(
+        "--write-default-reference",
+        nargs="?",
+        const="",
+        metavar="PATH",
+        help="refit the shipped default reference (seed 1, calibrated) and write it "
+        "(default: the file inside the package)",
+    )
+    args = parser.parse_args(argv)
+    if args.write_default_reference is None:
+        parser.print_help()
+        return 2
+    out = write_default_reference(args.write_default_reference or None)
+    print(f"wrote {out}")
+    return 0
+
+
 __all__ = [
+    "DEFAULT_REFERENCE_SEED",
     "GENES",
     "MIN_NEW_BATCH_SIZE",
     "MODEL_VERSION",
@@ -1551,10 +1964,18 @@ __all__ = [
     "TimingCentiles",
     "TimingFitResult",
     "TimingReference",
+    "default_reference_path",
+    "fit_default_reference",
+    "load_default_reference",
     "load_endotime_training_data",
     "plot_asynchrony",
     "plot_centiles",
     "plot_gene_curves",
     "segmented_threshold",
+    "training_data_sha256",
     "validate_timing_table",
+    "write_default_reference",
 ]
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

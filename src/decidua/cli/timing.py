@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 from pathlib import Path
@@ -26,6 +27,10 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
+#: Literal REF_DIR that selects the reference shipped with Decidua
+#: (EndoTime training data, seed 1, calibrated; a directory of that name: ``./default``).
+DEFAULT_REFERENCE_WORD = "default"
+
 ESTIMATE_COLUMNS = [
     "ID",
     "pseudotime",
@@ -34,6 +39,15 @@ ESTIMATE_COLUMNS = [
     "asynchrony_score",
     "asynchronous",
 ]
+
+
+def _load_reference(path: Path) -> Any:
+    """A saved reference, or the shipped default for the literal word ``default``."""
+    from decidua.assays.timing import TimingReference, load_default_reference
+
+    if str(path) == DEFAULT_REFERENCE_WORD:
+        return load_default_reference()
+    return TimingReference.load(path)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -55,6 +69,12 @@ def fit_cmd(
     seed: int = typer.Option(0, "--seed", help="Seed for the LH tie jitter."),
     max_iterations: int | None = typer.Option(
         None, "--max-iterations", min=1, help="Iteration cap (default: the module default)."
+    ),
+    calibrate: bool = typer.Option(
+        True,
+        "--calibrate/--no-calibrate",
+        help="Calibrate the placement interval by leave-one-batch-out (one refit per batch; "
+        "needs >= 3 batches).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
@@ -86,6 +106,25 @@ def fit_cmd(
             )
 
         ref.fit(df, seed=seed, max_iterations=max_iterations, progress=step, file=str(cohort))
+        n_batches = len(set(ref.result.batch)) if ref.result is not None else 0
+        if calibrate and n_batches >= 3:
+            # the folds refit with the same settings, cap included
+            ref.max_iterations = cap
+            cal = progress.add_task("calibrating interval (leave one batch out)", total=n_batches)
+            ref.calibrate(
+                df,
+                seed=seed,
+                progress=lambda k, total: progress.update(cal, completed=k),
+                file=str(cohort),
+            )
+        elif calibrate:
+            err_console.print(
+                f"[yellow]Warning:[/yellow] {n_batches} batch(es): interval calibration needs "
+                ">= 3; placement intervals are uncalibrated (conservative).",
+                highlight=False,
+            )
+    ref.provenance["data"] = str(cohort)
+    ref.provenance["data_sha256"] = hashlib.sha256(cohort.read_bytes()).hexdigest()
     out.mkdir(parents=True, exist_ok=True)
     est = ref.estimates()[ESTIMATE_COLUMNS]
     est.to_csv(out / "estimates.csv", index=False)
@@ -96,6 +135,8 @@ def fit_cmd(
         "reference": str(out / "reference.json"),
         "estimates": str(out / "estimates.csv"),
         **res.to_dict(),
+        "interval_mass_level": ref.interval_mass_level,
+        "interval_calibrated": ref.calibration is not None,
         "notice": RESEARCH_USE_LABEL,
     }
     if as_json:
@@ -107,24 +148,36 @@ def fit_cmd(
         f"{res.asynchrony_threshold:.3f} days, {int(res.asynchronous.sum())} asynchronous.",
         highlight=False,
     )
+    if ref.calibration is not None:
+        cal = ref.calibration["summary"]["new batch"][f"{ref.calibration['level']:g}"]
+        console.print(
+            f"Interval calibrated: central {ref.interval_mass_level:.2f} of the density for a "
+            f"nominal {ref.calibration['level']:.0%} interval (held-out coverage "
+            f"{cal['coverage_cross_validated']:.3f}, median width "
+            f"{cal['width_cross_validated_median_days']:.2f} days).",
+            highlight=False,
+        )
     console.print(f"Wrote {out / 'estimates.csv'} and {out / 'reference.json'}", highlight=False)
     console.print(RESEARCH_USE_LABEL, highlight=False)
 
 
 @app.command("place")
 def place_cmd(
-    reference: Path = typer.Argument(..., help="Reference directory (or reference.json)."),
+    reference: Path = typer.Argument(
+        ...,
+        help="Reference directory (or reference.json), or the word 'default' for the "
+        "reference shipped with Decidua (EndoTime training data, seed 1).",
+    ),
     biopsies: Path = typer.Argument(..., help="Biopsy CSV: ID, optional BATCH/LH, ΔCt per gene."),
     strict: bool = typer.Option(False, "--strict", help="Refuse batches unknown to the reference."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON: one object per biopsy."),
 ) -> None:
     """Place new biopsies on a saved reference (the reference is not changed).
 
-    Example: decidua timing place ref/ new_biopsies.csv --json
+    Examples: decidua timing place ref/ new_biopsies.csv --json;
+    decidua timing place default new_biopsies.csv --json (shipped reference)
     """
-    from decidua.assays.timing import TimingReference
-
-    ref = TimingReference.load(reference)
+    ref = _load_reference(reference)
     df = _read_csv(biopsies)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -138,7 +191,12 @@ def place_cmd(
         typer.echo(json.dumps(rows, indent=1))
         return
     table = Table(title="Endometrial timing")
-    for col in ("ID", "LH+ est.", "95% interval", "asynchrony", "asynchronous", "P(out of phase)"):
+    from decidua.assays.timing import INTERVAL_LEVEL
+
+    label = f"{INTERVAL_LEVEL:.0%} interval" + (
+        "" if placement.interval_calibrated else " (uncal.)"
+    )
+    for col in ("ID", "LH+ est.", label, "asynchrony", "asynchronous", "P(out of phase)"):
         table.add_column(col)
     for r in rows:
         oop = r["out_of_phase_probability"]
@@ -175,9 +233,7 @@ def _times_for(table: pd.DataFrame, time_column: str, reference: Path | None, fi
             file=file,
             column=time_column,
         )
-    from decidua.assays.timing import TimingReference
-
-    ref = TimingReference.load(reference)
+    ref = _load_reference(reference)
     est = ref.estimates().set_index("ID")
     if "ID" not in table.columns:
         raise InputError("required column is missing", file=file, column="ID")
@@ -216,7 +272,9 @@ def centiles_cmd(
     marker: str = typer.Option(..., "--marker", help="Marker column, e.g. unk_pct."),
     time_column: str = typer.Option("estimated_lh_day", "--time-column", help="Cycle-time column."),
     reference: Path | None = typer.Option(
-        None, "--reference", help="Timing reference directory: look up cycle times by ID."
+        None,
+        "--reference",
+        help="Timing reference directory (or 'default'): look up cycle times by ID.",
     ),
     score: Path | None = typer.Option(
         None, "--score", help="CSV of new values (ID, time column, marker) to score."

@@ -7,7 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from decidua.assays.timing import TimingReference, load_endotime_training_data
+from decidua.assays.timing import (
+    TimingReference,
+    load_default_reference,
+    load_endotime_training_data,
+)
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "timing"
 #: Seed of the session's reference fit.
@@ -24,6 +28,23 @@ def training() -> pd.DataFrame:
 def reference(training: pd.DataFrame) -> TimingReference:
     """Decidua's reference fitted on the full cohort with default settings."""
     return TimingReference().fit(training, seed=SEED)
+
+
+#: Batch left out for the held-out checks (the last batch of the cohort, n=33).
+HELD_OUT_BATCH = "9"
+
+
+@pytest.fixture(scope="session")
+def fold_reference(training: pd.DataFrame) -> TimingReference:
+    """Reference fitted on every batch but ``HELD_OUT_BATCH`` (default settings, ``SEED``)."""
+    keep = training["BATCH"].astype(str) != HELD_OUT_BATCH
+    return TimingReference().fit(training[keep], seed=SEED)
+
+
+@pytest.fixture(scope="session")
+def shipped() -> TimingReference:
+    """The default reference shipped in ``decidua/reference/endotime/reference.json``."""
+    return load_default_reference()
 
 
 @pytest.fixture(scope="session")

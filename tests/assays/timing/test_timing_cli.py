@@ -51,6 +51,13 @@ def test_fit_writes_the_fixed_interface(ref_dir: Path, training: pd.DataFrame) -
     assert ref["fit"]["stop_reason"] == "cap reached"
     thr = ref["asynchrony_threshold"]
     assert (est["asynchronous"] == (est["asynchrony_score"] > thr)).all()
+    # calibrated by default (leave one batch out, folds fitted with the same cap)
+    cal = ref["calibration"]
+    assert len(cal["folds"]) == 9
+    assert ref["settings"]["max_iterations"] == 3
+    assert 0 < cal["mass_level"] <= 1
+    assert ref["settings"]["interval_mass_level"] == cal["mass_level"]
+    assert len(ref["provenance"]["data_sha256"]) == 64
 
 
 def test_fit_matches_the_library(ref_dir: Path, training: pd.DataFrame) -> None:
