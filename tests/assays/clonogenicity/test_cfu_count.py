@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import cv2
 import numpy as np
 import pytest
@@ -27,17 +29,45 @@ from decidua.errors import InputError
 #: Acceptance criteria of issue 5.
 MEDIAN_ERROR_MAX = 0.05
 WORST_ERROR_MAX = 0.15
+#: The full validation grid of docs/cfu.md (every density, seeds 0-2); run
+#: with ``DECIDUA_CFU_FULL_GRID=1`` (about a minute and a half on its own).
+WIDER_GRID = [
+    (layout, n, seed)
+    for layout, n in (("dish", 10), ("dish", 30), ("dish", 100), ("dish", 200), ("dish", 300),
+                      ("6-well", 5), ("6-well", 40), ("12-well", 20),
+                      ("24-well", 10), ("24-well", 30))
+    for seed in (0, 1, 2)
+]
 
 
-def test_count_error_across_densities(accuracy_runs):
-    """Median |count error| <= 5 %, no image worse than 15 % (truth: generator)."""
+def _check_errors(runs):
     errors = {}
-    for case, plate, res in accuracy_runs:
+    for case, plate, res in runs:
         truth = sum(plate.counts().values())
         errors[case] = abs(res.total - truth) / truth
     assert np.median(list(errors.values())) <= MEDIAN_ERROR_MAX, errors
     worst = max(errors, key=errors.get)
     assert errors[worst] <= WORST_ERROR_MAX, (worst, errors[worst])
+
+
+def test_count_error_across_densities(accuracy_runs):
+    """Median |count error| <= 5 %, no image worse than 15 % (truth: generator)."""
+    _check_errors(accuracy_runs)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("DECIDUA_CFU_FULL_GRID"),
+                    reason="full 30-image grid: set DECIDUA_CFU_FULL_GRID=1 (~90 s)")
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="known failure (docs/cfu.md): sparse dish, 10 colonies, seed 2 is "
+                   "over-counted by 2 (+20 %): a ragged touching pair cut in pieces")
+def test_count_error_wider_grid():
+    """The issue's criteria on every density of docs/cfu.md, seeds 0-2 (30 images)."""
+    runs = []
+    for layout, n, seed in WIDER_GRID:
+        plate = make_plate(layout, n, seed=seed)
+        runs.append(((layout, n, seed), plate, count_colonies(plate.image, layout)))
+    _check_errors(runs)
 
 
 def test_per_well_counts_and_table_agree(accuracy_runs):

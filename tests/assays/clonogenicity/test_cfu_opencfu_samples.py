@@ -10,7 +10,10 @@ where they disagree are discussed in docs/cfu.md.
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,3 +32,30 @@ def test_counts_agree_with_opencfu(name):
     _img, res = count_image_file(SAMPLES / name, "dish", min_area_px=math.pi * 3**2)
     ref = OPENCFU_COUNTS[name]
     assert abs(res.total - ref) / ref <= TOLERANCE, (name, res.total, ref)
+
+
+_RUN = """
+import json, math, sys
+import cv2
+from decidua.assays.clonogenicity.count import count_image_file
+cv2.setNumThreads(int(sys.argv[1]))
+out = {}
+for name in sys.argv[2:]:
+    _img, res = count_image_file(name, "dish", min_area_px=math.pi * 3**2, use_sidecar=False)
+    out[name] = [res.total, round(float(res.wells["radius_px"].iloc[0]), 6)]
+print(json.dumps(out))
+"""
+
+
+def test_counts_identical_across_processes():
+    """Same image, two fresh processes with different OpenCV thread counts and
+    different earlier work: identical count and dish radius. (B.png's dish runs
+    off the frame; polar samples outside the image used to be uninitialised
+    memory, giving 61 or 74 colonies depending on what ran before.)"""
+    a, b = str(SAMPLES / "A.png"), str(SAMPLES / "B.png")
+    runs = []
+    for threads, names in (("8", [b]), ("1", [a, b])):
+        proc = subprocess.run([sys.executable, "-c", _RUN, threads, *names], capture_output=True,
+                              text=True, check=True)
+        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert runs[0][b] == runs[1][b]
