@@ -14,7 +14,9 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import select
@@ -41,6 +43,23 @@ def export_key() -> tuple[bytes, bool]:
     return secrets.token_bytes(32), False
 
 
+def _select_in(session: Session, entity: Any, fk: str, ids: list[int]) -> list[Any]:
+    """Rows of ``entity`` whose ``fk`` is in ``ids`` (chunked IN lists)."""
+    out: list[Any] = []
+    col = getattr(entity, fk)
+    for i in range(0, len(ids), 500):
+        out.extend(session.scalars(select(entity).where(col.in_(ids[i : i + 500]))))
+    return out
+
+
+def _frame(rows: list[Any], ids: dict[str, Callable[[Any], str]], attrs: list[str]) -> pd.DataFrame:
+    """One export table: pseudonymous id columns first, then plain attributes."""
+    return pd.DataFrame(
+        [{**{c: f(r) for c, f in ids.items()}, **{a: getattr(r, a) for a in attrs}} for r in rows],
+        columns=[*ids, *attrs],
+    )
+
+
 def export_frames(
     session: Session, key: bytes, *, consented_only: bool = True
 ) -> dict[str, pd.DataFrame]:
@@ -61,84 +80,20 @@ def export_frames(
     patients = list(session.scalars(pstmt))
     pid = {p.id: pseudonymise(p.pseudonym, key, "P") for p in patients}
     ids = list(pid)
-
-    def rows(entity, fk="patient_id"):  # type: ignore[no-untyped-def]
-        out = []
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            out.extend(session.scalars(select(entity).where(getattr(entity, fk).in_(chunk))))
-        return out
-
-    frames: dict[str, pd.DataFrame] = {}
-    frames["patients"] = pd.DataFrame(
-        [
-            {
-                "patient": pid[p.id],
-                "year_of_birth": p.year_of_birth,
-                "bmi": p.bmi,
-                "study_group": p.study_group,
-            }
-            for p in patients
-        ],
-        columns=["patient", "year_of_birth", "bmi", "study_group"],
-    )
-    frames["pregnancies"] = pd.DataFrame(
-        [
-            {
-                "patient": pid[r.patient_id],
-                "order": r.order,
-                "outcome": r.outcome,
-                "gestation_weeks": r.gestation_weeks,
-                "conception": r.conception,
-                "karyotype": r.karyotype,
-                "outcome_date": r.outcome_date,
-            }
-            for r in rows(m.Pregnancy)
-        ],
-        columns=["patient", "order", "outcome", "gestation_weeks", "conception", "karyotype",
-                 "outcome_date"],
-    )  # fmt: skip
-    frames["investigations"] = pd.DataFrame(
-        [
-            {
-                "patient": pid[r.patient_id],
-                "kind": r.kind,
-                "date": r.date,
-                "value": r.value,
-                "unit": r.unit,
-                "interpretation": r.interpretation,
-            }
-            for r in rows(m.Investigation)
-        ],
-        columns=["patient", "kind", "date", "value", "unit", "interpretation"],
-    )
-    biopsies = rows(m.Biopsy)
+    biopsies = _select_in(session, m.Biopsy, "patient_id", ids)
     bid = {b.id: pseudonymise(b.code, key, "B") for b in biopsies}
-    frames["biopsies"] = pd.DataFrame(
+
+    def by_patient(r: Any) -> str:
+        return pid[r.patient_id]
+
+    def by_biopsy(r: Any) -> str:
+        return bid[r.biopsy_id]
+
+    results = _select_in(session, m.AssayResult, "biopsy_id", list(bid))
+    assay = pd.DataFrame(
         [
             {
-                "biopsy": bid[b.id],
-                "patient": pid[b.patient_id],
-                "cycle_number": b.cycle_number,
-                "lh_day": b.lh_day,
-                "biopsy_date": b.biopsy_date,
-                "on_treatment": b.on_treatment,
-                "clinic_call": b.clinic_call,
-            }
-            for b in biopsies
-        ],
-        columns=["biopsy", "patient", "cycle_number", "lh_day", "biopsy_date", "on_treatment",
-                 "clinic_call"],
-    )  # fmt: skip
-    results = []
-    bids = list(bid)
-    for i in range(0, len(bids), 500):
-        stmt = select(m.AssayResult).where(m.AssayResult.biopsy_id.in_(bids[i : i + 500]))
-        results.extend(session.scalars(stmt))
-    frames["assay_results"] = pd.DataFrame(
-        [
-            {
-                "biopsy": bid[r.biopsy_id],
+                "biopsy": by_biopsy(r),
                 "kind": r.kind,
                 "result_key": r.result_key,
                 "qc_status": r.qc_status,
@@ -148,21 +103,32 @@ def export_frames(
             for r in results
         ]
     )
-    frames["interventions"] = pd.DataFrame(
-        [
-            {
-                "patient": pid[r.patient_id],
-                "kind": r.kind,
-                "dose": r.dose,
-                "start_date": r.start_date,
-                "end_date": r.end_date,
-                "trial_arm": r.trial_arm,
-            }
-            for r in rows(m.Intervention)
-        ],
-        columns=["patient", "kind", "dose", "start_date", "end_date", "trial_arm"],
-    )
-    return frames
+    return {
+        "patients": _frame(
+            patients, {"patient": lambda p: pid[p.id]}, ["year_of_birth", "bmi", "study_group"]
+        ),
+        "pregnancies": _frame(
+            _select_in(session, m.Pregnancy, "patient_id", ids),
+            {"patient": by_patient},
+            ["order", "outcome", "gestation_weeks", "conception", "karyotype", "outcome_date"],
+        ),
+        "investigations": _frame(
+            _select_in(session, m.Investigation, "patient_id", ids),
+            {"patient": by_patient},
+            ["kind", "date", "value", "unit", "interpretation"],
+        ),
+        "biopsies": _frame(
+            biopsies,
+            {"biopsy": lambda b: bid[b.id], "patient": by_patient},
+            ["cycle_number", "lh_day", "biopsy_date", "on_treatment", "clinic_call"],
+        ),
+        "assay_results": assay,
+        "interventions": _frame(
+            _select_in(session, m.Intervention, "patient_id", ids),
+            {"patient": by_patient},
+            ["kind", "dose", "start_date", "end_date", "trial_arm"],
+        ),
+    }
 
 
 def write_export(frames: dict[str, pd.DataFrame], out_dir: str | Path, fmt: str) -> list[Path]:

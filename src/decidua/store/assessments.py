@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from decidua.domain import PatientRecord
+from decidua.store import audit
 from decidua.store import models as m
 
 
@@ -56,15 +57,14 @@ def save_assessment(
     )
     session.add(row)
     session.flush()
-    session.add(
-        m.AuditEvent(
-            actor=actor,
-            action="create",
-            entity="risk_assessment",
-            entity_id=row.id,
-            entity_key=f"patient={record.patient_id};model={row.model_version}",
-            after={"p_loss": row.p_loss, "interval": [lo, hi], "model": row.model_version},
-        )
+    audit.record(
+        session,
+        actor=actor,
+        action="create",
+        entity="risk_assessment",
+        entity_id=row.id,
+        entity_key=f"patient={record.patient_id};model={row.model_version}",
+        after={"p_loss": row.p_loss, "interval": [lo, hi], "model": row.model_version},
     )
     return row
 

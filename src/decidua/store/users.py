@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from decidua.domain import Role
 from decidua.errors import InputError, NotFoundError
+from decidua.store import audit
 from decidua.store import models as m
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -43,15 +44,14 @@ def add_user(
     user = m.User(username=username, role=role, display_name=display_name, active=True)
     session.add(user)
     session.flush()
-    session.add(
-        m.AuditEvent(
-            actor=actor,
-            action="create",
-            entity="app_user",
-            entity_id=user.id,
-            entity_key=f"username={username}",
-            after={"username": username, "role": role, "display_name": display_name},
-        )
+    audit.record(
+        session,
+        actor=actor,
+        action="create",
+        entity="app_user",
+        entity_id=user.id,
+        entity_key=f"username={username}",
+        after={"username": username, "role": role, "display_name": display_name},
     )
     return user
 
@@ -68,16 +68,15 @@ def set_active(session: Session, username: str, active: bool, *, actor: str) -> 
     if user is None:
         raise NotFoundError(f"no user {username!r}")
     if user.active != active:
-        session.add(
-            m.AuditEvent(
-                actor=actor,
-                action="update",
-                entity="app_user",
-                entity_id=user.id,
-                entity_key=f"username={username}",
-                before={"active": user.active},
-                after={"active": active},
-            )
+        audit.record(
+            session,
+            actor=actor,
+            action="update",
+            entity="app_user",
+            entity_id=user.id,
+            entity_key=f"username={username}",
+            before={"active": user.active},
+            after={"active": active},
         )
         user.active = active
     return user
