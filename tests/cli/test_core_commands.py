@@ -94,6 +94,58 @@ def test_export_is_pseudonymous(
     assert not set(read(out3 / f"patients.{fmt}")["patient"]) & set(patients["patient"])
 
 
+def test_export_shift_dates_keeps_intervals(
+    db: str, examples: Path, tmp_path: Path, monkeypatch
+) -> None:
+    _load_examples(db, examples)
+    monkeypatch.setenv("DECIDUA_EXPORT_KEY", "s" * 32)
+    plain, shifted = tmp_path / "plain", tmp_path / "shifted"
+    assert runner.invoke(app, ["--db", db, "export", "-o", str(plain)]).exit_code == 0
+    r = runner.invoke(app, ["--db", db, "export", "--shift-dates", "-o", str(shifted)])
+    assert r.exit_code == 0, r.output
+    assert "shifted per woman" in (shifted / "README.txt").read_text()
+    offsets: dict[str, set[int]] = {}
+    for table, cols in {
+        "pregnancies": ["outcome_date"],
+        "investigations": ["date"],
+        "biopsies": ["biopsy_date"],
+        "interventions": ["start_date", "end_date"],
+    }.items():
+        a, b = pd.read_csv(plain / f"{table}.csv"), pd.read_csv(shifted / f"{table}.csv")
+        assert len(a) == len(b) and list(a["patient"]) == list(b["patient"])
+        if table == "biopsies":
+            assert list(a["lh_day"]) == list(b["lh_day"])
+        for col in cols:
+            ok = a[col].notna()
+            assert (b[col].notna() == ok).all()
+            days = (pd.to_datetime(b[col][ok]) - pd.to_datetime(a[col][ok])).dt.days
+            for patient, d in zip(a["patient"][ok], days, strict=True):
+                offsets.setdefault(patient, set()).add(int(d))
+    # one offset per woman, never zero, within the documented bound
+    assert len(offsets) == 3
+    for found in offsets.values():
+        assert len(found) == 1
+        (d,) = found
+        assert d != 0 and abs(d) <= 182
+    # the year of birth moves by at most one year with it
+    pa, pb = pd.read_csv(plain / "patients.csv"), pd.read_csv(shifted / "patients.csv")
+    assert ((pb["year_of_birth"] - pa["year_of_birth"]).abs() <= 1).all()
+
+
+def test_date_shift_is_keyed_bounded_and_spread() -> None:
+    from decidua.io.export import date_shift
+
+    shifts = [date_shift(f"W{i}", b"k" * 32) for i in range(4000)]
+    assert 0 not in shifts and min(shifts) >= -182 and max(shifts) <= 182
+    # both directions, most of the range used, roughly uniform
+    assert min(shifts) <= -170 and max(shifts) >= 170
+    assert 0.45 < sum(s > 0 for s in shifts) / len(shifts) < 0.55
+    assert date_shift("W1", b"k" * 32) == shifts[1]
+    assert sum(date_shift(f"W{i}", b"j" * 32) == shifts[i] for i in range(4000)) < 100
+    with pytest.raises(ValueError):
+        date_shift("W1", b"k", max_days=0)
+
+
 def test_export_respects_consent(db: str, examples: Path, tmp_path: Path) -> None:
     p = examples / "patients.csv"
     p.write_text(p.read_text().replace("EX-002,1985,31.0,,rpl,yes", "EX-002,1985,31.0,,rpl,no"))

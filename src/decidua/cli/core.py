@@ -507,10 +507,17 @@ def export_command(
         bool,
         typer.Option("--include-non-consented", help="Also export women without research consent."),
     ] = False,
+    shift_dates: Annotated[
+        bool,
+        typer.Option(
+            "--shift-dates",
+            help="Move each woman's dates by a keyed offset of 1-182 days (intervals kept).",
+        ),
+    ] = False,
 ) -> None:
     """Pseudonymous research export (keyed-hash ids, no free text).
 
-    Set DECIDUA_EXPORT_KEY to get the same pseudonyms across exports.
+    Set DECIDUA_EXPORT_KEY to get the same pseudonyms (and date shifts) across exports.
 
     Example: decidua export --format parquet -o export/
     """
@@ -522,8 +529,10 @@ def export_command(
     _require_schema()
     key, stable = export_key()
     with session_scope() as s:
-        frames = export_frames(s, key, consented_only=not include_non_consented)
-    paths = write_export(frames, out, fmt)
+        frames = export_frames(
+            s, key, consented_only=not include_non_consented, shift_dates=shift_dates
+        )
+    paths = write_export(frames, out, fmt, dates_shifted=shift_dates)
     for name, frame in frames.items():
         console.print(f"  {name}: {len(frame)} rows")
     console.print(f"Wrote {len(paths)} files to {out}")
