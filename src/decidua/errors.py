@@ -51,7 +51,11 @@ class Problem:
         loc = ", ".join(where)
         shown = ""
         if self.value is not None:
-            text = repr(self.value)
+            value = self.value
+            # numpy scalars print as np.int64(20) under numpy 2: show the plain value
+            if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+                value = value.item()
+            text = repr(value)
             if len(text) > 60:
                 text = text[:57] + "..."
             shown = f" (value {text})"
