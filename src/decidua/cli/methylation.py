@@ -237,6 +237,40 @@ def summarize_cmd(
         console.print(f"wrote {out}", highlight=False)
 
 
+@app.command("mbias")
+def mbias_cmd(
+    bam: Path = typer.Argument(..., help="Bismark BAM/CRAM/SAM (XM tags)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output: .txt = Bismark's M-bias.txt "
+                             "layout; .tsv, .csv or .parquet = long table."),
+    genome: Path | None = typer.Option(None, "--genome", help="Reference FASTA (CRAM only)."),
+    min_mapq: int = typer.Option(0, "--min-mapq", min=0, help="Minimum mapping quality."),
+    keep_duplicates: bool = typer.Option(False, "--keep-duplicates",
+                                         help="Count reads flagged as duplicates."),
+    include_overlap: bool = typer.Option(False, "--include-overlap",
+                                         help="Count both mates where they overlap."),
+    ignore: int = typer.Option(0, "--ignore", min=0, help="Skip N bases at read 1's 5' end."),
+    ignore_r2: int = typer.Option(0, "--ignore-r2", min=0),
+    ignore_3prime: int = typer.Option(0, "--ignore-3prime", min=0),
+    ignore_3prime_r2: int = typer.Option(0, "--ignore-3prime-r2", min=0),
+) -> None:
+    """Methylation by read position (M-bias) per read and context, to choose --ignore values.
+
+    Example: decidua methylation mbias sample_pe.bam --out sample.M-bias.txt
+    """
+    from decidua.assays.methylation import ExtractionOptions, extract_mbias
+
+    opts = ExtractionOptions(min_mapq=min_mapq, skip_duplicates=not keep_duplicates,
+                             no_overlap=not include_overlap, ignore=ignore, ignore_r2=ignore_r2,
+                             ignore_3prime=ignore_3prime, ignore_3prime_r2=ignore_3prime_r2)
+    mbias = extract_mbias(bam, opts, reference=genome)
+    if out.name.lower().endswith(".txt"):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        mbias.write_report(out)
+    else:
+        _write_table(mbias.to_frame(), out)
+    console.print(f"wrote {out}", highlight=False)
+
+
 def _count_matrices(tables: list[Path], context: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     df = pd.concat([_read_table(t) for t in tables], ignore_index=True)
     missing = {"sample", "region", "context", "methylated", "unmethylated"} - set(df.columns)

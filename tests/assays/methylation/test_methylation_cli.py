@@ -111,3 +111,19 @@ def test_sample_names_option(tmp_path: Path) -> None:
     assert pd.read_csv(out, sep="\t")["methylated"].tolist() == [155]
     result = runner.invoke(app, [*args, "--sample-names", "S1"])
     assert result.exit_code == 1 and "--sample-names" in result.output
+
+
+def test_mbias_command_writes_bismark_layout_and_table(tmp_path: Path) -> None:
+    txt = tmp_path / "m.M-bias.txt"
+    result = runner.invoke(app, ["methylation", "mbias", str(BISMARK / "tiny_pe_bismark.bam"),
+                                 "--out", str(txt)])
+    assert result.exit_code == 0, result.output
+    assert txt.read_text() == (BISMARK / "tiny_pe.no_overlap.M-bias.txt").read_text()
+    tsv = tmp_path / "m.tsv"
+    result = runner.invoke(app, ["methylation", "mbias", str(BISMARK / "mk_se.bam"),
+                                 "--ignore", "3", "--out", str(tsv)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tsv, sep="\t")
+    assert set(table["read"]) == {"R1"}
+    assert table.loc[table["position"] <= 3, "coverage"].sum() == 0
+    assert table["coverage"].sum() > 0

@@ -162,6 +162,44 @@ def test_truncated_gzip_names_file_and_line(tmp_path: Path, engine: str) -> None
     assert "truncated" in str(err.value)
 
 
+@pytest.mark.parametrize("block_size", [4096, 8 << 20])
+def test_truncated_gzip_row_is_the_first_incomplete_line(tmp_path: Path, block_size: int) -> None:
+    """The fast engine reports exactly the line where the inflated text stops."""
+    import zlib
+
+    text = "".join(f"chr1\t{p}\t+\t{p % 7}\t2\tCHH\tCAT\n" for p in range(1, 20001))
+    data = gzip.compress(text.encode(), compresslevel=6)
+    cut = tmp_path / "cut.CX_report.txt.gz"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    partial = zlib.decompressobj(wbits=31).decompress(cut.read_bytes())
+    complete_lines = partial.count(b"\n")
+    assert 1000 < complete_lines < 20000
+    with pytest.raises(InputError) as err:
+        read_calls(cut, "cytosine_report", engine="fast", block_size=block_size)
+    assert err.value.row == complete_lines + 1
+    assert err.value.file == str(cut)
+
+
+@pytest.mark.parametrize("engine", ["fast", "arrow"])
+def test_multi_member_gzip_and_bgzip_read_in_full(tmp_path: Path, engine: str) -> None:
+    """Concatenated gzip members and BGZF (bgzip) files give the plain file's calls."""
+    src = DATA / "bismark" / "tiny_pe.no_overlap.covered.CX_report.txt.gz"
+    text = gzip.decompress(src.read_bytes())
+    plain = tmp_path / "r.CX_report.txt"
+    plain.write_bytes(text)
+    half = text.index(b"\n", len(text) // 2) + 1
+    multi = tmp_path / "multi.CX_report.txt.gz"
+    multi.write_bytes(gzip.compress(text[:half]) + gzip.compress(text[half:]))
+    bgz = tmp_path / "r.CX_report.txt.bgz"
+    pysam.tabix_compress(str(plain), str(bgz))
+    assert bgz.read_bytes().count(b"\x1f\x8b\x08\x04") > 1  # several BGZF blocks
+    expected = read_calls(plain, engine=engine)
+    assert len(expected) == 4445
+    for path in (multi, bgz):
+        assert _same(read_calls(path, "cytosine_report", engine=engine, block_size=1 << 16),
+                     expected), path.name
+
+
 @pytest.mark.parametrize("engine", ["fast", "arrow"])
 def test_wrong_column_count_names_line(tmp_path: Path, engine: str) -> None:
     text = GOOD + "chr1\t5000\t+\t1\tCHH\tCAT\n" + GOOD
@@ -301,3 +339,29 @@ def test_stopping_early_ends_the_reader_thread(tmp_path: Path) -> None:
     gen.close()
     names = [t.name for t in threading.enumerate()]
     assert not any(n.startswith("decidua-methylation") for n in names)
+
+
+def test_name_sorted_bam_spills_sorted_runs_and_merges_them_exactly(tmp_path: Path) -> None:
+    """Bounded memory for unsorted input: sorted runs on disk, merged back in order."""
+    from decidua.assays.methylation import BamExtractor
+
+    src = DATA / "bismark" / "tiny_pe_indels.bam"
+    reference, ref_stats = extract_bam(src)
+    spill_dir = tmp_path / "spill"
+    spill_dir.mkdir()
+    extractor = BamExtractor(src, batch_reads=8, spill_sites=200, tmp_dir=spill_dir)
+    chunks = list(extractor)
+    assert extractor.spilled_runs > 5
+    assert len(chunks) > 5
+    assert max(len(c) for c in chunks) <= 2 * 200
+    merged = MethylationCalls.concat(chunks)
+    key = merged.chrom.astype(np.int64) * 10**10 + merged.pos * 2 + (merged.strand < 0)
+    assert np.all(np.diff(key) > 0)
+    assert merged.to_frame().equals(reference.to_frame())
+    assert extractor.stats == ref_stats
+    assert list(spill_dir.iterdir()) == []  # temporary runs removed
+    partial = iter(BamExtractor(src, batch_reads=8, spill_sites=200, tmp_dir=spill_dir))
+    next(partial)
+    assert len(list(spill_dir.iterdir())) == 1  # runs on disk while merging
+    partial.close()  # type: ignore[attr-defined]
+    assert list(spill_dir.iterdir()) == []

@@ -12,7 +12,9 @@ from decidua.assays.methylation.bam import (
     BamExtractor,
     ExtractionOptions,
     ExtractionStats,
+    MBias,
     extract_bam,
+    extract_mbias,
 )
 from decidua.assays.methylation.calls import CONTEXTS, DINUCLEOTIDES, MethylationCalls
 from decidua.assays.methylation.compare import (
@@ -60,6 +62,7 @@ __all__ = [
     "ExtractionOptions",
     "ExtractionStats",
     "GroupComparison",
+    "MBias",
     "MethylationCalls",
     "MethylationSummary",
     "RegionSet",
@@ -73,6 +76,7 @@ __all__ = [
     "context_mask",
     "detect_format",
     "extract_bam",
+    "extract_mbias",
     "fixed_bins",
     "gene_bodies",
     "iter_calls",
