@@ -5,6 +5,7 @@ A thin edge over :mod:`decidua.assays.methylation`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -93,9 +94,11 @@ def summarize_cmd(
     genome: Path | None = typer.Option(None, "--genome", help="Reference FASTA (indexed) for "
                                        "contexts of files without a trinucleotide column."),
     fmt: str | None = typer.Option(None, "--format", help="Input format (default: detect)."),
-    input_context: str | None = typer.Option(None, "--input-context", help="Context of every "
-                                             "row for files that do not say (CG, CHG or CHH; "
-                                             "e.g. a CpG-only Bismark .cov or methylKit file)."),
+    input_context: str | None = typer.Option(
+        None, "--assume-context", "--input-context",
+        help="Declare the context of every row of files that carry none (CG, CHG or CHH), "
+        "e.g. CG for a CpG-only Bismark .cov (bismark2bedGraph's default) or methylKit file. "
+        "Without it (or --genome) such files can only be summarised as ALL."),
     min_coverage: int = typer.Option(1, "--min-coverage", min=1),
     collapse_strands: bool = typer.Option(False, "--collapse-strands",
                                           help="Merge the two Cs of each CpG (sorted input)."),
@@ -144,6 +147,10 @@ def summarize_cmd(
     )
 
     contexts = parse_contexts(context)
+    kinds = [fmt or detect_format(p) for p in inputs]
+    if genome is None:
+        for path, kind in zip(inputs, kinds, strict=True):
+            _check_context_known(path, kind, contexts, input_context)
     names = [_sample_name(p) for p in inputs]
     if sample_names is not None:
         names = [n.strip() for n in sample_names.split(",")]
@@ -152,7 +159,11 @@ def summarize_cmd(
                              value=sample_names)
     sets = []
     if regions is not None:
-        sets.append(read_bed(regions))
+        bed = read_bed(regions)
+        if len(bed) == 0:
+            raise InputError("the BED file has no intervals (only blank, comment, track or "
+                             "header lines)", file=str(regions))
+        sets.append(bed)
     if bins is not None or telomere_bins:
         if chrom_sizes is None:
             raise InputError("--bins and --telomere-bins need --chrom-sizes")
@@ -182,8 +193,7 @@ def summarize_cmd(
     frames = []
     summaries = {}
     with _progress(as_json) as progress:
-        for path, sample in zip(inputs, names, strict=True):
-            kind = fmt or detect_format(path)
+        for path, sample, kind in zip(inputs, names, kinds, strict=True):
             task = progress.add_task(f"{sample}", total=None, unit="rows")
             if kind == "bam":
                 progress.update(task, unit="reads")
@@ -204,8 +214,13 @@ def summarize_cmd(
                         progress.update(task, completed=done)
                     yield chunk
 
-            summary = summarize(annotated(), contexts, region_set, min_coverage=min_coverage,
-                                collapse_strands=collapse_strands)
+            try:
+                summary = summarize(annotated(), contexts, region_set,
+                                    min_coverage=min_coverage, collapse_strands=collapse_strands)
+            except InputError as exc:
+                raise InputError([dataclasses.replace(pr, file=pr.file or str(path))
+                                  for pr in exc.problems]) from None
+            _warn_about(summary, sample, path, region_set, min_coverage)
             summaries[sample] = summary
             df = summary.to_frame()
             df.insert(0, "sample", sample)
@@ -217,6 +232,8 @@ def summarize_cmd(
         if col not in table:
             table[col] = None
     table = table[SUMMARY_COLUMNS]
+    for col in ("start", "end"):  # BED coordinates: integers, empty on the genome rows
+        table[col] = table[col].astype("Int64")
     _write_table(table, out)
     if matrix is not None and region_set is not None:
         mats = []
@@ -235,6 +252,60 @@ def summarize_cmd(
         console.print(genome_rows.drop(columns=["region", "chrom", "start", "end"])
                       .to_string(index=False), highlight=False)
         console.print(f"wrote {out}", highlight=False)
+
+
+def _check_context_known(path: Path, kind: str, contexts: tuple[str, ...],
+                         assumed: str | None) -> None:
+    """Refuse context selectors an input cannot answer without --genome (before reading it)."""
+    from decidua.assays.methylation.readers import known_annotation
+    from decidua.assays.methylation.summaries import CONTEXT_SELECTORS, DINUCLEOTIDE_SELECTORS
+
+    has_context, has_dinucleotide = known_annotation(
+        path, kind, assumed if kind in ("bismark_cov", "methylkit", "bedgraph") else None)
+    what = {"bismark_cov": "a Bismark coverage file", "methylkit": "a methylKit table",
+            "bedgraph": "a bedGraph", "bam": "a BAM/CRAM (XM tags give CG/CHG/CHH only)"
+            }.get(kind, kind)
+    blind = [c for c in contexts if c in CONTEXT_SELECTORS and not has_context]
+    if blind:
+        raise InputError(
+            f"the input ({what}) carries no cytosine context, so {', '.join(blind)} would be "
+            "reported as 0 sites. Pass --genome FASTA to assign contexts from the reference, or "
+            "--assume-context CG if every row is a CpG (e.g. bismark2bedGraph's default "
+            "CpG-only output); --context ALL needs neither", file=str(path))
+    blind = [c for c in contexts if c in DINUCLEOTIDE_SELECTORS and not has_dinucleotide]
+    if blind:
+        raise InputError(
+            f"the input ({what}) does not give the base after each C, so {', '.join(blind)} "
+            "would be reported as 0 sites. Pass --genome FASTA to read it from the reference",
+            file=str(path))
+
+
+def _warn_about(summary, sample: str, path: Path, region_set,  # type: ignore[no-untyped-def]
+                min_coverage: int) -> None:
+    """Print warnings for results that look like a mistake rather than biology."""
+    if summary.covered_sites == 0:
+        err_console.print(f"warning: {sample} ({path}): no site with coverage >= {min_coverage}; "
+                          "every count is 0", highlight=False)
+        return
+    unknown = {c: n for c, n in summary.unknown_sites.items() if n}
+    if unknown:
+        detail = ", ".join(f"{c}: {n:,}" for c, n in unknown.items())
+        err_console.print(f"warning: {sample} ({path}): of {summary.covered_sites:,} covered "
+                          f"sites, some have an unknown context or trinucleotide (e.g. an N in "
+                          f"the reference) and are in no context row ({detail})",
+                          highlight=False)
+    if region_set is not None and len(region_set):
+        seen = set(summary.chromosomes)
+        on_input = int(np.isin(region_set.chrom, list(seen)).sum())
+        if on_input == 0:
+            region_chroms = list(dict.fromkeys(region_set.chrom.tolist()))
+            err_console.print(
+                f"warning: {sample} ({path}): none of the {len(region_set):,} regions lies on a "
+                f"chromosome of the input, so every region row has 0 sites. Regions use "
+                f"{len(region_chroms)} chromosome name(s) ({', '.join(region_chroms[:3])}"
+                f"{', …' if len(region_chroms) > 3 else ''}); the input has {len(seen)} "
+                f"({', '.join(summary.chromosomes[:3])}{', …' if len(seen) > 3 else ''}). "
+                "Check the naming (e.g. 'chr1' vs '1')", highlight=False)
 
 
 @app.command("mbias")
@@ -280,6 +351,14 @@ def _count_matrices(tables: list[Path], context: str) -> tuple[pd.DataFrame, pd.
     df = df[(df.context == context) & (df.region != "genome")]
     if df.empty:
         raise InputError(f"no region rows for context {context!r}", file=str(tables[0]))
+    dup = df.duplicated(["sample", "region"])
+    if dup.any():
+        first = df[dup].iloc[0]
+        raise InputError(
+            f"sample {first['sample']!r} has {int(dup.sum())} repeated region row(s) for "
+            f"context {context!r} (e.g. region {first['region']!r}): the same sample is in "
+            "more than one summary table, or region names repeat; counts would be added up",
+            file=", ".join(str(t) for t in tables))
     y = df.pivot_table(index="sample", columns="region", values="methylated", aggfunc="sum")
     u = df.pivot_table(index="sample", columns="region", values="unmethylated", aggfunc="sum")
     return y.fillna(0), (y + u).fillna(0)
@@ -348,6 +427,11 @@ def score_cmd(
         level = y / n.where(n > 0)
     labels = _read_groups(groups)
     ref = [s for s in level.index if labels.get(s) == reference_group]
+    if not ref:
+        present = sorted({str(labels[s]) for s in level.index if s in labels.index})
+        raise InputError(f"no sample of the summary tables is in the reference group "
+                         f"{reference_group!r} (groups present: {', '.join(present) or 'none'})",
+                         file=str(groups), value=reference_group)
     res = stemness_score(level, ref)
     frame = res.to_frame()
     frame["group"] = [labels.get(s, "") for s in frame["sample"]]

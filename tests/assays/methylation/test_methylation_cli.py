@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from decidua.cli import app
@@ -40,15 +41,28 @@ def test_summarize_bam_and_report_agree(tmp_path: Path, ecoli_fasta: Path) -> No
     assert list(m.columns[:3]) == ["sample", "left|CA", "right|CA"]
 
 
-def test_summarize_json_and_bad_input(tmp_path: Path) -> None:
+def test_summarize_json_and_bad_input(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "s.csv"
-    result = runner.invoke(app, ["methylation", "summarize",
-                                 str(BISMARK / "tiny_pe.no_overlap.CX.bismark.cov.gz"),
-                                 "--context", "CG,CH", "--out", str(out), "--json"])
+    cov = BISMARK / "tiny_pe.no_overlap.CX.bismark.cov.gz"
+    # a coverage file has no context: refused (it used to report 0 CG sites), naming the fix
+    result = runner.invoke(app, ["methylation", "summarize", str(cov), "--context", "CA,CG,CHH",
+                                 "--out", str(out)])
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert cov.name in text and "--genome FASTA" in text and "--assume-context CG" in text
+    assert not out.exists()
+    # with the plain-gzip reference (as downloaded; htslib cannot index it) contexts are assigned
+    capfd.readouterr()
+    result = runner.invoke(app, ["methylation", "summarize", str(cov), "--context", "CG,CH,CHH",
+                                 "--genome", str(BISMARK / "NC_010473.covered_masked.fa.gz"),
+                                 "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.output)
-    assert [r["context"] for r in rows] == ["CG", "CH"]
-    assert rows[0]["methylated"] == 0  # coverage file: no context without --genome
+    assert "[E::" not in capfd.readouterr().err  # no raw htslib messages
+    rows = {r["context"]: r for r in json.loads(result.stdout)}
+    # totals of Bismark's splitting report for the same BAM
+    assert (rows["CG"]["methylated"], rows["CG"]["unmethylated"]) == (1040, 322)
+    assert (rows["CHH"]["methylated"], rows["CHH"]["unmethylated"]) == (39, 1914)
+    assert (rows["CH"]["methylated"], rows["CH"]["unmethylated"]) == (24 + 39, 1106 + 1914)
     bad = tmp_path / "bad.cov"
     bad.write_text("chr1\t5\t5\t50\t1\n")
     result = runner.invoke(app, ["methylation", "summarize", str(bad), "--out", str(out)])
@@ -127,3 +141,111 @@ def test_mbias_command_writes_bismark_layout_and_table(tmp_path: Path) -> None:
     assert set(table["read"]) == {"R1"}
     assert table.loc[table["position"] <= 3, "coverage"].sum() == 0
     assert table["coverage"].sum() > 0
+
+
+def test_assume_context_for_cpg_only_coverage(tmp_path: Path) -> None:
+    cov = DATA / "methylkit" / "bismark_coverage_CpG.bed"  # Bismark CpG-only coverage
+    raw = pd.read_csv(cov, sep="\t", header=None)
+    out = tmp_path / "s.tsv"
+    result = runner.invoke(app, ["methylation", "summarize", str(cov), "--assume-context", "CpG",
+                                 "--context", "CG,CA,CHH", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    t = pd.read_csv(out, sep="\t").set_index("context")
+    covered = int(((raw[4] + raw[5]) > 0).sum())
+    assert t.loc["CG", "n_sites"] == covered
+    assert (t.loc["CG", "methylated"], t.loc["CG", "unmethylated"]) == (raw[4].sum(), raw[5].sum())
+    # a CpG is known not to be a CpA or CHH site: 0 is the true count here, not a blind spot
+    assert t.loc["CA", "n_sites"] == 0 and t.loc["CHH", "n_sites"] == 0
+    result = runner.invoke(app, ["methylation", "summarize", str(cov), "--assume-context", "CHH",
+                                 "--context", "CA", "--out", str(out)])
+    assert result.exit_code == 1
+    assert "base after each C" in result.output and "--genome" in result.output
+    result = runner.invoke(app, ["methylation", "summarize", str(cov), "--assume-context", "CXX",
+                                 "--out", str(out)])
+    assert result.exit_code == 1 and "CXX" in result.output
+
+
+def test_bam_dinucleotide_needs_genome(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["methylation", "summarize", str(BISMARK / "tiny_pe_bismark.bam"),
+                                 "--context", "CG,CA", "--out", str(tmp_path / "s.tsv")])
+    assert result.exit_code == 1
+    assert "tiny_pe_bismark.bam" in result.output and "CA" in result.output
+
+
+def test_region_table_has_integer_coordinates(tmp_path: Path) -> None:
+    bed = tmp_path / "r.bed"
+    bed.write_text("chrom\tstart\tend\tname\n"  # a column-name header line is skipped
+                   "Ecoli_K12\t0\t100000\tleft\nEcoli_K12\t100000\t4686137\tright\n")
+    out = tmp_path / "s.tsv"
+    result = runner.invoke(app, ["methylation", "summarize",
+                                 str(BISMARK / "tiny_pe.no_overlap.covered.CX_report.txt.gz"),
+                                 "--regions", str(bed), "--context", "CG", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = [line.split("\t") for line in out.read_text().splitlines()]
+    header = lines[0]
+    rows = {r[header.index("region")]: r for r in lines[1:]}
+    s, e = header.index("start"), header.index("end")
+    assert (rows["left"][s], rows["left"][e]) == ("0", "100000")
+    assert (rows["right"][s], rows["right"][e]) == ("100000", "4686137")
+    assert (rows["genome"][s], rows["genome"][e]) == ("", "")
+    table = pd.read_csv(out, sep="\t")
+    assert int(table.loc[table.region != "genome", "methylated"].sum()) == 1040
+    pq = tmp_path / "s.parquet"
+    result = runner.invoke(app, ["methylation", "summarize",
+                                 str(BISMARK / "tiny_pe.no_overlap.covered.CX_report.txt.gz"),
+                                 "--regions", str(bed), "--context", "CG", "--out", str(pq)])
+    assert result.exit_code == 0, result.output
+    back = pd.read_parquet(pq)
+    assert str(back["start"].dtype) == "Int64" and str(back["end"].dtype) == "Int64"
+    assert back["start"].isna().tolist() == [True, False, False]
+
+
+def test_region_file_problems(tmp_path: Path) -> None:
+    report = str(BISMARK / "tiny_pe.no_overlap.covered.CX_report.txt.gz")
+    out = tmp_path / "s.tsv"
+    wrong = tmp_path / "chr.bed"
+    wrong.write_text("chr1\t0\t1000\nchr2\t0\t1000\nchr3\t5\t50\n")
+    result = runner.invoke(app, ["methylation", "summarize", report, "--regions", str(wrong),
+                                 "--context", "CG", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    warning = " ".join(result.stderr.split())
+    assert "none of the 3 regions" in warning and "chr1" in warning and "Ecoli_K12" in warning
+    assert pd.read_csv(out, sep="\t").query("region != 'genome'")["n_sites"].sum() == 0
+    empty = tmp_path / "empty.bed"
+    empty.write_text("track name=x\n# nothing\n\n")
+    result = runner.invoke(app, ["methylation", "summarize", report, "--regions", str(empty),
+                                 "--context", "CG", "--out", str(out)])
+    assert result.exit_code == 1 and "empty.bed" in result.output
+    assert "no intervals" in result.output
+
+
+def test_compare_refuses_repeated_samples(tmp_path: Path) -> None:
+    table, groups = _write_summary(tmp_path, 4)
+    result = runner.invoke(app, ["methylation", "compare", str(table), str(table), "--groups",
+                                 str(groups), "--context", "CA", "--out", str(tmp_path / "d.tsv")])
+    assert result.exit_code == 1 and "repeated" in result.output
+    result = runner.invoke(app, ["methylation", "score", str(table), str(table), "--groups",
+                                 str(groups), "--context", "CA"])
+    assert result.exit_code == 1 and "repeated" in result.output
+    result = runner.invoke(app, ["methylation", "score", str(table), "--groups", str(groups),
+                                 "--context", "CA", "--reference-group", "ctrl"])
+    assert result.exit_code == 1
+    assert "'ctrl'" in result.output and "control, rpl" in result.output
+
+
+def test_sites_the_reference_cannot_place_are_reported(tmp_path: Path) -> None:
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(">c1\nACNAGCGT\n")  # C2 is followed by N; the bottom-strand C5 by T then N
+    cov = tmp_path / "s.bismark.cov"
+    cov.write_text("c1\t2\t2\t50\t1\t1\nc1\t5\t5\t100\t3\t0\nc1\t6\t6\t25\t1\t3\n")
+    out = tmp_path / "s.tsv"
+    result = runner.invoke(app, ["methylation", "summarize", str(cov), "--genome", str(fasta),
+                                 "--context", "CG,CA,CT", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    t = pd.read_csv(out, sep="\t").set_index("context")
+    assert t.loc["CG", ["n_sites", "methylated", "unmethylated"]].tolist() == [1, 1, 3]
+    assert t.loc["CT", ["n_sites", "methylated"]].tolist() == [1, 3]  # C5: CpT, context unknown
+    assert t.loc["CA", "n_sites"] == 0
+    warning = " ".join(result.stderr.split())
+    assert "of 3 covered sites" in warning and "CG: 2" in warning and "CA: 1" in warning
+    assert "CT: 1" in warning

@@ -46,3 +46,12 @@ def test_cram_with_wrong_reference_is_an_error(tmp_path: Path) -> None:
         extract_bam(BISMARK / "tiny_pe_bismark.cram", reference=wrong)
     assert err.value.file is not None and err.value.file.endswith("tiny_pe_bismark.cram")
     assert "reference" in str(err.value)
+
+
+def test_cram_with_plain_gzip_reference() -> None:
+    # the reference as downloaded (plain gzip, which htslib cannot use directly)
+    bam_calls, _ = extract_bam(BISMARK / "tiny_pe_bismark.bam")
+    cram_calls, _ = extract_bam(BISMARK / "tiny_pe_bismark.cram",
+                                reference=BISMARK / "NC_010473.covered_masked.fa.gz")
+    assert len(cram_calls) > 4000
+    assert _equal(cram_calls, bam_calls)

@@ -212,3 +212,76 @@ def test_region_matrix_and_min_sites() -> None:
     assert m.loc["s1", "r0"] == pytest.approx(r1.loc["r0", "weighted"])
     m_strict = region_matrix({"s1": s1, "s2": s2}, "CG", min_sites=10_000)
     assert m_strict.isna().all().all()
+
+
+COV = DATA / "bismark" / "tiny_pe.no_overlap.CX.bismark.cov.gz"
+PLAIN_GZ_FASTA = DATA / "bismark" / "NC_010473.covered_masked.fa.gz"
+
+
+def test_summarize_refuses_inputs_without_context() -> None:
+    raw = pd.read_csv(COV, sep="\t", header=None)
+    covered = int(((raw[4] + raw[5]) > 0).sum())
+    with pytest.raises(InputError, match="has a known cytosine context") as err:
+        summarize(iter_calls(COV), ("ALL", "CG"))
+    assert "annotate_from_fasta" in str(err.value) and "context='CG'" in str(err.value)
+    with pytest.raises(InputError, match="trinucleotide"):
+        summarize(iter_calls(COV, context="CHH"), ("CA",))
+    s = summarize(iter_calls(COV), ("ALL", "CG"), allow_unknown_context=True)
+    g = s.global_frame().set_index("context")
+    assert g.loc["ALL", "n_sites"] == covered and g.loc["CG", "n_sites"] == 0
+    assert s.unknown_sites == {"ALL": 0, "CG": covered}
+    assert s.covered_sites == covered and s.chromosomes == ("Ecoli_K12",)
+    # declared CpG context: the dinucleotide is known (G), so CA is a true zero
+    s = summarize(iter_calls(COV, context="CpG"), ("CG", "CA"))
+    assert s.unknown_sites == {"CG": 0, "CA": 0}
+    assert s.global_frame().set_index("context").loc["CG", "methylated"] == raw[4].sum()
+
+
+def test_summary_frame_coordinates_are_integers() -> None:
+    regions = RegionSet.from_records([("Ecoli_K12", 0, 100_000, "a")])
+    df = summarize(read_calls(COV, context="CG"), ("CG",), regions).to_frame()
+    assert list(df.columns[:4]) == ["region", "chrom", "start", "end"]
+    assert str(df["start"].dtype) == "Int64" and str(df["end"].dtype) == "Int64"
+    assert df["start"].tolist()[1:] == [0] and df["end"].tolist()[1:] == [100_000]
+    assert df["start"].isna().tolist() == [True, False]
+    plain = summarize(read_calls(COV, context="CG"), ("CG",)).to_frame()
+    assert str(plain["end"].dtype) == "Int64" and len(plain) == 1
+
+
+def test_plain_gzip_fasta_is_read(tmp_path: Path, ecoli_fasta: Path,
+                                  capfd: pytest.CaptureFixture[str]) -> None:
+    from decidua.assays.methylation import annotate_from_fasta
+    from decidua.assays.methylation.contexts import fasta_for_htslib
+
+    calls = read_calls(COV)
+    ours = annotate_from_fasta(calls, PLAIN_GZ_FASTA).to_frame()
+    pd.testing.assert_frame_equal(ours, annotate_from_fasta(calls, ecoli_fasta).to_frame())
+    copy = fasta_for_htslib(PLAIN_GZ_FASTA)
+    assert copy != str(PLAIN_GZ_FASTA) and fasta_for_htslib(PLAIN_GZ_FASTA) == copy  # cached
+    assert fasta_for_htslib(ecoli_fasta) == str(ecoli_fasta)
+    bgz = tmp_path / "g.fa.gz"
+    pysam.tabix_compress(str(ecoli_fasta), str(bgz))
+    assert fasta_for_htslib(bgz) == str(bgz)  # htslib reads bgzip itself
+    sites = motif_sites(PLAIN_GZ_FASTA, "GATC")
+    assert len(sites) == len(motif_sites(bgz, "GATC")) > 0
+    truncated = tmp_path / "cut.fa.gz"
+    truncated.write_bytes(PLAIN_GZ_FASTA.read_bytes()[:5000])
+    with pytest.raises(InputError, match="cut.fa.gz"):
+        annotate_from_fasta(calls, truncated)
+    junk = tmp_path / "junk.fa"
+    junk.write_bytes(b"\x00\x01 not a fasta\n")
+    capfd.readouterr()
+    with pytest.raises(InputError, match="cannot open reference FASTA") as err:
+        annotate_from_fasta(calls, junk)
+    assert "junk.fa" in str(err.value)
+    assert "[E::" not in capfd.readouterr().err
+
+
+def test_read_bed_header_line(tmp_path: Path) -> None:
+    bed = tmp_path / "h.bed"
+    bed.write_text("#comment\nchrom\tchromStart\tchromEnd\nc1\t5\t10\n")
+    r = read_bed(bed)
+    assert (r.chrom.tolist(), r.start.tolist(), r.end.tolist()) == (["c1"], [5], [10])
+    bed.write_text("c1\t5\t10\nchrom\tstart\tend\n")  # not a header once data has started
+    with pytest.raises(InputError, match="row 2"):
+        read_bed(bed)

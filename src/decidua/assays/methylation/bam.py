@@ -44,6 +44,7 @@ from decidua.assays.methylation.calls import (
     TRI_UNKNOWN,
     MethylationCalls,
 )
+from decidua.assays.methylation.contexts import fasta_for_htslib
 from decidua.errors import InputError
 
 # XM byte → context code (255 = not a counted call) and methylated flag
@@ -466,9 +467,12 @@ class BamExtractor:
     def _open(self) -> pysam.AlignmentFile:
         try:
             mode = {".sam": "r", ".cram": "rc"}.get(self.path.suffix.lower(), "rb")
-            return pysam.AlignmentFile(
-                str(self.path), mode, check_sq=False,
-                reference_filename=str(self.reference) if self.reference else None)
+            reference = None
+            if self.reference:
+                reference = (fasta_for_htslib(self.reference) if mode == "rc"
+                             else str(self.reference))
+            return pysam.AlignmentFile(str(self.path), mode, check_sq=False,
+                                       reference_filename=reference)
         except (ValueError, OSError) as exc:
             raise InputError(f"cannot open as BAM/CRAM/SAM: {exc}",
                              file=str(self.path)) from None

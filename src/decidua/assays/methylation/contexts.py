@@ -9,10 +9,16 @@ summaries: ``CG``, ``CHG``, ``CHH``, ``CH`` (all non-CpG), ``CA``, ``CC``,
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
+import threading
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from isal import igzip
 
 from decidua.assays.methylation.calls import (
     BASE_LUT,
@@ -79,6 +85,97 @@ def context_mask(calls: MethylationCalls, selector: str) -> np.ndarray:
     return (tri != TRI_UNKNOWN) & (tri // 5 == second)
 
 
+_GZIP_MAGIC = b"\x1f\x8b"
+_PLAIN_GZIP_CACHE: dict[tuple[str, int, int], Path] = {}
+_CACHE_LOCK = threading.Lock()
+_CACHE_DIR: list[Path] = []
+
+
+def _compression(path: Path) -> str:
+    """``"plain"``, ``"bgzf"`` (block gzip, readable by htslib) or ``"gzip"`` (plain gzip)."""
+    with open(path, "rb") as fh:
+        head = fh.read(18)
+    if head[:2] != _GZIP_MAGIC:
+        return "plain"
+    # BGZF: FEXTRA flag set and a 'BC' extra subfield (SAM specification, section 4.1)
+    if len(head) >= 14 and head[3] & 4 and head[12:14] == b"BC":
+        return "bgzf"
+    return "gzip"
+
+
+def _cache_dir() -> Path:
+    if not _CACHE_DIR:
+        d = Path(tempfile.mkdtemp(prefix="decidua-fasta-"))
+        atexit.register(shutil.rmtree, d, ignore_errors=True)
+        _CACHE_DIR.append(d)
+    return _CACHE_DIR[0]
+
+
+def fasta_for_htslib(path: str | Path) -> str:
+    """Path of a FASTA that htslib (pysam) can index: the file itself, or a decompressed copy.
+
+    Plain and bgzip-compressed FASTA files are returned unchanged. A plain-gzip
+    FASTA (how most genomes are downloaded; htslib cannot index it) is
+    decompressed once per process, streaming (bounded memory), into a
+    temporary folder (``TMPDIR``) that is removed at exit; later calls for
+    the same unchanged file reuse the copy. The copy needs as much temporary
+    disk as the uncompressed genome (about 3.1 GB for human): for repeated
+    use, ``bgzip`` the FASTA once (``zcat g.fa.gz | bgzip > g.fa.bgz``).
+
+    Raises
+    ------
+    InputError
+        The file does not exist or its gzip stream is truncated or corrupt.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError("reference FASTA not found", file=str(path))
+    if _compression(path) != "gzip":
+        return str(path)
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    with _CACHE_LOCK:
+        cached = _PLAIN_GZIP_CACHE.get(key)
+        if cached is not None and cached.exists():
+            return str(cached)
+        name = path.name[:-3] if path.name.endswith(".gz") else path.name + ".fa"
+        out = _cache_dir() / f"{len(_PLAIN_GZIP_CACHE)}_{name}"
+        try:
+            with igzip.open(path, "rb") as src, open(out, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+        except (EOFError, OSError, zlib.error) as exc:
+            out.unlink(missing_ok=True)
+            raise InputError(f"cannot decompress the gzip reference FASTA ({exc})",
+                             file=str(path)) from None
+        _PLAIN_GZIP_CACHE[key] = out
+        return str(out)
+
+
+def open_fasta(path: str | Path):  # type: ignore[no-untyped-def]
+    """Open a reference FASTA with pysam (plain, bgzip or plain gzip; see :func:`fasta_for_htslib`).
+
+    The ``.fai`` index is built if missing. htslib's own messages are kept
+    off stderr; a failure raises :class:`InputError` naming the file.
+
+    Returns
+    -------
+    pysam.FastaFile
+    """
+    import pysam
+
+    readable = fasta_for_htslib(path)
+    verbosity = pysam.set_verbosity(0)
+    try:
+        return pysam.FastaFile(readable)
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            f"cannot open reference FASTA ({exc}); it must be a FASTA file, plain, bgzip- or "
+            "gzip-compressed, with a .fai index or in a folder where one can be written",
+            file=str(path)) from None
+    finally:
+        pysam.set_verbosity(verbosity)
+
+
 class ReferenceGenome:
     """An indexed FASTA with a one-chromosome cache (for chunk-by-chunk annotation).
 
@@ -88,13 +185,8 @@ class ReferenceGenome:
     """
 
     def __init__(self, path: str | Path) -> None:
-        import pysam
-
         self.path = str(path)
-        try:
-            self._fasta = pysam.FastaFile(self.path)
-        except (OSError, ValueError) as exc:
-            raise InputError(f"cannot open reference FASTA: {exc}", file=self.path) from None
+        self._fasta = open_fasta(path)
         self.references = set(self._fasta.references)
         self.lengths = dict(zip(self._fasta.references, self._fasta.lengths, strict=True))
         self._name: str | None = None
@@ -131,8 +223,9 @@ def annotate_from_fasta(calls: MethylationCalls,
     calls
         Sites to annotate.
     fasta_path
-        Reference FASTA (plain or bgzip) with a ``.fai`` index, or one that
-        pysam can index, or an open :class:`ReferenceGenome`.
+        Reference FASTA (plain, bgzip, or plain gzip — decompressed once to a
+        temporary file, see :func:`fasta_for_htslib`), or an open
+        :class:`ReferenceGenome`.
     """
     genome = fasta_path if isinstance(fasta_path, ReferenceGenome) else ReferenceGenome(
         fasta_path)
@@ -176,4 +269,5 @@ def annotate_from_fasta(calls: MethylationCalls,
                             ctx, tri, calls.methylated, calls.unmethylated)
 
 
-__all__ = ["ReferenceGenome", "SELECTORS", "annotate_from_fasta", "context_mask", "parse_contexts"]
+__all__ = ["ReferenceGenome", "SELECTORS", "annotate_from_fasta", "context_mask",
+           "fasta_for_htslib", "open_fasta", "parse_contexts"]

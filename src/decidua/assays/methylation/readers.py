@@ -175,6 +175,47 @@ def _bedgraph_context(path: Path) -> int:
     return CTX_UNKNOWN
 
 
+def _assumed_context(context: str) -> str:
+    name = context.strip().upper().replace("P", "")
+    if name not in CONTEXTS[:3]:
+        raise InputError(f"unknown context {context!r}; expected CG, CHG or CHH",
+                         column="context", value=context)
+    return name
+
+
+def known_annotation(path: str | Path, fmt: str | None = None,
+                     context: str | None = None) -> tuple[bool, bool]:
+    """Which annotation the rows of a call file carry, before any reference is attached.
+
+    Parameters
+    ----------
+    path
+        Call file (text formats or a BAM/CRAM/SAM).
+    fmt
+        Its format (detected if ``None``).
+    context
+        The context declared for every row (as passed to :func:`iter_calls`).
+
+    Returns
+    -------
+    tuple of bool
+        ``(context_known, dinucleotide_known)``: whether CG/CHG/CHH is known
+        per site (cytosine reports, BAM ``XM`` tags, MethylDackel bedGraph
+        headers, a declared ``context``) and whether the base after the C is
+        known (cytosine reports; a CpG-only input, where it is G). Bismark
+        coverage files and methylKit tables carry neither.
+    """
+    fmt = fmt or detect_format(path)
+    if fmt == "cytosine_report":
+        return True, True
+    if fmt == "bam":
+        return True, False
+    ctx = CONTEXTS.index(_assumed_context(context)) if context is not None else CTX_UNKNOWN
+    if ctx == CTX_UNKNOWN and fmt == "bedgraph":
+        ctx = _bedgraph_context(Path(path))
+    return ctx != CTX_UNKNOWN, ctx == CTX_CG
+
+
 def _string_columns(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """Return (offsets, data bytes) of an Arrow string array (zero copy)."""
     bufs = arr.buffers()
@@ -284,7 +325,13 @@ def iter_calls(
         One of :data:`TEXT_FORMATS`; detected from the first line if ``None``.
     context
         Context of every row for formats that do not carry it (``"CG"``,
-        ``"CHG"``, ``"CHH"``); MethylDackel bedGraph headers are read.
+        ``"CHG"``, ``"CHH"``; ``"CpG"`` spellings accepted), e.g. ``"CG"`` for
+        a CpG-only Bismark coverage file (``bismark2bedGraph``'s default) or
+        methylKit CpG table; it overrides a MethylDackel bedGraph header and is
+        ignored for cytosine reports (which carry their own). Without it,
+        Bismark coverage and methylKit rows have an unknown context until
+        annotated from a reference (:func:`~decidua.assays.methylation.
+        contexts.annotate_from_fasta`).
     block_size
         Bytes of text per chunk (bounds memory).
     require_sorted
@@ -313,9 +360,7 @@ def iter_calls(
     layout = _layout(path, fmt)
     fixed_context = CTX_UNKNOWN
     if context is not None:
-        if context not in CONTEXTS[:3]:
-            raise InputError(f"unknown context {context!r}; expected CG, CHG or CHH")
-        fixed_context = CONTEXTS.index(context)
+        fixed_context = CONTEXTS.index(_assumed_context(context))
     elif fmt == "bedgraph":
         fixed_context = _bedgraph_context(path)
     if engine not in ("auto", "fast", "arrow"):
@@ -738,4 +783,5 @@ def read_calls(path: str | Path, fmt: str | None = None, **kwargs: object) -> Me
     return MethylationCalls.concat(iter_calls(path, fmt, **kwargs))  # type: ignore[arg-type]
 
 
-__all__ = ["DEFAULT_BLOCK_SIZE", "TEXT_FORMATS", "detect_format", "iter_calls", "read_calls"]
+__all__ = ["DEFAULT_BLOCK_SIZE", "TEXT_FORMATS", "detect_format", "iter_calls",
+           "known_annotation", "read_calls"]

@@ -80,16 +80,43 @@ def _open(path: Path):  # type: ignore[no-untyped-def]
 
 
 def read_bed(path: str | Path) -> RegionSet:
-    """Read a BED file (≥ 3 columns; 4th column = name, else ``chrom:start-end``)."""
+    """Read a BED file (≥ 3 columns; 4th column = name, else ``chrom:start-end``).
+
+    Blank lines, ``#`` comments, ``track`` and ``browser`` lines are skipped,
+    and so is a column-name header as the first data line (e.g.
+    ``chrom<TAB>start<TAB>end``: both coordinates are words). Any other
+    non-integer coordinate is an error naming the line.
+
+    Parameters
+    ----------
+    path
+        BED file, plain or gzip-compressed (0-based, half-open intervals).
+
+    Returns
+    -------
+    RegionSet
+        Possibly empty (a file with no intervals).
+
+    Raises
+    ------
+    InputError
+        Missing file, fewer than 3 columns, non-integer or inverted coordinates.
+    """
     path = Path(path)
     if not path.exists():
         raise InputError("file not found", file=str(path))
-    rows = []
+    rows: list[tuple[str, int, int, str]] = []
+    first = True
     with _open(path) as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip() or line.startswith(("#", "track", "browser")):
                 continue
             f = line.rstrip("\r\n").split("\t")
+            if first and len(f) >= 3 and all(x.strip().replace("_", "").isalpha()
+                                              for x in f[1:3]):
+                first = False
+                continue  # column-name header
+            first = False
             if len(f) < 3:
                 raise InputError(f"BED needs at least 3 tab-separated columns, found {len(f)}",
                                  file=str(path), row=lineno, value=line.strip())
@@ -172,7 +199,8 @@ def motif_sites(
     Parameters
     ----------
     fasta_path
-        Indexed reference FASTA.
+        Reference FASTA (plain, bgzip or plain gzip; see
+        :func:`~decidua.assays.methylation.contexts.fasta_for_htslib`).
     pattern
         Python regular expression over ``ACGTN``; the default finds CA repeats
         on either strand.
@@ -181,14 +209,11 @@ def motif_sites(
     flank
         Extend every match by this many bp on both sides.
     """
-    import pysam
+    from decidua.assays.methylation.contexts import open_fasta
 
     regex = re.compile(pattern, re.IGNORECASE)
     rows = []
-    try:
-        fasta = pysam.FastaFile(str(fasta_path))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot open reference FASTA: {exc}", file=str(fasta_path)) from None
+    fasta = open_fasta(fasta_path)
     with fasta:
         for chrom in chromosomes or fasta.references:
             seq = fasta.fetch(chrom)

@@ -11,6 +11,20 @@ Two summaries per context and region:
 Only sites with coverage ≥ ``min_coverage`` enter either number. Summaries
 are accumulated chunk by chunk, so memory depends on the number of regions,
 not on the size of the input.
+
+Unknown contexts
+----------------
+A site whose context is unknown (a Bismark coverage file, methylKit table or
+BAM read without ``--genome``; a reference ``N``) cannot be assigned to
+``CG``/``CHG``/``CHH``/``CH``, and one without a trinucleotide cannot be
+assigned to ``CA``/``CC``/``CT`` (a CpG is known not to be CpA). Such sites
+are never counted in those selectors, but they are not silently dropped
+either: their number is kept per selector in
+:attr:`MethylationSummary.unknown_sites`, and when *no* covered site of the
+input could be assigned (the input carries no context at all) the summary
+raises :class:`~decidua.errors.InputError` instead of reporting zero sites —
+pass ``allow_unknown_context=True`` to get the zero counts anyway. ``ALL``
+needs no context.
 """
 
 from __future__ import annotations
@@ -22,7 +36,13 @@ import numpy as np
 import pandas as pd
 
 from decidua.assays.methylation import _fastparse as fp
-from decidua.assays.methylation.calls import CTX_CG, CTX_CHG, CTX_CHH, MethylationCalls
+from decidua.assays.methylation.calls import (
+    CTX_CG,
+    CTX_CHG,
+    CTX_CHH,
+    CTX_UNKNOWN,
+    MethylationCalls,
+)
 from decidua.assays.methylation.contexts import context_mask
 from decidua.assays.methylation.regions import RegionSet
 from decidua.errors import InputError
@@ -53,6 +73,21 @@ def collapse_stream(chunks: Iterable[MethylationCalls]) -> Iterator[MethylationC
 
 
 _DINUC_INDEX = {"CA": 0, "CC": 1, "CT": 3}
+
+#: Selectors that need the context (CG / CHG / CHH) of each site.
+CONTEXT_SELECTORS: tuple[str, ...] = ("CG", "CHG", "CHH", "CH")
+#: Selectors that need the base after the C (a trinucleotide).
+DINUCLEOTIDE_SELECTORS: tuple[str, ...] = ("CA", "CC", "CT")
+
+
+def _unknown(table: np.ndarray, selector: str) -> float:
+    """Covered sites of a context table whose membership in ``selector`` is unknown."""
+    if selector in CONTEXT_SELECTORS:
+        return float(table[CTX_UNKNOWN, :, 0].sum())
+    if selector in DINUCLEOTIDE_SELECTORS:
+        # second base N (4) or no trinucleotide (5); CpGs are known not to be CA/CC/CT
+        return float(table[[CTX_CHG, CTX_CHH, CTX_UNKNOWN]][:, 4:6, 0].sum())
+    return 0.0
 
 
 def _select(table: np.ndarray, selector: str) -> np.ndarray:
@@ -95,13 +130,21 @@ class SummaryAccumulator:
         Optional region set.
     min_coverage
         Minimum reads per site.
+    allow_unknown_context
+        If ``False`` (default), :meth:`result` raises :class:`InputError` when
+        a requested selector could not be decided for any covered site (see
+        the module docstring); if ``True`` it reports zero sites.
     """
 
     def __init__(self, contexts: Sequence[str], regions: RegionSet | None = None,
-                 min_coverage: int = 1) -> None:
+                 min_coverage: int = 1, *, allow_unknown_context: bool = False) -> None:
         if min_coverage < 1:
             raise InputError("min_coverage must be at least 1", value=min_coverage)
         self.contexts = tuple(contexts)
+        self.allow_unknown_context = allow_unknown_context
+        self.covered = 0.0
+        self.unknown = {c: 0.0 for c in self.contexts}
+        self.chromosomes: dict[str, None] = {}
         self.regions = regions
         self.min_coverage = min_coverage
         self.global_sums = {c: np.zeros(4, dtype=np.float64) for c in self.contexts}
@@ -125,8 +168,13 @@ class SummaryAccumulator:
             return
         table = fp.context_table(calls.context, calls.trinucleotide, calls.methylated,
                                  calls.unmethylated, self.min_coverage)
+        self.covered += float(table[:, :, 0].sum())
         for c in self.contexts:
             self.global_sums[c] += _select(table, c)
+            self.unknown[c] += _unknown(table, c)
+        present = np.bincount(calls.chrom, minlength=len(calls.chrom_names))  # O(n), no sort
+        for code in np.flatnonzero(present):
+            self.chromosomes.setdefault(calls.chrom_names[code], None)
         if not self._index:
             return
         cov = calls.coverage
@@ -163,7 +211,25 @@ class SummaryAccumulator:
                 acc[3] += np.bincount(s, weights=frac[on][mm], minlength=nseg)
 
     def result(self) -> MethylationSummary:
-        """Finish: global and per-region summaries."""
+        """Finish: global and per-region summaries.
+
+        Raises
+        ------
+        InputError
+            A requested selector could not be decided for any covered site
+            (unless ``allow_unknown_context``).
+        """
+        blind = [c for c in self.contexts if self.covered > 0 and self.unknown[c] >= self.covered]
+        if blind and not self.allow_unknown_context:
+            what = ("cytosine context (CG/CHG/CHH)" if blind[0] in CONTEXT_SELECTORS
+                    else "base after the C (trinucleotide)")
+            raise InputError(
+                f"none of the {int(self.covered):,} covered sites has a known {what}, so "
+                f"{', '.join(blind)} cannot be summarised (it would report 0 sites); the input "
+                "carries no context (e.g. a Bismark coverage file): assign contexts from the "
+                "reference (annotate_from_fasta / --genome FASTA) or declare the context of a "
+                "single-context file (iter_calls(context='CG') / --assume-context CG)",
+                column="context", value=",".join(blind))
         glob = {c: tuple(float(v) for v in self.global_sums[c]) for c in self.contexts}
         region_sums: dict[str, np.ndarray] = {}
         if self.regions is not None:
@@ -185,6 +251,9 @@ class SummaryAccumulator:
             global_sums=glob,
             regions=self.regions,
             region_sums=region_sums,
+            unknown_sites={c: int(self.unknown[c]) for c in self.contexts},
+            covered_sites=int(self.covered),
+            chromosomes=tuple(self.chromosomes),
         )
 
 
@@ -201,7 +270,10 @@ class MethylationSummary:
 
     ``global_sums[context]`` is ``(n_sites, methylated, unmethylated,
     sum_fraction)``; ``region_sums[context]`` is a ``4 × n_regions`` array of the
-    same quantities.
+    same quantities. ``unknown_sites[context]`` counts covered sites that could
+    not be assigned to (or excluded from) that context and so are in neither
+    number; ``covered_sites`` counts all sites with coverage ≥ ``min_coverage``;
+    ``chromosomes`` lists the input's chromosomes (in order of appearance).
     """
 
     contexts: tuple[str, ...]
@@ -210,6 +282,9 @@ class MethylationSummary:
     global_sums: Mapping[str, tuple[float, float, float, float]]
     regions: RegionSet | None = None
     region_sums: Mapping[str, np.ndarray] = field(default_factory=dict)
+    unknown_sites: Mapping[str, int] = field(default_factory=dict)
+    covered_sites: int = 0
+    chromosomes: tuple[str, ...] = ()
 
     def global_frame(self) -> pd.DataFrame:
         """One row per context: n_sites, methylated, unmethylated, weighted, mean_of_sites."""
@@ -227,11 +302,20 @@ class MethylationSummary:
         return pd.DataFrame(rows)
 
     def region_frame(self) -> pd.DataFrame:
-        """One row per region × context (empty without regions)."""
-        if self.regions is None:
-            return pd.DataFrame(columns=["region", "chrom", "start", "end", "context", "n_sites",
-                                         "methylated", "unmethylated", "weighted",
-                                         "mean_of_sites"])
+        """One row per region × context (empty without regions).
+
+        ``start``/``end`` are BED coordinates (0-based, half-open) of the
+        nullable integer dtype ``Int64``.
+        """
+        if self.regions is None or len(self.regions) == 0:
+            return pd.DataFrame({
+                "region": pd.Series(dtype=object), "chrom": pd.Series(dtype=object),
+                "start": pd.Series(dtype="Int64"), "end": pd.Series(dtype="Int64"),
+                "context": pd.Series(dtype=object), "n_sites": pd.Series(dtype=np.int64),
+                "methylated": pd.Series(dtype=np.int64),
+                "unmethylated": pd.Series(dtype=np.int64),
+                "weighted": pd.Series(dtype=np.float64),
+                "mean_of_sites": pd.Series(dtype=np.float64)})
         frames = []
         r = self.regions
         for c in self.contexts:
@@ -239,8 +323,8 @@ class MethylationSummary:
             frames.append(pd.DataFrame({
                 "region": r.name,
                 "chrom": r.chrom,
-                "start": r.start,
-                "end": r.end,
+                "start": pd.array(r.start, dtype="Int64"),
+                "end": pd.array(r.end, dtype="Int64"),
                 "context": c,
                 "n_sites": s[0].astype(np.int64),
                 "methylated": s[1].astype(np.int64),
@@ -251,10 +335,25 @@ class MethylationSummary:
         return pd.concat(frames, ignore_index=True)
 
     def to_frame(self) -> pd.DataFrame:
-        """Global rows (region ``"genome"``) followed by region rows."""
+        """Global rows (region ``"genome"``) followed by region rows.
+
+        Columns: region, chrom, start, end, context, n_sites, methylated,
+        unmethylated, weighted, mean_of_sites. ``start``/``end`` are integers
+        (``Int64``), missing (``<NA>``) with an empty ``chrom`` on the genome
+        rows.
+        """
         g = self.global_frame()
         g.insert(0, "region", "genome")
-        return pd.concat([g, self.region_frame()], ignore_index=True)
+        g.insert(1, "chrom", pd.Series([pd.NA] * len(g), dtype=object))
+        g.insert(2, "start", pd.array([pd.NA] * len(g), dtype="Int64"))
+        g.insert(3, "end", pd.array([pd.NA] * len(g), dtype="Int64"))
+        regions = self.region_frame()
+        if regions.empty:
+            return g
+        out = pd.concat([g, regions], ignore_index=True)
+        for col in ("start", "end"):
+            out[col] = out[col].astype("Int64")
+        return out
 
 
 def summarize(
@@ -264,6 +363,7 @@ def summarize(
     *,
     min_coverage: int = 1,
     collapse_strands: bool = False,
+    allow_unknown_context: bool = False,
 ) -> MethylationSummary:
     """Summarise methylation globally and per region, streaming over chunks.
 
@@ -281,16 +381,29 @@ def summarize(
         Minimum reads per site (after strand merging).
     collapse_strands
         Merge the two strands of each CpG first (input must be sorted).
+    allow_unknown_context
+        Report zero sites instead of raising when the input has no context
+        for a requested selector (see the module docstring).
 
     Returns
     -------
     MethylationSummary
+        Includes ``unknown_sites`` per context (sites that could not be
+        assigned) and the input's ``chromosomes``.
+
+    Raises
+    ------
+    InputError
+        A requested selector other than ``ALL`` could not be decided for any
+        covered site: e.g. ``CG`` on a Bismark coverage file read without a
+        ``context`` and not annotated from a reference.
     """
     if isinstance(chunks, MethylationCalls):
         chunks = [chunks]
     if collapse_strands:
         chunks = collapse_stream(chunks)
-    acc = SummaryAccumulator(contexts, regions, min_coverage)
+    acc = SummaryAccumulator(contexts, regions, min_coverage,
+                             allow_unknown_context=allow_unknown_context)
     for chunk in chunks:
         acc.add(chunk)
     return acc.result()
@@ -323,6 +436,8 @@ def region_matrix(
 
 
 __all__ = [
+    "CONTEXT_SELECTORS",
+    "DINUCLEOTIDE_SELECTORS",
     "MethylationSummary",
     "SummaryAccumulator",
     "collapse_stream",
