@@ -40,8 +40,8 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # one core: no library thread pools
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -72,14 +72,15 @@ def _child_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def run_opencfu(tool: tuple[str, Path], image: Path, repeat: int, min_radius: int | None = None):
+def run_opencfu(tool: tuple[str, Path], image: Path, repeat: int, min_radius: int | None = None,
+                cpu: int = 0):
     """Count with OpenCFU; returns (count, best wall s, best CPU s, detections x, y, r)."""
     exe, cwd = tool
     cmd = [exe, "-i", str(image), "-m", "auto"]
     if min_radius is not None:
         cmd += ["-r", str(int(min_radius))]
     if shutil.which("taskset"):
-        cmd = ["taskset", "-c", "0", *cmd]
+        cmd = ["taskset", "-c", str(cpu), *cmd]
     best = best_cpu = math.inf
     out = ""
     for _ in range(repeat):
@@ -122,10 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--overlay-dir", type=Path, default=None,
                     help="write QC overlays (Decidua outlines + OpenCFU circles in magenta)")
+    ap.add_argument("--cpu", type=int, default=0,
+                    help="CPU core both tools are pinned to (default 0)")
     args = ap.parse_args(argv)
     if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {0})
+        os.sched_setaffinity(0, {args.cpu})
     cv2.setNumThreads(1)
+    print(f"load average at start (1, 5, 15 min): {_load()}; pinned to CPU {args.cpu}")
     tool = _opencfu()
     if tool is None:
         print("opencfu not found on PATH: baseline skipped (apt-get install opencfu)")
@@ -148,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         res, t_ours = run_decidua(plate.image, layout, args.repeat)
         # same minimum colony size for OpenCFU (its -r is a radius in px)
         r_min = round(math.sqrt(res.min_area_px / math.pi))
-        oc_n, oc_t, oc_c, oc_xy = (run_opencfu(tool, path, args.repeat, r_min) if tool
+        oc_n, oc_t, oc_c, oc_xy = (run_opencfu(tool, path, args.repeat, r_min, args.cpu) if tool
                                    else (None, None, None, None))
         _row(f"synthetic {layout} n={n}/well", plate.image, truth, res.total, oc_n, t_ours,
              (oc_t, oc_c))
@@ -160,13 +164,22 @@ def main(argv: list[str] | None = None) -> int:
         img = load_image(path)
         res, t_ours = run_decidua(img, "dish", args.repeat,
                                   min_area_px=math.pi * OPENCFU_MIN_RADIUS_PX**2)
-        oc_n, oc_t, oc_c, oc_xy = (run_opencfu(tool, path, args.repeat) if tool
+        oc_n, oc_t, oc_c, oc_xy = (run_opencfu(tool, path, args.repeat, cpu=args.cpu) if tool
                                    else (None, None, None, None))
         _row(f"OpenCFU sample {path.name}", img, None, res.total, oc_n, t_ours, (oc_t, oc_c))
         if args.overlay_dir:
             _overlay(args.overlay_dir / f"{path.stem}.png", img, res, oc_xy)
     shutil.rmtree(tmp, ignore_errors=True)
+    print(f"load average at end (1, 5, 15 min): {_load()}")
     return 0
+
+
+def _load() -> str:
+    """The machine's load average (timings on a shared machine depend on it)."""
+    try:
+        return ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
 
 
 def _row(work, img, truth, ours, ocfu, t_ours, t_ocfu) -> None:
