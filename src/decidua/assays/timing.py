@@ -37,7 +37,8 @@ principled default (the average of the orderings at the window floor, see
 row-order dependence, a frozen, versioned reference that places new biopsies
 without refitting (interval, out-of-phase probability, batch rules), a bagged
 asynchrony threshold frozen with the reference, placement intervals calibrated
-by leave-one-batch-out split-conformal prediction (:meth:`TimingReference.calibrate`),
+by leave-one-batch-out split-conformal prediction and a Platt-calibrated
+out-of-phase probability (:meth:`TimingReference.calibrate`),
 a default reference shipped with the package (:func:`load_default_reference`;
 regenerate with ``python -m decidua.assays.timing --write-default-reference``),
 timing-adjusted centiles for any marker, and compiled (numba) window
@@ -117,6 +118,12 @@ DEFAULT_REFERENCE_SEED = 1
 #: Quantile of |estimated - reported| LH day in the reference that defines
 #: "out of phase" for the out-of-phase probability (Decidua's choice).
 OUT_OF_PHASE_QUANTILE = 0.95
+#: Probabilities are clipped to [eps, 1 - eps] before the logit of Platt scaling, so that a
+#: raw out-of-phase mass of exactly 0 or 1 maps to a finite logit.
+OUT_OF_PHASE_LOGIT_EPS = 1e-6
+#: Equal-width bins of the reliability table and of the expected calibration error (ECE;
+#: Naeini, Cooper & Hauskrecht, AAAI 2015; Guo et al., ICML 2017).
+RELIABILITY_BINS = 10
 #: Bootstrap resamples of the cohort's scores for the bagged asynchrony threshold.
 THRESHOLD_BOOTSTRAP = 200
 #: Default threshold rule: "bagged" = median over bootstrap resamples of EndoTime's
@@ -125,9 +132,15 @@ THRESHOLD_BOOTSTRAP = 200
 #: breakpoint is poorly determined on a smooth score curve (docs/timing.md).
 DEFAULT_THRESHOLD_RULE = "bagged"
 #: Reference file format version; bump on any incompatible change.
-MODEL_VERSION = "decidua.timing.reference/2"
-#: Older versions this Decidua still reads (/1: no calibration, no provenance).
-READABLE_MODEL_VERSIONS: tuple[str, ...] = ("decidua.timing.reference/1", MODEL_VERSION)
+#: /3: the calibration carries a Platt map for the out-of-phase probability.
+MODEL_VERSION = "decidua.timing.reference/3"
+#: Older versions this Decidua still reads (/1: no calibration, no provenance; /2: interval
+#: calibration only, so the out-of-phase probability stays the raw density mass).
+READABLE_MODEL_VERSIONS: tuple[str, ...] = (
+    "decidua.timing.reference/1",
+    "decidua.timing.reference/2",
+    MODEL_VERSION,
+)
 CENTILES_VERSION = "decidua.timing.centiles/1"
 #: Centiles reported by default (the issue's 5th/10th/50th/90th/95th).
 STANDARD_CENTILES: tuple[float, ...] = (0.05, 0.10, 0.50, 0.90, 0.95)
@@ -624,9 +637,11 @@ class Placement:
     asynchrony_score, asynchronous
         As in the fit, against the reference threshold.
     out_of_phase_probability
-        Probability mass of the time estimate further from the reported LH day
-        than the reference cohort's ``OUT_OF_PHASE_QUANTILE`` of |eLH − LH|
-        (NaN when no LH day was given).
+        Probability that the reference would put the biopsy further from its
+        reported LH day than the cohort's ``OUT_OF_PHASE_QUANTILE`` of |eLH − LH|
+        (NaN when no LH day was given): the density mass beyond that distance,
+        Platt-calibrated on held-out batches when the reference carries the map
+        (``out_of_phase_calibrated``), else the raw mass.
     batch_shift_source
         Per biopsy: ``"reference"``, ``"new batch"`` or ``"unknown (no shift)"``.
     warnings
@@ -634,6 +649,8 @@ class Placement:
     interval_calibrated
         Whether the interval comes from a calibrated reference (see
         :meth:`TimingReference.calibrate`).
+    out_of_phase_calibrated
+        Whether the out-of-phase probability is Platt-calibrated.
     """
 
     ids: tuple[str, ...]
@@ -648,6 +665,7 @@ class Placement:
     batch_shift_source: tuple[str, ...]
     warnings: tuple[str, ...] = field(default=())
     interval_calibrated: bool = False
+    out_of_phase_calibrated: bool = False
 
     @property
     def estimated_hours(self) -> np.ndarray:
@@ -689,6 +707,7 @@ class Placement:
                     "interval_level": INTERVAL_LEVEL,
                     "interval_calibrated": self.interval_calibrated,
                     "out_of_phase_probability": None if math.isnan(oop) else round(oop, 4),
+                    "out_of_phase_calibrated": self.out_of_phase_calibrated,
                     "batch_shift": self.batch_shift_source[i],
                 }
             )
@@ -726,6 +745,139 @@ def _conformal_mass(scores: np.ndarray, level: float) -> float:
     if k > len(s):
         return 1.0
     return float(min(s[k - 1], 1.0))
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    q = np.clip(np.asarray(p, float), OUT_OF_PHASE_LOGIT_EPS, 1 - OUT_OF_PHASE_LOGIT_EPS)
+    return np.log(q / (1 - q))
+
+
+def platt_fit(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Platt scaling of probabilities: ``P(y=1) = 1 / (1 + exp(-(a + b logit p)))``.
+
+    Maximum likelihood with Platt's smoothed targets (Platt 1999: positives
+    ``(N+ + 1) / (N+ + 2)``, negatives ``1 / (N- + 2)``), which keeps the fit
+    finite when the raw probabilities separate the classes, fitted as a binomial
+    GLM with fractional responses (statsmodels).
+
+    Parameters
+    ----------
+    p
+        Raw probabilities (clipped to ``[eps, 1 - eps]`` before the logit).
+    y
+        Observed events (0/1).
+
+    Returns
+    -------
+    a, b
+        Intercept and slope on the logit scale.
+    """
+    import statsmodels.api as sm
+
+    y = np.asarray(y, bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ModelError("Platt scaling needs both events and non-events")
+    target = np.where(y, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
+    design = np.column_stack([np.ones(len(target)), _logit(p)])
+    fit = sm.GLM(target, design, family=sm.families.Binomial()).fit()
+    a, b = (float(v) for v in fit.params)
+    return a, b
+
+
+def platt_apply(p: np.ndarray, coef: Sequence[float]) -> np.ndarray:
+    """Apply a Platt map from :func:`platt_fit`.
+
+    Parameters
+    ----------
+    p
+        Raw probabilities (clipped to ``[eps, 1 - eps]`` before the logit).
+    coef
+        ``(a, b)``: intercept and slope on the logit scale.
+
+    Returns
+    -------
+    numpy.ndarray
+        Calibrated probabilities; NaN where ``p`` is NaN.
+    """
+    a, b = float(coef[0]), float(coef[1])
+    p = np.asarray(p, float)
+    out = 1.0 / (1.0 + np.exp(-(a + b * _logit(p))))
+    return np.where(np.isnan(p), np.nan, out)
+
+
+def reliability(p: np.ndarray, y: np.ndarray, bins: int = RELIABILITY_BINS) -> dict[str, Any]:
+    """Reliability table, expected calibration error and Brier score of probabilities.
+
+    Parameters
+    ----------
+    p
+        Predicted probabilities.
+    y
+        Observed events (0/1).
+    bins
+        Equal-width bins on [0, 1] (the last one closed).
+
+    Returns
+    -------
+    dict
+        ``brier`` (mean squared error), ``ece`` (bin-size-weighted mean of
+        |mean prediction - observed rate|), ``n``, ``events`` and ``table`` (one
+        row per non-empty bin: ``low``, ``high``, ``n``, ``mean_predicted``,
+        ``observed``).
+    """
+    p = np.asarray(p, float)
+    y = np.asarray(y, float)
+    idx = np.minimum((p * bins).astype(int), bins - 1)
+    table = []
+    ece = 0.0
+    for k in range(bins):
+        m = idx == k
+        if not m.any():
+            continue
+        mp, ob = float(p[m].mean()), float(y[m].mean())
+        ece += m.mean() * abs(mp - ob)
+        table.append(
+            {
+                "low": k / bins,
+                "high": (k + 1) / bins,
+                "n": int(m.sum()),
+                "mean_predicted": mp,
+                "observed": ob,
+            }
+        )
+    return {
+        "brier": float(np.mean((p - y) ** 2)),
+        "ece": float(ece),
+        "n": len(p),
+        "events": int(y.sum()),
+        "table": table,
+    }
+
+
+def _out_of_phase_calibration(
+    raw: np.ndarray, event: np.ndarray, fold_of: np.ndarray, n_folds: int
+) -> dict[str, Any] | None:
+    """Platt map of the held-out out-of-phase masses, with cross-validated reliability.
+
+    None when some fold's complement has no out-of-phase (or no in-phase) biopsy:
+    the probability then stays the raw mass.
+    """
+    cv = np.empty(len(raw))
+    try:
+        for k in range(n_folds):
+            f = fold_of == k
+            cv[f] = platt_apply(raw[f], platt_fit(raw[~f], event[~f]))
+    except ModelError:
+        return None
+    return {
+        "method": "Platt scaling (logistic on logit of the raw mass, Platt's smoothed targets)",
+        "target": "|estimated_lh_day - LH| > out_of_phase_days in the full-cohort fit",
+        "coef": list(platt_fit(raw, event)),
+        "logit_eps": OUT_OF_PHASE_LOGIT_EPS,
+        "raw": reliability(raw, event),
+        "cross_validated": reliability(cv, event),
+    }
 
 
 def _calibration_summary(
@@ -1089,6 +1241,13 @@ class TimingReference:
         smallest; Vovk et al. 2005, Lei et al. 2018), so placed intervals at
         that mass cover the full-fit time of about ``L`` of held-out biopsies.
 
+        The same folds calibrate the out-of-phase probability: each held-out
+        biopsy's raw out-of-phase mass (fold reference, the full reference's
+        distance cut) is mapped to the full-cohort fit's out-of-phase call by
+        Platt scaling (:func:`platt_fit`), stored with its raw and
+        cross-validated (map fitted on the other folds) reliability, Brier
+        score and expected calibration error (:func:`reliability`).
+
         Parameters
         ----------
         df
@@ -1130,6 +1289,9 @@ class TimingReference:
         n = len(full)
         scores = {"new batch": np.ones(n), "unknown batch": np.ones(n)}
         held_est = np.empty(n)
+        held_oop = np.empty(n)
+        lh = res.lh_day
+        cut = float(self._state["out_of_phase_days"])
         folds: list[tuple[np.ndarray, TimingReference, dict[str, Any], np.ndarray]] = []
         for k, b in enumerate(labels):
             idx = np.flatnonzero(batches == b)
@@ -1144,6 +1306,9 @@ class TimingReference:
                 scores[case][idx] = sc
                 if not unknown:
                     held_est[idx] = est
+                    # the fold stands in for the full reference: same out-of-phase cut
+                    btime, post = parts[case][0]
+                    held_oop[idx] = fold_ref._out_of_phase(btime, post, lh[idx], cut=cut)
             folds.append((idx, fold_ref, parts, held_est[idx].copy()))
             if progress is not None:
                 progress(k + 1, len(labels))
@@ -1156,6 +1321,7 @@ class TimingReference:
             summary[case], mass_levels[case] = _calibration_summary(case, score, fold_of, folds)
 
         err_h = np.abs(held_est - full) * HOURS_PER_DAY
+        event = np.abs(full - lh) > cut
         self.calibration = {
             "method": (
                 "leave-one-batch-out split-conformal calibration of the central density mass "
@@ -1180,8 +1346,13 @@ class TimingReference:
                 "estimated_lh_day": held_est.tolist(),
                 "score": scores["new batch"].tolist(),
                 "score_unknown_batch": scores["unknown batch"].tolist(),
+                "out_of_phase_raw": held_oop.tolist(),
+                "out_of_phase_event": event.tolist(),
             },
         }
+        oop_cal = _out_of_phase_calibration(held_oop, event, fold_of, len(folds))
+        if oop_cal is not None:
+            self.calibration["out_of_phase"] = oop_cal
         return self
 
     @property
@@ -1190,6 +1361,14 @@ class TimingReference:
         if self.calibration is None:
             return INTERVAL_LEVEL
         return float(self.calibration["mass_level"])
+
+    @property
+    def out_of_phase_map(self) -> tuple[float, float] | None:
+        """Platt map ``(a, b)`` of the out-of-phase probability, or None (raw mass)."""
+        if self.calibration is None or self.calibration.get("out_of_phase") is None:
+            return None
+        a, b = self.calibration["out_of_phase"]["coef"]
+        return float(a), float(b)
 
     @property
     def interval_mass_level_unknown_batch(self) -> float:
@@ -1307,6 +1486,9 @@ class TimingReference:
         lo, hi = np.minimum(lo, elh), np.maximum(hi, elh)
         score = self._asynchrony(xs)
         oop = self._out_of_phase(btime, post, lh)
+        oop_map = self.out_of_phase_map
+        if oop_map is not None:
+            oop = platt_apply(oop, oop_map)
         if not strict:
             for w in warn:
                 warnings.warn(w, UserWarning, stacklevel=2)
@@ -1323,6 +1505,7 @@ class TimingReference:
             batch_shift_source=tuple(source),
             warnings=tuple(warn),
             interval_calibrated=self.calibration is not None,
+            out_of_phase_calibrated=oop_map is not None,
         )
 
     def _prepare(
@@ -1406,8 +1589,12 @@ class TimingReference:
         rows = np.arange(len(post))
         return self.to_lh_day(btime[rows, lo_i]), self.to_lh_day(btime[rows, hi_i])
 
-    def _out_of_phase(self, btime: np.ndarray, post: np.ndarray, lh: np.ndarray) -> np.ndarray:
-        cut = self._state["out_of_phase_days"]
+    def _out_of_phase(
+        self, btime: np.ndarray, post: np.ndarray, lh: np.ndarray, cut: float | None = None
+    ) -> np.ndarray:
+        """Raw out-of-phase mass: density further than ``cut`` days from the LH day."""
+        if cut is None:
+            cut = self._state["out_of_phase_days"]
         elh = self.to_lh_day(btime)
         outside = np.abs(elh - lh[:, None]) > cut
         p = (post * outside).sum(axis=1)
@@ -1968,9 +2155,12 @@ __all__ = [
     "fit_default_reference",
     "load_default_reference",
     "load_endotime_training_data",
+    "platt_apply",
+    "platt_fit",
     "plot_asynchrony",
     "plot_centiles",
     "plot_gene_curves",
+    "reliability",
     "segmented_threshold",
     "training_data_sha256",
     "validate_timing_table",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,68 @@ def _read_csv(path: Path) -> pd.DataFrame:
         return pd.read_csv(path, dtype={"ID": str, "BATCH": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read CSV ({exc})", file=str(path)) from None
+
+
+def _numeric(table: pd.DataFrame, column: str, what: str, file: str) -> np.ndarray:
+    """A numeric column of a command's table; the first missing/non-numeric cell is refused.
+
+    Parameters
+    ----------
+    table
+        The table read by :func:`_read_csv`.
+    column
+        Column to convert.
+    what
+        Name of the quantity in the error messages (e.g. ``"marker"``).
+    file
+        File name for the error message.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float values.
+
+    Raises
+    ------
+    InputError
+        With file, spreadsheet row, column and value of the first bad cell.
+    """
+    if column not in table.columns:
+        raise InputError(f"{what} column is missing", file=file, column=column)
+    values = pd.to_numeric(table[column], errors="coerce")
+    bad = np.flatnonzero(values.isna().to_numpy())
+    if len(bad):
+        raise InputError(
+            f"{what} value is missing or not a number",
+            file=file,
+            row=int(bad[0]) + 2,
+            column=column,
+            value=table[column].iloc[bad[0]],
+        )
+    return values.to_numpy(float)
+
+
+def _emit(
+    payload: Any,
+    as_json: bool,
+    title: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    lines: Iterable[str] = (),
+) -> None:
+    """Print a command's result: JSON, or a table and text lines, then the research notice."""
+    if as_json:
+        typer.echo(json.dumps(payload, indent=1))
+        return
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    for line in lines:
+        console.print(line, highlight=False)
+    console.print(RESEARCH_USE_LABEL, highlight=False)
 
 
 @app.command("fit")
@@ -184,48 +247,40 @@ def place_cmd(
         placement = ref.place(df, strict=strict, file=str(biopsies))
     for w in placement.warnings:
         err_console.print(f"[yellow]Warning:[/yellow] {w}", highlight=False)
-    rows = placement.to_dict()["biopsies"]
-    if as_json:
-        for r in rows:
-            r["notice"] = RESEARCH_USE_LABEL
-        typer.echo(json.dumps(rows, indent=1))
-        return
-    table = Table(title="Endometrial timing")
     from decidua.assays.timing import INTERVAL_LEVEL
 
+    rows = placement.to_dict()["biopsies"]
+    for r in rows:
+        r["notice"] = RESEARCH_USE_LABEL
     label = f"{INTERVAL_LEVEL:.0%} interval" + (
         "" if placement.interval_calibrated else " (uncal.)"
     )
-    for col in ("ID", "LH+ est.", label, "asynchrony", "asynchronous", "P(out of phase)"):
-        table.add_column(col)
-    for r in rows:
-        oop = r["out_of_phase_probability"]
-        table.add_row(
-            r["ID"],
-            f"{r['estimated_lh_day']:.2f}",
-            f"{r['interval'][0]:.1f}–{r['interval'][1]:.1f}",
-            f"{r['asynchrony_score']:.2f}",
-            "yes" if r["asynchronous"] else "no",
-            "–" if oop is None else f"{oop:.2f}",
-        )
-    console.print(table)
-    console.print(RESEARCH_USE_LABEL, highlight=False)
+    oop_label = "P(out of phase)" + ("" if placement.out_of_phase_calibrated else " (uncal.)")
+    _emit(
+        rows,
+        as_json,
+        "Endometrial timing",
+        ("ID", "LH+ est.", label, "asynchrony", "asynchronous", oop_label),
+        (
+            (
+                r["ID"],
+                f"{r['estimated_lh_day']:.2f}",
+                f"{r['interval'][0]:.1f}–{r['interval'][1]:.1f}",
+                f"{r['asynchrony_score']:.2f}",
+                "yes" if r["asynchronous"] else "no",
+                "–"
+                if r["out_of_phase_probability"] is None
+                else f"{r['out_of_phase_probability']:.2f}",
+            )
+            for r in rows
+        ),
+    )
 
 
 def _times_for(table: pd.DataFrame, time_column: str, reference: Path | None, file: str) -> Any:
     """Cycle times for a marker table: its own column, or a reference's estimates by ID."""
     if time_column in table.columns:
-        t = pd.to_numeric(table[time_column], errors="coerce")
-        bad = np.flatnonzero(t.isna().to_numpy())
-        if len(bad):
-            raise InputError(
-                "cycle time is missing or not a number",
-                file=file,
-                row=int(bad[0]) + 2,
-                column=time_column,
-                value=table[time_column].iloc[bad[0]],
-            )
-        return t.to_numpy(float)
+        return _numeric(table, time_column, "cycle time", file)
     if reference is None:
         raise InputError(
             f"column {time_column!r} is missing; add it or give --reference to look up "
@@ -248,22 +303,6 @@ def _times_for(table: pd.DataFrame, time_column: str, reference: Path | None, fi
             value=ids.iloc[missing[0]],
         )
     return est.loc[ids, "estimated_lh_day"].to_numpy(float)
-
-
-def _marker_values(table: pd.DataFrame, marker: str, file: str) -> np.ndarray:
-    if marker not in table.columns:
-        raise InputError("marker column is missing", file=file, column=marker)
-    v = pd.to_numeric(table[marker], errors="coerce")
-    bad = np.flatnonzero(v.isna().to_numpy())
-    if len(bad):
-        raise InputError(
-            "marker value is missing or not a number",
-            file=file,
-            row=int(bad[0]) + 2,
-            column=marker,
-            value=table[marker].iloc[bad[0]],
-        )
-    return v.to_numpy(float)
 
 
 @app.command("centiles")
@@ -290,7 +329,7 @@ def centiles_cmd(
 
     table = _read_csv(cohort)
     t = _times_for(table, time_column, reference, str(cohort))
-    v = _marker_values(table, marker, str(cohort))
+    v = _numeric(table, marker, "marker", str(cohort))
     model = TimingCentiles(marker, time_column).fit(t, v)
     if save is not None:
         model.save(save)
@@ -298,7 +337,7 @@ def centiles_cmd(
     if score is not None:
         new = _read_csv(score)
         tn = _times_for(new, time_column, reference, str(score))
-        vn = _marker_values(new, marker, str(score))
+        vn = _numeric(new, marker, "marker", str(score))
         sc = model.score(tn, vn)
         ids = new["ID"].astype(str).tolist() if "ID" in new.columns else [""] * len(vn)
         out["scores"] = [
@@ -314,19 +353,15 @@ def centiles_cmd(
     days = np.arange(np.ceil(t.min()), np.floor(t.max()) + 1)
     curves = model.curves(days, STANDARD_CENTILES)
     out["curves"] = curves.round(4).to_dict(orient="records")
-    if as_json:
-        typer.echo(json.dumps(out, indent=1))
-        return
-    tab = Table(title=f"Centiles of {marker} by {time_column}")
-    for col in curves.columns:
-        tab.add_column(col)
-    for rec in curves.itertuples(index=False):
-        tab.add_row(*[f"{x:.3g}" for x in rec])
-    console.print(tab)
-    for s in out.get("scores", []):
-        console.print(
+    _emit(
+        out,
+        as_json,
+        f"Centiles of {marker} by {time_column}",
+        list(curves.columns),
+        ([f"{x:.3g}" for x in rec] for rec in curves.itertuples(index=False)),
+        (
             f"{s['ID']}: {marker}={s[marker]:g} at {s[time_column]:.2f} → "
-            f"centile {100 * s['centile']:.1f} (z {s['z']:+.2f})",
-            highlight=False,
-        )
-    console.print(RESEARCH_USE_LABEL, highlight=False)
+            f"centile {100 * s['centile']:.1f} (z {s['z']:+.2f})"
+            for s in out.get("scores", [])
+        ),
+    )

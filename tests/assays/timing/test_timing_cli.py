@@ -57,6 +57,11 @@ def test_fit_writes_the_fixed_interface(ref_dir: Path, training: pd.DataFrame) -
     assert ref["settings"]["max_iterations"] == 3
     assert 0 < cal["mass_level"] <= 1
     assert ref["settings"]["interval_mass_level"] == cal["mass_level"]
+    # and the out-of-phase probability (Platt map on the same held-out batches)
+    oop = cal["out_of_phase"]
+    assert len(oop["coef"]) == 2 and oop["coef"][1] > 0  # more mass beyond the cut, more risk
+    assert oop["cross_validated"]["n"] == len(training)
+    assert 0 <= oop["cross_validated"]["ece"] <= 1
     assert len(ref["provenance"]["data_sha256"]) == 64
 
 
@@ -78,6 +83,8 @@ def test_place_json(ref_dir: Path, training: pd.DataFrame, tmp_path: Path) -> No
         lo, hi = r["interval"]
         assert lo <= r["estimated_lh_day"] <= hi
         assert isinstance(r["asynchronous"], bool)
+        assert r["out_of_phase_calibrated"] is True
+        assert 0 <= r["out_of_phase_probability"] <= 1
         assert r["notice"] == RESEARCH_USE_LABEL
 
 

@@ -28,8 +28,12 @@ from decidua.assays.timing import (
     TimingReference,
     _conformal_mass,
     _held_out_scores,
+    _out_of_phase_calibration,
     default_reference_path,
     main,
+    platt_apply,
+    platt_fit,
+    reliability,
     training_data_sha256,
 )
 from decidua.cli import app
@@ -48,6 +52,11 @@ ATOL = 1e-9
 #: Allowed distance of cross-validated coverage from the nominal level.  With 257
 #: biopsies in 9 correlated batches the binomial SE alone is ~0.015-0.019 at 90-95%.
 COVERAGE_TOLERANCE = 0.03
+#: Bound on the expected calibration error (10 equal-width bins) of the out-of-phase
+#: probability on held-out batches (Platt map fitted on the other 8 batches).  Measured
+#: 0.025 (raw mass: 0.051); with 13 events in 257 biopsies a bin of a few biopsies
+#: moves the ECE by ~0.01, so the bound leaves that much room.
+MAX_OUT_OF_PHASE_ECE = 0.04
 
 runner = CliRunner()
 
@@ -130,11 +139,16 @@ def test_stored_fold_results_match_a_fresh_fold(
     full = shipped.result.estimated_lh_day[idx]  # type: ignore[union-attr]
     grid = np.round(np.arange(1, 101) * CALIBRATION_STEP, 10)
     rows = training.iloc[idx]
-    est, score, _ = _held_out_scores(fold_reference, rows, full, grid)
+    est, score, parts_new = _held_out_scores(fold_reference, rows, full, grid)
     np.testing.assert_allclose(est, np.asarray(held_out["estimated_lh_day"])[idx], atol=ATOL)
     np.testing.assert_array_equal(score, np.asarray(held_out["score"])[idx])
     _, score_u, _ = _held_out_scores(fold_reference, rows, full, grid, unknown_batch=True)
     np.testing.assert_array_equal(score_u, np.asarray(held_out["score_unknown_batch"])[idx])
+    # the held-out raw out-of-phase masses (fold reference, full reference's cut)
+    btime, post = parts_new[0]
+    lh = shipped.result.lh_day[idx]  # type: ignore[union-attr]
+    raw = fold_reference._out_of_phase(btime, post, lh, cut=shipped._state["out_of_phase_days"])
+    np.testing.assert_allclose(raw, np.asarray(held_out["out_of_phase_raw"])[idx], atol=ATOL)
     # place() at the calibrated mass covers exactly the biopsies whose score allows it
     ref8 = copy.copy(fold_reference)
     ref8.calibration = cal
@@ -169,6 +183,68 @@ def test_calibrated_coverage_on_held_out_folds(
     assert cal["mass_levels"][case][f"{level:g}"] == summary["mass_level"]
 
 
+def test_out_of_phase_probability_is_calibrated_on_held_out_batches(
+    shipped: TimingReference,
+) -> None:
+    """Fit the Platt map on 8 batches' held-out masses, score the 9th; pool over batches.
+
+    Target: the full-cohort fit's out-of-phase call (|eLH - LH| beyond the cohort's
+    95th percentile), recomputed here from the stored cohort.
+    """
+    cal = shipped.calibration
+    assert cal is not None
+    res = shipped.result
+    assert res is not None
+    held = cal["held_out"]
+    raw = np.asarray(held["out_of_phase_raw"], float)
+    event = np.asarray(held["out_of_phase_event"], bool)
+    cut = shipped._state["out_of_phase_days"]
+    np.testing.assert_array_equal(event, np.abs(res.estimated_lh_day - res.lh_day) > cut)
+    assert 5 <= event.sum() <= 0.1 * len(event)  # the 95th-percentile cut: about 5% events
+    batch = np.asarray(held["BATCH"])
+    cv = np.empty(len(raw))
+    for b in cal["folds"]:
+        f = batch == b
+        cv[f] = platt_apply(raw[f], platt_fit(raw[~f], event[~f]))
+    before, after = reliability(raw, event), reliability(cv, event)
+    assert after["ece"] < MAX_OUT_OF_PHASE_ECE
+    assert after["ece"] < before["ece"]
+    assert after["brier"] < before["brier"]
+    stored = cal["out_of_phase"]
+    assert stored["cross_validated"]["ece"] == pytest.approx(after["ece"], abs=1e-12)
+    assert stored["raw"]["brier"] == pytest.approx(before["brier"], abs=1e-12)
+    assert stored["coef"] == pytest.approx(list(platt_fit(raw, event)), abs=1e-9)
+    # placement applies the stored map to the raw density mass
+    assert shipped.out_of_phase_map == tuple(stored["coef"])
+
+
+def test_platt_scaling_recovers_a_known_map() -> None:
+    """Synthetic truth: events drawn with P = sigmoid(-1 + 2 logit p)."""
+    rng = np.random.default_rng(11)
+    p = rng.uniform(0.01, 0.99, 20000)
+    true = 1 / (1 + np.exp(-(-1.0 + 2.0 * np.log(p / (1 - p)))))
+    y = rng.random(len(p)) < true
+    a, b = platt_fit(p, y)
+    assert a == pytest.approx(-1.0, abs=0.1)
+    assert b == pytest.approx(2.0, abs=0.1)
+    assert reliability(platt_apply(p, (a, b)), y)["ece"] < 0.02
+    assert reliability(p, y)["ece"] > 0.05  # the raw p is miscalibrated by construction
+    assert np.isnan(platt_apply(np.array([np.nan]), (a, b)))[0]
+    with pytest.raises(ModelError):
+        platt_fit(p, np.zeros(len(p), bool))
+
+
+def test_out_of_phase_map_is_skipped_without_events_outside_a_fold() -> None:
+    """All events in one batch: the other folds cannot fit a map, so none is stored."""
+    raw = np.linspace(0, 1, 30)
+    fold_of = np.repeat(np.arange(3), 10)
+    event = fold_of == 2
+    assert _out_of_phase_calibration(raw, event, fold_of, 3) is None
+    event = (fold_of == 2) & (raw > 0.9) | (fold_of == 0) & (raw > 0.25)
+    cal = _out_of_phase_calibration(raw, event, fold_of, 3)
+    assert cal is not None and cal["coef"][1] > 0  # more mass, more risk
+
+
 def test_calibrated_interval_is_inside_the_uncalibrated_one(
     shipped: TimingReference, training
 ) -> None:
@@ -178,6 +254,11 @@ def test_calibrated_interval_is_inside_the_uncalibrated_one(
     raw.calibration = None
     uncalibrated = raw.place(rows)
     assert calibrated.interval_calibrated and not uncalibrated.interval_calibrated
+    assert calibrated.out_of_phase_calibrated and not uncalibrated.out_of_phase_calibrated
+    np.testing.assert_allclose(
+        calibrated.out_of_phase_probability,
+        platt_apply(uncalibrated.out_of_phase_probability, shipped.out_of_phase_map),
+    )
     np.testing.assert_array_equal(calibrated.estimated_lh_day, uncalibrated.estimated_lh_day)
     assert np.all(calibrated.interval_low >= uncalibrated.interval_low - 1e-12)
     assert np.all(calibrated.interval_high <= uncalibrated.interval_high + 1e-12)
@@ -208,6 +289,14 @@ def test_calibration_round_trips_and_needs_batches(shipped: TimingReference, tra
     v1 = TimingReference.from_dict(old)
     assert v1.calibration is None and v1.interval_mass_level == INTERVAL_LEVEL
     assert not v1.place(training.iloc[:2]).interval_calibrated
+    # a version-2 file (interval calibration only) gives the raw out-of-phase mass
+    v2 = shipped.to_dict()
+    v2["model_version"] = "decidua.timing.reference/2"
+    del v2["calibration"]["out_of_phase"]
+    old2 = TimingReference.from_dict(v2)
+    assert old2.out_of_phase_map is None
+    placed2 = old2.place(training.iloc[:3])
+    assert placed2.interval_calibrated and not placed2.out_of_phase_calibrated
     one_batch = training.assign(BATCH="1")
     ref = TimingReference().fit(one_batch, seed=0, max_iterations=1)
     with pytest.raises(ModelError, match="3 batches"):
@@ -227,6 +316,7 @@ def test_cli_place_on_the_default_reference(shipped: TimingReference, training, 
     for r in rows:
         assert {"ID", "estimated_lh_day", "interval", "asynchrony_score", "asynchronous"} <= set(r)
         assert r["interval_calibrated"] is True
+        assert r["out_of_phase_calibrated"] is True
         assert r["notice"] == RESEARCH_USE_LABEL
     table = runner.invoke(app, ["timing", "place", "default", str(new)])
     assert table.exit_code == 0

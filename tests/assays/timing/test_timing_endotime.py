@@ -3,8 +3,9 @@
 Fixtures (tests/data/timing/, provenance in its README):
 
 * ``endotime_seed<S>_estimates.csv`` — full EndoTime runs (``endotime_train``
-  with its defaults, capped at 8 iterations from outside) for seeds 1-3 (seed 3
-  with the rows shuffled: EndoTime's tie-breaking depends on row order).
+  with its defaults, capped at 8 iterations from outside), one per seed; every
+  file present is used. Seeds 1 and 2 read the rows in file order, seed 3 and
+  later with the rows shuffled (EndoTime's tie-breaking depends on row order).
 * ``endotime_step_seed7_one_step.csv`` — one EndoTime ordering step and the
   asynchrony scores computed by the R code from fixed inputs: Decidua must
   reproduce these numbers exactly, given the same starting times.
@@ -34,8 +35,19 @@ ONE_STEP = DATA / "endotime_step_seed7_one_step.csv"
 ONE_STEP_META = DATA / "endotime_step_seed7_one_step_meta.txt"
 #: Share of biopsies whose asynchrony call must match EndoTime's majority call over its
 #: runs.  Issue 3 asked for 0.95 against a run; EndoTime's own runs agree with each other
-#: on only 0.80-0.96, and Decidua reaches 0.946 against the majority (docs/timing.md).
-MIN_MAJORITY_AGREEMENT = 0.94
+#: on only 0.80-0.97, and the majority itself moves as runs are added: Decidua (seed 1)
+#: matched it on 0.946 with 3 runs, 0.879 with 5, 0.907 with 6, 0.895 with 7 (docs/timing.md).
+MIN_MAJORITY_AGREEMENT = 0.85
+#: Decidua must agree with EndoTime at least as well as EndoTime agrees with itself, up to
+#: this much (about 2.6 of 257 biopsies).  Measured with 7 runs the two are equal to 3
+#: decimals (0.895 vs 0.894 pairwise, 0.905 vs 0.905 leave-one-run-out); adding one run
+#: moved EndoTime's own mean pairwise agreement by 0.005-0.008.
+AGREEMENT_TOLERANCE = 0.01
+#: Share of biopsies on which every EndoTime run makes the same call and Decidua makes it too.
+MIN_UNANIMOUS_AGREEMENT = 0.97
+#: How far Decidua's mean agreement with single EndoTime runs may fall below the best any
+#: fixed call could reach (calling each biopsy as the majority of the runs does).
+MAX_GAP_TO_CEILING = 0.04
 
 
 def _scaled_corrected(training: pd.DataFrame) -> np.ndarray:
@@ -99,23 +111,79 @@ def test_estimated_time_within_endotime_run_to_run_variation(
     assert _abs_hours(ours["estimated_lh_day"], centre).quantile(0.95) <= 24
 
 
+def _our_calls_and_r_calls(
+    reference: TimingReference, endotime_runs: dict[int, pd.DataFrame], training: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decidua's asynchrony calls (n,) and EndoTime's (runs, n), in training-data order."""
+    ids = list(training["ID"])
+    ours = reference.estimates().set_index("ID").loc[ids, "asynchronous"].to_numpy(bool)
+    calls = np.array(
+        [r.set_index("ID").loc[ids, "asynchronous"].to_numpy(bool) for r in endotime_runs.values()]
+    )
+    return ours, calls
+
+
+def test_asynchrony_disagreements_sit_where_endotime_runs_split(
+    reference: TimingReference, endotime_runs: dict[int, pd.DataFrame], training
+) -> None:  # type: ignore[no-untyped-def]
+    """Where every EndoTime run makes the same call, Decidua makes it too.
+
+    And the split biopsies bound what any method can reach: a fixed call agrees
+    with a random EndoTime run on at most mean(max(p, 1 - p)) of biopsies (p: the
+    share of runs flagging the biopsy), which is below the issue's 95%.
+    """
+    ours, calls = _our_calls_and_r_calls(reference, endotime_runs, training)
+    k = len(calls)
+    votes = calls.sum(axis=0)
+    unanimous = (votes == 0) | (votes == k)
+    assert (ours[unanimous] == calls[0][unanimous]).mean() >= MIN_UNANIMOUS_AGREEMENT
+    share = votes / k
+    ceiling = np.maximum(share, 1 - share).mean()
+    per_run = np.mean([(ours == c).mean() for c in calls])
+    assert ceiling < 0.95
+    assert per_run >= ceiling - MAX_GAP_TO_CEILING
+
+
+def _agreement_with_majority(call: np.ndarray, runs: np.ndarray) -> float:
+    """Share of biopsies where ``call`` matches the runs' majority (a tie counts 1/2)."""
+    votes = runs.sum(axis=0)
+    tie = votes * 2 == len(runs)
+    return float(np.where(tie, 0.5, call == (votes * 2 > len(runs))).mean())
+
+
+def test_asynchrony_calls_are_as_close_to_endotime_consensus_as_an_endotime_run(
+    reference: TimingReference, endotime_runs: dict[int, pd.DataFrame], training
+) -> None:  # type: ignore[no-untyped-def]
+    """Leave one EndoTime run out: compare it and Decidua with the other runs' majority.
+
+    Decidua must match the consensus of the other runs at least as well as the left-out
+    EndoTime run does (averaged over which run is left out), up to AGREEMENT_TOLERANCE.
+    """
+    ours, calls = _our_calls_and_r_calls(reference, endotime_runs, training)
+    assert len(calls) >= 3
+    endotime, decidua = [], []
+    for j in range(len(calls)):
+        others = np.delete(calls, j, axis=0)
+        endotime.append(_agreement_with_majority(calls[j], others))
+        decidua.append(_agreement_with_majority(ours, others))
+    assert np.mean(decidua) >= np.mean(endotime) - AGREEMENT_TOLERANCE
+
+
 def test_asynchrony_calls_agree_with_endotime(
     reference: TimingReference, endotime_runs: dict[int, pd.DataFrame], training
 ) -> None:  # type: ignore[no-untyped-def]
-    """Calls agree with EndoTime at least as well as EndoTime's runs agree with each other.
+    """Calls agree with EndoTime as well as its runs agree with each other (to 0.01).
 
-    Measured (docs/timing.md): EndoTime run pairs agree on 0.961, 0.802 and 0.817
-    of biopsies (the shuffled-row run sets a much higher threshold); Decidua (seed 1)
-    agrees with the three runs on 0.934, 0.949, 0.829 and with their majority call on
-    0.946. The issue's 95% per-run target is not met by EndoTime itself.
+    Measured with 7 runs (docs/timing.md): EndoTime run pairs agree on 0.80-0.97 of
+    biopsies (mean 0.894; runs on the file's row order differ most from shuffled ones);
+    Decidua (seed 1) agrees with the runs on 0.829-0.949 (mean 0.895) and with their
+    majority call on 0.895. The issue's 95% per-run target is not met by EndoTime
+    itself: no fixed call can exceed 0.931 against a random run.
     """
-    ids = list(training["ID"])
-    ours = reference.estimates().set_index("ID").loc[ids, "asynchronous"].to_numpy()
-    calls = {
-        s: r.set_index("ID").loc[ids, "asynchronous"].to_numpy() for s, r in endotime_runs.items()
-    }
-    r_vs_r = np.mean([(calls[a] == calls[b]).mean() for a, b in itertools.combinations(calls, 2)])
-    us_vs_r = np.mean([(ours == c).mean() for c in calls.values()])
-    assert us_vs_r >= r_vs_r
-    majority = np.sum(list(calls.values()), axis=0) * 2 > len(calls)
-    assert (ours == majority).mean() >= MIN_MAJORITY_AGREEMENT
+    ours, calls = _our_calls_and_r_calls(reference, endotime_runs, training)
+    k = len(calls)
+    pairs = itertools.combinations(range(k), 2)
+    r_vs_r = np.mean([(calls[a] == calls[b]).mean() for a, b in pairs])
+    us_vs_r = np.mean([(ours == c).mean() for c in calls])
+    assert us_vs_r >= r_vs_r - AGREEMENT_TOLERANCE
+    assert _agreement_with_majority(ours, calls) >= MIN_MAJORITY_AGREEMENT
