@@ -129,7 +129,16 @@ def _emit(
 def fit_cmd(
     cohort: Path = typer.Argument(..., help="Cohort CSV: ID, BATCH, LH, one ΔCt column per gene."),
     out: Path = typer.Option(..., "-o", "--out", help="Output directory for the reference."),
-    seed: int = typer.Option(0, "--seed", help="Seed for the LH tie jitter."),
+    seed: int = typer.Option(
+        0, "--seed", help="Seed of the fit (LH jitter, ties; the ensemble members derive from it)."
+    ),
+    n_seeds: int | None = typer.Option(
+        None,
+        "--n-seeds",
+        min=1,
+        help="Seed-ensemble size: orderings averaged per biopsy (default: the module "
+        "default, 8; 1 = a single fit).",
+    ),
     max_iterations: int | None = typer.Option(
         None, "--max-iterations", min=1, help="Iteration cap (default: the module default)."
     ),
@@ -148,7 +157,7 @@ def fit_cmd(
     from decidua.assays.timing import TimingReference
 
     df = _read_csv(cohort)
-    ref = TimingReference()
+    ref = TimingReference() if n_seeds is None else TimingReference(n_seeds=n_seeds)
     cap = max_iterations or ref.max_iterations
     with Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -159,12 +168,14 @@ def fit_cmd(
         transient=True,
         disable=as_json,
     ) as progress:
-        task = progress.add_task("ordering biopsies", total=cap)
+        task = progress.add_task("ordering biopsies", total=cap * ref.n_seeds)
+        done = [0]  # orderings so far, over all ensemble members
 
         def step(iteration: int, distance: float, window: int) -> None:
+            done[0] += 1
             progress.update(
                 task,
-                completed=iteration,
+                completed=done[0],
                 description=f"ordering (window {window}, distance {distance:.2f})",
             )
 

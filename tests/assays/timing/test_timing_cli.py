@@ -10,21 +10,37 @@ import pytest
 from typer.testing import CliRunner
 
 from decidua import RESEARCH_USE_LABEL
-from decidua.assays.timing import TimingReference
+from decidua.assays.timing import TimingReference, ensemble_seeds
 from decidua.cli import app
 
 runner = CliRunner()
+#: Ensemble size of the CLI fit fixture (smaller than the default to keep the test quick).
+CLI_N_SEEDS = 2
 
 
 @pytest.fixture(scope="module")
 def ref_dir(tmp_path_factory: pytest.TempPathFactory, training: pd.DataFrame) -> Path:
-    """A reference written by ``decidua timing fit`` (3 iterations keep the test quick)."""
+    """A reference written by ``decidua timing fit`` (3 iterations and a 2-seed ensemble keep
+    the test quick; the default ensemble size is checked on the library side)."""
     root = tmp_path_factory.mktemp("timing")
     cohort = root / "cohort.csv"
     training.to_csv(cohort, index=False)
     out = root / "ref"
     result = runner.invoke(
-        app, ["timing", "fit", str(cohort), "-o", str(out), "--seed", "4", "--max-iterations", "3"]
+        app,
+        [
+            "timing",
+            "fit",
+            str(cohort),
+            "-o",
+            str(out),
+            "--seed",
+            "4",
+            "--max-iterations",
+            "3",
+            "--n-seeds",
+            str(CLI_N_SEEDS),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert RESEARCH_USE_LABEL in result.output
@@ -49,6 +65,10 @@ def test_fit_writes_the_fixed_interface(ref_dir: Path, training: pd.DataFrame) -
     assert "curves" in ref
     assert ref["fit"]["iterations"] == 3
     assert ref["fit"]["stop_reason"] == "cap reached"
+    # the seed ensemble, with its members recorded
+    assert ref["settings"]["n_seeds"] == CLI_N_SEEDS
+    assert ref["provenance"]["member_seeds"] == list(ensemble_seeds(4, CLI_N_SEEDS))
+    assert ref["fit"]["member_stop_reasons"] == ["cap reached"] * CLI_N_SEEDS
     thr = ref["asynchrony_threshold"]
     assert (est["asynchronous"] == (est["asynchrony_score"] > thr)).all()
     # calibrated by default (leave one batch out, folds fitted with the same cap)
@@ -66,8 +86,22 @@ def test_fit_writes_the_fixed_interface(ref_dir: Path, training: pd.DataFrame) -
 
 
 def test_fit_matches_the_library(ref_dir: Path, training: pd.DataFrame) -> None:
-    lib = TimingReference().fit(training, seed=4, max_iterations=3).estimates()
+    lib = TimingReference(n_seeds=CLI_N_SEEDS).fit(training, seed=4, max_iterations=3).estimates()
     est = pd.read_csv(ref_dir / "estimates.csv", dtype={"ID": str})
+    pd.testing.assert_series_equal(est["estimated_lh_day"], lib["estimated_lh_day"])
+
+
+def test_fit_n_seeds_one_is_a_single_fit(training: pd.DataFrame, tmp_path: Path) -> None:
+    cohort = tmp_path / "cohort.csv"
+    training.to_csv(cohort, index=False)
+    out = tmp_path / "ref1"
+    args = ["--seed", "4", "--max-iterations", "2", "--n-seeds", "1", "--no-calibrate"]
+    result = runner.invoke(app, ["timing", "fit", str(cohort), "-o", str(out), *args])
+    assert result.exit_code == 0, result.output
+    ref = json.loads((out / "reference.json").read_text())
+    assert ref["settings"]["n_seeds"] == 1 and ref["settings"]["member_seeds"] == [4]
+    lib = TimingReference(n_seeds=1).fit(training, seed=4, max_iterations=2).estimates()
+    est = pd.read_csv(out / "estimates.csv", dtype={"ID": str})
     pd.testing.assert_series_equal(est["estimated_lh_day"], lib["estimated_lh_day"])
 
 

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from decidua import RESEARCH_USE_LABEL
 from decidua.assays.timing import (
     CALIBRATION_STEP,
+    DEFAULT_N_SEEDS,
     DEFAULT_REFERENCE_COMMAND,
     DEFAULT_REFERENCE_SEED,
     INTERVAL_LEVEL,
@@ -30,6 +31,7 @@ from decidua.assays.timing import (
     _held_out_scores,
     _out_of_phase_calibration,
     default_reference_path,
+    ensemble_seeds,
     main,
     platt_apply,
     platt_fit,
@@ -81,8 +83,19 @@ def test_shipped_reference_equals_a_fresh_fit(
     assert a["cohort"]["BATCH"] == b["cohort"]["BATCH"]
     assert a["fit"]["stop_reason"] == b["fit"]["stop_reason"]
     assert a["fit"]["iterations"] == b["fit"]["iterations"]
-    for s in ("gene_window", "aggregate_window", "max_iterations", "patience", "final", "seed"):
+    for s in (
+        "gene_window",
+        "aggregate_window",
+        "max_iterations",
+        "patience",
+        "final",
+        "seed",
+        "n_seeds",
+        "member_seeds",
+    ):
         assert a["settings"][s] == b["settings"][s], s
+    assert a["fit"]["member_stop_reasons"] == b["fit"]["member_stop_reasons"]
+    assert a["fit"]["member_iterations"] == b["fit"]["member_iterations"]
     assert a["batch_shifts"] == pytest.approx(b["batch_shifts"], abs=ATOL)
     for keys in (
         ("cohort", "pseudotime"),
@@ -105,6 +118,9 @@ def test_shipped_reference_provenance(shipped: TimingReference) -> None:
     prov = shipped.provenance
     assert prov["data_sha256"] == training_data_sha256()
     assert prov["seed"] == DEFAULT_REFERENCE_SEED
+    # the seed ensemble: its size and the members' seeds are recorded
+    assert prov["n_seeds"] == DEFAULT_N_SEEDS > 1
+    assert prov["member_seeds"] == list(ensemble_seeds(DEFAULT_REFERENCE_SEED, DEFAULT_N_SEEDS))
     assert prov["model_version"] == MODEL_VERSION
     assert prov["decidua_version"]
     assert prov["command"] == DEFAULT_REFERENCE_COMMAND
@@ -118,9 +134,12 @@ def test_training_biopsies_placed_on_shipped_reference(shipped: TimingReference,
     est = shipped.estimates()
     assert list(placed["ID"]) == list(est["ID"])
     diff_h = (placed["estimated_lh_day"] - est["estimated_lh_day"]).abs() * 24
-    # measured: median 1.2 h, 95th percentile 20.0 h (one ordering bin ~ 0.7 h)
-    assert diff_h.median() < 2
-    assert diff_h.quantile(0.95) < 24
+    # measured (seed ensemble of 8, the default): median 2.2 h, 95th percentile 26.7 h; a
+    # single-seed reference gave 1.2 h and 20.0 h (one ordering bin ~ 0.7 h). A placement is
+    # one density peak on the final curves while the fitted time averages 8 orderings, so the
+    # two agree less closely (docs/timing.md, *Seed ensemble*).
+    assert diff_h.median() < 3
+    assert diff_h.quantile(0.95) < 30
     assert (placed["asynchronous"] == est["asynchronous"]).mean() >= 0.95
     assert (placed["interval_low"] <= placed["estimated_lh_day"]).all()
     assert (placed["estimated_lh_day"] <= placed["interval_high"]).all()

@@ -36,11 +36,13 @@ ONE_STEP_META = DATA / "endotime_step_seed7_one_step_meta.txt"
 #: Share of biopsies whose asynchrony call must match EndoTime's majority call over its
 #: runs.  Issue 3 asked for 0.95 against a run; EndoTime's own runs agree with each other
 #: on only 0.80-0.97, and the majority itself moves as runs are added: Decidua (seed 1)
-#: matched it on 0.946 with 3 runs, 0.879 with 5, 0.907 with 6, 0.895 with 7 (docs/timing.md).
+#: matched it on 0.946 with 3 runs, 0.879 with 5, 0.907 with 6, 0.895 with 7 as a single-seed
+#: fit; the default seed ensemble (8 seeds) matches the 7-run majority on 0.938 (docs/timing.md).
 MIN_MAJORITY_AGREEMENT = 0.85
 #: Decidua must agree with EndoTime at least as well as EndoTime agrees with itself, up to
 #: this much (about 2.6 of 257 biopsies).  Measured with 7 runs the two are equal to 3
-#: decimals (0.895 vs 0.894 pairwise, 0.905 vs 0.905 leave-one-run-out); adding one run
+#: decimals for a single-seed fit (0.895 vs 0.894 pairwise, 0.905 vs 0.905 leave-one-run-out; the
+#: default seed ensemble: 0.913 and 0.937); adding one run
 #: moved EndoTime's own mean pairwise agreement by 0.005-0.008.
 AGREEMENT_TOLERANCE = 0.01
 #: Share of biopsies on which every EndoTime run makes the same call and Decidua makes it too.
@@ -176,8 +178,9 @@ def test_asynchrony_calls_agree_with_endotime(
 
     Measured with 7 runs (docs/timing.md): EndoTime run pairs agree on 0.80-0.97 of
     biopsies (mean 0.894; runs on the file's row order differ most from shuffled ones);
-    Decidua (seed 1) agrees with the runs on 0.829-0.949 (mean 0.895) and with their
-    majority call on 0.895. The issue's 95% per-run target is not met by EndoTime
+    Decidua (seed 1, default seed ensemble) agrees with the runs on 0.887-0.934 (mean
+    0.913) and with their majority call on 0.938 (single-seed fit: 0.829-0.949, mean
+    0.895; majority 0.895). The issue's 95% per-run target is not met by EndoTime
     itself: no fixed call can exceed 0.931 against a random run.
     """
     ours, calls = _our_calls_and_r_calls(reference, endotime_runs, training)
