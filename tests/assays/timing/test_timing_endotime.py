@@ -34,11 +34,12 @@ DATA = Path(__file__).resolve().parents[2] / "data" / "timing"
 ONE_STEP = DATA / "endotime_step_seed7_one_step.csv"
 ONE_STEP_META = DATA / "endotime_step_seed7_one_step_meta.txt"
 #: Share of biopsies whose asynchrony call must match EndoTime's majority call over its
-#: runs.  Issue 3 asked for 0.95 against a run; EndoTime's own runs agree with each other
-#: on only 0.80-0.97, and the majority itself moves as runs are added: Decidua (seed 1)
-#: matched it on 0.946 with 3 runs, 0.879 with 5, 0.907 with 6, 0.895 with 7 as a single-seed
-#: fit; the default seed ensemble (8 seeds) matches the 7-run majority on 0.938 (docs/timing.md).
-MIN_MAJORITY_AGREEMENT = 0.85
+#: runs (a tied vote counts 1/2).  Issue 3 asked for 0.95 against a run; EndoTime's own runs
+#: agree with each other on only 0.80-0.98, and the majority itself moves as runs are added:
+#: a single-seed fit (seed 1) matched it on 0.946 with 3 runs, 0.879 with 5, 0.895 with 7.
+#: The default seed ensemble (8 seeds) matches the 7-run majority on 0.938 and the 8-run
+#: majority on 0.938 (0.945 leaving out the 4 tied biopsies); docs/timing.md.
+MIN_MAJORITY_AGREEMENT = 0.92
 #: Decidua must agree with EndoTime at least as well as EndoTime agrees with itself, up to
 #: this much (about 2.6 of 257 biopsies).  Measured with 7 runs the two are equal to 3
 #: decimals for a single-seed fit (0.895 vs 0.894 pairwise, 0.905 vs 0.905 leave-one-run-out; the
