@@ -52,7 +52,7 @@ import cv2
 import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
-from skimage import filters, measure, morphology, segmentation
+from skimage import measure, segmentation
 
 from decidua.assays.clonogenicity.layouts import SBS_FOOTPRINT_MM, Layout, get_layout
 from decidua.errors import InputError
@@ -518,7 +518,8 @@ def refine_well_radius(grey: np.ndarray, cx: float, cy: float, r: float) -> floa
     # plain median where no sample fell outside the image (much faster)
     has_nan = np.isnan(polar).any(axis=0)
     full, part = ok_cols & ~has_nan, ok_cols & has_nan
-    prof[full] = np.median(polar[:, full], axis=0)
+    # (per radius, on a contiguous radius-major copy: the same medians, faster)
+    prof[full] = np.median(np.ascontiguousarray(polar[:, full].T), axis=1)
     if part.any():
         prof[part] = np.nanmedian(polar[:, part], axis=0)
     rho = np.arange(n_rho) * (1.2 * r / n_rho)
@@ -560,13 +561,21 @@ def _background_contrast(crop: np.ndarray, mask: np.ndarray, se_radius_px: float
     mask_small = cv2.resize(mask.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA)
     sample = np.flatnonzero(mask.ravel())[::7]  # subsample: robust statistics only
     channels = [0]
+    probe = crop[::97, ::89]  # a cheap first look: differing samples settle it
     for c in range(1, crop.shape[2]):
-        if not any(np.array_equal(crop[..., c], crop[..., j]) for j in channels):
+        if not any(np.array_equal(probe[..., c], probe[..., j])
+                   and np.array_equal(crop[..., c], crop[..., j]) for j in channels):
             channels.append(c)
+    # the downsampling of all channels in one call (INTER_AREA treats channels
+    # independently: the same values as one channel at a time, ~3x faster); the
+    # other filters run per channel (their multi-channel paths round differently)
+    chs = crop[..., channels].astype(np.float32)
+    small_all = cv2.resize(chs, (sw, sh), interpolation=cv2.INTER_AREA)
+    small_all = small_all.reshape(sh, sw, len(channels))
     best, best_score = None, -np.inf
-    for c in channels:
-        ch = crop[..., c].astype(np.float32)
-        small_ch = cv2.resize(ch, (sw, sh), interpolation=cv2.INTER_AREA)
+    for i in range(len(channels)):
+        ch = chs[..., i]
+        small_ch = np.ascontiguousarray(small_all[..., i])
         # extrapolate the well's own values outwards (normalised convolution)
         # so the closing does not treat the well edge as a dark feature
         num = cv2.GaussianBlur(small_ch * mask_small, (0, 0), 2.0 * r_small)
@@ -576,7 +585,9 @@ def _background_contrast(crop: np.ndarray, mask: np.ndarray, se_radius_px: float
         bg = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel)
         bg = cv2.GaussianBlur(bg, (0, 0), max(1.0, r_small / 2))
         bg = cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR)
-        con = 1.0 - ch / np.maximum(bg, 1.0)
+        con = np.maximum(bg, 1.0)
+        np.divide(ch, con, out=con)
+        np.subtract(1.0, con, out=con)  # 1 - I / background, without temporaries
         con = cv2.GaussianBlur(con, (0, 0), 1.0)
         vals = con.ravel()[sample]
         med, sigma = _background_level(vals)
@@ -586,6 +597,53 @@ def _background_contrast(crop: np.ndarray, mask: np.ndarray, se_radius_px: float
     out = best if best is not None else np.zeros((h, w), np.float32)
     out[~mask] = 0.0
     return out
+
+
+def _hysteresis_threshold(image: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Hysteresis threshold: the 4-connected components of ``image > low``
+    that contain a pixel ``> high``.
+
+    The same mask as ``skimage.filters.apply_hysteresis_threshold`` (which
+    labels with ``scipy.ndimage.label``'s default 4-connectivity), with the
+    components labelled by ``cv2.connectedComponents`` and tested with one
+    ``np.bincount`` instead of ``ndi.sum`` over every label (3-5x faster).
+    """
+    low = min(low, high)
+    n, lab = cv2.connectedComponents((image > low).view(np.uint8), connectivity=4,
+                                     ltype=cv2.CV_32S)
+    hit = np.bincount(lab[image > high], minlength=n) > 0
+    hit[0] = False
+    return hit[lab]
+
+
+def _fill_small_holes(mask: np.ndarray, max_size: int) -> np.ndarray:
+    """Fill the 4-connected background components of at most ``max_size`` pixels.
+
+    The same mask as ``skimage.morphology.remove_small_holes(mask,
+    max_size=max_size)`` (default connectivity 1), with the background
+    labelled by ``cv2.connectedComponents``.
+    """
+    n, lab = cv2.connectedComponents((~mask).view(np.uint8), connectivity=4, ltype=cv2.CV_32S)
+    small = np.bincount(lab.ravel(), minlength=n) <= max_size
+    small[0] = False
+    return mask | small[lab]
+
+
+def _drop_small_labels(lab: np.ndarray, size: float, *, inclusive: bool) -> None:
+    """Set to 0, in place, the labels of ``lab`` with fewer than ``size`` pixels
+    (``inclusive``: with at most ``size`` pixels).
+
+    The same as ``skimage.morphology.remove_small_objects`` on a label image
+    (other labels keep their numbers), counting only the labelled pixels.
+    """
+    if not lab.flags.c_contiguous:
+        raise ValueError("label image must be C-contiguous (it is changed in place)")
+    flat = lab.reshape(-1)  # a view of lab
+    nz = np.flatnonzero(flat)
+    ids = flat[nz]
+    sizes = np.bincount(ids)
+    small = sizes <= size if inclusive else sizes < size
+    flat[nz[small[ids]]] = 0
 
 
 def _background_level(vals: np.ndarray) -> tuple[float, float]:
@@ -622,7 +680,7 @@ def _solidity(mask: np.ndarray) -> float:
     # contour points run through pixel centres: pad the hull by half a pixel
     hull = cv2.convexHull(pts)
     hull_area = cv2.contourArea(hull) + 0.5 * cv2.arcLength(hull, True)
-    return min(1.0, float(mask.sum()) / max(hull_area + 1.0, 1.0))
+    return min(1.0, float(np.count_nonzero(mask)) / max(hull_area + 1.0, 1.0))
 
 
 def _filled_area(mask: np.ndarray) -> float:
@@ -634,7 +692,7 @@ def _filled_area(mask: np.ndarray) -> float:
         for c, h in zip(contours, hier[0], strict=True):
             if h[3] != -1:  # has a parent: a hole
                 holes += cv2.contourArea(c) + 0.5 * cv2.arcLength(c, True)
-    return float(mask.sum()) + holes
+    return float(np.count_nonzero(mask)) + holes
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -684,12 +742,12 @@ def _bubble_band(raw: np.ndarray, min_px: float) -> np.ndarray:
         x, y = contours[ci][0, 0]
         bx, by, bw, bh = cv2.boundingRect(contours[ci])
         sl = (slice(by, by + bh), slice(bx, bx + bw))
-        lab_box, _n = ndi.label(raw[sl])
+        _n, lab_box = cv2.connectedComponents(raw8[sl], connectivity=4, ltype=cv2.CV_32S)
         i = int(lab_box[y - by, x - bx])
         if i == 0:
             continue
         m = lab_box == i
-        area = float(m.sum())
+        area = float(np.count_nonzero(m))
         if area < 0.5 * min_px:
             continue
         fa = _filled_area(m)
@@ -698,14 +756,18 @@ def _bubble_band(raw: np.ndarray, min_px: float) -> np.ndarray:
         filled = _fill_holes(m)
         if _solidity(filled) < 0.8:
             continue
-        rr, cc = np.nonzero(filled)
-        cy, cx = rr.mean(), cc.mean()
-        fa = float(filled.sum())
+        # centroid from the (exact, integer) raw moments of the filled outline
+        mom = cv2.moments(filled.view(np.uint8), binaryImage=True)
+        fa = float(mom["m00"])
+        cy, cx = mom["m01"] / fa, mom["m10"] / fa
         radius = math.sqrt(fa / math.pi)
         half = area / (2.0 * math.pi * radius) / 2.0 + 1.5
         yy, xx = np.ogrid[sl[0].start:sl[0].stop, sl[1].start:sl[1].stop]
-        d = np.sqrt((yy - sl[0].start - cy) ** 2 + (xx - sl[1].start - cx) ** 2)
-        band[sl] |= np.abs(d - (radius - half + 1.5)) <= half
+        d = (yy - sl[0].start - cy) ** 2 + (xx - sl[1].start - cx) ** 2
+        np.sqrt(d, out=d)  # distance to the centroid, in place (fewer full-box passes)
+        d -= radius - half + 1.5
+        np.abs(d, out=d)
+        band[sl] |= d <= half
     return band
 
 
@@ -781,7 +843,7 @@ def _object_stats(
     core = np.bincount(ids, v >= 0.5 * p90[ids], minlength=n + 1)
     # mean darkening in a small window at the centroid (hollow test)
     half = max(1, int(round(r_px / 3)))
-    integ = cv2.integral(con.astype(np.float64))
+    integ = cv2.integral(con, sdepth=cv2.CV_64F)  # float64 sums of the float32 map
     yi, xi = np.rint(cy).astype(np.int64), np.rint(cx).astype(np.int64)
     ya, yb = np.clip(yi - half, 0, h), np.clip(yi + half + 1, 0, h)
     xa, xb = np.clip(xi - half, 0, w), np.clip(xi + half + 1, 0, w)
@@ -907,7 +969,10 @@ def _split(binary: np.ndarray, h: float, min_single_px: float) -> tuple[np.ndarr
     colonies are not split, ring-shaped objects (bubble outlines) are
     returned in ``rings`` and never split.
     """
-    lab, n = ndi.label(binary)
+    # 4-connected components numbered in raster order, as ndi.label (OpenCV's
+    # labelling, run with one thread by count_colonies: same numbering, ~2x faster)
+    n, lab = cv2.connectedComponents(binary.view(np.uint8), connectivity=4, ltype=cv2.CV_32S)
+    n -= 1
     rings: set[int] = set()
     if n == 0:
         return lab.astype(np.int32), rings
@@ -1040,19 +1105,17 @@ def count_colonies(
         med, sigma = _background_level(con.ravel()[np.flatnonzero(mask.ravel())[::3]])
         lo = max(LOW_CONTRAST_FLOOR, med + LOW_NOISE_K * sigma)
         hi = max(HIGH_CONTRAST_FLOOR, med + HIGH_NOISE_K * sigma)
-        raw = filters.apply_hysteresis_threshold(con, lo, hi)
-        opened = cv2.morphologyEx(raw.astype(np.uint8), cv2.MORPH_OPEN, open_kernel).astype(bool)
-        opened = morphology.remove_small_holes(opened, max_size=int(HOLE_FRACTION * min_px))
+        raw = _hysteresis_threshold(con, lo, hi)
+        opened = cv2.morphologyEx(raw.view(np.uint8), cv2.MORPH_OPEN, open_kernel).view(bool)
+        opened = _fill_small_holes(opened, int(HOLE_FRACTION * min_px))
         # thin structures removed by the opening: keep the large ones as rejected
         thin_lab = measure.label(raw & ~opened)
-        thin_lab = morphology.remove_small_objects(thin_lab, max_size=max(4, int(min_px / 2)))
+        _drop_small_labels(thin_lab, max(4, int(min_px / 2)), inclusive=True)
         band = _bubble_band(raw, min_px)
         lab, rings = _split(opened, h_split, min_px)
         # drop specks below a quarter of the minimum area before measuring
-        sizes = np.bincount(lab.ravel())
-        keep = sizes >= 0.25 * min_px
-        keep[0] = False
-        lab = np.where(keep[lab], lab, 0)
+        # (in place, on the object pixels only: labels are not renumbered)
+        _drop_small_labels(lab, 0.25 * min_px, inclusive=False)
         ring2 = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
         edge = cv2.erode(mask.astype(np.uint8), ring2, iterations=2) == 0
         crop_grey = grey[y0:y1, x0:x1]
