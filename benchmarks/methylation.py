@@ -34,6 +34,7 @@ interleaved, and the best wall time of each is reported (shared machine).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
@@ -168,9 +169,18 @@ def find_perl_extractor() -> str | None:
 
 # ----------------------------------------------------------------------------- main
 def main() -> None:
-    n_rows = int(sys.argv[1]) if len(sys.argv) > 1 else 50_000_000
-    copies = int(sys.argv[2]) if len(sys.argv) > 2 else 500
-    repeats = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+    parser = argparse.ArgumentParser(
+        description="Methylation readers (CX report plain/gzip vs wc/zcat) and XM-tag BAM "
+        "extraction (vs Bismark's Perl extractor when installed), in one run."
+    )
+    parser.add_argument("n_rows", nargs="?", type=int, default=50_000_000,
+                        help="rows of the generated CX report (default 50,000,000)")
+    parser.add_argument("copies", nargs="?", type=int, default=500,
+                        help="copies of Bismark's tiny BAM in the generated BAM (default 500)")
+    parser.add_argument("repeats", nargs="?", type=int, default=3,
+                        help="interleaved repeats; best of N is reported (default 3)")
+    args = parser.parse_args()
+    n_rows, copies, repeats = args.n_rows, args.copies, args.repeats
     rows_out = []
     with tempfile.TemporaryDirectory(prefix="decidua-meth-bench-") as tmp:
         tmpd = Path(tmp)
