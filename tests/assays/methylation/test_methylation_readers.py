@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -266,16 +268,23 @@ def test_unknown_format_and_missing_file(tmp_path: Path) -> None:
         read_calls(tmp_path / "missing.cov")
 
 
-def test_bam_without_xm_tags_is_refused(tmp_path: Path) -> None:
-    src = DATA / "bismark" / "mk_se.bam"
-    out = tmp_path / "noxm.bam"
+def _rewrite_bam(src: Path, out: Path, edit: Callable[[int, Any], None]) -> Path:
+    """Copy ``src`` to ``out``, calling ``edit(k, read)`` on the k-th record first."""
     with pysam.AlignmentFile(str(src), "rb") as inp, pysam.AlignmentFile(
         str(out), "wb", template=inp
     ) as dst:
         for k, read in enumerate(inp):
-            if k >= 5:
-                read.set_tag("XM", None)
+            edit(k, read)
             dst.write(read)
+    return out
+
+
+def test_bam_without_xm_tags_is_refused(tmp_path: Path) -> None:
+    def drop_xm(k: int, read: Any) -> None:
+        if k >= 5:
+            read.set_tag("XM", None)
+
+    out = _rewrite_bam(DATA / "bismark" / "mk_se.bam", tmp_path / "noxm.bam", drop_xm)
     with pytest.raises(InputError) as err:
         extract_bam(out)
     assert err.value.row == 6 and err.value.file == str(out)
@@ -283,17 +292,14 @@ def test_bam_without_xm_tags_is_refused(tmp_path: Path) -> None:
 
 
 def test_bam_filters_mapq_and_duplicates(tmp_path: Path) -> None:
+    def flag(k: int, read: Any) -> None:
+        if k % 4 == 0:
+            read.flag |= 0x400
+        if k % 4 == 1:
+            read.mapping_quality = 3
+
     src = DATA / "bismark" / "mk_se.bam"
-    out = tmp_path / "flags.bam"
-    with pysam.AlignmentFile(str(src), "rb") as inp, pysam.AlignmentFile(
-        str(out), "wb", template=inp
-    ) as dst:
-        for k, read in enumerate(inp):
-            if k % 4 == 0:
-                read.flag |= 0x400
-            if k % 4 == 1:
-                read.mapping_quality = 3
-            dst.write(read)
+    out = _rewrite_bam(src, tmp_path / "flags.bam", flag)
     all_calls, _ = extract_bam(src)
     from decidua.assays.methylation import ExtractionOptions
 
