@@ -1,0 +1,10 @@
+"""Generic statistics shared by the assays, the risk model and the references.
+
+Pure (numpy/scipy only): no database, web or CLI code. One concept per module:
+
+- :mod:`decidua.stats.intervals` — the one interval type every result uses.
+"""
+
+from decidua.stats.intervals import Interval
+
+__all__ = ["Interval"]
