@@ -34,6 +34,13 @@ import numpy as np
 from scipy import optimize, special
 from scipy.stats import binom
 
+from decidua.literature import (
+    MAGNUS_2019_ODDS_RATIOS,
+    MAGNUS_2019_OVERALL_RISK,
+    MAGNUS_2019_RISK_BY_AGE,
+    QUENBY_2021_POOLED_RISK,
+    QUENBY_2021_WOMEN_BY_LOSSES,
+)
 from decidua.risk.model import (
     HISTORY_AGE_STEPS_PER_YEAR,
     RiskModel,
@@ -43,42 +50,41 @@ from decidua.risk.model import (
 
 # --------------------------------------------------------------------------- targets
 
-#: Magnus et al., BMJ 2019: miscarriage risk by maternal age band (proportion).
-#: 15.8% (< 20), 9.8% (25-29) and 53.6% (>= 45) are the paper's results text on Figure 2
-#: (checked against a secondary quotation of that text; it also gives the minimum, 9.5% at
-#: age 27). 11% (30-34), 17% (35-39) and 32% (40-44) are the approximate values quoted in
-#: the project brief / issue 4 from the same figure (not verified to the decimal by us).
-#: The 20-24 band is not used (its value was not available to us in numeric form).
+#: Magnus et al., BMJ 2019: miscarriage risk by maternal age band (proportion), from
+#: :data:`decidua.literature.MAGNUS_2019_RISK_BY_AGE` (see its sources; the paper also gives
+#: the minimum, 9.5% at age 27). The 20-24 band is not used (no numeric value available).
 #: Tuples: (label, first age, last age (inclusive, whole years), risk, tolerance).
 #: Tolerance (absolute, proportion) = approximate 95% binomial half-width for the band size
 #: (band shares of Norwegian pregnancies assumed as in MAGNUS_AGE_WEIGHTS, 421,201 in total)
 #: plus half the rounding unit of the quoted figure; the published band CIs were not
 #: available to us. See docs/risk-model.md.
-MAGNUS_AGE_BANDS: tuple[tuple[str, int, int, float, float], ...] = (
-    ("<20", 16, 19, 0.158, 0.015),
-    ("25-29", 25, 29, 0.098, 0.005),
-    ("30-34", 30, 34, 0.110, 0.007),
-    ("35-39", 35, 39, 0.170, 0.008),
-    ("40-44", 40, 44, 0.320, 0.012),
-    (">=45", 45, 47, 0.536, 0.035),
+MAGNUS_AGE_BANDS: tuple[tuple[str, int, int, float, float], ...] = tuple(
+    (label, first, last, MAGNUS_2019_RISK_BY_AGE[label], tol)
+    for label, first, last, tol in (
+        ("<20", 16, 19, 0.015),
+        ("25-29", 25, 29, 0.005),
+        ("30-34", 30, 34, 0.007),
+        ("35-39", 35, 39, 0.008),
+        ("40-44", 40, 44, 0.012),
+        (">=45", 45, 47, 0.035),
+    )
 )
 
 #: Magnus et al., BMJ 2019, abstract: age-adjusted odds ratios of miscarriage after 1, 2, 3
-#: previous consecutive miscarriages vs none, with 95% CIs.
-MAGNUS_AOR: tuple[tuple[int, float, float, float], ...] = (
-    (1, 1.54, 1.48, 1.60),
-    (2, 2.21, 2.03, 2.41),
-    (3, 3.97, 3.29, 4.78),
+#: previous consecutive miscarriages vs none, with 95% CIs (from :mod:`decidua.literature`).
+MAGNUS_AOR: tuple[tuple[int, float, float, float], ...] = tuple(
+    (k, *v) for k, v in MAGNUS_2019_ODDS_RATIOS.items()
 )
 
 #: Magnus et al., BMJ 2019: overall risk of miscarriage, 12.8% (reported, not fitted).
-MAGNUS_OVERALL = 0.128
+MAGNUS_OVERALL = MAGNUS_2019_OVERALL_RISK
 
 #: Quenby et al., Lancet 2021: pooled miscarriage risk per recognised pregnancy (15.3%) and
 #: proportion of ever-pregnant women with exactly 1, exactly 2, and >= 3 miscarriages.
-QUENBY_POOLED_RISK = 0.153
-QUENBY_WOMEN_WITH_LOSSES: tuple[tuple[str, float], ...] = (("1", 0.108), ("2", 0.019),
-                                                          (">=3", 0.007))
+QUENBY_POOLED_RISK = QUENBY_2021_POOLED_RISK
+QUENBY_WOMEN_WITH_LOSSES: tuple[tuple[str, float], ...] = tuple(
+    QUENBY_2021_WOMEN_BY_LOSSES.items()
+)
 
 #: Assumed share of pregnancies by maternal-age band in the calibration population (our
 #: assumption, roughly the Norwegian maternal-age distribution of 2009-13; used only to

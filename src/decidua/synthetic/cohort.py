@@ -74,6 +74,20 @@ from decidua.domain import (
     Outcome,
 )
 from decidua.errors import InputError
+from decidua.literature import (
+    ESHRE_2022_RPL_MIN_LOSSES,
+    MAGNUS_2019_ODDS_RATIOS,
+    MAGNUS_2019_OVERALL_RISK,
+    MAGNUS_2019_RISK_BY_AGE,
+    MIYAKIS_2006_APS_PERSISTENCE_WEEKS,
+    MIYAKIS_2006_APS_TITRE_ABOVE,
+    PRISM_2019_DOSE,
+    PRISM_2019_END_WEEKS,
+    QUENBY_2021_WOMEN_BY_LOSSES,
+    TEWARY_2020_CYCLES,
+    TEWARY_2020_DOSE,
+    TEWARY_2020_MIN_LOSSES,
+)
 
 # --------------------------------------------------------------------------
 # Identity of the generator and of the shipped demo
@@ -110,67 +124,29 @@ AGE_BANDS: tuple[tuple[str, float, float], ...] = (
     (">=45", 45.0, 99.0),
 )
 
-#: Risk of miscarriage per pregnancy by maternal age band.
-#: Magnus MC et al., "Role of maternal age and pregnancy history in risk of
-#: miscarriage", BMJ 2019;364:l869 (Norway, 421,201 pregnancies 2009-13),
-#: figures as quoted in the project brief (BRIEF §1): 15.8% (<20), 9.8%
-#: (25-29), 11% (30-34), 17% (35-39), 32% (40-44), 53.6% (>=45).
-#: The 20-24 value is NOT taken from the paper: it is the midpoint, in logit
-#: space, of the <20 and 25-29 figures (0.125), an interpolation.
+#: Risk of miscarriage per pregnancy by maternal age band: Magnus et al., BMJ
+#: 2019 (:data:`decidua.literature.MAGNUS_2019_RISK_BY_AGE`), in the order of
+#: :data:`AGE_BANDS`. The 20-24 value is NOT taken from the paper: it is the
+#: midpoint, in logit space, of the <20 and 25-29 figures (0.125), an
+#: interpolation (synthetic assumption).
 MAGNUS_2019_LOSS_BY_AGE: dict[str, float] = {
-    "<20": 0.158,
-    "20-24": 0.125,  # interpolated (logit midpoint of 0.158 and 0.098), not published
-    "25-29": 0.098,
-    "30-34": 0.11,
-    "35-39": 0.17,
-    "40-44": 0.32,
-    ">=45": 0.536,
+    name: (0.125 if name == "20-24" else MAGNUS_2019_RISK_BY_AGE[name])
+    for name, _lo, _hi in AGE_BANDS
 }
 
 #: Overall miscarriage risk per pregnancy, Magnus et al. BMJ 2019 (abstract).
-MAGNUS_2019_OVERALL_LOSS = 0.128
-
-#: Age-adjusted odds ratios of miscarriage after 1, 2 and 3 previous
-#: consecutive miscarriages versus none, with 95% CIs. Magnus et al. BMJ
-#: 2019;364:l869, abstract: 1.54 (1.48-1.60), 2.21 (2.03-2.41), 3.97 (3.29-4.78).
-MAGNUS_2019_ODDS_RATIOS: dict[int, tuple[float, float, float]] = {
-    1: (1.54, 1.48, 1.60),
-    2: (2.21, 2.03, 2.41),
-    3: (3.97, 3.29, 4.78),
-}
-
-#: Share of women who have been pregnant with 1, 2, >=3 miscarriages.
-#: Quenby S et al., "Miscarriage matters", Lancet 2021;397:1658-67 (BRIEF §1).
-#: Reported for comparison only (the population here over-samples older
-#: mothers to estimate the >=45 band, so it is not expected to match).
-QUENBY_2021_WOMEN_BY_LOSSES: dict[str, float] = {"1": 0.108, "2": 0.019, ">=3": 0.007}
-
-#: Recurrent pregnancy loss: two or more pregnancy losses, biochemical
-#: included (ESHRE guideline "Recurrent pregnancy loss", 2022 update).
-ESHRE_2022_RPL_MIN_LOSSES = 2
-
-#: Sitagliptin feasibility trial: 100 mg daily for three cycles in women with
-#: >= 3 losses. Tewary S et al., EBioMedicine 2020;51:102597 (38 randomised).
-TEWARY_2020_DOSE = "100 mg daily"
-TEWARY_2020_CYCLES = 3
-TEWARY_2020_MIN_LOSSES = 3
-
-#: Vaginal micronised progesterone for women with bleeding in early pregnancy
-#: and a previous miscarriage, from bleeding until 16 weeks. Coomarasamy A et
-#: al., PRISM trial, NEJM 2019;380:1815-24.
-PRISM_2019_DOSE = "400 mg vaginal twice daily"
-PRISM_2019_END_WEEKS = 16.0
+MAGNUS_2019_OVERALL_LOSS = MAGNUS_2019_OVERALL_RISK
 
 #: Antiphospholipid antibody titres above 40 GPL/MPL units (or the 99th
 #: percentile) count towards antiphospholipid syndrome. Miyakis S et al.,
 #: J Thromb Haemost 2006;4:295-306 (revised Sapporo / Sydney criteria); the
 #: criteria require persistence on two occasions >= 12 weeks apart.
-APS_ANTIBODY_POSITIVE_ABOVE = 40.0
+APS_ANTIBODY_POSITIVE_ABOVE = MIYAKIS_2006_APS_TITRE_ABOVE
 #: Lower limit of the "equivocal" (low-titre) antibody range used here
 #: (synthetic assumption: many laboratories report 20-40 as low positive).
 APS_ANTIBODY_EQUIVOCAL_ABOVE = 20.0
 #: Repeat antiphospholipid tests at least 12 weeks apart (Miyakis 2006).
-APS_REPEAT_WEEKS = 12
+APS_REPEAT_WEEKS = MIYAKIS_2006_APS_PERSISTENCE_WEEKS
 
 #: TSH reference interval (mIU/L) in non-pregnant adults, a common laboratory
 #: range (e.g. British Thyroid Association, UK guidelines for the use of
@@ -787,7 +763,7 @@ def summarise_population(
             "1-year maternal age (categorical); Mantel-Haenszel OR by 1-year age also given"
         ),
         "women_by_losses": women_by_losses,
-        "women_by_losses_quenby_2021": QUENBY_2021_WOMEN_BY_LOSSES,
+        "women_by_losses_quenby_2021": dict(QUENBY_2021_WOMEN_BY_LOSSES),
         "loss_routes": {
             r: round(float((population.loc[population["loss"], "loss_route"] == r).mean()), 4)
             for r in ("age", "decidual")

@@ -1,0 +1,203 @@
+"""Published figures used in Decidua's code, each defined once with its source.
+
+Every number here is quoted from a paper or guideline; the comment above it
+names the source (authors, journal, year, volume:pages, and where in the
+paper). Modules that need a published figure import it from here instead of
+repeating it, so that a correction is made in one place. Choices of our own
+(tolerances, interpolations, modelling assumptions) do **not** belong here:
+they stay, named and explained, in the module that makes them.
+
+The figures are plain Python values (read-only mappings for tables), so this
+module imports nothing beyond the standard library.
+
+Sources
+-------
+* Magnus MC, Wilcox AJ, Morken N-H, Weinberg CR, Haberg SE. Role of maternal
+  age and pregnancy history in risk of miscarriage: prospective register based
+  study. BMJ 2019;364:l869 (Norway, 421,201 pregnancies 2009-13).
+* Quenby S, Gallos ID, Dhillon-Smith RK, et al. Miscarriage matters: the
+  epidemiological, physical, psychological, and economic costs of early
+  pregnancy loss. Lancet 2021;397:1658-67.
+* ESHRE Guideline Group on RPL. ESHRE guideline: recurrent pregnancy loss: an
+  update in 2022. Hum Reprod Open 2023;2023(1):hoad002.
+* Royal College of Obstetricians and Gynaecologists. The investigation and
+  treatment of couples with recurrent first-trimester and second-trimester
+  miscarriage. Green-top Guideline No. 17, 2011.
+* Tewary S, Lucas ES, Fujihara R, et al. Impact of sitagliptin on endometrial
+  mesenchymal stem-like progenitor cells: a randomised, double-blind
+  placebo-controlled feasibility trial. EBioMedicine 2020;51:102597.
+* Coomarasamy A, Devall AJ, Cheed V, et al. A randomized trial of progesterone
+  in women with bleeding in early pregnancy (PRISM). N Engl J Med
+  2019;380:1815-24.
+* Miyakis S, Lockshin MD, Atsumi T, et al. International consensus statement
+  on an update of the classification criteria for definite antiphospholipid
+  syndrome (APS). J Thromb Haemost 2006;4:295-306.
+
+Examples
+--------
+>>> from decidua import literature as lit
+>>> lit.MAGNUS_2019_ODDS_RATIOS[2]
+(2.21, 2.03, 2.41)
+>>> lit.is_rpl(2), lit.is_rpl(2, definition="RCOG")
+(True, False)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Final, Literal
+
+__all__ = [
+    "ESHRE_2022_RPL_MIN_LOSSES",
+    "MAGNUS_2019_AGE_BAND_LABELS",
+    "MAGNUS_2019_ODDS_RATIOS",
+    "MAGNUS_2019_OVERALL_RISK",
+    "MAGNUS_2019_PREGNANCIES",
+    "MAGNUS_2019_RISK_BY_AGE",
+    "MIYAKIS_2006_APS_PERSISTENCE_WEEKS",
+    "MIYAKIS_2006_APS_TITRE_ABOVE",
+    "PRISM_2019_DOSE",
+    "PRISM_2019_END_WEEKS",
+    "QUENBY_2021_POOLED_RISK",
+    "QUENBY_2021_WOMEN_BY_LOSSES",
+    "RCOG_2011_RPL_MIN_LOSSES",
+    "RPL_MIN_LOSSES",
+    "TEWARY_2020_CFU_RATE_RATIO",
+    "TEWARY_2020_CYCLES",
+    "TEWARY_2020_DOSE",
+    "TEWARY_2020_MIN_LOSSES",
+    "is_rpl",
+]
+
+# --------------------------------------------------------------------------- Magnus 2019
+
+#: Magnus et al., BMJ 2019;364:l869: number of pregnancies in the Norwegian registers
+#: studied (2009-13).
+MAGNUS_2019_PREGNANCIES: Final = 421_201
+
+#: Magnus et al., BMJ 2019: risk of miscarriage per pregnancy by maternal-age band
+#: (proportion). 15.8% (< 20), 9.8% (25-29) and 53.6% (>= 45) are from the paper's results
+#: text on Figure 2 (checked against a secondary quotation of that text); 11% (30-34), 17%
+#: (35-39) and 32% (40-44) are the approximate values read from the same figure as quoted in
+#: the project brief (BRIEF §1; not verified to the decimal). The 20-24 band has no numeric
+#: figure available to us and is absent: a module that needs it must say how it fills it.
+MAGNUS_2019_RISK_BY_AGE: Final[Mapping[str, float]] = MappingProxyType({
+    "<20": 0.158,
+    "25-29": 0.098,
+    "30-34": 0.110,
+    "35-39": 0.170,
+    "40-44": 0.320,
+    ">=45": 0.536,
+})
+
+#: The maternal-age bands of Magnus et al. 2019, youngest first (including the 20-24 band
+#: that has no value in :data:`MAGNUS_2019_RISK_BY_AGE`).
+MAGNUS_2019_AGE_BAND_LABELS: Final = ("<20", "20-24", "25-29", "30-34", "35-39", "40-44",
+                                      ">=45")
+
+#: Magnus et al., BMJ 2019, abstract: overall risk of miscarriage, 12.8% of pregnancies.
+MAGNUS_2019_OVERALL_RISK: Final = 0.128
+
+#: Magnus et al., BMJ 2019, abstract: age-adjusted odds ratios of miscarriage after 1, 2 and
+#: 3 previous consecutive miscarriages versus none, as (estimate, 95% low, 95% high):
+#: 1.54 (1.48-1.60), 2.21 (2.03-2.41), 3.97 (3.29-4.78).
+MAGNUS_2019_ODDS_RATIOS: Final[Mapping[int, tuple[float, float, float]]] = MappingProxyType({
+    1: (1.54, 1.48, 1.60),
+    2: (2.21, 2.03, 2.41),
+    3: (3.97, 3.29, 4.78),
+})
+
+# --------------------------------------------------------------------------- Quenby 2021
+
+#: Quenby et al., Lancet 2021;397:1658-67 (summary): pooled risk of miscarriage, 15.3% of
+#: recognised pregnancies.
+QUENBY_2021_POOLED_RISK: Final = 0.153
+
+#: Quenby et al., Lancet 2021 (summary): share of women who have been pregnant who had
+#: exactly 1, exactly 2, and 3 or more miscarriages (10.8%, 1.9%, 0.7%).
+QUENBY_2021_WOMEN_BY_LOSSES: Final[Mapping[str, float]] = MappingProxyType({
+    "1": 0.108,
+    "2": 0.019,
+    ">=3": 0.007,
+})
+
+# --------------------------------------------------------------------------- RPL definition
+
+#: Recurrent pregnancy loss: two or more pregnancy losses (biochemical included),
+#: consecutive or not. ESHRE guideline "Recurrent pregnancy loss", 2022 update.
+ESHRE_2022_RPL_MIN_LOSSES: Final = 2
+
+#: The older UK definition: three or more consecutive losses. RCOG Green-top Guideline
+#: No. 17, 2011.
+RCOG_2011_RPL_MIN_LOSSES: Final = 3
+
+#: The definition Decidua uses by default (ESHRE 2022).
+RPL_MIN_LOSSES: Final = ESHRE_2022_RPL_MIN_LOSSES
+
+
+def is_rpl(losses: int, definition: Literal["ESHRE", "RCOG"] = "ESHRE") -> bool:
+    """Whether a number of pregnancy losses meets a published definition of RPL.
+
+    Parameters
+    ----------
+    losses
+        Number of pregnancy losses. For ``"ESHRE"`` (2022) count all losses, consecutive
+        or not, biochemical included; for ``"RCOG"`` (2011) count consecutive losses.
+    definition
+        ``"ESHRE"`` (two or more, the default) or ``"RCOG"`` (three or more).
+
+    Returns
+    -------
+    bool
+
+    Raises
+    ------
+    ValueError
+        If ``losses`` is negative or ``definition`` is unknown.
+
+    Examples
+    --------
+    >>> is_rpl(1)
+    False
+    >>> [is_rpl(n, definition="RCOG") for n in (2, 3, 4)]
+    [False, True, True]
+    """
+    if losses < 0:
+        raise ValueError(f"number of losses must be >= 0, got {losses!r}")
+    if definition == "ESHRE":
+        return losses >= ESHRE_2022_RPL_MIN_LOSSES
+    if definition == "RCOG":
+        return losses >= RCOG_2011_RPL_MIN_LOSSES
+    raise ValueError(f"unknown RPL definition {definition!r}; use 'ESHRE' or 'RCOG'")
+
+
+# --------------------------------------------------------------------------- trials
+
+#: Sitagliptin feasibility trial: 100 mg daily for three cycles in women with >= 3 losses.
+#: Tewary et al., EBioMedicine 2020;51:102597 (38 women randomised).
+TEWARY_2020_DOSE: Final = "100 mg daily"
+#: See :data:`TEWARY_2020_DOSE`.
+TEWARY_2020_CYCLES: Final = 3
+#: See :data:`TEWARY_2020_DOSE`.
+TEWARY_2020_MIN_LOSSES: Final = 3
+#: Tewary et al. 2020: rate ratio of CFU counts, sitagliptin vs placebo, adjusted for
+#: baseline CFU and age, as (estimate, 95% low, 95% high): 1.52 (1.32-1.75).
+TEWARY_2020_CFU_RATE_RATIO: Final = (1.52, 1.32, 1.75)
+
+#: Vaginal micronised progesterone for women with bleeding in early pregnancy and a
+#: previous miscarriage, from bleeding until 16 weeks. Coomarasamy A et al., PRISM trial,
+#: N Engl J Med 2019;380:1815-24.
+PRISM_2019_DOSE: Final = "400 mg vaginal twice daily"
+#: See :data:`PRISM_2019_DOSE` (weeks of gestation).
+PRISM_2019_END_WEEKS: Final = 16.0
+
+# --------------------------------------------------------------------------- APS criteria
+
+#: Antiphospholipid antibody titres above 40 GPL/MPL units (or the 99th percentile) count
+#: towards antiphospholipid syndrome. Miyakis et al., J Thromb Haemost 2006;4:295-306
+#: (revised Sapporo / Sydney criteria).
+MIYAKIS_2006_APS_TITRE_ABOVE: Final = 40.0
+#: Miyakis et al. 2006: antibodies must be persistent, positive on two occasions at least
+#: 12 weeks apart.
+MIYAKIS_2006_APS_PERSISTENCE_WEEKS: Final = 12
