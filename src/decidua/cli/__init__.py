@@ -1,29 +1,102 @@
-"""Command-line interface: ``decidua …`` (a thin edge over the core).
+"""Command-line interface: ``decidua …`` (a thin edge over :mod:`decidua.services`).
 
 Exit codes: 0 success, 1 user error (a readable message, never a traceback),
 2 usage error.
+
+Start-up is cheap: importing this package loads Typer and nothing else of
+weight. Sub-commands are registered from :data:`COMMANDS` and their modules
+are imported only when one of their commands runs (``decidua --help`` lists
+them from the table without importing any).
 """
 
 from __future__ import annotations
 
 import sys
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from typer.core import TyperGroup
 
 from decidua.errors import DeciduaError
 
-err_console = Console(stderr=True)
+#: Every sub-command: name -> (module, attribute, one-line help for ``decidua --help``).
+#: The attribute is a Typer app (a command group) or a function (a single command).
+#: Adding a command group is one line here, e.g.
+#:     "qpcr": ("decidua.cli.qpcr", "app", "qPCR: relative quantification."),
+#: Keep heavy imports (numpy, pandas, sqlalchemy, ...) inside the command functions.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "db": ("decidua.cli.core", "db_app", "Database schema commands."),
+    "import": ("decidua.cli.core", "import_command",
+               "Import one file in one transaction (all rows or none)."),
+    "patients": ("decidua.cli.core", "patients_app", "List patients."),
+    "patient": ("decidua.cli.core", "patient_app", "One patient's record."),
+    "demo": ("decidua.cli.core", "demo_command",
+             "Load the bundled SYNTHETIC demo cohort into a fresh database."),
+    "export": ("decidua.cli.core", "export_command",
+               "Pseudonymous research export (keyed-hash ids, no free text)."),
+    "users": ("decidua.cli.core", "users_app", "User accounts and roles."),
+    "timing": ("decidua.cli.timing", "app",
+               "Endometrial timing: fit a reference, place biopsies, centiles."),
+    "risk": ("decidua.cli.risk", "app", "Recurrence-risk commands."),
+    "pathway": ("decidua.cli.risk", "pathway_app", "Care-pathway commands."),
+    "cfu": ("decidua.cli.cfu", "app", "Clonogenicity (CFU) assay: colony counting, statistics."),
+    "methylation": ("decidua.cli.methylation", "app",
+                    "CpG and non-CpG methylation from bisulfite data."),
+}  # fmt: skip
+
+_loaded: dict[str, Any] = {}
+
+
+def load_command(name: str) -> Any:
+    """The Click command of a :data:`COMMANDS` entry (imports its module once)."""
+    cmd = _loaded.get(name)
+    if cmd is None:
+        import importlib
+
+        module, attr, _ = COMMANDS[name]
+        obj = getattr(importlib.import_module(module), attr)
+        if isinstance(obj, typer.Typer):
+            cmd = typer.main.get_group(obj)  # a group even with one command
+        else:
+            single = typer.Typer()
+            single.command(name)(obj)
+            cmd = typer.main.get_command(single)
+        cmd.name = name
+        _loaded[name] = cmd
+    return cmd
 
 
 def report_error(exc: DeciduaError) -> None:
-    """Print a Decidua error for a person (no traceback)."""
-    err_console.print(f"[bold red]Error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+    """Print a Decidua error for a person (no traceback; the message is plain text)."""
+    from rich.text import Text
+
+    from decidua.cli.output import err_console
+
+    err_console.print(Text.assemble(("Error:", "bold red"), f" {exc}"), soft_wrap=True)
 
 
 class DeciduaGroup(TyperGroup):
-    """Root command group that turns :class:`DeciduaError` into exit code 1."""
+    """Root command group: lazy sub-commands from :data:`COMMANDS`, and
+    :class:`DeciduaError` turned into exit code 1."""
+
+    _listing = False
+
+    def list_commands(self, ctx):  # type: ignore[no-untyped-def]
+        return [*super().list_commands(ctx), *(n for n in COMMANDS if n not in self.commands)]
+
+    def get_command(self, ctx, cmd_name):  # type: ignore[no-untyped-def]
+        if cmd_name in self.commands or cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        if self._listing:  # the root --help: the table's line, no import
+            return TyperGroup(name=cmd_name, help=COMMANDS[cmd_name][2])
+        return load_command(cmd_name)
+
+    def format_help(self, ctx, formatter):  # type: ignore[no-untyped-def]
+        self._listing = True
+        try:
+            return super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
 
     def invoke(self, ctx):  # type: ignore[no-untyped-def]
         try:
@@ -42,18 +115,37 @@ app = typer.Typer(
 )
 
 
-def _register() -> None:
-    from decidua.cli import cfu, core, methylation, risk, timing
+def _version(value: bool) -> None:
+    if value:
+        from decidua import __version__
 
-    core.register(app)
-    app.add_typer(timing.app, name="timing")
-    app.add_typer(risk.app, name="risk")
-    app.add_typer(risk.pathway_app, name="pathway")
-    app.add_typer(cfu.app, name="cfu")
-    app.add_typer(methylation.app, name="methylation")
+        sys.stdout.write(f"decidua {__version__}\n")
+        raise typer.Exit()
 
 
-_register()
+@app.callback()
+def _root(
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db", help="Database URL (default: $DECIDUA_DATABASE_URL or var/decidua.sqlite)."
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True,
+                     help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Decidua: pre-pregnancy endometrial screening in recurrent pregnancy loss.
+
+    Research use only; not a diagnostic device.
+    """
+    if db is not None or "decidua.store.session" in sys.modules:
+        # (commands that use no database, such as `risk predict`, never load SQLAlchemy)
+        from decidua.store.session import set_default_url
+
+        set_default_url(db)
 
 
 def main() -> None:

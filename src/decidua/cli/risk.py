@@ -1,23 +1,21 @@
-"""`decidua risk …` and `decidua pathway …` commands (a thin edge over the core).
+"""`decidua risk …` and `decidua pathway …` commands: formatting over
+:mod:`decidua.services.risk`.
 
 Every printed risk carries its 95% credible interval and the research-use label.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from decidua import RESEARCH_USE_LABEL
-from decidua.domain import DecidualCall, Outcome
+from decidua.cli.output import console, echo_json
+from decidua.domain import DecidualCall
 
 app = typer.Typer(help="Recurrence-risk commands.", no_args_is_help=True)
 pathway_app = typer.Typer(help="Care-pathway commands.", no_args_is_help=True)
-
-console = Console(highlight=False, soft_wrap=True, markup=False)
 
 
 def _pct(x: float) -> str:
@@ -65,31 +63,13 @@ def predict_cmd(
 
     Example: decidua risk predict --age 34 --losses 3 --biopsy abnormal --biopsy normal --json
     """
-    from decidua.errors import InputError
-    from decidua.risk import default_model, predict
+    from decidua.services.risk import assess
 
-    if losses < 0 or live_births < 0:
-        raise InputError("--losses and --live-births cannot be negative")
-    history = [Outcome.LIVE_BIRTH] * live_births + [Outcome.MISCARRIAGE] * losses
-    calls = list(biopsy or [])
-    est = predict(age, history, calls)
-    outlook = default_model().biopsy_outlook(age, history, calls) if what_if else None
+    res = assess(age, losses, live_births, list(biopsy or []), what_if=what_if)
     if as_json:
-        out = est.to_dict()
-        if outlook is not None:
-            out["next_biopsy"] = {
-                "p_abnormal": outlook.p_abnormal,
-                "if_abnormal": {
-                    "p_loss": outlook.if_abnormal.p_loss,
-                    "interval": list(outlook.if_abnormal.interval),
-                },
-                "if_normal": {
-                    "p_loss": outlook.if_normal.p_loss,
-                    "interval": list(outlook.if_normal.interval),
-                },
-            }
-        typer.echo(json.dumps(out))
+        echo_json(res.to_dict())
         return
+    est, outlook = res.estimate, res.outlook
     _print_estimate(est)
     if outlook is not None:
         for name, e in (("abnormal", outlook.if_abnormal), ("normal", outlook.if_normal)):
@@ -115,24 +95,16 @@ def patient_cmd(
 
     Example: decidua risk patient P001 --json
     """
-    import datetime as dt
-
     from decidua.cli.core import actor
-    from decidua.risk import predict_record
-    from decidua.store.assessments import save_assessment
-    from decidua.store.records import load_patient_record
+    from decidua.services.risk import assess_patient
     from decidua.store.session import session_scope
 
-    today = dt.date.today()
     with session_scope() as session:
-        record = load_patient_record(session, patient_id)
-        est = predict_record(record, today)
-        if save:
-            save_assessment(session, record, est.to_dict(), on=today, actor=actor())
+        res = assess_patient(session, actor(), patient_id, save=save)
     if as_json:
-        typer.echo(json.dumps({"patient_id": record.patient_id, **est.to_dict()}))
+        echo_json(res.to_dict())
     else:
-        _print_estimate(est, header=f"Patient {record.patient_id}")
+        _print_estimate(res.estimate, header=f"Patient {res.record.patient_id}")
         if save:
             console.print("Assessment stored.")
 
@@ -146,27 +118,16 @@ def history_cmd(
 
     Example: decidua risk history P001
     """
-    from decidua.store.assessments import list_assessments
-    from decidua.store.records import get_patient
+    from decidua.cli.core import actor
+    from decidua.services.risk import risk_history
     from decidua.store.session import session_scope
 
     with session_scope() as session:
-        get_patient(session, patient_id)  # NotFoundError for an unknown id
-        rows = [
-            {
-                "at": a.created_at.isoformat(),
-                "by": a.actor,
-                "model_version": a.model_version,
-                "p_loss": a.p_loss,
-                "interval": [a.interval_low, a.interval_high],
-            }
-            for a in list_assessments(session, patient_id)
-        ]
+        hist = risk_history(session, actor(), patient_id)
     if as_json:
-        typer.echo(
-            json.dumps({"patient_id": patient_id, "assessments": rows, "label": RESEARCH_USE_LABEL})
-        )
+        echo_json(hist.to_dict())
         return
+    rows = hist.assessments
     if not rows:
         console.print(f"No stored assessments for {patient_id}.")
     for r in rows:
@@ -198,20 +159,17 @@ def pathway_patient_cmd(
 
     Example: decidua pathway patient P001 --research-biopsy
     """
-    from decidua.pathway import next_steps
-    from decidua.store.records import load_patient_record
+    from decidua.cli.core import actor
+    from decidua.services.risk import pathway_for_patient
     from decidua.store.session import session_scope
 
     with session_scope() as session:
-        record = load_patient_record(session, patient_id)
-    res = next_steps(
-        record,
-        pregnant=pregnant,
-        early_pregnancy_bleeding=bleeding,
-        research_biopsy_available=research_biopsy,
-    )
+        res = pathway_for_patient(
+            session, actor(), patient_id, pregnant=pregnant, bleeding=bleeding,
+            research_biopsy=research_biopsy,
+        )  # fmt: skip
     if as_json:
-        typer.echo(json.dumps(res.to_dict()))
+        echo_json(res.to_dict())
         return
     console.print(
         f"Patient {res.patient_id}: {res.losses} loss(es), {res.stage} (rules {res.rules_version})"

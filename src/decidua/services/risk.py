@@ -1,0 +1,209 @@
+"""Risk and care-pathway use cases: from inputs, for a stored woman, her history.
+
+The science is in :mod:`decidua.risk` and :mod:`decidua.pathway`; this module
+turns command inputs and stored records into their arguments and the results
+into JSON-ready payloads shared by the CLI and the web application.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from decidua import RESEARCH_USE_LABEL
+from decidua.domain import DecidualCall, Outcome
+from decidua.errors import InputError
+from decidua.services.database import require_schema
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from decidua.domain import PatientRecord
+    from decidua.pathway import PathwayResult
+    from decidua.risk import BiopsyOutlook, RiskEstimate
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """A risk estimate and, when asked for, what one more biopsy could change."""
+
+    estimate: RiskEstimate
+    outlook: BiopsyOutlook | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``risk predict --json`` document."""
+        out = self.estimate.to_dict()
+        o = self.outlook
+        if o is not None:
+            out["next_biopsy"] = {
+                "p_abnormal": o.p_abnormal,
+                "if_abnormal": {"p_loss": o.if_abnormal.p_loss,
+                                "interval": list(o.if_abnormal.interval)},
+                "if_normal": {"p_loss": o.if_normal.p_loss,
+                              "interval": list(o.if_normal.interval)},
+            }  # fmt: skip
+        return out
+
+
+def assess(
+    age: float,
+    losses: int = 0,
+    live_births: int = 0,
+    biopsies: Sequence[DecidualCall | str] = (),
+    *,
+    what_if: bool = False,
+) -> Assessment:
+    """Risk of losing the next pregnancy from counts (no database).
+
+    Parameters
+    ----------
+    age
+        Maternal age in years (12-60).
+    losses
+        Previous consecutive losses.
+    live_births
+        Live births before the run of losses.
+    biopsies
+        Clinic calls of pre-pregnancy biopsies.
+    what_if
+        Also compute the outlook of one more biopsy.
+
+    Raises
+    ------
+    InputError
+        Negative counts, age outside the model's range, unknown calls.
+    """
+    from decidua.risk import default_model, predict
+
+    if losses < 0 or live_births < 0:
+        raise InputError("--losses and --live-births cannot be negative")
+    history = [Outcome.LIVE_BIRTH] * live_births + [Outcome.MISCARRIAGE] * losses
+    calls = list(biopsies)
+    est = predict(age, history, calls)
+    outlook = default_model().biopsy_outlook(age, history, calls) if what_if else None
+    return Assessment(est, outlook)
+
+
+@dataclass(frozen=True)
+class PatientAssessment:
+    """The risk of a stored woman on a day; ``saved`` when it was stored."""
+
+    record: PatientRecord
+    estimate: RiskEstimate
+    on: dt.date
+    saved: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``risk patient --json`` document."""
+        return {"patient_id": self.record.patient_id, **self.estimate.to_dict()}
+
+
+def assess_patient(
+    session: Session,
+    actor: str,
+    patient_id: str,
+    *,
+    save: bool = False,
+    on: dt.date | None = None,
+) -> PatientAssessment:
+    """Risk for a stored woman: age on ``on`` (default today), full history,
+    untreated biopsies with a clinic call; stored with its inputs when ``save``.
+
+    Raises
+    ------
+    NotFoundError
+        For an unknown id.
+    InputError
+        If the schema is missing or out of date.
+    """
+    from decidua.risk import predict_record
+    from decidua.store.assessments import save_assessment
+    from decidua.store.records import load_patient_record
+
+    day = on or dt.date.today()
+    require_schema(session)
+    record = load_patient_record(session, patient_id)
+    est = predict_record(record, day)
+    if save:
+        save_assessment(session, record, est.to_dict(), on=day, actor=actor)
+    return PatientAssessment(record, est, day, save)
+
+
+@dataclass(frozen=True)
+class RiskHistory:
+    """A woman's stored assessments, oldest first."""
+
+    patient_id: str
+    assessments: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``risk history --json`` document."""
+        return {
+            "patient_id": self.patient_id,
+            "assessments": self.assessments,
+            "label": RESEARCH_USE_LABEL,
+        }
+
+
+def risk_history(session: Session, actor: str, patient_id: str) -> RiskHistory:
+    """Stored risk assessments of a woman: ``at, by, model_version, p_loss, interval``.
+
+    Raises
+    ------
+    NotFoundError
+        For an unknown id.
+    """
+    from decidua.store.assessments import list_assessments
+    from decidua.store.records import get_patient
+
+    require_schema(session)
+    get_patient(session, patient_id)  # NotFoundError for an unknown id
+    rows = [
+        {
+            "at": a.created_at.isoformat(),
+            "by": a.actor,
+            "model_version": a.model_version,
+            "p_loss": a.p_loss,
+            "interval": [a.interval_low, a.interval_high],
+        }
+        for a in list_assessments(session, patient_id)
+    ]
+    return RiskHistory(patient_id, rows)
+
+
+def pathway_for_patient(
+    session: Session,
+    actor: str,
+    patient_id: str,
+    *,
+    pregnant: bool = False,
+    bleeding: bool = False,
+    research_biopsy: bool | None = None,
+) -> PathwayResult:
+    """Next care steps for a stored woman, with the guideline line behind each.
+
+    Parameters
+    ----------
+    pregnant, bleeding
+        She is pregnant now; pregnant and bleeding now.
+    research_biopsy
+        The clinic runs a research biopsy programme (``None``: the rule file's default).
+
+    Raises
+    ------
+    NotFoundError
+        For an unknown id.
+    """
+    from decidua.pathway import next_steps
+    from decidua.store.records import load_patient_record
+
+    require_schema(session)
+    record = load_patient_record(session, patient_id)
+    return next_steps(
+        record,
+        pregnant=pregnant,
+        early_pregnancy_bleeding=bleeding,
+        research_biopsy_available=research_biopsy,
+    )
