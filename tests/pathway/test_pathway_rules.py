@@ -93,14 +93,17 @@ def test_missing_items_named_and_done_when_recorded():
     assert res.step("uterine_anatomy").status == "recommended"
 
 
-def test_pregnancy_karyotype_counts_as_tissue_genetics():
+def test_pregnancy_tissue_genetics_is_a_plan_whether_or_not_a_karyotype_exists():
+    """Issue 13: tissue genetics is planned for the next loss; a recorded karyotype of an
+    earlier loss does not make it "done", and its absence is never "missing"."""
     pregs = (
         PregnancyRecord(1, L),
         PregnancyRecord(2, L),
         PregnancyRecord(3, L, karyotype=KaryotypeResult.ABNORMAL),
     )
     res = next_steps(PatientRecord("P", 1990, pregnancies=pregs))
-    assert res.step("pregnancy_tissue_genetics").status == "done"
+    assert res.step("pregnancy_tissue_genetics").status == "plan"
+    assert res.facts["tissue_result_available"] is True
 
 
 def test_aps_positive_gives_aspirin_heparin_and_no_unexplained_heparin_line():
@@ -119,14 +122,11 @@ def test_aps_positive_gives_aspirin_heparin_and_no_unexplained_heparin_line():
 
 
 def test_progesterone_only_for_bleeding_with_previous_loss():
-    assert (
-        next_steps(woman([L]), early_pregnancy_bleeding=True).step("progesterone_bleeding")
-        is not None
-    )
+    """Issue 13 adds the scan-confirmed intrauterine pregnancy (NICE NG126 1.5.2)."""
+    iup = {"early_pregnancy_bleeding": True, "intrauterine_pregnancy_confirmed": True}
+    assert next_steps(woman([L]), **iup).step("progesterone_bleeding") is not None
     assert next_steps(woman([L])).step("progesterone_bleeding") is None
-    assert (
-        next_steps(woman([B]), early_pregnancy_bleeding=True).step("progesterone_bleeding") is None
-    )
+    assert next_steps(woman([B]), **iup).step("progesterone_bleeding") is None
 
 
 def test_research_biopsy_only_where_clinic_runs_it():

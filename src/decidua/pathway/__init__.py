@@ -10,23 +10,31 @@ from __future__ import annotations
 from decidua.pathway.engine import (
     FACTS,
     STEP_KINDS,
+    STRENGTHS,
     PathwayResult,
     Rule,
     RuleSet,
     Step,
+    aps_status,
     compute_facts,
     default_rules,
+    loss_trimester,
     next_steps,
+    thyroid_status,
 )
 
 __all__ = [
     "FACTS",
     "STEP_KINDS",
+    "STRENGTHS",
     "PathwayResult",
     "Rule",
     "RuleSet",
     "Step",
+    "aps_status",
     "compute_facts",
     "default_rules",
+    "loss_trimester",
     "next_steps",
+    "thyroid_status",
 ]

@@ -27,24 +27,60 @@ from decidua.domain import (
     KaryotypeResult,
     Outcome,
     PatientRecord,
+    PregnancyRecord,
 )
 from decidua.errors import InputError, ModelError
 
 #: Kinds of step a rule can produce, in display order.
 STEP_KINDS = ("care", "investigation", "treatment", "research", "not_recommended")
 
+#: Strength of a rule as its guideline grades it. ``strong`` is shown as "offer",
+#: ``conditional`` and ``good_practice_point`` as "consider"; a ``not_recommended`` rule is
+#: shown as "not recommended" whatever its strength. ESHRE 2022 uses exactly these three
+#: (strong / conditional / GPP); for RCOG Green-top 17 (grades A-D, GPP) we map the wording
+#: of the recommendation ("should be offered" -> strong, "may be offered" / "should be
+#: considered" -> conditional, [GPP] -> good practice point).
+STRENGTHS = ("strong", "conditional", "good_practice_point")
+
 #: Facts a rule condition may use (see the header of rules.yaml).
 FACTS = (
     "losses",
     "consecutive_losses",
     "live_births",
+    "first_trimester_losses",
+    "second_trimester_losses",
+    "later_losses",
     "aps_positive",
     "aps_unconfirmed",
+    "aps_tested_negative",
     "thyroid_abnormal",
+    "thyroid_status",
+    "unbalanced_tissue_result",
+    "tissue_result_available",
     "pregnant",
     "early_pregnancy_bleeding",
+    "intrauterine_pregnancy_confirmed",
     "research_biopsy_available",
 )
+
+#: Gestation (completed weeks) from which a loss is a second-trimester loss, and from which
+#: it is a stillbirth rather than a miscarriage (UK definitions used by RCOG Green-top 17,
+#: 2023: miscarriage = loss before 24 weeks; first trimester = before 12+0 weeks).
+SECOND_TRIMESTER_WEEKS = 12.0
+STILLBIRTH_WEEKS = 24.0
+
+#: TSH above which a raised TSH with normal free T4 is subclinical hypothyroidism, and below
+#: which an abnormal TSH is low (mIU/L). 4.0 mIU/L: lower bound of "mild-moderate SCH (TSH
+#: 4.0-10.0 mIU/l)" in the RCOG Scientific Impact Paper on subclinical hypothyroidism and
+#: thyroid autoimmunity in subfertility and RPL (Dhillon-Smith et al., BJOG 2022, abstract).
+#: 0.4 mIU/L: a usual laboratory lower limit (our assumption; use the lab's interpretation).
+TSH_RAISED_MIU_L = 4.0
+TSH_LOW_MIU_L = 0.4
+
+#: Words in a pregnancy-tissue karyotype detail that mark an unbalanced structural
+#: rearrangement (derivative chromosome, unbalanced translocation): RCOG 2023 then offers
+#: parental karyotyping.
+UNBALANCED_MARKERS = ("unbalanced", "der(")
 
 _APS_KINDS = tuple(k for k, v in INVESTIGATION_KINDS.items() if v.group == "aps")
 _THYROID_KINDS = ("tsh", "tpo_antibodies")
@@ -52,7 +88,8 @@ _THYROID_KINDS = ("tsh", "tpo_antibodies")
 #: least 12 weeks apart (revised Sapporo/Sydney criteria, Miyakis et al., J Thromb Haemost
 #: 2006;4:295-306; adopted by ESHRE 2022).
 APS_PERSISTENCE_DAYS = 84
-_OPERATORS = ("ge", "le", "eq")
+_OPERATORS = ("ge", "le", "eq", "in")
+_STATUS_OVERRIDES = ("plan",)
 
 
 @dataclass(frozen=True)
@@ -66,6 +103,26 @@ class Rule:
     source: str
     line: str
     investigations: dict[str, str] = field(default_factory=dict)
+    strength: str = "good_practice_point"
+    recommendation: str = "to verify"
+    when_any: tuple[dict[str, Any], ...] = ()
+    status: str | None = None
+
+    @property
+    def action(self) -> str:
+        """How the step is shown: "offer", "consider" or "not recommended"."""
+        if self.kind == "not_recommended":
+            return "not recommended"
+        return "offer" if self.strength == "strong" else "consider"
+
+
+def _check_conditions(when: dict[str, Any], where: str, problems: list[str]) -> None:
+    for fact, cond in when.items():
+        if fact not in FACTS:
+            problems.append(f"{where}: unknown fact {fact!r}")
+        if isinstance(cond, dict) and (len(cond) != 1 or next(iter(cond)) not in _OPERATORS):
+            problems.append(f"{where}: condition on {fact!r} must use one of "
+                            f"{', '.join(_OPERATORS)}")
 
 
 @dataclass(frozen=True)
@@ -126,13 +183,23 @@ class RuleSet:
             if not isinstance(when, dict):
                 problems.append(f"{where}: 'when' must be a mapping")
                 when = {}
-            for fact, cond in when.items():
-                if fact not in FACTS:
-                    problems.append(f"{where}: unknown fact {fact!r}")
-                if isinstance(cond, dict) and (len(cond) != 1 or next(iter(cond))
-                                               not in _OPERATORS):
-                    problems.append(f"{where}: condition on {fact!r} must use one of "
-                                    f"{', '.join(_OPERATORS)}")
+            _check_conditions(when, where, problems)
+            when_any = raw.get("when_any") or []
+            if not isinstance(when_any, list) or not all(isinstance(w, dict) for w in when_any):
+                problems.append(f"{where}: 'when_any' must be a list of condition mappings")
+                when_any = []
+            for alt in when_any:
+                _check_conditions(alt, where, problems)
+            strength = raw.get("strength", "good_practice_point")
+            if strength not in STRENGTHS:
+                problems.append(f"{where}: strength must be one of {', '.join(STRENGTHS)}")
+            recommendation = raw.get("recommendation", "to verify")
+            if not isinstance(recommendation, str) or not recommendation.strip():
+                problems.append(f"{where}: 'recommendation' must be text (or 'to verify')")
+                recommendation = "to verify"
+            status = raw.get("status")
+            if status is not None and status not in _STATUS_OVERRIDES:
+                problems.append(f"{where}: status must be one of {', '.join(_STATUS_OVERRIDES)}")
             inv = raw.get("investigations") or {}
             if not isinstance(inv, dict):
                 problems.append(f"{where}: 'investigations' must map codes to names")
@@ -145,7 +212,10 @@ class RuleSet:
             rules.append(Rule(id=raw["id"], kind=raw["kind"], when=dict(when),
                               step=" ".join(str(raw["step"]).split()), source=raw["source"],
                               line=" ".join(str(raw["line"]).split()),
-                              investigations={str(k): str(v) for k, v in inv.items()}))
+                              investigations={str(k): str(v) for k, v in inv.items()},
+                              strength=str(strength),
+                              recommendation=" ".join(str(recommendation).split()),
+                              when_any=tuple(dict(w) for w in when_any), status=status))
         if problems:
             raise InputError([InputError(p, file=origin).problems[0] for p in problems])
         return cls(version=str(version), rules=tuple(rules), sources=sources,
@@ -191,14 +261,19 @@ class Step:
     id: str
     kind: str
     text: str
-    status: str  # "recommended", "done", "not_recommended", "offer"
+    status: str  # "recommended", "done", "not_recommended", "offer", "plan"
     source: str
     citation: str
     line: str
     missing: tuple[str, ...] = ()
+    strength: str = "good_practice_point"
+    action: str = "consider"  # "offer", "consider" or "not recommended"
+    recommendation: str = "to verify"
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "text": self.text, "status": self.status,
+                "action": self.action, "strength": self.strength,
+                "recommendation": self.recommendation,
                 "source": self.source, "citation": self.citation, "line": self.line,
                 "missing": list(self.missing)}
 
@@ -247,21 +322,31 @@ def aps_status(record: PatientRecord) -> str | None:
     or ``None`` (not tested).
 
     ``"persistent"`` needs one antibody abnormal on two dates at least
-    :data:`APS_PERSISTENCE_DAYS` apart; a single positive, or positives closer
-    together, is ``"unconfirmed"`` (repeat the test). The latest result of an
-    antibody decides whether it is still positive.
+    :data:`APS_PERSISTENCE_DAYS` apart; a single positive, positives closer together, or a
+    positive **without a date** (persistence cannot be shown) is ``"unconfirmed"`` (repeat
+    the test). The latest dated result of an antibody decides whether it is still positive;
+    an undated positive is never overruled by a dated negative (its order is unknown).
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> from decidua.domain import Interpretation, InvestigationRecord, PatientRecord
+    >>> la = InvestigationRecord("lupus_anticoagulant", Interpretation.ABNORMAL)
+    >>> aps_status(PatientRecord("P", 1990, investigations=(la,)))
+    'unconfirmed'
     """
     tested = False
     unconfirmed = False
     for kind in _APS_KINDS:
-        results = sorted(
-            (i for i in record.investigations if i.kind == kind and i.date is not None),
-            key=lambda i: i.date,
-        )
-        if not results:
+        all_results = [i for i in record.investigations if i.kind == kind]
+        if not all_results:
             continue
         tested = True
-        if results[-1].interpretation is not Interpretation.ABNORMAL:
+        if any(i.date is None and i.interpretation is Interpretation.ABNORMAL
+               for i in all_results):
+            unconfirmed = True
+        results = sorted((i for i in all_results if i.date is not None), key=lambda i: i.date)
+        if not results or results[-1].interpretation is not Interpretation.ABNORMAL:
             continue
         positive_dates = [i.date for i in results if i.interpretation is Interpretation.ABNORMAL]
         if (positive_dates[-1] - positive_dates[0]).days >= APS_PERSISTENCE_DAYS:
@@ -272,14 +357,95 @@ def aps_status(record: PatientRecord) -> str | None:
     return "negative" if tested else None
 
 
+#: The antibody groups that must all have been tested before APS counts as "tested
+#: negative": lupus anticoagulant, anticardiolipin (IgG or IgM) and anti-beta2-glycoprotein I
+#: (IgG or IgM), the panel ESHRE 2022 recommends.
+APS_PANEL = (("lupus_anticoagulant",), ("anticardiolipin_igg", "anticardiolipin_igm"),
+             ("anti_b2gp1_igg", "anti_b2gp1_igm"))
+
+
+def aps_tested_negative(record: PatientRecord) -> bool:
+    """True when every antibody group of :data:`APS_PANEL` was tested and none is positive."""
+    if aps_status(record) != "negative":
+        return False
+    return all(any(record.latest_investigation(k) is not None for k in group)
+               for group in APS_PANEL)
+
+
+def thyroid_status(record: PatientRecord) -> str | None:
+    """Thyroid state from the latest TSH, free T4 and TPO antibody results.
+
+    Returns one of ``"overt_hypothyroidism"`` (TSH raised, free T4 abnormal),
+    ``"subclinical_hypothyroidism"`` (TSH raised, free T4 normal or not recorded),
+    ``"tsh_low"``, ``"tsh_abnormal"`` (abnormal, direction unknown: no value recorded),
+    ``"tpo_positive_euthyroid"`` (TSH normal, TPO antibodies positive), ``"normal"``, or
+    ``None`` (no TSH or TPO result). "Raised" / "low" use the recorded value against
+    :data:`TSH_RAISED_MIU_L` / :data:`TSH_LOW_MIU_L`; the laboratory's interpretation
+    decides whether the TSH is abnormal at all.
+    """
+    tsh = record.latest_investigation("tsh")
+    ft4 = record.latest_investigation("free_t4")
+    tpo = record.latest_investigation("tpo_antibodies")
+    if tsh is None and tpo is None:
+        return None
+    if tsh is not None and tsh.interpretation is Interpretation.ABNORMAL:
+        if tsh.value is None:
+            return "tsh_abnormal"
+        if tsh.value < TSH_LOW_MIU_L:
+            return "tsh_low"
+        if tsh.value >= TSH_RAISED_MIU_L:
+            if ft4 is not None and ft4.interpretation is Interpretation.ABNORMAL:
+                return "overt_hypothyroidism"
+            return "subclinical_hypothyroidism"
+        return "tsh_abnormal"
+    if tpo is not None and tpo.interpretation is Interpretation.ABNORMAL:
+        return "tpo_positive_euthyroid" if tsh is not None else "tpo_positive"
+    return "normal"
+
+
+def loss_trimester(p: PregnancyRecord) -> str | None:
+    """``"first"``, ``"second"`` or ``"stillbirth"`` for a loss, ``None`` otherwise.
+
+    A loss without a recorded gestation is counted as first-trimester (most are); a
+    biochemical loss is first-trimester by definition.
+    """
+    if p.outcome == "stillbirth":  # Outcome.STILLBIRTH (string compare: older vocabularies)
+        return "stillbirth"
+    if not p.is_loss:
+        return None
+    g = p.gestation_weeks
+    if g is None or p.outcome is Outcome.BIOCHEMICAL or g < SECOND_TRIMESTER_WEEKS:
+        return "first"
+    return "second" if g < STILLBIRTH_WEEKS else "stillbirth"
+
+
+def _unbalanced(p: PregnancyRecord) -> bool:
+    detail = (p.karyotype_detail or "").lower()
+    return p.karyotype is KaryotypeResult.ABNORMAL and any(m in detail
+                                                            for m in UNBALANCED_MARKERS)
+
+
 def compute_facts(record: PatientRecord, *, on: dt.date | None = None,
                   pregnant: bool = False, early_pregnancy_bleeding: bool = False,
+                  intrauterine_pregnancy_confirmed: bool = False,
                   settings: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The facts the rules can test, computed from the record and call context."""
+    """The facts the rules can test, computed from the record and call context.
+
+    Examples
+    --------
+    >>> from decidua.domain import Outcome, PatientRecord, PregnancyRecord
+    >>> rec = PatientRecord("P", 1990, pregnancies=(
+    ...     PregnancyRecord(1, Outcome.MISCARRIAGE, gestation_weeks=8),
+    ...     PregnancyRecord(2, Outcome.MISCARRIAGE, gestation_weeks=17)))
+    >>> f = compute_facts(rec)
+    >>> f["losses"], f["first_trimester_losses"], f["second_trimester_losses"]
+    (2, 1, 1)
+    """
     settings = settings or {}
     pregs = [p for p in record.pregnancies
              if on is None or p.outcome_date is None or p.outcome_date < on]
     losses = sum(p.is_loss for p in pregs)
+    trimesters = [loss_trimester(p) for p in pregs]
     ongoing = any(p.outcome is Outcome.ONGOING for p in record.pregnancies)
     aps = aps_status(record)
     thyroid = _any_abnormal(record, _THYROID_KINDS)
@@ -287,11 +453,21 @@ def compute_facts(record: PatientRecord, *, on: dt.date | None = None,
         "losses": losses,
         "consecutive_losses": record.consecutive_losses(before=on),
         "live_births": sum(p.outcome is Outcome.LIVE_BIRTH for p in pregs),
+        "first_trimester_losses": trimesters.count("first"),
+        "second_trimester_losses": trimesters.count("second"),
+        "later_losses": trimesters.count("second") + trimesters.count("stillbirth"),
         "aps_positive": aps == "persistent",
         "aps_unconfirmed": aps == "unconfirmed",
+        "aps_tested_negative": aps_tested_negative(record),
         "thyroid_abnormal": bool(thyroid),
+        "thyroid_status": thyroid_status(record),
+        "unbalanced_tissue_result": any(_unbalanced(p) for p in pregs),
+        "tissue_result_available": any(p.karyotype in (KaryotypeResult.NORMAL,
+                                                       KaryotypeResult.ABNORMAL)
+                                       for p in pregs),
         "pregnant": bool(pregnant or early_pregnancy_bleeding or ongoing),
         "early_pregnancy_bleeding": bool(early_pregnancy_bleeding),
+        "intrauterine_pregnancy_confirmed": bool(intrauterine_pregnancy_confirmed),
         "research_biopsy_available": bool(settings.get("research_biopsy_available", False)),
     }
 
@@ -299,12 +475,24 @@ def compute_facts(record: PatientRecord, *, on: dt.date | None = None,
 def _holds(cond: Any, value: Any) -> bool:
     if isinstance(cond, dict):
         op, target = next(iter(cond.items()))
+        if op == "in":
+            return value in target
+        if value is None:
+            return False
         if op == "ge":
             return value >= target
         if op == "le":
             return value <= target
         return value == target
     return value == cond
+
+
+def _applies(rule: Rule, facts: dict[str, Any]) -> bool:
+    if not all(_holds(c, facts[f]) for f, c in rule.when.items()):
+        return False
+    if not rule.when_any:
+        return True
+    return any(all(_holds(c, facts[f]) for f, c in alt.items()) for alt in rule.when_any)
 
 
 def _recorded(record: PatientRecord, code: str) -> bool:
@@ -333,6 +521,7 @@ def next_steps(
     on: dt.date | None = None,
     pregnant: bool = False,
     early_pregnancy_bleeding: bool = False,
+    intrauterine_pregnancy_confirmed: bool = False,
     research_biopsy_available: bool | None = None,
     rules: RuleSet | None = None,
 ) -> PathwayResult:
@@ -349,6 +538,9 @@ def next_steps(
         She is pregnant now (also true if an ongoing pregnancy is recorded).
     early_pregnancy_bleeding
         She is pregnant and bleeding now (the PRISM progesterone indication).
+    intrauterine_pregnancy_confirmed
+        A scan has confirmed an intrauterine pregnancy (NICE NG126 1.5.2 requires it before
+        progesterone is offered; without it the step is "confirm by scan").
     research_biopsy_available
         The clinic runs a research pre-pregnancy biopsy programme; ``None`` uses the rule
         file's setting.
@@ -359,23 +551,40 @@ def next_steps(
     -------
     PathwayResult
         Steps in rule-table order grouped by kind, and ``missing`` messages such as
-        ``"TSH not recorded"``.
+        ``"TSH not recorded"``. Each step's text starts with its action ("Offer",
+        "Consider") from the rule's strength; ``not_recommended`` steps say so.
+
+    Examples
+    --------
+    >>> from decidua.domain import Outcome, PatientRecord, PregnancyRecord
+    >>> rec = PatientRecord("P", 1990, pregnancies=(PregnancyRecord(1, Outcome.MISCARRIAGE),))
+    >>> res = next_steps(rec, early_pregnancy_bleeding=True,
+    ...                  intrauterine_pregnancy_confirmed=True)
+    >>> step = res.step("progesterone_bleeding")
+    >>> step.action, step.strength
+    ('offer', 'strong')
+    >>> next_steps(rec, early_pregnancy_bleeding=True).step("progesterone_bleeding") is None
+    True
     """
     rs = rules if rules is not None else default_rules()
     settings = dict(rs.settings)
     if research_biopsy_available is not None:
         settings["research_biopsy_available"] = research_biopsy_available
     facts = compute_facts(record, on=on, pregnant=pregnant,
-                          early_pregnancy_bleeding=early_pregnancy_bleeding, settings=settings)
+                          early_pregnancy_bleeding=early_pregnancy_bleeding,
+                          intrauterine_pregnancy_confirmed=intrauterine_pregnancy_confirmed,
+                          settings=settings)
     steps: list[Step] = []
     missing: list[str] = []
     for rule in rs.rules:
-        if not all(_holds(c, facts[f]) for f, c in rule.when.items()):
+        if not _applies(rule, facts):
             continue
         rule_missing = tuple(f"{name} not recorded" for code, name in rule.investigations.items()
                              if not _recorded(record, code))
-        if rule.kind == "investigation":
-            status = "recommended" if rule_missing else "done"
+        if rule.status == "plan":
+            status, rule_missing = "plan", ()
+        elif rule.kind == "investigation":
+            status = "recommended" if (rule_missing or not rule.investigations) else "done"
         elif rule.kind == "not_recommended":
             status = "not_recommended"
         elif rule.kind == "research":
@@ -385,9 +594,13 @@ def next_steps(
         for m in rule_missing:
             if m not in missing:
                 missing.append(m)
-        steps.append(Step(id=rule.id, kind=rule.kind, text=rule.step, status=status,
+        action = rule.action
+        text = (rule.step if rule.kind == "not_recommended"
+                else f"{action.capitalize()}: {rule.step}")
+        steps.append(Step(id=rule.id, kind=rule.kind, text=text, status=status,
                           source=rule.source, citation=rs.sources[rule.source],
-                          line=rule.line, missing=rule_missing))
+                          line=rule.line, missing=rule_missing, strength=rule.strength,
+                          action=action, recommendation=rule.recommendation))
     steps.sort(key=lambda s: STEP_KINDS.index(s.kind))
     return PathwayResult(
         patient_id=record.patient_id,
