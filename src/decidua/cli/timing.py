@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import warnings
@@ -376,3 +377,48 @@ def centiles_cmd(
             for s in out.get("scores", [])
         ),
     )
+
+
+@app.command("write-default-reference")
+def write_default_reference_cmd(
+    path: Path | None = typer.Argument(
+        None, help="Output file or directory (default: the file inside the package)."
+    ),
+) -> None:
+    """Refit the shipped default reference (EndoTime training data, seed 1, calibrated).
+
+    Example: decidua timing write-default-reference /tmp/reference.json
+    """
+    from decidua.assays.timing import write_default_reference
+
+    out = write_default_reference(path)
+    console.print(f"wrote {out}", highlight=False)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m decidua.assays.timing --write-default-reference [PATH]``.
+
+    The maintenance entry point recorded in the shipped reference's provenance
+    (``DEFAULT_REFERENCE_COMMAND``); ``decidua timing write-default-reference`` does
+    the same.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m decidua.assays.timing", description="Endometrial timing maintenance."
+    )
+    parser.add_argument(
+        "--write-default-reference",
+        nargs="?",
+        const="",
+        metavar="PATH",
+        help="refit the shipped default reference (seed 1, calibrated) and write it "
+        "(default: the file inside the package)",
+    )
+    args = parser.parse_args(argv)
+    if args.write_default_reference is None:
+        parser.print_help()
+        return 2
+    from decidua.assays.timing import write_default_reference
+
+    out = write_default_reference(args.write_default_reference or None)
+    print(f"wrote {out}")
+    return 0

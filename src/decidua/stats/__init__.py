@@ -3,6 +3,8 @@
 Pure (numpy/scipy only): no database, web or CLI code. One concept per module:
 
 - :mod:`decidua.stats.intervals` — the one interval type every result uses.
+- :mod:`decidua.stats.calibration` — Platt scaling, reliability (ECE, Brier),
+  the split-conformal quantile.
 """
 
 from decidua.stats.intervals import Interval

@@ -12,9 +12,9 @@ from decidua.assays.timing import (
     CENTILE_GRID,
     TimingCentiles,
     TimingReference,
-    _bspline_basis,
     plot_centiles,
 )
+from decidua.assays.timing.centiles import _bspline_basis
 from decidua.errors import ModelError
 
 

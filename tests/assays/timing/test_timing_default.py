@@ -27,18 +27,20 @@ from decidua.assays.timing import (
     INTERVAL_LEVEL,
     MODEL_VERSION,
     TimingReference,
-    _conformal_mass,
-    _held_out_scores,
-    _out_of_phase_calibration,
     default_reference_path,
     ensemble_seeds,
-    main,
     platt_apply,
     platt_fit,
     reliability,
     training_data_sha256,
 )
+from decidua.assays.timing.calibration import (
+    _conformal_mass,
+    _held_out_scores,
+    _out_of_phase_calibration,
+)
 from decidua.cli import app
+from decidua.cli.timing import main
 from decidua.errors import ModelError
 
 #: Seed of the session reference and held-out batch of the session fold (as conftest.py).

@@ -23,12 +23,11 @@ import pytest
 from decidua.assays.timing import (
     GENES,
     TimingReference,
-    _assign,
-    _gene_peak_times,
-    _loo_densities,
-    _with_pseudo,
     segmented_threshold,
 )
+from decidua.assays.timing.density import _gene_peak_times
+from decidua.assays.timing.kernels import _loo_densities
+from decidua.assays.timing.ordering import _assign, _with_pseudo
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "timing"
 ONE_STEP = DATA / "endotime_step_seed7_one_step.csv"
