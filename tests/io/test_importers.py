@@ -62,14 +62,26 @@ def test_examples_import_and_counts(snap, db: str, examples: Path) -> None:
         assert r.values["cells_seeded"] == 500
 
 
-def test_reimport_identical_is_a_no_op(snap, db: str, examples: Path) -> None:
+def test_reimport_identical_changes_no_row_but_records_the_run(
+    snap, db: str, examples: Path
+) -> None:
     load_all(db, examples)
     before = snap(db)
     for kind in ORDER:
         rep = import_file(examples / f"{kind}.csv", kind, url=db, actor="tester")
         assert rep.inserted == rep.updated == 0
         assert rep.unchanged == rep.n_rows
-    assert snap(db) == before
+        assert rep.import_run_id is not None
+    after = snap(db)
+    assert after["import_run"] == before["import_run"] + len(ORDER)
+    assert {k: v for k, v in after.items() if k != "import_run"} == {
+        k: v for k, v in before.items() if k != "import_run"
+    }
+    with session_scope(db) as s:
+        runs = s.scalars(select(m.ImportRun).order_by(m.ImportRun.id)).all()[len(ORDER) :]
+        assert [r.n_inserted for r in runs] == [0] * len(ORDER)
+        assert all(len(r.sha256) == 64 and r.n_unchanged == r.n_rows for r in runs)
+        assert runs[0].sha256 == s.scalars(select(m.ImportRun)).first().sha256
 
 
 def test_changed_row_is_refused_without_update_and_audited_with_it(

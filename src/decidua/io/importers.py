@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from decidua.errors import InputError, Problem
@@ -141,16 +142,79 @@ def _resolve_parents(
     for chunk in _chunks(wanted):
         stmt = select(code_attr, spec.parent.id).where(code_attr.in_(chunk))
         ids.update({code: pk for code, pk in session.execute(stmt)})
-    problems = [
-        Problem(
-            f"unknown {'patient' if spec.parent is m.Patient else 'biopsy'}"
-            f" (import {'patients' if spec.parent is m.Patient else 'biopsies'} first)",
-            path, row_no, col, getattr(r, col),
+    what = "patient" if spec.parent is m.Patient else "biopsy"
+    missing = {getattr(r, col) for _, r in rows} - set(ids)
+    near = _case_variants(session, code_attr, missing) if missing else {}
+    problems = []
+    for row_no, r in rows:
+        code = getattr(r, col)
+        if code in ids:
+            continue
+        hint = (
+            f"; ids are case-sensitive: the stored id is {near[code.lower()]!r}"
+            if code.lower() in near
+            else f" (import {'patients' if what == 'patient' else 'biopsies'} first)"
         )
-        for row_no, r in rows
-        if getattr(r, col) not in ids
-    ]  # fmt: skip
+        problems.append(Problem(f"unknown {what}{hint}", path, row_no, col, code))
     return ids, problems
+
+
+def _case_variants(session: Session, code_attr: Any, codes: Iterable[str]) -> dict[str, str]:
+    """Stored ids equal to one of ``codes`` up to letter case: ``{lower: stored}``.
+
+    One scan of the id column (no index on ``lower(id)`` is needed).
+    """
+    lowered = {c.lower() for c in codes}
+    out: dict[str, str] = {}
+    for (stored,) in session.execute(select(code_attr)):
+        if stored.lower() in lowered:
+            out[stored.lower()] = stored
+    return out
+
+
+def _case_problems(
+    session: Session, spec: ImportSpec, rows: list[tuple[int, schemas.RowSchema]], path: str
+) -> list[Problem]:
+    """Refuse ids that differ from another id only in letter case (``DK-1`` / ``dk-1``).
+
+    Ids are kept exactly as written (they are pseudonyms other systems use), so
+    two spellings would otherwise create two women; both inside the file and
+    against stored ids this is an error.
+    """
+    if spec.entity is m.Patient:
+        column, attr = "patient_id", m.Patient.pseudonym
+    elif spec.entity is m.Biopsy:
+        column, attr = "biopsy_id", m.Biopsy.code
+    else:
+        return []
+    problems: list[Problem] = []
+    first: dict[str, tuple[int, str]] = {}
+    codes: list[tuple[int, str]] = []
+    for row_no, r in rows:
+        code = getattr(r, column)
+        low = code.lower()
+        if low in first and first[low][1] != code:
+            problems.append(
+                Problem(
+                    f"differs only in letter case from {first[low][1]!r} in row {first[low][0]}"
+                    " (ids are case-sensitive; use one spelling)",
+                    path, row_no, column, code,
+                )
+            )  # fmt: skip
+        first.setdefault(low, (row_no, code))
+        codes.append((row_no, code))
+    stored = _case_variants(session, attr, (c for _, c in codes))
+    for row_no, code in codes:
+        other = stored.get(code.lower())
+        if other is not None and other != code:
+            problems.append(
+                Problem(
+                    f"differs only in letter case from the stored id {other!r}"
+                    " (ids are case-sensitive; use the stored spelling)",
+                    path, row_no, column, code,
+                )
+            )  # fmt: skip
+    return problems
 
 
 def _columns(spec: ImportSpec) -> dict[str, Any]:
@@ -189,6 +253,48 @@ def _ids_by_key(session: Session, spec: ImportSpec, records: list[dict]) -> dict
     return out
 
 
+def _get(record: dict[str, Any], path: str) -> Any:
+    if "." in path:
+        top, sub = path.split(".", 1)
+        return (record.get(top) or {}).get(sub)
+    return record.get(path)
+
+
+def _present_paths(spec: ImportSpec, columns: Iterable[str]) -> dict[str, str]:
+    """Attribute paths set by the file's columns → the column that sets them."""
+    out: dict[str, str] = {}
+    for c in columns:
+        for path in spec.schema.attrs_of(c):
+            if path not in spec.key_attrs:
+                out.setdefault(path, c)
+    return out
+
+
+def _file_key_text(row: schemas.RowSchema) -> str:
+    """The row's key as the file writes it (``patient_id=DK-1;order=2``)."""
+    return ";".join(
+        f"{c}={_jsonable(v.value if hasattr(v, 'value') else v)}"
+        for c, v in zip(row.key_columns, row.file_key(), strict=True)
+    )[:128]
+
+
+def _labelled(
+    spec: ImportSpec, rec: dict[str, Any], row: schemas.RowSchema
+) -> dict[str, Any]:
+    """A record with file column names and the parent's id instead of internal keys."""
+    label = {a: c for c in spec.schema.model_fields for a in spec.schema.attrs_of(c)}
+    out: dict[str, Any] = {}
+    for a, v in rec.items():
+        if a == spec.fk_attr:
+            col = spec.schema.parent_column
+            out[col] = getattr(row, col)
+        elif a == "values" and isinstance(v, dict):
+            out.update({k: _jsonable(x) for k, x in v.items()})
+        elif a != "result_key":
+            out[label.get(a, a)] = _jsonable(v)
+    return out
+
+
 def import_table(
     session: Session,
     table: RawTable,
@@ -201,10 +307,20 @@ def import_table(
 ) -> ImportReport:
     """Import a read table into the database inside the caller's transaction.
 
+    A column absent from the file leaves that field of stored records
+    unchanged; an empty cell in a present column clears the field where it
+    may be empty. An empty cell in a column with a non-empty default (the
+    consents, ``on_treatment``, ``conception``, ``karyotype``) never changes a
+    stored value: write the value explicitly (e.g. ``false`` to revoke a
+    consent). Every import, even one that changes nothing, is recorded as an
+    :class:`~decidua.store.models.ImportRun` with the file's SHA-256.
+
     Parameters
     ----------
     session
-        Open session; the caller commits (or rolls back on error).
+        Open session; the caller commits (or rolls back on error). For
+        concurrent imports to be safe it should come from
+        :func:`decidua.store.session.write_scope` (as :func:`import_file` does).
     table
         Rows read by :func:`decidua.io.readers.read_table`.
     kind
@@ -221,8 +337,9 @@ def import_table(
     Raises
     ------
     InputError
-        For any invalid row, unknown parent, or (without ``update_existing``)
-        a row that would change a stored record. Nothing is written then.
+        For any invalid row, unknown parent, id differing from another only in
+        letter case, or (without ``update_existing``) a row that would change a
+        stored record. Nothing is written then.
     """
     spec = SPECS.get(kind)
     if spec is None:
@@ -231,6 +348,7 @@ def import_table(
     total = len(table.rows)
     if progress:
         progress(0, total)
+    problems += _case_problems(session, spec, rows, table.path)
     parent_ids, orphans = _resolve_parents(session, spec, rows, table.path)
     problems += orphans
     if problems:
@@ -244,46 +362,71 @@ def import_table(
             rec[spec.fk_attr] = parent_ids[getattr(row, spec.schema.parent_column)]
         records.append(rec)
     existing = _existing(session, spec, records)
+    present = _present_paths(spec, table.columns)
+    defaults = {
+        c: d for c, d in spec.schema.uncleared_columns().items() if c in table.columns
+    }
+    raw_rows = dict(table.rows) if defaults else {}
 
     report = ImportReport(kind, table.path, table.sha256, total, dry_run=dry_run)
-    inserts: list[dict[str, Any]] = []
-    updates: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = []
+    inserts: list[tuple[dict[str, Any], schemas.RowSchema]] = []
+    # (stored record, changes {column label: (before, after)}, update values, row)
+    updates: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any], schemas.RowSchema]] = []
     conflicts: list[Problem] = []
-    for (row_no, _row), rec in zip(rows, records, strict=True):
+    for (row_no, row), rec in zip(rows, records, strict=True):
         key = tuple(rec[a] for a in spec.key_attrs)
         obj = existing.get(key)
         if obj is None:
-            inserts.append(rec)
+            inserts.append((rec, row))
             continue
-        before = {a: obj[a] for a in rec if obj[a] != rec[a]}
-        if not before:
+        who = _file_key_text(row)
+        empty = {c for c in defaults if raw_rows[row_no].get(c) is None}
+        changes: dict[str, tuple[Any, Any]] = {}
+        values: dict[str, Any] = {}
+        for path, column in present.items():
+            if column in empty:
+                continue  # an empty cell with a default never changes a stored value
+            old, new = _get(obj, path), _get(rec, path)
+            if old == new:
+                continue
+            label = path.split(".", 1)[1] if "." in path else column
+            changes[label] = (old, new)
+            if "." in path:
+                top, sub = path.split(".", 1)
+                values.setdefault(top, dict(obj[top] or {}))[sub] = new
+            else:
+                values[path] = new
+        if not changes:
             report.unchanged += 1
             continue
-        after = {a: rec[a] for a in before}
         if not update_existing:
-            for a in before:
+            for label, (old, new) in changes.items():
                 conflicts.append(
                     Problem(
-                        f"differs from the stored record ({_jsonable(before[a])!r}); "
+                        f"{who}: differs from the stored value {_jsonable(old)!r}; "
                         "use --update to change it",
-                        table.path, row_no, a if a in table.columns else None, _jsonable(after[a]),
+                        table.path, row_no, label, _jsonable(new),
                     )
                 )  # fmt: skip
-        updates.append((obj, before, after))
+        updates.append((obj, changes, values, row))
     if conflicts:
         raise InputError(conflicts[:MAX_PROBLEMS])
     report.inserted, report.updated = len(inserts), len(updates)
     report.changes = [
-        {"key": _key_text(spec, obj), "before": _json(b), "after": _json(a)}
-        for obj, b, a in updates
+        {
+            "key": _file_key_text(row),
+            "before": {k: _jsonable(b) for k, (b, _) in ch.items()},
+            "after": {k: _jsonable(a) for k, (_, a) in ch.items()},
+        }
+        for _, ch, _, row in updates
     ]
-    if dry_run or (not inserts and not updates):
+    if dry_run:
         if progress:
             progress(total, total)
         return report
 
     run = m.ImportRun(
-        kind=kind, file_name=Path(table.path).name, sha256=table.sha256,
+        kind=kind, file_name=Path(table.path).name[:512], sha256=table.sha256,
         importer_version=IMPORTER_VERSION, actor=actor, n_rows=total,
         n_inserted=len(inserts), n_updated=len(updates), n_unchanged=report.unchanged,
     )  # fmt: skip
@@ -292,7 +435,7 @@ def import_table(
     report.import_run_id = run.id
     now = m.utcnow()
     if spec.entity is m.AssayResult:
-        for rec in inserts:
+        for rec, _ in inserts:
             rec.update(source_file=run.file_name, source_sha256=table.sha256, import_run_id=run.id)
     table_obj = spec.entity.__table__
     audits: list[dict[str, Any]] = []
@@ -301,42 +444,36 @@ def import_table(
     cols = _columns(spec)
     stmt = insert(table_obj)
     for chunk in _chunks(inserts, 5000):
-        conn.execute(stmt, [{cols[a].key: v for a, v in rec.items()} for rec in chunk])
+        conn.execute(stmt, [{cols[a].key: v for a, v in rec.items()} for rec, _ in chunk])
         done += len(chunk)
         if progress:
             progress(done, total)
     if inserts:
-        ids = _ids_by_key(session, spec, inserts)
-        for rec in inserts:
+        ids = _ids_by_key(session, spec, [rec for rec, _ in inserts])
+        for rec, row in inserts:
             key = tuple(rec[a] for a in spec.key_attrs)
             audits.append(
                 {"at": now, "actor": actor, "action": "create", "entity": table_obj.name,
-                 "entity_id": ids[key], "entity_key": _key_text(spec, rec), "before": None,
-                 "after": _json(rec), "import_run_id": run.id}
+                 "entity_id": ids[key], "entity_key": _file_key_text(row), "before": None,
+                 "after": _labelled(spec, rec, row), "import_run_id": run.id}
             )  # fmt: skip
     if updates:
         session.execute(
-            update(spec.entity), [{"id": obj["id"], **after} for obj, _, after in updates]
+            update(spec.entity), [{"id": obj["id"], **vals} for obj, _, vals, _ in updates]
         )
-        for obj, before, after in updates:
+        for obj, ch, _, row in updates:
             audits.append(
                 {"at": now, "actor": actor, "action": "update", "entity": table_obj.name,
-                 "entity_id": obj["id"], "entity_key": _key_text(spec, obj),
-                 "before": _json(before), "after": _json(after), "import_run_id": run.id}
+                 "entity_id": obj["id"], "entity_key": _file_key_text(row),
+                 "before": {k: _jsonable(b) for k, (b, _) in ch.items()},
+                 "after": {k: _jsonable(a) for k, (_, a) in ch.items()},
+                 "import_run_id": run.id}
             )  # fmt: skip
     for chunk in _chunks(audits, 2000):
         conn.execute(insert(m.AuditEvent.__table__), list(chunk))
     if progress:
         progress(total, total)
     return report
-
-
-def _json(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: _jsonable(v) for k, v in values.items()}
-
-
-def _key_text(spec: ImportSpec, rec: dict[str, Any]) -> str:
-    return ";".join(f"{a}={_jsonable(rec[a])}" for a in spec.key_attrs)[:128]
 
 
 def import_file(
@@ -353,16 +490,31 @@ def import_file(
 
     See :func:`import_table` for the parameters. ``url`` selects the database.
     """
-    from decidua.store.session import session_scope
+    from decidua.store.session import session_scope, write_scope
 
     if kind not in SPECS:
         raise InputError(f"unknown import kind {kind!r}; choose from: {', '.join(SPECS)}")
     table = read_table(path)
-    with session_scope(url) as session:
-        report = import_table(
-            session, table, kind, actor=actor, update_existing=update_existing,
-            dry_run=dry_run, progress=progress,
-        )  # fmt: skip
-        if dry_run:
+    if dry_run:
+        with session_scope(url) as session:
+            report = import_table(
+                session, table, kind, actor=actor, update_existing=update_existing,
+                dry_run=True, progress=progress,
+            )  # fmt: skip
             session.rollback()
-    return report
+        return report
+    lock = (SPECS[kind].entity.__tablename__,)
+    try:
+        with write_scope(url, lock_tables=lock) as session:
+            return import_table(
+                session, table, kind, actor=actor, update_existing=update_existing,
+                progress=progress,
+            )  # fmt: skip
+    except IntegrityError:
+        # Only reachable when another writer bypasses the lock (e.g. an older
+        # Decidua): the transaction was rolled back, nothing was written.
+        raise InputError(
+            "another process wrote the same records at the same time; nothing was "
+            "written: run the import again to compare with what it stored",
+            file=str(path),
+        ) from None

@@ -88,6 +88,32 @@ class RowSchema(BaseModel):
     parent_column: ClassVar[str | None] = None
     #: File columns that identify a row (duplicates inside one file are errors).
     key_columns: ClassVar[tuple[str, ...]] = ()
+    #: File column -> the record attributes it sets, when not the attribute of the
+    #: same name ("values.x" is key x of the JSON attribute ``values``). A column
+    #: absent from a file leaves these attributes of a stored record unchanged.
+    column_attrs: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    @classmethod
+    def attrs_of(cls, column: str) -> tuple[str, ...]:
+        """Record attributes (dotted for JSON keys) set by one file column."""
+        if column in cls.column_attrs:
+            return cls.column_attrs[column]
+        if column == cls.parent_column:
+            return ()
+        return (column,)
+
+    @classmethod
+    def uncleared_columns(cls) -> dict[str, Any]:
+        """Optional columns whose empty cell means a non-empty default (column -> default).
+
+        On an update an empty cell in such a column never changes a stored
+        value (e.g. an empty consent cell never revokes a consent).
+        """
+        return {
+            n: f.default
+            for n, f in cls.model_fields.items()
+            if not f.is_required() and f.default is not None
+        }
 
     def file_key(self) -> tuple[Any, ...]:
         return tuple(getattr(self, c) for c in self.key_columns)
@@ -101,6 +127,7 @@ class PatientRow(RowSchema):
     """One row of a patients file."""
 
     key_columns: ClassVar[tuple[str, ...]] = ("patient_id",)
+    column_attrs: ClassVar[dict[str, tuple[str, ...]]] = {"patient_id": ("pseudonym",)}
 
     patient_id: Code
     year_of_birth: int = Field(ge=1920, le=dt.date.today().year - 10)
@@ -208,6 +235,7 @@ class BiopsyRow(RowSchema):
 
     parent_column: ClassVar[str | None] = "patient_id"
     key_columns: ClassVar[tuple[str, ...]] = ("biopsy_id",)
+    column_attrs: ClassVar[dict[str, tuple[str, ...]]] = {"biopsy_id": ("code",)}
 
     biopsy_id: Code
     patient_id: Code
@@ -273,6 +301,13 @@ class CfuCountRow(RowSchema):
 
     parent_column: ClassVar[str | None] = "biopsy_id"
     key_columns: ClassVar[tuple[str, ...]] = ("biopsy_id", "plate", "well")
+    column_attrs: ClassVar[dict[str, tuple[str, ...]]] = {
+        "plate": ("result_key", "values.plate"),
+        "well": ("result_key", "values.well"),
+        "cells_seeded": ("values.cells_seeded",),
+        "colonies": ("values.colonies",),
+        "count_date": ("values.count_date",),
+    }
 
     biopsy_id: Code
     plate: Annotated[str, StringConstraints(min_length=1, max_length=32)]

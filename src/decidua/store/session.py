@@ -6,6 +6,7 @@ when ``DECIDUA_DATABASE_URL`` (or an explicit URL) says so.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,13 +14,22 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    NoSuchModuleError,
+    SQLAlchemyError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
-from decidua.errors import InputError
+from decidua.errors import DeciduaError, InputError
 
 ENV_URL = "DECIDUA_DATABASE_URL"
 ENV_DATA_DIR = "DECIDUA_DATA_DIR"
+
+#: Seconds a writer waits for another writer's lock before giving up (SQLite and PostgreSQL).
+LOCK_TIMEOUT_S = 10
 
 _override_url: str | None = None
 _engines: dict[str, Engine] = {}
@@ -56,7 +66,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute(f"PRAGMA busy_timeout={LOCK_TIMEOUT_S * 1000}")
     cur.close()
 
 
@@ -73,16 +83,28 @@ def get_engine(url: str | None = None) -> Engine:
         return _engines[resolved]
     try:
         parsed = make_url(resolved)
-    except ArgumentError as exc:
-        raise InputError(f"not a database URL: {exc}", value=resolved) from None
-    if parsed.get_backend_name() == "sqlite":
-        db = parsed.database
-        if db and db != ":memory:":
-            Path(db).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(resolved)
-        event.listen(engine, "connect", _sqlite_pragmas)
-    else:
-        engine = create_engine(resolved, pool_pre_ping=True)
+    except ArgumentError:
+        raise InputError("not a database URL (expected sqlite:///FILE or postgresql://…)") from None
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            db = parsed.database
+            if db and db != ":memory:":
+                try:
+                    Path(db).parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StoreError(
+                        f"cannot create the folder of the database {safe_url(resolved)}: "
+                        f"{exc.strerror}"
+                    ) from None
+            engine = create_engine(resolved)
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(resolved, pool_pre_ping=True)
+    except (NoSuchModuleError, ArgumentError, ImportError):
+        raise InputError(
+            f"unsupported database URL {safe_url(resolved)}: use sqlite:///FILE or "
+            "postgresql://USER@HOST/NAME"
+        ) from None
     _engines[resolved] = engine
     return engine
 
@@ -94,22 +116,122 @@ def dispose_engines() -> None:
     _engines.clear()
 
 
+class StoreError(DeciduaError):
+    """The database cannot do what was asked (busy, read-only, full, unreachable, no schema).
+
+    Nothing was written when this is raised from a session scope.
+    """
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password replaced by ``***`` (for messages)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparsable URL)"
+
+
+# (words in the driver's message or SQLSTATE, what to tell the user)
+_DB_ERRORS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("no such table", "undefinedtable", "42P01"),
+     "the database schema is missing or out of date: run `decidua db upgrade`"),
+    (("unable to open database", "could not connect", "connection refused",
+      "connection to server", "name or service not known", "timeout expired",
+      "password authentication failed", "does not exist"),
+     "cannot open or reach the database"),
+    (("database is locked", "55P03", "lock timeout"),
+     "the database is busy: another process held its write lock for more than "
+     f"{LOCK_TIMEOUT_S} s; nothing was written, try again"),
+    (("readonly database", "read-only", "25006"),
+     "the database is read-only (file or folder permissions, or a read-only server); "
+     "nothing was written"),
+    (("disk is full", "database or disk is full", "53100", "no space left"),
+     "the disk holding the database is full; nothing was written"),
+)  # fmt: skip
+
+
+def describe_db_error(exc: SQLAlchemyError, url: str | None = None) -> StoreError:
+    """A :class:`StoreError` naming the problem behind a database exception.
+
+    The message never contains the SQL, the parameters or a password.
+    """
+    orig = getattr(exc, "orig", None)
+    words = f"{orig or exc} {getattr(orig, 'sqlstate', '') or ''} {type(orig).__name__}".lower()
+    where = safe_url(resolve_url(url))
+    for needles, message in _DB_ERRORS:
+        if any(n.lower() in words for n in needles):
+            return StoreError(f"{message} ({where})")
+    kind = type(orig or exc).__name__
+    return StoreError(f"database error ({kind}) at {where}; nothing was written")
+
+
+def _factory(url: str | None) -> sessionmaker[Session]:
+    return sessionmaker(bind=get_engine(url), expire_on_commit=False)
+
+
 @contextmanager
 def session_scope(url: str | None = None) -> Iterator[Session]:
     """A session in one transaction: committed on success, rolled back on error.
+
+    Database failures (busy, read-only, full disk, missing schema, unreachable
+    server) are raised as :class:`StoreError` with a readable message.
 
     Parameters
     ----------
     url
         Database URL; ``None`` uses :func:`resolve_url`.
     """
-    factory = sessionmaker(bind=get_engine(url), expire_on_commit=False)
-    session = factory()
+    session = _factory(url)()
     try:
         yield session
         session.commit()
+    except DBAPIError as exc:
+        _rollback_quietly(session)
+        if isinstance(exc, IntegrityError):  # a constraint: the caller's to explain
+            raise
+        raise describe_db_error(exc, url) from None
     except BaseException:
+        _rollback_quietly(session)
+        raise
+    finally:
+        session.close()
+
+
+def _rollback_quietly(session: Session) -> None:
+    with contextlib.suppress(SQLAlchemyError):  # the connection itself may be gone
         session.rollback()
+
+
+@contextmanager
+def write_scope(url: str | None = None, *, lock_tables: tuple[str, ...] = ()) -> Iterator[Session]:
+    """A session whose read-compare-write is one serialised unit.
+
+    SQLite: the transaction starts with ``BEGIN IMMEDIATE`` (the write lock is
+    taken before the first read, so a second writer waits and then reads what
+    the first committed). PostgreSQL: ``lock_tables`` are locked in SHARE ROW
+    EXCLUSIVE mode (readers go on; other writers of those tables wait). Either
+    waits at most :data:`LOCK_TIMEOUT_S` seconds, then raises
+    :class:`StoreError` ("busy").
+    """
+    session = _factory(url)()
+    try:
+        conn = session.connection()
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(LOCK_TIMEOUT_S)}s'")
+            for name in lock_tables:
+                quoted = conn.dialect.identifier_preparer.quote(name)
+                conn.exec_driver_sql(f"LOCK TABLE {quoted} IN SHARE ROW EXCLUSIVE MODE")
+        yield session
+        session.commit()
+    except DBAPIError as exc:
+        _rollback_quietly(session)
+        if isinstance(exc, IntegrityError):  # a constraint: the caller's to explain
+            raise
+        raise describe_db_error(exc, url) from None
+    except BaseException:
+        _rollback_quietly(session)
         raise
     finally:
         session.close()
