@@ -25,6 +25,7 @@ from decidua.io import schemas
 from decidua.io.readers import RawTable, read_table
 from decidua.io.validate import MAX_PROBLEMS, check_rows
 from decidua.store import models as m
+from decidua.store.session import lock_for_write
 
 IMPORTER_VERSION = "1"
 _CHUNK = 500
@@ -348,6 +349,9 @@ def import_table(
     total = len(table.rows)
     if progress:
         progress(0, total)
+    if not dry_run:
+        # Everything read from here on is compared and written under one lock.
+        lock_for_write(session, (spec.entity.__tablename__,))
     problems += _case_problems(session, spec, rows, table.path)
     parent_ids, orphans = _resolve_parents(session, spec, rows, table.path)
     problems += orphans
@@ -425,6 +429,29 @@ def import_table(
             progress(total, total)
         return report
 
+    try:
+        return _write(session, spec, table, report, inserts, updates, actor, progress)
+    except IntegrityError:
+        # Only reachable when another writer bypasses the lock (e.g. an older
+        # Decidua); the caller's transaction is rolled back, nothing is written.
+        raise InputError(
+            "another process wrote the same records at the same time; nothing was "
+            "written: run the import again to compare with what it stored",
+            file=table.path,
+        ) from None
+
+
+def _write(
+    session: Session,
+    spec: ImportSpec,
+    table: RawTable,
+    report: ImportReport,
+    inserts: list[tuple[dict[str, Any], schemas.RowSchema]],
+    updates: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any], schemas.RowSchema]],
+    actor: str,
+    progress: ProgressFn | None,
+) -> ImportReport:
+    kind, total = spec.kind, report.n_rows
     run = m.ImportRun(
         kind=kind, file_name=Path(table.path).name[:512], sha256=table.sha256,
         importer_version=IMPORTER_VERSION, actor=actor, n_rows=total,
@@ -490,31 +517,16 @@ def import_file(
 
     See :func:`import_table` for the parameters. ``url`` selects the database.
     """
-    from decidua.store.session import session_scope, write_scope
+    from decidua.store.session import session_scope
 
     if kind not in SPECS:
         raise InputError(f"unknown import kind {kind!r}; choose from: {', '.join(SPECS)}")
     table = read_table(path)
-    if dry_run:
-        with session_scope(url) as session:
-            report = import_table(
-                session, table, kind, actor=actor, update_existing=update_existing,
-                dry_run=True, progress=progress,
-            )  # fmt: skip
+    with session_scope(url) as session:
+        report = import_table(
+            session, table, kind, actor=actor, update_existing=update_existing,
+            dry_run=dry_run, progress=progress,
+        )  # fmt: skip
+        if dry_run:
             session.rollback()
-        return report
-    lock = (SPECS[kind].entity.__tablename__,)
-    try:
-        with write_scope(url, lock_tables=lock) as session:
-            return import_table(
-                session, table, kind, actor=actor, update_existing=update_existing,
-                progress=progress,
-            )  # fmt: skip
-    except IntegrityError:
-        # Only reachable when another writer bypasses the lock (e.g. an older
-        # Decidua): the transaction was rolled back, nothing was written.
-        raise InputError(
-            "another process wrote the same records at the same time; nothing was "
-            "written: run the import again to compare with what it stored",
-            file=str(path),
-        ) from None
+    return report

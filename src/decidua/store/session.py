@@ -202,36 +202,23 @@ def _rollback_quietly(session: Session) -> None:
         session.rollback()
 
 
-@contextmanager
-def write_scope(url: str | None = None, *, lock_tables: tuple[str, ...] = ()) -> Iterator[Session]:
-    """A session whose read-compare-write is one serialised unit.
+def lock_for_write(session: Session, tables: tuple[str, ...] = ()) -> None:
+    """Make the session's read-compare-write one serialised unit; call before reading.
 
-    SQLite: the transaction starts with ``BEGIN IMMEDIATE`` (the write lock is
-    taken before the first read, so a second writer waits and then reads what
-    the first committed). PostgreSQL: ``lock_tables`` are locked in SHARE ROW
-    EXCLUSIVE mode (readers go on; other writers of those tables wait). Either
-    waits at most :data:`LOCK_TIMEOUT_S` seconds, then raises
-    :class:`StoreError` ("busy").
+    SQLite: ``BEGIN IMMEDIATE`` takes the database's write lock now (reads
+    before it outside a transaction are harmless: SQLite's driver starts its
+    transaction only at the first write), so a second writer waits and then
+    reads what the first committed. PostgreSQL: ``tables`` are locked in SHARE
+    ROW EXCLUSIVE mode (readers go on; other writers of those tables wait until
+    this transaction ends). Either waits at most :data:`LOCK_TIMEOUT_S`
+    seconds, then fails with a "busy" :class:`StoreError` from the session scope.
     """
-    session = _factory(url)()
-    try:
-        conn = session.connection()
-        if conn.dialect.name == "sqlite":
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        if not conn.connection.dbapi_connection.in_transaction:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
-        elif conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(LOCK_TIMEOUT_S)}s'")
-            for name in lock_tables:
-                quoted = conn.dialect.identifier_preparer.quote(name)
-                conn.exec_driver_sql(f"LOCK TABLE {quoted} IN SHARE ROW EXCLUSIVE MODE")
-        yield session
-        session.commit()
-    except DBAPIError as exc:
-        _rollback_quietly(session)
-        if isinstance(exc, IntegrityError):  # a constraint: the caller's to explain
-            raise
-        raise describe_db_error(exc, url) from None
-    except BaseException:
-        _rollback_quietly(session)
-        raise
-    finally:
-        session.close()
+    elif conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(LOCK_TIMEOUT_S)}s'")
+        for name in tables:
+            quoted = conn.dialect.identifier_preparer.quote(name)
+            conn.exec_driver_sql(f"LOCK TABLE {quoted} IN SHARE ROW EXCLUSIVE MODE")
