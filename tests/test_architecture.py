@@ -5,6 +5,7 @@
    ``web``). Checked by parsing every module with :mod:`ast` and walking *all* nodes, so an
    import inside a function, under ``if TYPE_CHECKING:`` or through
    ``importlib.import_module("...")`` counts as much as one at the top of the file.
+   ``__main__.py`` entry points (run by ``python -m``, imported by nothing) are exempt.
 2. **One Alembic head**: several branches add migrations at once; the revisions must form one
    line (Alembic's own :class:`~alembic.script.ScriptDirectory` reads them).
 3. **Declared dependencies**: every third-party module imported under ``src/decidua`` belongs
@@ -150,13 +151,18 @@ def dependency_violations(path: Path, source: str | None = None) -> list[str]:
 
 
 def _core_files() -> list[Path]:
+    """Every module of the core packages, except ``__main__.py`` program entry points.
+
+    ``python -m decidua.<pkg>`` runs a ``__main__`` module; nothing imports it, so it may
+    hand over to the CLI (an edge) without the core depending on the CLI.
+    """
     files: list[Path] = []
     for name in CORE:
         module, package = SRC / f"{name}.py", SRC / name
         if module.is_file():
             files.append(module)
         if package.is_dir():
-            files.extend(sorted(package.rglob("*.py")))
+            files.extend(p for p in sorted(package.rglob("*.py")) if p.name != "__main__.py")
     return files
 
 
@@ -328,3 +334,15 @@ def test_pillow_is_declared_explicitly() -> None:
     # PIL is imported by the CFU image reader; it came in only through scikit-image before.
     runtime = {_requirement_name(r) for r in _pyproject()["project"]["dependencies"]}
     assert "pillow" in runtime
+
+
+def test_no_module_imports_a_main_entry_point() -> None:
+    # Keeps the __main__.py exemption of the dependency rule honest.
+    hits = [
+        f"{path.relative_to(ROOT)}:{line}: {name}"
+        for path in sorted(SRC.rglob("*.py"))
+        for line, name in imported_modules(path.read_text(encoding="utf-8"),
+                                           _module_name(path), _is_package(path))
+        if name.endswith(".__main__") or ".__main__." in name
+    ]
+    assert not hits, "\n".join(hits)
