@@ -69,7 +69,8 @@ def count(
 
     Example: decidua cfu count plate1.jpg plate2.jpg --layout 6-well --overlay-dir qc --json
     """
-    from decidua.assays.clonogenicity.count import count_image_file, save_overlay
+    from decidua.assays.clonogenicity.counting import count_image_file
+    from decidua.assays.clonogenicity.overlay import save_overlay
 
     area_um2, area_px = parse_min_area(min_area)
     for d in (overlay_dir, table_dir):
@@ -119,13 +120,13 @@ def correct(
 
     Example: decidua cfu correct plate1.jpg --add 512,640 --remove 100,220
     """
-    from decidua.assays.clonogenicity.count import (
+    from decidua.assays.clonogenicity.counting import (
         Correction,
-        image_sha256,
         load_corrections,
         save_corrections,
         sidecar_path,
     )
+    from decidua.assays.clonogenicity.image import image_sha256
 
     if not image.is_file():
         raise InputError("image file not found", file=str(image))

@@ -164,3 +164,18 @@ def test_plot_cfu_draws_one_point_per_biopsy():
     assert [t.get_text() for t in ax.get_yticklabels()] == ["B1", "B2"]
     xs = ax.lines[0].get_xdata()
     assert np.allclose(sorted(xs), sorted(pooled["cfu_pct"]))
+
+
+def test_results_carry_the_shared_interval():
+    """CFU %, rate ratios and trial fits expose their limits as decidua.stats.Interval,
+    the same numbers as their existing fields."""
+    from decidua.stats import Interval
+
+    est = cfu_percent(12, 1000, 0.9)
+    assert isinstance(est.interval, Interval)
+    assert (est.interval.estimate, est.interval.low, est.interval.high, est.interval.level) == (
+        est.cfu_pct, est.lower_pct, est.upper_pct, 0.9)
+    rr = compare_rates(10, 1000, 20, 1000)
+    assert (rr.interval.low, rr.interval.high) == (rr.lower, rr.upper)
+    fit = fit_trial(simulate_trial(30, seed=4).data, family="poisson", confidence=0.8)
+    assert (fit.interval.estimate, fit.interval.level) == (fit.rate_ratio, 0.8)

@@ -67,7 +67,14 @@ LAYOUTS: dict[str, Layout] = {
 
 
 def get_layout(name: str) -> Layout:
-    """Return the :class:`Layout` called ``name`` or raise :class:`InputError`."""
+    """Return the :class:`Layout` called ``name`` or raise :class:`InputError`.
+
+    Examples
+    --------
+    >>> lay = get_layout("6-well")
+    >>> lay.n_wells, lay.well_names()[:4]
+    (6, ['A1', 'A2', 'A3', 'B1'])
+    """
     try:
         return LAYOUTS[name]
     except KeyError:

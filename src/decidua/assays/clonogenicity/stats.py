@@ -29,6 +29,7 @@ import pandas as pd
 from scipy import stats
 
 from decidua.errors import InputError, ModelError, Problem
+from decidua.stats.intervals import Interval
 
 #: Columns of a manual / image count table.
 COUNT_COLUMNS = ("biopsy_id", "plate", "well", "cells_seeded", "colonies")
@@ -64,6 +65,12 @@ class CFUEstimate:
     confidence: float = 0.95
     n_plates: int = 1
 
+    @property
+    def interval(self) -> Interval:
+        """The CFU % with its exact Poisson limits as a :class:`~decidua.stats.Interval`."""
+        return Interval(self.cfu_pct, self.lower_pct, self.upper_pct, self.confidence,
+                        "exact Poisson (Garwood)")
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form."""
         return asdict(self)
@@ -94,6 +101,12 @@ class RateRatio:
     before: CFUEstimate
     after: CFUEstimate
     confidence: float = 0.95
+
+    @property
+    def interval(self) -> Interval:
+        """The rate ratio with its exact limits as a :class:`~decidua.stats.Interval`."""
+        return Interval(self.ratio, self.lower, self.upper, self.confidence,
+                        "exact conditional binomial (Clopper-Pearson)")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form."""
@@ -140,6 +153,13 @@ class TrialFit:
     pearson_dispersion: float
     n: int
     formula: str
+    confidence: float = 0.95
+
+    @property
+    def interval(self) -> Interval:
+        """The treatment rate ratio with its Wald limits as a :class:`~decidua.stats.Interval`."""
+        return Interval(self.rate_ratio, self.lower, self.upper, self.confidence,
+                        f"Wald, {self.family} GLM")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form."""
@@ -161,6 +181,13 @@ def poisson_interval(count: int, confidence: float = 0.95) -> tuple[float, float
 
     ``lower = Gamma^-1(a/2; k)``, ``upper = Gamma^-1(1 - a/2; k + 1)``,
     with ``lower = 0`` when ``k = 0``.
+
+    Examples
+    --------
+    >>> [round(v, 3) for v in poisson_interval(12)]
+    [6.201, 20.962]
+    >>> poisson_interval(0)[0]
+    0.0
     """
     if count < 0:
         raise InputError("count must be >= 0", value=count)
@@ -178,6 +205,14 @@ def cfu_percent(colonies: int, cells_seeded: int, confidence: float = 0.95,
     ------
     InputError
         If ``cells_seeded <= 0`` or ``colonies < 0``.
+
+    Examples
+    --------
+    >>> est = cfu_percent(12, 1000)
+    >>> round(est.cfu_pct, 2), round(est.lower_pct, 3), round(est.upper_pct, 3)
+    (1.2, 0.62, 2.096)
+    >>> est.interval.method
+    'exact Poisson (Garwood)'
     """
     if cells_seeded <= 0:
         raise InputError("cells seeded must be > 0", column="cells_seeded", value=cells_seeded)
@@ -205,6 +240,16 @@ def pool_counts(counts: pd.DataFrame, by: str | list[str] = "biopsy_id",
     DataFrame
         One row per group: group keys, ``n_plates, colonies, cells_seeded,
         cfu_pct, lower_pct, upper_pct, dispersion``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> counts = pd.DataFrame({"biopsy_id": ["B1", "B1", "B2"], "plate": ["P1", "P2", "P1"],
+    ...                        "well": ["A1", "A1", "A1"], "cells_seeded": [1000, 1000, 1000],
+    ...                        "colonies": [10, 14, 3]})
+    >>> pooled = pool_counts(counts)
+    >>> pooled.round(3)[["biopsy_id", "n_plates", "colonies", "cfu_pct"]].to_dict("records")[0]
+    {'biopsy_id': 'B1', 'n_plates': 2, 'colonies': 24, 'cfu_pct': 1.2}
     """
     df = validate_counts(counts)
     keys = [by] if isinstance(by, str) else list(by)
@@ -237,6 +282,14 @@ def compare_rates(before_colonies: int, before_cells: int, after_colonies: int,
     with ``pi = R t_a / (R t_a + t_b)`` (``t`` = cells seeded). The
     Clopper-Pearson limits of ``pi`` map to limits of ``R``; the p-value is
     the exact binomial test of ``R = 1``.
+
+    Examples
+    --------
+    >>> rr = compare_rates(10, 1000, 20, 1000)
+    >>> rr.ratio, round(rr.lower, 3), round(rr.upper, 3), round(rr.p_value, 3)
+    (2.0, 0.894, 4.785, 0.099)
+    >>> rr.interval.contains(1.0)
+    True
     """
     b = cfu_percent(before_colonies, before_cells, confidence)
     a = cfu_percent(after_colonies, after_cells, confidence)
@@ -299,6 +352,14 @@ def fit_trial(
         Missing columns or bad values.
     ModelError
         Too few women or no convergence.
+
+    Examples
+    --------
+    >>> from decidua.assays.clonogenicity.synthetic import simulate_trial
+    >>> trial = simulate_trial(60, rate_ratio=1.5, seed=2)
+    >>> fit = fit_trial(trial.data)
+    >>> fit.family, fit.interval.contains(1.5), fit.lower < fit.rate_ratio < fit.upper
+    ('negbin', True, True)
     """
     import statsmodels.api as sm
     import statsmodels.formula.api as smf
@@ -356,7 +417,7 @@ def fit_trial(
     b = float(res.params["arm"])
     return TrialFit(family, math.exp(b), math.exp(float(ci.loc["arm", 0])),
                     math.exp(float(ci.loc["arm", 1])), float(res.pvalues["arm"]), coef, disp,
-                    pearson, len(df), formula)
+                    pearson, len(df), formula, confidence)
 
 
 def validate_counts(df: pd.DataFrame, *, file: str | None = None,
@@ -367,6 +428,17 @@ def validate_counts(df: pd.DataFrame, *, file: str | None = None,
     data row, column and value): missing columns, empty ids, cells seeded not
     a positive integer, colonies not a non-negative integer, colonies more
     than cells seeded.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> bad = pd.DataFrame({"biopsy_id": ["B1", ""], "plate": ["P1", "P1"], "well": ["A1", "A2"],
+    ...                     "cells_seeded": [1000, 0], "colonies": [3, 2.5]})
+    >>> try:
+    ...     validate_counts(bad, file="counts.csv")
+    ... except InputError as exc:
+    ...     print(len(exc.problems), sorted({p.column for p in exc.problems}))
+    3 ['biopsy_id', 'cells_seeded', 'colonies']
     """
     missing = [c for c in COUNT_COLUMNS if c not in df.columns]
     if missing:
@@ -433,6 +505,16 @@ def plot_cfu(pooled: pd.DataFrame, *, label: str = "biopsy_id") -> Any:
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> counts = pd.DataFrame({"biopsy_id": ["B1", "B2"], "plate": ["P1", "P1"],
+    ...                        "well": ["A1", "A1"], "cells_seeded": [1000, 1000],
+    ...                        "colonies": [10, 3]})
+    >>> fig = plot_cfu(pool_counts(counts))
+    >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    ['B1', 'B2']
     """
     from matplotlib.figure import Figure
 

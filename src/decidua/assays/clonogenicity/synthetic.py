@@ -277,6 +277,15 @@ def make_plate(
     Returns
     -------
     SyntheticPlate
+
+    Examples
+    --------
+    >>> plate = make_plate("6-well", [1, 2, 3, 4, 5, 6], seed=3, px_per_mm=6)
+    >>> plate.counts()["B3"], plate.image.dtype
+    (6, dtype('uint8'))
+    >>> (make_plate("dish", 5, seed=1, px_per_mm=8).image
+    ...  == make_plate("dish", 5, seed=1, px_per_mm=8).image).all()  # seeded: identical
+    np.True_
     """
     lay = get_layout(layout)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
@@ -475,6 +484,12 @@ def simulate_trial(
     Returns
     -------
     SyntheticTrial
+
+    Examples
+    --------
+    >>> trial = simulate_trial(20, seed=1)
+    >>> trial.data.shape, trial.rate_ratio
+    ((40, 6), 1.52)
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     n = 2 * n_per_arm

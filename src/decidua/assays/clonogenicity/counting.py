@@ -1,0 +1,594 @@
+"""Counting colonies on a dish or plate: per-well segmentation, artefact
+rejection, the result type, manual corrections and their sidecar file.
+
+Method (the full chain; each step in its module):
+
+1. **Dish / well detection** (:mod:`.wells`).
+2. **Rim masking** - only the disc of radius ``(1 - rim_fraction) * r`` is
+   analysed; objects reaching the mask edge that are elongated are rejected
+   as rim (meniscus shadow, wall, pen marks on the rim).
+3. **Background correction, threshold, splitting** (:mod:`.segmentation`);
+   a morphological opening removes thin structures (bubble edges,
+   fibres); holes smaller than half the minimum colony area (pale spots
+   inside colonies) are filled.
+4. **Artefact rejection** - per object: too small (abortive colony, dust),
+   ring-shaped (bubble: filled area much larger than stained area),
+   irregular (debris: low solidity, or thin and elongated), rim.
+
+Manual corrections (add / remove a colony at image coordinates) are kept in
+a JSON sidecar next to the image and re-applied on every re-analysis."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+from scipy import ndimage as ndi
+from skimage import measure
+
+from decidua.assays.clonogenicity._opencv import _single_threaded
+from decidua.assays.clonogenicity.image import check_image, image_sha256, load_image
+from decidua.assays.clonogenicity.layouts import get_layout
+from decidua.assays.clonogenicity.segmentation import (
+    HIGH_CONTRAST_FLOOR,
+    HIGH_NOISE_K,
+    LOW_CONTRAST_FLOOR,
+    LOW_NOISE_K,
+    RING_FILL_RATIO,
+    _background_contrast,
+    _background_level,
+    _bubble_band,
+    _drop_small_labels,
+    _fill_small_holes,
+    _filled_area,
+    _hysteresis_threshold,
+    _object_stats,
+    _solidity,
+    _split,
+)
+from decidua.assays.clonogenicity.wells import detect_wells, refine_well_radius
+from decidua.errors import InputError
+
+#: Default minimum colony area (um^2). Colonies are counted at >= 50 cells
+#: (Gargett et al., Biol Reprod 2009; Lucas et al., Stem Cells 2016); a
+#: spread stromal / mesenchymal cell covers roughly 2,000 um^2 in culture
+#: (assumption, order of magnitude), so 50 cells cover >= ~0.1 mm^2.
+DEFAULT_MIN_AREA_UM2 = 100_000.0
+#: Largest colony radius expected (mm); sets the background closing disc.
+MAX_COLONY_RADIUS_MM = 3.0
+#: Fraction of the detected well radius masked as rim.
+DEFAULT_RIM_FRACTION = 0.03
+#: Objects whose mean relative darkening is below this are background
+#: unevenness, not stained colonies (a crystal-violet colony darkens the
+#: green channel by > 30 %).
+FAINT_CONTRAST = 0.12
+#: Core (dense part) of an object must reach this fraction of the minimum
+#: colony area.
+CORE_FRACTION = 0.6
+#: Centre-to-mean darkening ratio below which an object is hollow (bubble).
+HOLLOW_RATIO = 0.6
+#: Radius of the opening that removes thin structures (bubble outlines,
+#: fibres), as a fraction of the minimum colony radius.
+OPEN_FRACTION = 0.7
+#: Objects with more than this fraction of their pixels on a bubble outline
+#: are pieces of the outline.
+BAND_FRACTION = 0.6
+#: Solidity below which an object is debris (fibre, scratch, pen stroke).
+MIN_SOLIDITY = 0.6
+#: Watershed marker depth (dynamics of the distance-map maxima) as a fraction
+#: of the minimum colony radius (tuned on the synthetic generator).
+H_SPLIT_FRACTION = 0.2
+#: Holes in the thresholded mask up to this fraction of the minimum colony
+#: area are filled before splitting: pale spots inside a colony (cells with
+#: less stain) are part of it, and a hole that small cannot hold a colony.
+#: Unfilled, such holes dent the distance map and cut large colonies in
+#: pieces (synthetic dish, 10 colonies, seed 2: +20 %).
+HOLE_FRACTION = 0.5
+#: Objects narrower than this fraction of the minimum colony diameter are
+#: debris (fibres, scratches).
+THIN_FRACTION = 0.6
+#: Objects longer than this multiple of their width are debris (two merged
+#: colonies are ~2).
+MAX_ELONGATION = 3.0
+#: Version of the sidecar format.
+CORRECTIONS_VERSION = 1
+COLONY_COLUMNS = [
+    "colony_id", "well", "x", "y", "area_px", "area_um2", "diameter_um",
+    "mean_intensity", "mean_contrast", "accepted", "reason", "source",
+]
+
+
+@dataclass(frozen=True)
+class Correction:
+    """One manual correction.
+
+    Attributes
+    ----------
+    action
+        ``"add"`` (a colony the counter missed) or ``"remove"`` (a counted
+        object that is not a colony, or a split colony to be merged).
+    x, y
+        Image coordinates in pixels (x to the right, y down).
+    """
+
+    action: str
+    x: float
+    y: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form."""
+        return {"action": self.action, "x": float(self.x), "y": float(self.y)}
+
+
+@dataclass(frozen=True)
+class CountResult:
+    """Colonies found on one image.
+
+    Attributes
+    ----------
+    layout
+        Layout name.
+    wells
+        One row per well: ``well, cx, cy, radius_px, colonies``.
+    colonies
+        One row per object (see :data:`COLONY_COLUMNS`); ``accepted`` marks
+        counted colonies, ``reason`` why an object was rejected, ``source``
+        ``"auto"`` or ``"manual"``.
+    um_per_px
+        Pixel size calibrated from the detected well diameter.
+    min_area_px
+        Minimum colony area used, in pixels.
+    params
+        Parameters used (for provenance).
+    labels
+        ``int32`` label image: value ``colony_id`` on each object's pixels.
+    corrections
+        Manual corrections applied.
+    """
+
+    layout: str
+    wells: pd.DataFrame = field(repr=False)
+    colonies: pd.DataFrame = field(repr=False)
+    um_per_px: float
+    min_area_px: float
+    params: dict[str, Any] = field(repr=False)
+    labels: np.ndarray = field(repr=False)
+    corrections: tuple[Correction, ...] = ()
+
+    @property
+    def total(self) -> int:
+        """Total counted colonies on the image."""
+        return int(self.wells["colonies"].sum())
+
+    def counts(self) -> dict[str, int]:
+        """Counted colonies per well."""
+        pairs = zip(self.wells["well"], self.wells["colonies"], strict=True)
+        return {str(w): int(n) for w, n in pairs}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Summary in the CLI's JSON shape (without the per-colony table)."""
+        return {
+            "layout": self.layout,
+            "wells": [{"well": w, "colonies": n} for w, n in self.counts().items()],
+            "colonies": self.total,
+            "um_per_px": self.um_per_px,
+            "min_area_px": self.min_area_px,
+            "corrections": [c.to_dict() for c in self.corrections],
+        }
+
+    def to_frame(self) -> pd.DataFrame:
+        """Per-colony table (accepted and rejected objects)."""
+        return self.colonies.copy()
+
+
+def sidecar_path(image_path: str | Path) -> Path:
+    """Path of the corrections sidecar of an image (``IMAGE.cfu.json``).
+
+    Examples
+    --------
+    >>> sidecar_path("plates/p1.jpg").name
+    'p1.jpg.cfu.json'
+    """
+    p = Path(image_path)
+    return p.with_name(p.name + ".cfu.json")
+
+
+
+def load_corrections(path: str | Path) -> list[Correction]:
+    """Read corrections from a sidecar JSON (empty list if it does not exist).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> side = pathlib.Path(tempfile.mkdtemp()) / "p1.jpg.cfu.json"
+    >>> load_corrections(side)
+    []
+    >>> save_corrections(side, [Correction("add", 10, 20)])
+    >>> load_corrections(side)
+    [Correction(action='add', x=10.0, y=20.0)]
+    """
+    return load_sidecar(path)[0]
+
+
+def load_sidecar(path: str | Path) -> tuple[list[Correction], str | None]:
+    """Read a sidecar JSON: its corrections and the image SHA-256 it records.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> side = pathlib.Path(tempfile.mkdtemp()) / "p1.jpg.cfu.json"
+    >>> save_corrections(side, [Correction("remove", 1, 2)], image_sha="ab12")
+    >>> load_sidecar(side)
+    ([Correction(action='remove', x=1.0, y=2.0)], 'ab12')
+    """
+    p = Path(path)
+    if not p.exists():
+        return [], None
+    try:
+        doc = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"corrections file is not valid JSON: {exc}", file=str(p)) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("corrections"), list):
+        raise InputError("corrections file has no 'corrections' list", file=str(p))
+    out = []
+    for i, item in enumerate(doc["corrections"], start=1):
+        try:
+            out.append(_make_correction(item["action"], item["x"], item["y"]))
+        except (KeyError, TypeError, InputError) as exc:
+            raise InputError(f"bad correction: {exc}", file=str(p), row=i, value=item) from None
+    sha = doc.get("image_sha256")
+    return out, (str(sha) if sha else None)
+
+
+def save_corrections(
+    path: str | Path, corrections: Iterable[Correction], *, image_sha: str | None = None
+) -> None:
+    """Write corrections to a sidecar JSON (versioned).
+
+    Examples
+    --------
+    >>> import json, tempfile, pathlib
+    >>> side = pathlib.Path(tempfile.mkdtemp()) / "p1.jpg.cfu.json"
+    >>> save_corrections(side, [Correction("add", 3, 4)])
+    >>> json.loads(side.read_text())["corrections"]
+    [{'action': 'add', 'x': 3.0, 'y': 4.0}]
+    """
+    doc = {
+        "format": "decidua-cfu-corrections",
+        "version": CORRECTIONS_VERSION,
+        "image_sha256": image_sha,
+        "corrections": [c.to_dict() for c in corrections],
+    }
+    Path(path).write_text(json.dumps(doc, indent=2) + "\n")
+
+
+def _make_correction(action: Any, x: Any, y: Any) -> Correction:
+    if action not in ("add", "remove"):
+        raise InputError(f"action must be 'add' or 'remove', not {action!r}")
+    try:
+        fx, fy = float(x), float(y)
+    except (TypeError, ValueError):
+        raise InputError(f"coordinates must be numbers, not {x!r}, {y!r}") from None
+    if not (math.isfinite(fx) and math.isfinite(fy)):
+        raise InputError("coordinates must be finite")
+    return Correction(str(action), fx, fy)
+
+
+@_single_threaded
+def count_colonies(
+    image: np.ndarray,
+    layout: str = "dish",
+    *,
+    min_area_um2: float | None = DEFAULT_MIN_AREA_UM2,
+    min_area_px: float | None = None,
+    well_diameter_mm: float | None = None,
+    rim_fraction: float = DEFAULT_RIM_FRACTION,
+    wells: pd.DataFrame | None = None,
+    corrections: Iterable[Correction] = (),
+) -> CountResult:
+    """Count stained colonies on a dish or multi-well plate image.
+
+    Parameters
+    ----------
+    image
+        RGB or grey image (``uint8`` or other numeric type); dark colonies
+        on a lighter background.
+    layout
+        ``"dish"``, ``"6-well"``, ``"12-well"`` or ``"24-well"``.
+    min_area_um2
+        Minimum colony area in um^2 (calibrated from the well diameter).
+    min_area_px
+        Minimum colony area in pixels; overrides ``min_area_um2``.
+    well_diameter_mm
+        Inner diameter of the dish / wells; default from the layout.
+    rim_fraction
+        Fraction of the well radius masked as rim.
+    wells
+        Known wells (``well, cx, cy, radius_px``) to skip detection.
+    corrections
+        Manual corrections to apply (see :func:`apply_corrections`).
+
+    Returns
+    -------
+    CountResult
+
+    Raises
+    ------
+    InputError
+        Bad image, wrong layout or bad parameters.
+
+    Examples
+    --------
+    >>> from decidua.assays.clonogenicity.synthetic import make_plate
+    >>> plate = make_plate("dish", 12, seed=0, px_per_mm=12)  # a small 35 mm dish
+    >>> result = count_colonies(plate.image, "dish")
+    >>> result.total, plate.counts()
+    (12, {'dish': 12})
+    >>> result.to_dict()["wells"]
+    [{'well': 'dish', 'colonies': 12}]
+    >>> count_colonies(plate.image, "dish", min_area_px=-1)
+    Traceback (most recent call last):
+    ...
+    decidua.errors.InputError: minimum area must be > 0 px (value -1)
+    """
+    img = check_image(image)
+    lay = get_layout(layout)
+    if not 0.0 <= rim_fraction < 0.5:
+        raise InputError("rim_fraction must be in [0, 0.5)", value=rim_fraction)
+    if min_area_px is not None and min_area_px <= 0:
+        raise InputError("minimum area must be > 0 px", value=min_area_px)
+    if min_area_px is None and (min_area_um2 is None or min_area_um2 <= 0):
+        raise InputError("minimum area must be > 0 um^2", value=min_area_um2)
+    grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    if wells is None:
+        well_tab = detect_wells(grey, lay)
+        well_tab["radius_px"] = [
+            refine_well_radius(grey, w.cx, w.cy, w.radius_px) for w in well_tab.itertuples()
+        ]
+    else:
+        well_tab = wells.reset_index(drop=True)
+    diam_mm = float(well_diameter_mm or lay.well_diameter_mm)
+    um_per_px = diam_mm * 1000.0 / (2.0 * float(np.median(well_tab["radius_px"])))
+    min_px = float(min_area_px) if min_area_px is not None else float(min_area_um2) / um_per_px**2
+    r_min_px = math.sqrt(min_px / math.pi)
+    se_px = MAX_COLONY_RADIUS_MM * 1000.0 / um_per_px
+    open_r = max(1, round(OPEN_FRACTION * r_min_px))
+    open_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * open_r + 1, 2 * open_r + 1))
+    h_split = max(1.0, H_SPLIT_FRACTION * r_min_px)
+
+    H, W = img.shape[:2]
+    labels = np.zeros((H, W), np.int32)
+    rows: list[dict[str, Any]] = []
+    next_id = 1
+    for wrow in well_tab.itertuples(index=False):
+        r_in = float(wrow.radius_px) * (1.0 - rim_fraction)
+        x0, x1 = max(int(wrow.cx - r_in) - 2, 0), min(int(wrow.cx + r_in) + 3, W)
+        y0, y1 = max(int(wrow.cy - r_in) - 2, 0), min(int(wrow.cy + r_in) + 3, H)
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            continue
+        yy, xx = np.ogrid[y0:y1, x0:x1]
+        mask = (xx - wrow.cx) ** 2 + (yy - wrow.cy) ** 2 <= r_in**2
+        con = _background_contrast(img[y0:y1, x0:x1], mask, se_px)
+        med, sigma = _background_level(con.ravel()[np.flatnonzero(mask.ravel())[::3]])
+        lo = max(LOW_CONTRAST_FLOOR, med + LOW_NOISE_K * sigma)
+        hi = max(HIGH_CONTRAST_FLOOR, med + HIGH_NOISE_K * sigma)
+        raw = _hysteresis_threshold(con, lo, hi)
+        opened = cv2.morphologyEx(raw.view(np.uint8), cv2.MORPH_OPEN, open_kernel).view(bool)
+        opened = _fill_small_holes(opened, int(HOLE_FRACTION * min_px))
+        # thin structures removed by the opening: keep the large ones as rejected
+        thin_lab = measure.label(raw & ~opened)
+        _drop_small_labels(thin_lab, max(4, int(min_px / 2)), inclusive=True)
+        band = _bubble_band(raw, min_px)
+        lab, rings = _split(opened, h_split, min_px)
+        # drop specks below a quarter of the minimum area before measuring
+        # (in place, on the object pixels only: labels are not renumbered)
+        _drop_small_labels(lab, 0.25 * min_px, inclusive=False)
+        ring2 = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+        edge = cv2.erode(mask.astype(np.uint8), ring2, iterations=2) == 0
+        crop_grey = grey[y0:y1, x0:x1]
+        # per-object statistics in one vectorised pass (labelled sums), then
+        # a short per-object decision loop; only the shape tests that need an
+        # outline (solidity, holes) look at the object's bounding box
+        st = _object_stats(lab, con, crop_grey, band, edge, r_min_px)
+        lut = np.zeros(st.n + 1, np.int32)
+        for i, sl in enumerate(ndi.find_objects(lab), start=1):
+            area = float(st.area[i])
+            if sl is None or area < 0.25 * min_px:
+                continue
+            mean_con = float(st.con_mean[i])
+            reason = ""
+            # size of the object's dense core: the thresholded outline
+            # includes a blur halo that makes specks look bigger than they are
+            if area < CORE_FRACTION * min_px or st.core_area[i] < CORE_FRACTION * min_px:
+                reason = "small"
+            elif mean_con < FAINT_CONTRAST:
+                reason = "faint"  # uneven background, not a stained colony
+            elif st.centre_con[i] / max(mean_con, 1e-6) < HOLLOW_RATIO:
+                reason = "bubble"  # bright centre inside a dark outline
+            else:
+                major, minor, ecc = st.major[i], st.minor[i], st.ecc[i]
+                thin = minor < THIN_FRACTION * 2.0 * r_min_px
+                obj = lab[sl] == i
+                if thin or major > MAX_ELONGATION * max(minor, 1.0):
+                    reason = "debris"  # fibre, scratch, bubble edge
+                elif st.on_edge[i] and (ecc > 0.9 or _solidity(obj) < 0.8):
+                    reason = "rim"
+                elif (i in rings or _filled_area(obj) > RING_FILL_RATIO * area
+                      or st.band_frac[i] > BAND_FRACTION):
+                    reason = "bubble"
+                elif _solidity(obj) < MIN_SOLIDITY:
+                    reason = "debris"
+            lut[i] = next_id
+            rows.append({
+                "colony_id": next_id, "well": wrow.well,
+                "x": x0 + float(st.cx[i]), "y": y0 + float(st.cy[i]),
+                "area_px": area, "area_um2": area * um_per_px**2,
+                "diameter_um": 2.0 * math.sqrt(area / math.pi) * um_per_px,
+                "mean_intensity": float(st.grey_mean[i]),
+                "mean_contrast": mean_con, "accepted": reason == "",
+                "reason": reason, "source": "auto",
+            })
+            next_id += 1
+        crop_lab = lut[lab]
+        labels[y0:y1, x0:x1] = np.where(crop_lab > 0, crop_lab, labels[y0:y1, x0:x1])
+        for rp in measure.regionprops(thin_lab, intensity_image=con):
+            coords = rp.coords
+            cy_, cx_ = rp.centroid
+            reason = "bubble" if _filled_area(rp.image) > RING_FILL_RATIO * rp.area else "debris"
+            labels[y0 + coords[:, 0], x0 + coords[:, 1]] = next_id
+            rows.append({
+                "colony_id": next_id, "well": wrow.well, "x": x0 + cx_, "y": y0 + cy_,
+                "area_px": float(rp.area), "area_um2": float(rp.area) * um_per_px**2,
+                "diameter_um": 2.0 * math.sqrt(rp.area / math.pi) * um_per_px,
+                "mean_intensity": float(crop_grey[coords[:, 0], coords[:, 1]].mean()),
+                "mean_contrast": float(rp.intensity_mean), "accepted": False,
+                "reason": reason, "source": "auto",
+            })
+            next_id += 1
+    colonies = pd.DataFrame(rows, columns=COLONY_COLUMNS)
+    params = {
+        "layout": lay.name, "min_area_um2": min_area_um2, "min_area_px": min_px,
+        "well_diameter_mm": diam_mm, "rim_fraction": rim_fraction,
+        "open_radius_px": open_r, "h_split_px": h_split,
+        "hole_fill_px": int(HOLE_FRACTION * min_px),
+    }
+    wt = well_tab[["well", "cx", "cy", "radius_px"]].copy()
+    result = CountResult(lay.name, _with_counts(wt, colonies), colonies, um_per_px, min_px,
+                         params, labels, ())
+    corr = tuple(corrections)
+    return apply_corrections(result, corr) if corr else result
+
+
+def _with_counts(wells: pd.DataFrame, colonies: pd.DataFrame) -> pd.DataFrame:
+    acc = colonies[colonies["accepted"]].groupby("well").size()
+    out = wells.copy()
+    out["colonies"] = [int(acc.get(w, 0)) for w in out["well"]]
+    return out.reset_index(drop=True)
+
+
+def _well_at(wells: pd.DataFrame, x: float, y: float) -> str | None:
+    d = np.hypot(wells["cx"].to_numpy() - x, wells["cy"].to_numpy() - y)
+    i = int(np.argmin(d))
+    return str(wells["well"].iloc[i]) if d[i] <= wells["radius_px"].iloc[i] else None
+
+
+def apply_corrections(result: CountResult, corrections: Iterable[Correction]) -> CountResult:
+    """Apply manual corrections to a count.
+
+    ``remove`` un-counts the accepted object under (x, y) - or, if none is
+    under it, the nearest accepted colony within one minimum-colony diameter
+    (else it is ignored). ``add`` counts the rejected object under (x, y),
+    or adds a manual colony at (x, y) when nothing was segmented there.
+
+    Raises
+    ------
+    InputError
+        If an added point lies outside every well.
+
+    Examples
+    --------
+    >>> from decidua.assays.clonogenicity.synthetic import make_plate
+    >>> plate = make_plate("dish", 12, seed=0, px_per_mm=12)  # a small 35 mm dish
+    >>> result = count_colonies(plate.image, "dish")
+    >>> first = result.colonies[result.colonies["accepted"]].iloc[0]
+    >>> fixed = apply_corrections(result, [Correction("remove", first.x, first.y)])
+    >>> result.total - fixed.total
+    1
+    >>> apply_corrections(fixed, [Correction("add", 5, 5)])  # a corner, outside the dish
+    Traceback (most recent call last):
+    ...
+    decidua.errors.InputError: added colony at (5, 5) is outside every well
+    """
+    corr = tuple(result.corrections) + tuple(corrections)
+    col = result.colonies.copy()
+    labels = result.labels
+    h, w = labels.shape
+    reach = 2.0 * math.sqrt(result.min_area_px / math.pi)
+    next_id = int(col["colony_id"].max()) + 1 if len(col) else 1
+    for c in corrections:
+        ix, iy = int(round(c.x)), int(round(c.y))
+        lab = int(labels[iy, ix]) if 0 <= ix < w and 0 <= iy < h else 0
+        hit = col.index[col["colony_id"] == lab] if lab else col.index[:0]
+        if c.action == "remove":
+            if len(hit) and bool(col.loc[hit[0], "accepted"]):
+                idx = hit[0]
+            else:
+                acc = col[col["accepted"]]
+                if acc.empty:
+                    continue
+                d = np.hypot(acc["x"] - c.x, acc["y"] - c.y)
+                if float(d.min()) > reach:
+                    continue
+                idx = d.idxmin()
+            col.loc[idx, "accepted"] = False
+            col.loc[idx, "reason"] = "manual-remove"
+        else:
+            well = _well_at(result.wells, c.x, c.y)
+            if well is None:
+                raise InputError(f"added colony at ({c.x:.0f}, {c.y:.0f}) is outside every well")
+            if len(hit) and not bool(col.loc[hit[0], "accepted"]):
+                col.loc[hit[0], ["accepted", "reason", "source"]] = [True, "", "manual"]
+                continue
+            new = {k: np.nan for k in COLONY_COLUMNS}
+            new.update({"colony_id": next_id, "well": well, "x": c.x, "y": c.y,
+                        "accepted": True, "reason": "", "source": "manual"})
+            col = pd.concat([col, pd.DataFrame([new], columns=COLONY_COLUMNS)], ignore_index=True)
+            next_id += 1
+    col["accepted"] = col["accepted"].astype(bool)
+    return CountResult(
+        result.layout, _with_counts(result.wells.drop(columns="colonies"), col), col,
+        result.um_per_px, result.min_area_px, result.params, labels, corr,
+    )
+
+
+def count_image_file(
+    path: str | Path,
+    layout: str = "dish",
+    *,
+    use_sidecar: bool = True,
+    **kwargs: Any,
+) -> tuple[np.ndarray, CountResult]:
+    """Load an image, count it and re-apply its sidecar corrections.
+
+    Returns the image (for overlays) and the result.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import cv2
+    >>> from decidua.assays.clonogenicity.synthetic import make_plate
+    >>> plate = make_plate("dish", 12, seed=0, px_per_mm=12)  # a small 35 mm dish
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "dish.png"
+    >>> _ = cv2.imwrite(str(path), plate.image[..., ::-1])
+    >>> _img, result = count_image_file(path, "dish")
+    >>> result.total
+    12
+    >>> x, y = result.colonies.loc[result.colonies["accepted"], ["x", "y"]].iloc[0]
+    >>> save_corrections(sidecar_path(path), [Correction("remove", x, y)])
+    >>> count_image_file(path, "dish")[1].total  # the sidecar is re-applied
+    11
+    """
+    img = load_image(path)
+    corr: list[Correction] = []
+    if use_sidecar:
+        side = sidecar_path(path)
+        corr, sha = load_sidecar(side)
+        if sha is not None and sha != image_sha256(path):
+            raise InputError(
+                "the stored corrections were made for a different version of this image "
+                "(checksum differs); delete the file or count without corrections",
+                file=str(side),
+            )
+    try:
+        res = count_colonies(img, layout, corrections=corr, **kwargs)
+    except InputError as exc:
+        raise InputError([type(p)(p.reason, str(path), p.row, p.column, p.value)
+                          for p in exc.problems]) from None
+    return img, res
