@@ -160,6 +160,15 @@ def reliability(p: np.ndarray, y: np.ndarray, bins: int = RELIABILITY_BINS) -> d
         |mean prediction - observed rate|), ``n``, ``events`` and ``table`` (one
         row per non-empty bin: ``low``, ``high``, ``n``, ``mean_predicted``,
         ``observed``).
+
+    Examples
+    --------
+    Two bins are filled: 0.1 predicted where half the cases had the event, 0.9
+    where all did; ECE = 0.5 * |0.1 - 0.5| + 0.5 * |0.9 - 1.0| = 0.25.
+
+    >>> r = reliability([0.1, 0.1, 0.9, 0.9], [0, 1, 1, 1])
+    >>> round(r["ece"], 6), round(r["brier"], 6), r["events"], len(r["table"])
+    (0.25, 0.21, 3, 2)
     """
     p = np.asarray(p, float)
     y = np.asarray(y, float)

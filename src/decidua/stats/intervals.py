@@ -38,6 +38,18 @@ class Interval:
         Nominal coverage in 0-1 (e.g. 0.95).
     method
         How the limits were computed, in a few words (e.g. ``"exact Poisson (Garwood)"``).
+
+    Examples
+    --------
+    >>> iv = Interval(estimate=2.0, low=1.5, high=3.0, level=0.9, method="Wald")
+    >>> iv.width, iv.contains(3.5)
+    (1.5, False)
+    >>> iv.summary()
+    {'estimate': 2.0, 'low': 1.5, 'high': 3.0, 'level': 0.9}
+    >>> Interval(estimate=1.0, low=2.0, high=0.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: interval low 2.0 is above high 0.0
     """
 
     estimate: float

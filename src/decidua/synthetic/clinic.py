@@ -764,7 +764,7 @@ class _ClinicBuilder:
         return out
 
 
-def sample_clinic(
+def _sample_clinic(
     rng: np.random.Generator,
     params: CohortParams,
     sim: dict[str, np.ndarray],

@@ -72,7 +72,7 @@ from decidua.literature import (
 from decidua.synthetic.clinic import (
     PREVALENCE,
     RECORDING_PROBABILITY,
-    sample_clinic,
+    _sample_clinic,
 )
 from decidua.synthetic.params import (
     AGE_BANDS,
@@ -238,7 +238,7 @@ def generate_cohort(
     population = _population_frame(sim, draws.theta)
     summary = summarise_population(population, knots, params)
 
-    frames = sample_clinic(np.random.default_rng(clinic_seq), params, sim, draws.theta, knots)
+    frames = _sample_clinic(np.random.default_rng(clinic_seq), params, sim, draws.theta, knots)
     return SyntheticCohort(
         params=params,
         population=population,
@@ -259,6 +259,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     -------
     int
         Exit status 0.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     status = main(["--out", tmp, "--n-rpl", "20", "--n-controls", "5",
+    ...                    "--n-population", "10000"])
+    ...     names = sorted(p.name for p in pathlib.Path(tmp).iterdir())
+    >>> status, names[:3], len(names)
+    (0, ['README.md', 'biopsies.csv', 'interventions.csv'], 10)
     """
     parser = argparse.ArgumentParser(
         description=f"Write the seeded synthetic demo cohort ({SYNTHETIC_LABEL})."

@@ -199,6 +199,12 @@ class CohortParams:
         Women given an endometrial scratch after their biopsies.
     generator_version
         :data:`GENERATOR_VERSION` at generation time.
+
+    Examples
+    --------
+    >>> p = CohortParams(seed=7, n_rpl=40, n_controls=10)
+    >>> p.to_dict()["n_rpl"], p.n_population, p.generator_version == GENERATOR_VERSION
+    (40, 100000, True)
     """
 
     seed: int = DEMO_SEED

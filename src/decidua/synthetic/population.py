@@ -57,6 +57,14 @@ def age_route_probability(age: np.ndarray | float, knots_logit: Sequence[float])
     -------
     numpy.ndarray
         Probabilities in (0, 1), same shape as ``age``.
+
+    Examples
+    --------
+    Age 30 lies halfway between the knots at 27.5 (logit -2) and 32.5 (logit -1):
+
+    >>> p = age_route_probability([30.0, 50.0], [-3, -3, -2, -1, 0, 0, 1])
+    >>> [round(float(x), 4) for x in p]  # expit(-1.5); constant beyond the last knot
+    [0.1824, 0.7311]
     """
     return _expit(np.interp(age, _KNOT_AGES, np.asarray(knots_logit, dtype=float)))
 

@@ -93,6 +93,16 @@ def summarise_population(
         consecutive_losses`` (n, rate, age-adjusted odds ratio vs none by
         logistic regression and by Mantel-Haenszel, target OR and CI), ``overall``, ``women_by_
         losses`` (vs Quenby 2021), and the age-route curve.
+
+    Examples
+    --------
+    >>> from decidua.synthetic import generate_cohort
+    >>> cohort = generate_cohort(seed=1, n_rpl=20, n_controls=5, n_population=10_000)
+    >>> s = summarise_population(cohort.population, knots_logit=[-2.0] * 7)
+    >>> [row["band"] for row in s["by_age_band"]][:3]
+    ['<20', '20-24', '25-29']
+    >>> s["by_previous_consecutive_losses"][1]["target_or"], s["n_women"]
+    (1.54, 10000)
     """
     params = params or CohortParams()
     age = population["age"].to_numpy()

@@ -42,6 +42,15 @@ class SyntheticCohort:
     population_summary
         Simulated loss rates by age band and by previous consecutive losses
         against the published targets, and the calibrated age-route curve.
+
+    Examples
+    --------
+    >>> from decidua.synthetic import generate_cohort
+    >>> cohort = generate_cohort(seed=1, n_rpl=20, n_controls=5, n_population=10_000)
+    >>> sorted(cohort.tables())[:3], len(cohort.patients)
+    (['biopsies', 'interventions', 'investigations'], 25)
+    >>> tuple(cohort.biopsies.columns) == TABLE_COLUMNS["biopsies"]
+    True
     """
 
     params: CohortParams

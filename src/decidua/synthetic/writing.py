@@ -112,6 +112,17 @@ def write_cohort(cohort: SyntheticCohort, directory: str | Path) -> list[Path]:
         ``investigations.csv``, ``biopsies.csv``, ``interventions.csv``,
         ``truth.csv``, ``patient_truth.csv``, ``pregnancy_truth.csv``,
         ``population_summary.json`` and ``README.md``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from decidua.synthetic import generate_cohort
+    >>> cohort = generate_cohort(seed=1, n_rpl=20, n_controls=5, n_population=10_000)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     paths = write_cohort(cohort, tmp)
+    ...     header = paths[0].read_text(encoding="utf-8").splitlines()[0]
+    >>> paths[0].name, header.split(",")[:3], len(paths)
+    ('patients.csv', ['patient_id', 'year_of_birth', 'bmi'], 10)
     """
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
