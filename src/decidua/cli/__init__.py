@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "cfu": ("decidua.cli.cfu", "app", "Clonogenicity (CFU) assay: colony counting, statistics."),
     "methylation": ("decidua.cli.methylation", "app",
                     "CpG and non-CpG methylation from bisulfite data."),
+    "elisa": ("decidua.cli.elisa", "app", "ELISA plates: 4PL/5PL standard curves, concentrations."),
     "qpcr": ("decidua.cli.qpcr", "app", "RT-qPCR: read plates, ΔCq, ΔΔCq, efficiency, RQ."),
 }  # fmt: skip
 

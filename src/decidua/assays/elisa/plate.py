@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from decidua.assays.elisa.curve import StandardCurve, StandardPoint, _num
-from decidua.errors import InputError, Problem
+from decidua.errors import InputError, ModelError, Problem
 
 ROLES = ("standard", "blank", "sample", "control", "empty")
 #: Recovery and CV limits (percent) for inner standards and for the ends of the range (LLOQ/ULOQ);
@@ -344,9 +344,15 @@ def analyse_plate(
             for w in bad_dil
         )
     use = validate_standards(plate, model)
-    curve = StandardCurve(model, weights, fit_to).fit(
-        np.array([w.concentration for w in use], dtype=float), np.array([w.od for w in use])
-    )
+    try:
+        curve = StandardCurve(model, weights, fit_to).fit(
+            np.array([w.concentration for w in use], dtype=float), np.array([w.od for w in use])
+        )
+    except ModelError as exc:
+        raise ModelError(
+            f"plate {plate.plate!r}: the {model.upper()} standard curve could not be fitted "
+            f"({exc}); the standards may lack a plateau or the model may not suit them"
+        ) from None
     lloq, uloq = quantification_range(curve)
     wells = back_calculate(plate.wells, curve, lloq, uloq)
     return PlateResult(

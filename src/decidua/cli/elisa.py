@@ -1,0 +1,75 @@
+"""`decidua elisa …` commands: fit plate standard curves and back-calculate concentrations.
+
+A thin edge over :mod:`decidua.io.platereader` (files) and
+:mod:`decidua.assays.elisa` (the science).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from decidua.cli.output import console, echo_json, table
+
+app = typer.Typer(
+    help="ELISA plates: 4PL / 5PL standard curves, back-calculated concentrations, LLOQ/ULOQ. "
+    "Research use only.",
+    no_args_is_help=True,
+)
+
+
+def _fmt(v: float | None, digits: int = 4) -> str:
+    return "" if v is None else f"{v:.{digits}g}"
+
+
+@app.command("fit")
+def fit(
+    file: Path = typer.Argument(..., help="SoftMax Pro / Gen5 text export, or an OD grid "
+                                "(CSV/XLSX) with --map."),
+    plate_map: Path = typer.Option(None, "--map", help="Plate-map CSV: well, role, "
+                                   "concentration, dilution, sample[, group, plate, analyte, "
+                                   "masked_by, mask_reason]."),
+    model: str = typer.Option("4pl", "--model", help="4pl or 5pl."),
+    weights: str = typer.Option("none", "--weights", help="none, 1/y2, 1/var or power."),
+    fit_to: str = typer.Option("mean", "--fit-to", help="mean (of each standard's replicates) "
+                               "or replicates."),
+    fmt: str = typer.Option("auto", "--format", help="auto, softmax, gen5 or grid."),
+    analyte: str = typer.Option(None, "--analyte", help="Analyte name (e.g. PRL, IGFBP1)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Fit each plate's standard curve and back-calculate its wells and samples.
+
+    Example: decidua elisa fit plate.csv --map map.csv --model 4pl --weights 1/y2 --json
+    """
+    from decidua.assays.elisa import analyse_plate
+    from decidua.assays.elisa.curve import FIT_TO, MODELS, WEIGHTS
+    from decidua.errors import InputError
+    from decidua.io.platereader import read_plates
+
+    for name, val, allowed in (("--model", model, MODELS), ("--weights", weights, WEIGHTS),
+                               ("--fit-to", fit_to, FIT_TO)):
+        if val not in allowed:
+            raise InputError(f"{name} must be one of {', '.join(allowed)}", value=val)
+    plates = read_plates(file, plate_map, fmt=fmt, analyte=analyte)
+    results = []
+    problems = []
+    for p in plates:
+        try:
+            results.append(analyse_plate(p, model=model, weights=weights, fit_to=fit_to))
+        except InputError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InputError(problems)
+    if as_json:
+        echo_json({"file": str(file), "plates": [r.to_dict() for r in results]})
+        return
+    for r in results:
+        params = ", ".join(f"{k}={_fmt(v, 5)}" for k, v in r.curve.params.items())
+        console.print(f"plate {r.plate} ({r.analyte or 'analyte not given'}): {model.upper()} "
+                      f"{params}; R2 {r.curve.r2:.4f}; LLOQ {_fmt(r.lloq)} ULOQ {_fmt(r.uloq)}")
+        t = table(f"samples on {r.plate}", ["sample", "wells", "mean conc", "CV %", "flag"])
+        for s in r.samples:
+            t.add_row(s.sample, " ".join(s.wells), _fmt(s.mean_concentration),
+                      _fmt(s.cv_pct, 3), s.flag or "")
+        console.print(t)
