@@ -224,10 +224,10 @@ def fit_cmd(
         highlight=False,
     )
     if ref.calibration is not None:
-        cal = ref.calibration["summary"]["new batch"][f"{ref.calibration['level']:g}"]
+        cal = ref.calibration.summary["new batch"][f"{ref.calibration.level:g}"]
         console.print(
             f"Interval calibrated: central {ref.interval_mass_level:.2f} of the density for a "
-            f"nominal {ref.calibration['level']:.0%} interval (held-out coverage "
+            f"nominal {ref.calibration.level:.0%} interval (held-out coverage "
             f"{cal['coverage_cross_validated']:.3f}, median width "
             f"{cal['width_cross_validated_median_days']:.2f} days).",
             highlight=False,

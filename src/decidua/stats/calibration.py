@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -141,7 +142,105 @@ def platt_apply(p: np.ndarray, coef: Sequence[float]) -> np.ndarray:
     return np.where(np.isnan(p), np.nan, out)
 
 
-def reliability(p: np.ndarray, y: np.ndarray, bins: int = RELIABILITY_BINS) -> dict[str, Any]:
+class KeyAccess:
+    """Read-only dict-style access (``obj["key"]``, ``get``, ``keys``, ``in``) to a frozen
+    record's JSON form (:meth:`to_dict`), for code written against the earlier plain dicts.
+
+    Examples
+    --------
+    >>> r = Reliability(brier=0.1, ece=0.02, n=10, events=2, table=())
+    >>> r["ece"], r.get("missing", "-"), "brier" in r
+    (0.02, '-', True)
+    """
+
+    def to_dict(self) -> dict[str, Any]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.to_dict().get(key, default)
+
+    def keys(self) -> Any:
+        return self.to_dict().keys()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.to_dict()
+
+
+@dataclass(frozen=True)
+class ReliabilityBin:
+    """One non-empty bin of a reliability table: ``[low, high)`` (the last bin closed).
+
+    Examples
+    --------
+    >>> ReliabilityBin(0.0, 0.1, 4, 0.05, 0.0).to_dict()["n"]
+    4
+    """
+
+    low: float
+    high: float
+    n: int
+    mean_predicted: float
+    observed: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Reliability(KeyAccess):
+    """Calibration of probabilities against observed events.
+
+    Attributes
+    ----------
+    brier
+        Brier score (mean squared error of the probabilities).
+    ece
+        Expected calibration error: bin-size-weighted mean of
+        |mean prediction - observed rate| over equal-width bins.
+    n, events
+        Predictions and observed events.
+    table
+        The non-empty bins.
+
+    Examples
+    --------
+    >>> r = reliability([0.2, 0.8], [0, 1])
+    >>> Reliability.from_dict(r.to_dict()) == r
+    True
+    """
+
+    brier: float
+    ece: float
+    n: int
+    events: int
+    table: tuple[ReliabilityBin, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: ``brier``, ``ece``, ``n``, ``events``, ``table`` (list of bins)."""
+        return {
+            "brier": self.brier,
+            "ece": self.ece,
+            "n": self.n,
+            "events": self.events,
+            "table": [b.to_dict() for b in self.table],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Reliability:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            brier=d["brier"],
+            ece=d["ece"],
+            n=d["n"],
+            events=d["events"],
+            table=tuple(ReliabilityBin(**row) for row in d["table"]),
+        )
+
+
+def reliability(p: np.ndarray, y: np.ndarray, bins: int = RELIABILITY_BINS) -> Reliability:
     """Reliability table, expected calibration error and Brier score of probabilities.
 
     Parameters
@@ -155,11 +254,10 @@ def reliability(p: np.ndarray, y: np.ndarray, bins: int = RELIABILITY_BINS) -> d
 
     Returns
     -------
-    dict
-        ``brier`` (mean squared error), ``ece`` (bin-size-weighted mean of
-        |mean prediction - observed rate|), ``n``, ``events`` and ``table`` (one
-        row per non-empty bin: ``low``, ``high``, ``n``, ``mean_predicted``,
-        ``observed``).
+    Reliability
+        Brier score, ECE (Naeini, Cooper & Hauskrecht, AAAI 2015; Guo et al.,
+        ICML 2017), counts and the table of non-empty bins; also readable as a
+        dict (``r["ece"]``).
 
     Examples
     --------
@@ -169,6 +267,8 @@ def reliability(p: np.ndarray, y: np.ndarray, bins: int = RELIABILITY_BINS) -> d
     >>> r = reliability([0.1, 0.1, 0.9, 0.9], [0, 1, 1, 1])
     >>> round(r["ece"], 6), round(r["brier"], 6), r["events"], len(r["table"])
     (0.25, 0.21, 3, 2)
+    >>> [b.n for b in r.table], round(r.ece, 6)
+    ([2, 2], 0.25)
     """
     p = np.asarray(p, float)
     y = np.asarray(y, float)
@@ -182,27 +282,29 @@ def reliability(p: np.ndarray, y: np.ndarray, bins: int = RELIABILITY_BINS) -> d
         mp, ob = float(p[m].mean()), float(y[m].mean())
         ece += m.mean() * abs(mp - ob)
         table.append(
-            {
-                "low": k / bins,
-                "high": (k + 1) / bins,
-                "n": int(m.sum()),
-                "mean_predicted": mp,
-                "observed": ob,
-            }
+            ReliabilityBin(
+                low=k / bins,
+                high=(k + 1) / bins,
+                n=int(m.sum()),
+                mean_predicted=mp,
+                observed=ob,
+            )
         )
-    return {
-        "brier": float(np.mean((p - y) ** 2)),
-        "ece": float(ece),
-        "n": len(p),
-        "events": int(y.sum()),
-        "table": table,
-    }
-
+    return Reliability(
+        brier=float(np.mean((p - y) ** 2)),
+        ece=float(ece),
+        n=len(p),
+        events=int(y.sum()),
+        table=tuple(table),
+    )
 
 
 __all__ = [
     "LOGIT_EPS",
     "RELIABILITY_BINS",
+    "KeyAccess",
+    "Reliability",
+    "ReliabilityBin",
     "conformal_quantile",
     "logit",
     "platt_apply",

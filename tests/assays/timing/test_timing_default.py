@@ -168,7 +168,7 @@ def test_stored_fold_results_match_a_fresh_fold(
     # the held-out raw out-of-phase masses (fold reference, full reference's cut)
     btime, post = parts_new[0]
     lh = shipped.result.lh_day[idx]  # type: ignore[union-attr]
-    raw = fold_reference._out_of_phase(btime, post, lh, cut=shipped._state["out_of_phase_days"])
+    raw = fold_reference._out_of_phase(btime, post, lh, cut=shipped.state.out_of_phase_days)
     np.testing.assert_allclose(raw, np.asarray(held_out["out_of_phase_raw"])[idx], atol=ATOL)
     # place() at the calibrated mass covers exactly the biopsies whose score allows it
     ref8 = copy.copy(fold_reference)
@@ -219,7 +219,7 @@ def test_out_of_phase_probability_is_calibrated_on_held_out_batches(
     held = cal["held_out"]
     raw = np.asarray(held["out_of_phase_raw"], float)
     event = np.asarray(held["out_of_phase_event"], bool)
-    cut = shipped._state["out_of_phase_days"]
+    cut = shipped.state.out_of_phase_days
     np.testing.assert_array_equal(event, np.abs(res.estimated_lh_day - res.lh_day) > cut)
     assert 5 <= event.sum() <= 0.1 * len(event)  # the 95th-percentile cut: about 5% events
     batch = np.asarray(held["BATCH"])

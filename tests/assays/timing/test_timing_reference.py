@@ -92,7 +92,7 @@ def test_seed_ensemble_ranks_the_mean_of_its_members(training) -> None:
     order = np.argsort(mean, kind="stable")
     strictly_later = np.diff(mean[order]) > 0
     assert np.all(np.diff(ens.result.pseudotime[order])[strictly_later] > 0)
-    assert ens._state["member_seeds"] == list(ensemble_seeds(5, 2))
+    assert list(ens.state.member_seeds) == list(ensemble_seeds(5, 2))
     assert ens.provenance["n_seeds"] == 2
 
 

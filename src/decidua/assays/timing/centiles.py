@@ -151,11 +151,8 @@ class TimingCentiles:
         return p
 
     @classmethod
-    def load(cls, path: str | Path) -> TimingCentiles:
-        p = Path(path)
-        if not p.exists():
-            raise InputError("centile model not found", file=str(p))
-        d = json.loads(p.read_text())
+    def from_dict(cls, d: dict[str, Any]) -> TimingCentiles:
+        """Rebuild centiles saved by :meth:`to_dict`."""
         if d.get("model_version") != CENTILES_VERSION:
             raise InputError(f"unsupported centile model version {d.get('model_version')!r}")
         c = cls(d["marker"], d["time_name"])
@@ -164,3 +161,10 @@ class TimingCentiles:
         c.n = int(d["n"])
         return c
 
+    @classmethod
+    def load(cls, path: str | Path) -> TimingCentiles:
+        """Read centiles written by :meth:`save`."""
+        p = Path(path)
+        if not p.exists():
+            raise InputError("centile model not found", file=str(p))
+        return cls.from_dict(json.loads(p.read_text()))

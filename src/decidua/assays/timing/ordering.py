@@ -20,6 +20,7 @@ from decidua.assays.timing.constants import (
 )
 from decidua.assays.timing.density import _aggregate
 from decidua.assays.timing.kernels import _loo_densities, _window_stats
+from decidua.assays.timing.state import WindowCurves
 
 
 def _pseudo_points(times: np.ndarray, x: np.ndarray, gw: int) -> tuple[np.ndarray, np.ndarray]:
@@ -124,10 +125,11 @@ def ensemble_seeds(seed: int, n_seeds: int) -> tuple[int, ...]:
     return tuple(range(start, start + int(n_seeds)))
 
 
-def _curves(times: np.ndarray, x: np.ndarray, gw: int) -> dict[str, np.ndarray]:
+def _curves(times: np.ndarray, x: np.ndarray, gw: int) -> WindowCurves:
+    """Window curves of width ``gw`` over the biopsies' times (pseudo-points included)."""
     st, sx, _ = _with_pseudo(times, x, gw)
     med, mean, sd = _window_stats(st, sx, gw)
-    return {"time": med, "mean": mean, "sd": sd}
+    return WindowCurves(time=med, mean=mean, sd=sd)
 
 
 def order(

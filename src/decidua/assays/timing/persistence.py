@@ -13,14 +13,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from decidua.assays.timing.calibration import TimingCalibration
 from decidua.assays.timing.constants import (
     INTERVAL_LEVEL,
     MIN_NEW_BATCH_SIZE,
     MODEL_VERSION,
     READABLE_MODEL_VERSIONS,
+    THRESHOLD_BOOTSTRAP,
 )
 from decidua.assays.timing.results import TimingFitResult
+from decidua.assays.timing.state import THRESHOLD_BOOTSTRAP_LEVEL, TimingState, WindowCurves
 from decidua.errors import InputError
+from decidua.stats import Interval
 
 if TYPE_CHECKING:
     from decidua.assays.timing.reference import TimingReference
@@ -31,16 +35,8 @@ def reference_to_dict(ref: TimingReference) -> dict[str, Any]:
     from decidua import __version__
 
     res = ref._require()
-    st = ref._state
-
-    def curves(c: Mapping[str, np.ndarray]) -> dict[str, Any]:
-        return {
-            "pseudotime": c["time"].tolist(),
-            "mean": {g: c["mean"][:, j].tolist() for j, g in enumerate(ref.genes)},
-            "sd": {g: c["sd"][:, j].tolist() for j, g in enumerate(ref.genes)},
-        }
-
-    lo, mid, hi = st["threshold_bootstrap"]
+    st = ref._fitted()
+    bt = st.threshold_bootstrap
     return {
         "model_version": MODEL_VERSION,
         "decidua_version": __version__,
@@ -55,48 +51,48 @@ def reference_to_dict(ref: TimingReference) -> dict[str, Any]:
             "patience": ref.patience,
             "final": ref.final,
             "threshold_rule": ref.threshold_rule,
-            "seed": st["seed"],
+            "seed": st.seed,
             "n_seeds": ref.n_seeds,
-            "member_seeds": st.get("member_seeds", [st["seed"]]),
-            "final_gene_window": st["final_gene_window"],
-            "final_aggregate_window": st["final_aggregate_window"],
+            "member_seeds": list(st.member_seeds),
+            "final_gene_window": st.final_gene_window,
+            "final_aggregate_window": st.final_aggregate_window,
             "min_new_batch_size": MIN_NEW_BATCH_SIZE,
             "interval_level": INTERVAL_LEVEL,
             "interval_mass_level": ref.interval_mass_level,
             "interval_mass_level_unknown_batch": ref.interval_mass_level_unknown_batch,
         },
         "provenance": dict(ref.provenance),
-        "calibration": ref.calibration,
+        "calibration": None if ref.calibration is None else ref.calibration.to_dict(),
         "fit": {
             **res.to_dict(),
-            "member_stop_reasons": st.get("member_stop_reasons", [res.stop_reason]),
-            "member_iterations": st.get("member_iterations", [res.iterations]),
+            "member_stop_reasons": list(st.member_stop_reasons),
+            "member_iterations": list(st.member_iterations),
         },
         "scaling": {
             "inverted": True,
-            "min": dict(zip(ref.genes, st["scaling"]["min"].tolist(), strict=True)),
-            "max": dict(zip(ref.genes, st["scaling"]["max"].tolist(), strict=True)),
+            "min": dict(zip(ref.genes, st.scaling_min.tolist(), strict=True)),
+            "max": dict(zip(ref.genes, st.scaling_max.tolist(), strict=True)),
         },
-        "batch_shifts": st["batch_shifts"],
-        "batch_level": st["batch_level"],
-        "batch_sizes": st["batch_sizes"],
-        "lh_range": list(st["lh_range"]),
+        "batch_shifts": dict(st.batch_shifts),
+        "batch_level": st.batch_level,
+        "batch_sizes": dict(st.batch_sizes),
+        "lh_range": list(st.lh_range),
         "asynchrony_threshold": res.asynchrony_threshold,
         "asynchrony_threshold_method": (
             "median of bootstrap broken-stick thresholds"
             if ref.threshold_rule == "bagged"
             else "broken-stick (segmented) fit to sorted cohort scores"
         ),
-        "asynchrony_threshold_segmented": st["threshold_segmented"],
-        "asynchrony_threshold_psi": st["threshold_psi"],
-        "asynchrony_threshold_bootstrap": {"q05": lo, "median": mid, "q95": hi},
-        "out_of_phase_days": st["out_of_phase_days"],
+        "asynchrony_threshold_segmented": st.threshold_segmented,
+        "asynchrony_threshold_psi": st.threshold_psi,
+        "asynchrony_threshold_bootstrap": {"q05": bt.low, "median": bt.estimate, "q95": bt.high},
+        "out_of_phase_days": st.out_of_phase_days,
         "time_map": {
-            "pseudotime": st["time_map"][0].tolist(),
-            "estimated_lh_day": st["time_map"][1].tolist(),
+            "pseudotime": st.time_map_pseudotime.tolist(),
+            "estimated_lh_day": st.time_map_lh_day.tolist(),
         },
-        "curves": curves(st["placement_curves"]),
-        "asynchrony_curves": curves(st["asynchrony_curves"]),
+        "curves": st.placement_curves.to_dict(ref.genes),
+        "asynchrony_curves": st.asynchrony_curves.to_dict(ref.genes),
         "cohort": {
             "ID": list(res.ids),
             "BATCH": list(res.batch),
@@ -105,7 +101,7 @@ def reference_to_dict(ref: TimingReference) -> dict[str, Any]:
             "estimated_lh_day": res.estimated_lh_day.tolist(),
             "asynchrony_score": res.asynchrony_score.tolist(),
             "expression": {
-                g: st["expression"][:, j].tolist() for j, g in enumerate(ref.genes)
+                g: st.expression[:, j].tolist() for j, g in enumerate(ref.genes)
             },
         },
     }
@@ -143,13 +139,6 @@ def reference_from_dict(cls: type[TimingReference], d: Mapping[str, Any]) -> Tim
     )
     genes = ref.genes
 
-    def curves(c: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        return {
-            "time": np.asarray(c["pseudotime"], float),
-            "mean": np.column_stack([c["mean"][g] for g in genes]),
-            "sd": np.column_stack([c["sd"][g] for g in genes]),
-        }
-
     coh = d["cohort"]
     score = np.asarray(coh["asynchrony_score"], float)
     thr = float(d["asynchrony_threshold"])
@@ -166,34 +155,37 @@ def reference_from_dict(cls: type[TimingReference], d: Mapping[str, Any]) -> Tim
         distances=tuple(d["fit"]["distances"]),
     )
     bt = d["asynchrony_threshold_bootstrap"]
-    ref._state = {
-        "scaling": {
-            "min": np.array([d["scaling"]["min"][g] for g in genes]),
-            "max": np.array([d["scaling"]["max"][g] for g in genes]),
-        },
-        "batch_shifts": {str(k): float(v) for k, v in d["batch_shifts"].items()},
-        "batch_level": float(d["batch_level"]),
-        "batch_sizes": dict(d["batch_sizes"]),
-        "lh_range": tuple(d["lh_range"]),
-        "final_gene_window": s["final_gene_window"],
-        "final_aggregate_window": s["final_aggregate_window"],
-        "placement_curves": curves(d["curves"]),
-        "asynchrony_curves": curves(d["asynchrony_curves"]),
-        "time_map": (
-            np.asarray(d["time_map"]["pseudotime"], float),
-            np.asarray(d["time_map"]["estimated_lh_day"], float),
+    ref.state = TimingState(
+        scaling_min=np.array([d["scaling"]["min"][g] for g in genes]),
+        scaling_max=np.array([d["scaling"]["max"][g] for g in genes]),
+        batch_shifts={str(k): float(v) for k, v in d["batch_shifts"].items()},
+        batch_level=float(d["batch_level"]),
+        batch_sizes=dict(d["batch_sizes"]),
+        lh_range=tuple(d["lh_range"]),
+        final_gene_window=s["final_gene_window"],
+        final_aggregate_window=s["final_aggregate_window"],
+        placement_curves=WindowCurves.from_dict(d["curves"], genes),
+        asynchrony_curves=WindowCurves.from_dict(d["asynchrony_curves"], genes),
+        time_map_pseudotime=np.asarray(d["time_map"]["pseudotime"], float),
+        time_map_lh_day=np.asarray(d["time_map"]["estimated_lh_day"], float),
+        threshold_psi=d["asynchrony_threshold_psi"],
+        threshold_segmented=d["asynchrony_threshold_segmented"],
+        threshold_bootstrap=Interval(
+            estimate=bt["median"],
+            low=bt["q05"],
+            high=bt["q95"],
+            level=THRESHOLD_BOOTSTRAP_LEVEL,
+            method=f"{THRESHOLD_BOOTSTRAP} bootstrap resamples of the broken-stick fit",
         ),
-        "threshold_psi": d["asynchrony_threshold_psi"],
-        "threshold_segmented": d["asynchrony_threshold_segmented"],
-        "threshold_bootstrap": (bt["q05"], bt["median"], bt["q95"]),
-        "out_of_phase_days": float(d["out_of_phase_days"]),
-        "expression": np.column_stack([coh["expression"][g] for g in genes]),
-        "seed": s["seed"],
-        "member_seeds": s.get("member_seeds", [s["seed"]]),
-        "member_stop_reasons": d["fit"].get("member_stop_reasons", [d["fit"]["stop_reason"]]),
-        "member_iterations": d["fit"].get("member_iterations", [d["fit"]["iterations"]]),
-    }
-    ref.calibration = d.get("calibration")
+        out_of_phase_days=float(d["out_of_phase_days"]),
+        expression=np.column_stack([coh["expression"][g] for g in genes]),
+        seed=s["seed"],
+        member_seeds=tuple(s.get("member_seeds", [s["seed"]])),
+        member_stop_reasons=tuple(d["fit"].get("member_stop_reasons", [d["fit"]["stop_reason"]])),
+        member_iterations=tuple(d["fit"].get("member_iterations", [d["fit"]["iterations"]])),
+    )
+    cal = d.get("calibration")
+    ref.calibration = None if cal is None else TimingCalibration.from_dict(cal)
     ref.provenance = dict(d.get("provenance") or {})
     return ref
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from decidua.assays.timing.calibration import TimingCalibration
 from decidua.assays.timing.constants import (
     DEFAULT_AGGREGATE_WINDOW,
     DEFAULT_EUCLIDEAN_STOP,
@@ -36,8 +37,10 @@ from decidua.assays.timing.constants import (
 )
 from decidua.assays.timing.density import _aggregate, _densities_fixed, _gene_peak_times
 from decidua.assays.timing.results import Placement, TimingFitResult
+from decidua.assays.timing.state import THRESHOLD_BOOTSTRAP_LEVEL, TimingState
 from decidua.assays.timing.validation import _validate_arrays, validate_timing_table
 from decidua.errors import InputError, ModelError, Problem
+from decidua.stats import Interval
 from decidua.stats.calibration import platt_apply
 
 
@@ -119,9 +122,10 @@ class TimingReference:
         self.threshold_rule = threshold_rule
         self.n_seeds = int(n_seeds)
         self.result: TimingFitResult | None = None
-        self._state: dict[str, Any] = {}
-        #: Interval calibration from :meth:`calibrate` (JSON-ready), or None.
-        self.calibration: dict[str, Any] | None = None
+        #: Fitted state (scaling, batch shifts, curves, time map, ...), or None.
+        self.state: TimingState | None = None
+        #: Leave-one-batch-out calibration from :meth:`calibrate`, or None.
+        self.calibration: TimingCalibration | None = None
         #: Where the reference came from (data hash, seed, versions); JSON-ready.
         self.provenance: dict[str, Any] = {}
 
@@ -275,32 +279,36 @@ class TimingReference:
             stop_reason=stop,
             distances=tuple(distances),
         )
-        self._state = {
-            "scaling": {"min": mins, "max": maxs},
-            "batch_shifts": shifts,
-            "batch_level": level,
-            "batch_sizes": {b: int((batches == b).sum()) for b in dict.fromkeys(batches)},
-            "lh_range": (float(lh.min()), float(lh.max())),
-            "final_gene_window": final_gw,
-            "final_aggregate_window": final_aw,
-            "placement_curves": _curves(times, x, final_gw),
-            "asynchrony_curves": _curves(times, x, self.gene_window),
-            "time_map": (times[order], elh_sorted),
-            "threshold_psi": psi,
-            "threshold_segmented": single,
-            "threshold_bootstrap": (
-                float(np.quantile(boot, 0.05)),
-                float(np.median(boot)),
-                float(np.quantile(boot, 0.95)),
+        self.state = TimingState(
+            scaling_min=mins,
+            scaling_max=maxs,
+            batch_shifts=shifts,
+            batch_level=level,
+            batch_sizes={b: int((batches == b).sum()) for b in dict.fromkeys(batches)},
+            lh_range=(float(lh.min()), float(lh.max())),
+            final_gene_window=final_gw,
+            final_aggregate_window=final_aw,
+            placement_curves=_curves(times, x, final_gw),
+            asynchrony_curves=_curves(times, x, self.gene_window),
+            time_map_pseudotime=times[order],
+            time_map_lh_day=elh_sorted,
+            threshold_psi=psi,
+            threshold_segmented=single,
+            threshold_bootstrap=Interval(
+                estimate=float(np.median(boot)),
+                low=float(np.quantile(boot, 0.05)),
+                high=float(np.quantile(boot, 0.95)),
+                level=THRESHOLD_BOOTSTRAP_LEVEL,
+                method=f"{THRESHOLD_BOOTSTRAP} bootstrap resamples of the broken-stick fit",
             ),
-            "out_of_phase_days": oop_days,
-            "expression": x,
-            "seed": seed if isinstance(seed, int) else None,
-            "max_iterations_used": cap,
-            "member_seeds": member_seeds,
-            "member_stop_reasons": [r[2] for r in runs],
-            "member_iterations": [len(r[1]) for r in runs],
-        }
+            out_of_phase_days=oop_days,
+            expression=x,
+            seed=seed if isinstance(seed, int) else None,
+            member_seeds=tuple(member_seeds),
+            member_stop_reasons=tuple(r[2] for r in runs),
+            member_iterations=tuple(len(r[1]) for r in runs),
+            max_iterations_used=cap,
+        )
         self.calibration = None
         self.provenance = _provenance(seed if isinstance(seed, int) else None)
         self.provenance["n_seeds"] = self.n_seeds
@@ -420,14 +428,14 @@ class TimingReference:
         """Central density mass used for the placement interval (calibrated if available)."""
         if self.calibration is None:
             return INTERVAL_LEVEL
-        return float(self.calibration["mass_level"])
+        return float(self.calibration.mass_level)
 
     @property
     def out_of_phase_map(self) -> tuple[float, float] | None:
         """Platt map ``(a, b)`` of the out-of-phase probability, or None (raw mass)."""
-        if self.calibration is None or self.calibration.get("out_of_phase") is None:
+        if self.calibration is None or self.calibration.out_of_phase is None:
             return None
-        a, b = self.calibration["out_of_phase"]["coef"]
+        a, b = self.calibration.out_of_phase.coef
         return float(a), float(b)
 
     @property
@@ -435,7 +443,13 @@ class TimingReference:
         """Density mass for biopsies of a small unknown batch (before the ± SD widening)."""
         if self.calibration is None:
             return INTERVAL_LEVEL
-        return float(self.calibration["mass_level_unknown_batch"])
+        return float(self.calibration.mass_level_unknown_batch)
+
+    def _fitted(self) -> TimingState:
+        """The fitted state (raises ModelError before a fit or load)."""
+        self._require()
+        assert self.state is not None
+        return self.state
 
     def _require(self) -> TimingFitResult:
         if self.result is None:
@@ -450,19 +464,43 @@ class TimingReference:
 
     @property
     def batch_shifts(self) -> dict[str, float]:
-        self._require()
-        return dict(self._state["batch_shifts"])
+        return dict(self._fitted().batch_shifts)
 
     @property
     def lh_range(self) -> tuple[float, float]:
         self._require()
-        return tuple(self._state["lh_range"])  # type: ignore[return-value]
+        return tuple(self._fitted().lh_range)  # type: ignore[return-value]
 
     @property
     def expression(self) -> np.ndarray:
         """(n, genes) scaled, batch-corrected −ΔCt of the reference cohort (fit order)."""
-        self._require()
-        return self._state["expression"]
+        return self._fitted().expression
+
+    @property
+    def threshold_interval(self) -> Interval:
+        """The asynchrony threshold used, with the 5th-95th percentiles of its bootstrap."""
+        st = self._fitted()
+        bt = st.threshold_bootstrap
+        return Interval(
+            self.asynchrony_threshold, bt.low, bt.high, level=bt.level, method=bt.method
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """The fit in a few numbers: biopsies, stop rule, threshold (estimate / low / high /
+        level), out-of-phase cut and the placement interval's mass level."""
+        res = self._require()
+        return {
+            "n_biopsies": len(res.ids),
+            "stop_reason": res.stop_reason,
+            "iterations": res.iterations,
+            "n_seeds": self.n_seeds,
+            "asynchrony_threshold": self.threshold_interval.summary(),
+            "n_asynchronous": int(res.asynchronous.sum()),
+            "out_of_phase_days": self._fitted().out_of_phase_days,
+            "interval_level": INTERVAL_LEVEL,
+            "interval_mass_level": self.interval_mass_level,
+            "interval_calibrated": self.calibration is not None,
+        }
 
     def estimates(self) -> pd.DataFrame:
         """Per-biopsy estimates of the reference cohort."""
@@ -470,27 +508,25 @@ class TimingReference:
 
     def curves(self) -> pd.DataFrame:
         """Per-gene smooth curves (scaled, batch-corrected −ΔCt) over pseudotime."""
-        self._require()
-        c = self._state["placement_curves"]
-        out = {"pseudotime": c["time"], "estimated_lh_day": self.to_lh_day(c["time"])}
+        c = self._fitted().placement_curves
+        out = {"pseudotime": c.time, "estimated_lh_day": self.to_lh_day(c.time)}
         for j, g in enumerate(self.genes):
-            out[f"{g}_mean"] = c["mean"][:, j]
-            out[f"{g}_sd"] = c["sd"][:, j]
+            out[f"{g}_mean"] = c.mean[:, j]
+            out[f"{g}_sd"] = c.sd[:, j]
         return pd.DataFrame(out)
 
     def to_lh_day(self, pseudotime: np.ndarray | float) -> np.ndarray:
         """Map pseudotime to estimated LH day (clamped at the reference's ends)."""
-        self._require()
-        pt, elh = self._state["time_map"]
-        return np.interp(pseudotime, pt, elh)
+        st = self._fitted()
+        return np.interp(pseudotime, st.time_map_pseudotime, st.time_map_lh_day)
 
     def scale(self, df: pd.DataFrame) -> np.ndarray:
         """Invert and scale a validated table's ΔCt with the reference's scaling."""
         return self._scale_array(df[list(self.genes)].to_numpy(float))
 
     def _scale_array(self, dct: np.ndarray) -> np.ndarray:
-        self._require()
-        mins, maxs = self._state["scaling"]["min"], self._state["scaling"]["max"]
+        st = self._fitted()
+        mins, maxs = st.scaling_min, st.scaling_max
         return (-dct - mins) / (maxs - mins)
 
     # ---- placement -------------------------------------------------------------------
@@ -578,13 +614,12 @@ class TimingReference:
         self, new_df: pd.DataFrame, strict: bool, file: str | None
     ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, list[str], list[str], float]:
         """Validate, scale and batch-shift new biopsies (the batch rules of :meth:`place`)."""
-        self._require()
-        st = self._state
-        ids, batch_list, lh, dct = _validate_arrays(new_df, self.genes, file, False, st["lh_range"])
+        st = self._fitted()
+        ids, batch_list, lh, dct = _validate_arrays(new_df, self.genes, file, False, st.lh_range)
         n = len(ids)
         x = self._scale_array(dct)
         batches = np.array(batch_list if batch_list is not None else [""] * n, dtype=object)
-        ref_shifts = st["batch_shifts"]
+        ref_shifts = st.batch_shifts
         default_shift, shift_sd = self._shift_stats()
         shift = np.zeros(n)
         source: list[str] = [""] * n
@@ -610,7 +645,7 @@ class TimingReference:
                     )
                 continue
             elif len(idx) >= MIN_NEW_BATCH_SIZE:
-                src, s = "new batch", st["batch_level"] - float(x[idx].mean())
+                src, s = "new batch", st.batch_level - float(x[idx].mean())
             else:
                 src, s = "unknown (no shift)", default_shift
                 widen[idx] = True
@@ -629,15 +664,16 @@ class TimingReference:
 
     def _shift_stats(self) -> tuple[float, float]:
         """Shift for biopsies of a small unknown batch (median) and the shifts' SD."""
-        ref_shifts = list(self._state["batch_shifts"].values())
+        ref_shifts = list(self._fitted().batch_shifts.values())
         default_shift = float(np.median(ref_shifts)) if ref_shifts else 0.0
         shift_sd = float(np.std(ref_shifts, ddof=1)) if len(ref_shifts) > 1 else 0.0
         return default_shift, shift_sd
 
     def _place_core(self, xs: np.ndarray):  # type: ignore[no-untyped-def]
-        c = self._state["placement_curves"]
-        dens = _densities_fixed(xs, c["mean"], c["sd"])
-        btime, score = _aggregate(c["time"], dens, self._state["final_aggregate_window"])
+        st = self._fitted()
+        c = st.placement_curves
+        dens = _densities_fixed(xs, c.mean, c.sd)
+        btime, score = _aggregate(c.time, dens, st.final_aggregate_window)
         best = np.argmax(score, axis=1)
         pt = btime[np.arange(len(xs)), best]
         post = np.clip(score, 0, None)
@@ -660,7 +696,7 @@ class TimingReference:
     ) -> np.ndarray:
         """Raw out-of-phase mass: density further than ``cut`` days from the LH day."""
         if cut is None:
-            cut = self._state["out_of_phase_days"]
+            cut = self._fitted().out_of_phase_days
         elh = self.to_lh_day(btime)
         outside = np.abs(elh - lh[:, None]) > cut
         p = (post * outside).sum(axis=1)
@@ -668,9 +704,9 @@ class TimingReference:
         return p
 
     def _asynchrony(self, xs: np.ndarray) -> np.ndarray:
-        c = self._state["asynchrony_curves"]
-        dens = _densities_fixed(xs, c["mean"], c["sd"])
-        peaks = _gene_peak_times(c["time"], dens)
+        c = self._fitted().asynchrony_curves
+        dens = _densities_fixed(xs, c.mean, c.sd)
+        peaks = _gene_peak_times(c.time, dens)
         return peaks.std(axis=1, ddof=1)
 
     # ---- persistence -----------------------------------------------------------------

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from decidua.assays.timing.constants import HOURS_PER_DAY, INTERVAL_LEVEL
+from decidua.stats import Interval
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,27 @@ class Placement:
     @property
     def estimated_hours(self) -> np.ndarray:
         return self.estimated_lh_day * HOURS_PER_DAY
+
+    @property
+    def intervals(self) -> tuple[Interval, ...]:
+        """Per biopsy: estimated LH day with its ``INTERVAL_LEVEL`` interval."""
+        method = (
+            "central density mass, calibrated by leave-one-batch-out"
+            if self.interval_calibrated
+            else "central density mass (uncalibrated)"
+        )
+        return tuple(
+            Interval(float(e), float(lo), float(hi), level=INTERVAL_LEVEL, method=method)
+            for e, lo, hi in zip(
+                self.estimated_lh_day, self.interval_low, self.interval_high, strict=True
+            )
+        )
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Per biopsy: ``ID`` and the estimated LH day as estimate / low / high / level."""
+        return [
+            {"ID": bid, **iv.summary()} for bid, iv in zip(self.ids, self.intervals, strict=True)
+        ]
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame(
