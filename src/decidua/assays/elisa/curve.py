@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy.special import stdtrit
 
 from decidua.assays.elisa import models
 from decidua.assays.elisa.nls import NLSResult, covariance, fit_nls
@@ -128,6 +128,19 @@ def _num(v: float | None) -> float | None:
     return None if math.isnan(v) or math.isinf(v) else v
 
 
+def mean_sd(values: Any) -> tuple[float, float]:
+    """Mean and sample SD (NaN with fewer than two values) of a short sequence, in plain Python
+    (numpy's reductions cost more than the arithmetic for a handful of replicates)."""
+    v = [float(t) for t in values]
+    n = len(v)
+    if n == 0:
+        return float("nan"), float("nan")
+    m = sum(v) / n
+    if n < 2:
+        return m, float("nan")
+    return m, math.sqrt(sum((t - m) ** 2 for t in v) / (n - 1))
+
+
 def _group(conc: np.ndarray, resp: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     order = np.argsort(conc, kind="stable")
     c, r = conc[order], resp[order]
@@ -152,7 +165,9 @@ def starting_values(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     if sel.sum() >= 2:
         lx = np.log(x[sel])
         z = np.log((a0 - y[sel]) / (y[sel] - d0))
-        slope, intercept = np.polyfit(lx, z, 1)
+        lxc = lx - lx.mean()
+        slope = float(lxc @ (z - z.mean()) / (lxc @ lxc))
+        intercept = float(z.mean() - slope * lx.mean())
         b0 = float(slope) if slope > 0 else 1.0
         c0 = float(np.exp(-intercept / b0)) if slope > 0 else float(np.exp(lx.mean()))
     else:
@@ -163,8 +178,15 @@ def starting_values(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.array([a0, b0, c0, d0])
 
 
-def _internal_fns(model: str):  # type: ignore[no-untyped-def]
-    """Model and Jacobian in the internal parameters (a, log b, log c, d[, log g])."""
+def _internal_fns(model: str, x: np.ndarray):  # type: ignore[no-untyped-def]
+    """Model and Jacobian in the internal parameters (a, log b, log c, d[, log g]) at fixed ``x``.
+
+    ``log x`` is computed once; ``x = 0`` (the zero standard) gives ``u = 0``.
+    """
+    pos = x > 0
+    lx = np.where(pos, np.log(np.where(pos, x, 1.0)), 0.0)
+    zero = ~pos
+    any_zero = bool(zero.any())
 
     def to_nat(t: np.ndarray) -> np.ndarray:
         p = np.array(t, dtype=float)
@@ -174,19 +196,47 @@ def _internal_fns(model: str):  # type: ignore[no-untyped-def]
             p[4] = math.exp(min(t[4], 700.0))
         return p
 
-    def f(x: np.ndarray, t: np.ndarray) -> np.ndarray:
-        return models.response(model, x, to_nat(t))
+    def _u(t: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        b = math.exp(min(t[1], 700.0))
+        logr = lx - t[2]
+        u = np.exp(np.minimum(b * logr, 700.0))
+        if any_zero:
+            u[zero] = 0.0
+            logr = np.where(zero, 0.0, logr)
+        return u, logr, b
 
-    def j(x: np.ndarray, t: np.ndarray) -> np.ndarray:
-        p = to_nat(t)
-        jac = models.jacobian(model, x, p)
-        jac[:, 1] *= p[1]
-        jac[:, 2] *= p[2]
-        if model == "5pl":
-            jac[:, 4] *= p[4]
-        return jac
+    if model == "4pl":
 
-    return to_nat, f, j
+        def f(_x: np.ndarray, t: np.ndarray) -> np.ndarray:
+            u, _, _ = _u(t)
+            return t[3] + (t[0] - t[3]) / (1.0 + u)
+
+        def j(_x: np.ndarray, t: np.ndarray) -> np.ndarray:
+            u, logr, b = _u(t)
+            inv = 1.0 / (1.0 + u)
+            common = (t[0] - t[3]) * u * inv * inv
+            # d/dlog b = b d/db; d/dlog c = c d/dc = (a - d) u b / D^2
+            return np.column_stack((inv, -common * logr * b, common * b, 1.0 - inv))
+
+        return to_nat, f, j
+
+    def f5(_x: np.ndarray, t: np.ndarray) -> np.ndarray:
+        u, _, _ = _u(t)
+        g = math.exp(min(t[4], 700.0))
+        with np.errstate(over="ignore", divide="ignore"):
+            return t[3] + (t[0] - t[3]) * (1.0 + u) ** (-g)
+
+    def j5(_x: np.ndarray, t: np.ndarray) -> np.ndarray:
+        u, logr, b = _u(t)
+        g = math.exp(min(t[4], 700.0))
+        den = 1.0 + u
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            pw = den ** (-g)
+            common = (t[0] - t[3]) * g * pw / den * u
+            dg = -(t[0] - t[3]) * pw * np.log(den) * g
+            return np.column_stack((pw, -common * logr * b, common * b, 1.0 - pw, dg))
+
+    return to_nat, f5, j5
 
 
 def _to_internal(model: str, p: np.ndarray) -> np.ndarray:
@@ -297,13 +347,14 @@ class StandardCurve:
                 f"got {levels.size}",
                 column="concentration",
             )
-        means = np.array([g.mean() for g in groups])
+        msd = [mean_sd(g) for g in groups]
+        means = np.array([m for m, _ in msd])
         if np.ptp(means) == 0:
             raise InputError(
                 "all standards have the same response", column="od", value=float(means[0])
             )
         n_rep = np.array([g.size for g in groups])
-        var = np.array([g.var(ddof=1) if g.size > 1 else np.nan for g in groups])
+        var = np.array([s * s for _, s in msd])
 
         if self.fit_to == "mean":
             x, y, n_w = levels, means, n_rep.astype(float)
@@ -314,28 +365,28 @@ class StandardCurve:
 
         w = self._static_weights(y, var_pt, n_w, n_rep)
         p0 = starting_values(levels, means)
-        to_nat, f, j = _internal_fns("4pl")
-        res = fit_nls(f, j, x, y, _to_internal("4pl", p0), w if w is not None else None)
+        to_nat, f, j = _internal_fns("4pl", x)
+        res = fit_nls(f, j, x, y, _to_internal("4pl", p0), w, want_cov=False)
         if self.weights == "power":
             self.theta = _power_theta(means, var)
             for _ in range(POWER_PASSES):
                 mu = np.abs(f(x, res.params))
                 mu = np.maximum(mu, Y2_FLOOR_FRACTION * mu.max())
                 w = mu ** (-2.0 * self.theta) * (n_w if n_w is not None else 1.0)
-                res = fit_nls(f, j, x, y, res.params, w)
+                res = fit_nls(f, j, x, y, res.params, w, want_cov=False)
         if self.model == "5pl":
-            to_nat, f, j = _internal_fns("5pl")
+            to_nat, f, j = _internal_fns("5pl", x)
             t0 = np.append(res.params, 0.0)
-            res = fit_nls(f, j, x, y, t0, w)
+            res = fit_nls(f, j, x, y, t0, w, want_cov=False)
             if self.weights == "power":
                 for _ in range(POWER_PASSES):
                     mu = np.abs(f(x, res.params))
                     mu = np.maximum(mu, Y2_FLOOR_FRACTION * mu.max())
                     w = mu ** (-2.0 * self.theta) * (n_w if n_w is not None else 1.0)
-                    res = fit_nls(f, j, x, y, res.params, w)
+                    res = fit_nls(f, j, x, y, res.params, w, want_cov=False)
         p = to_nat(res.params)
         self._set_fit(p, x, y, w, res)
-        self._set_standards(levels, groups)
+        self._set_standards(levels, groups, means, msd)
         return self
 
     def _static_weights(
@@ -375,7 +426,7 @@ class StandardCurve:
         jac = sw[:, None] * models.jacobian(self.model, x, p)
         self.cov = covariance(jac, res.rss, res.df)
         se = np.sqrt(np.clip(np.diag(self.cov), 0, None))
-        tq = float(stats.t.ppf(0.5 + self.level / 2, self.df)) if self.df > 0 else float("nan")
+        tq = float(stdtrit(self.df, 0.5 + self.level / 2)) if self.df > 0 else float("nan")
         self.param_intervals = {
             k: Interval(
                 estimate=float(v), low=float(v - tq * s) if np.isfinite(s) else float("nan"),
@@ -385,28 +436,34 @@ class StandardCurve:
             for k, v, s in zip(names, p, se, strict=True)
         }
 
-    def _set_standards(self, levels: np.ndarray, groups: list[np.ndarray]) -> None:
+    def _set_standards(
+        self, levels: np.ndarray, groups: list[np.ndarray], means: np.ndarray,
+        msd: list[tuple[float, float]],
+    ) -> None:
+        backs = self.concentration(means)
+        reps_all = self.concentration(np.concatenate(groups))
+        fitted = self.predict(levels)
         pts = []
-        for conc, g in zip(levels, groups, strict=True):
-            mean = float(g.mean())
-            sd = float(g.std(ddof=1)) if g.size > 1 else float("nan")
-            back = float(self.concentration(np.array([mean]))[0])
-            reps = self.concentration(g)
+        start = 0
+        for conc, g, (mean, sd), back, fit_y in zip(levels, groups, msd, backs, fitted,
+                                                      strict=True):
+            n = g.size
+            reps = reps_all[start : start + n].tolist()
+            start += n
+            rmean, rsd = mean_sd(reps)
             conc_cv = (
-                float(100 * reps.std(ddof=1) / reps.mean())
-                if g.size > 1 and np.all(np.isfinite(reps)) and reps.mean() > 0
+                100 * rsd / rmean
+                if n > 1 and rmean > 0 and all(math.isfinite(r) for r in reps)
                 else float("nan")
             )
-            cv = float(100 * sd / abs(mean)) if g.size > 1 and mean != 0 else float("nan")
+            cv = float(100 * sd / abs(mean)) if n > 1 and mean != 0 else float("nan")
             pts.append(
                 StandardPoint(
-                    concentration=float(conc), n=int(g.size), mean_response=mean, sd_response=sd,
-                    cv_pct=cv,
-                    back_calculated=back,
-                    replicate_back_calculated=tuple(float(v) for v in reps),
+                    concentration=float(conc), n=int(n), mean_response=float(mean),
+                    sd_response=sd, cv_pct=cv, back_calculated=float(back),
+                    replicate_back_calculated=tuple(reps),
                     recovery_pct=float(100 * back / conc) if conc > 0 else float("nan"),
-                    conc_cv_pct=conc_cv,
-                    residual=float(mean - self.predict(np.array([conc]))[0]),
+                    conc_cv_pct=conc_cv, residual=float(mean - fit_y),
                 )
             )
         self.standards = tuple(pts)
@@ -440,7 +497,7 @@ class StandardCurve:
             return Interval(est, nan, nan, self.level, "delta method (curve only)")
         grad = models.inverse_gradient(self.model, response, self.param_array)
         se = float(np.sqrt(max(grad @ self.cov @ grad, 0.0)))
-        tq = float(stats.t.ppf(0.5 + self.level / 2, self.df))
+        tq = float(stdtrit(self.df, 0.5 + self.level / 2))
         return Interval(est, max(est - tq * se, 0.0), est + tq * se, self.level,
                         "delta method (curve only)")
 

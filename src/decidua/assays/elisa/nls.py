@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import least_squares
+from scipy.optimize import least_squares, leastsq
 
 from decidua.errors import ModelError
 
@@ -87,6 +87,7 @@ def fit_nls(
     xtol: float = 1e-12,
     ftol: float = 1e-12,
     max_nfev: int | None = None,
+    want_cov: bool = True,
 ) -> NLSResult:
     """Minimise ``sum w_i (y_i - model(x_i, p))^2`` by Levenberg-Marquardt (MINPACK).
 
@@ -103,7 +104,9 @@ def fit_nls(
     weights
         Non-negative weights ``w_i`` (``None``: all 1).
     xtol, ftol, max_nfev
-        Passed to ``scipy.optimize.least_squares``.
+        Convergence tolerances and the evaluation budget (MINPACK's).
+    want_cov
+        Compute the covariance (``False``: NaN, for callers that compute their own).
 
     Raises
     ------
@@ -113,29 +116,54 @@ def fit_nls(
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     sw = np.ones_like(y) if weights is None else np.sqrt(np.asarray(weights, dtype=float))
+    p0 = np.asarray(p0, dtype=float)
 
     def resid(p: np.ndarray) -> np.ndarray:
         return sw * (model(x, p) - y)
 
-    kwargs = {}
-    if jac is not None:
-        kwargs["jac"] = lambda p: sw[:, None] * jac(x, p)
-    method = "lm" if y.size >= len(p0) else "trf"
-    try:
-        res = least_squares(
-            resid, np.asarray(p0, dtype=float), method=method, xtol=xtol, ftol=ftol,
-            gtol=1e-15 if method == "lm" else 1e-12, max_nfev=max_nfev, **kwargs,
-        )
-    except (ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
-        raise ModelError(f"nonlinear fit failed: {exc}") from exc
-    if res.status <= 0 or not np.all(np.isfinite(res.x)):
-        raise ModelError(f"nonlinear fit did not converge: {res.message}")
-    rss = float(np.sum(res.fun**2))
-    df = int(y.size - len(p0))
-    return NLSResult(
-        params=res.x, cov=covariance(res.jac, rss, df), rss=rss, df=df,
-        nfev=int(res.nfev), status=int(res.status),
-    )
+    def wjac(p: np.ndarray) -> np.ndarray:
+        if jac is not None:
+            return sw[:, None] * jac(x, p)
+        out = np.empty((y.size, p.size))
+        for i in range(p.size):
+            h = 1e-7 * max(abs(p[i]), 1e-3)
+            up, dn = p.copy(), p.copy()
+            up[i] += h
+            dn[i] -= h
+            out[:, i] = (resid(up) - resid(dn)) / (2 * h)
+        return out
+
+    with np.errstate(all="ignore"):
+        if y.size >= p0.size:
+            # MINPACK lmder / lmdif through scipy.optimize.leastsq (least_squares(method="lm")
+            # runs the same code with more Python around it)
+            try:
+                params, _, info, msg, ier = leastsq(
+                    resid, p0, Dfun=(lambda p: sw[:, None] * jac(x, p)) if jac else None,
+                    full_output=True, xtol=xtol, ftol=ftol, gtol=0.0,
+                    maxfev=max_nfev or 200 * (p0.size + 1),
+                )
+            except (ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
+                raise ModelError(f"nonlinear fit failed: {exc}") from exc
+            fvec, nfev, status = info["fvec"], int(info["nfev"]), int(ier)
+            if ier not in (1, 2, 3, 4) or not np.all(np.isfinite(params)):
+                raise ModelError(f"nonlinear fit did not converge: {msg}")
+        else:
+            try:
+                res = least_squares(resid, p0, jac=(lambda p: sw[:, None] * jac(x, p))
+                                    if jac else "2-point", method="trf", xtol=xtol, ftol=ftol,
+                                    max_nfev=max_nfev)
+            except (ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
+                raise ModelError(f"nonlinear fit failed: {exc}") from exc
+            if res.status <= 0 or not np.all(np.isfinite(res.x)):
+                raise ModelError(f"nonlinear fit did not converge: {res.message}")
+            params, fvec, nfev, status = res.x, res.fun, int(res.nfev), int(res.status)
+        rss = float(np.sum(fvec**2))
+        if not np.isfinite(rss):
+            raise ModelError("nonlinear fit did not converge: non-finite residuals")
+        df = int(y.size - p0.size)
+        cov = covariance(wjac(params), rss, df) if want_cov else np.full((p0.size,) * 2, np.nan)
+    return NLSResult(params=np.asarray(params), cov=cov, rss=rss, df=df, nfev=nfev, status=status)
 
 
 __all__ = ["NLSResult", "covariance", "fit_nls"]

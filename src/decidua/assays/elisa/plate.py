@@ -16,7 +16,12 @@ limits (ties: the run at lower concentrations). These are the
 ligand-binding-assay acceptance limits of the FDA Bioanalytical Method
 Validation guidance (2018, section III.B) and ICH M10 (2022, section 7.2.3:
 calibration standards within +/-20 % of nominal, +/-25 % at LLOQ and ULOQ).
-A single replicate gives no CV and is judged on recovery alone. No
+A single replicate gives no CV and is judged on recovery alone.
+
+Standards must be monotone: a mean response stepping against the overall
+direction by more than :data:`MONOTONE_TOLERANCE` (5 %) of the standards'
+response range is refused (a hook effect or swapped wells); smaller steps
+(noise on a plateau) are allowed and left to the fit. No
 acceptable standard: LLOQ and ULOQ are ``None`` and every sample is flagged.
 
 Flags of a well (``flag``; ``None`` when none applies, the first that applies wins)
@@ -39,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from decidua.assays.elisa.curve import StandardCurve, StandardPoint, _num
+from decidua.assays.elisa.curve import StandardCurve, StandardPoint, _num, mean_sd
 from decidua.errors import InputError, ModelError, Problem
 
 ROLES = ("standard", "blank", "sample", "control", "empty")
@@ -49,6 +54,10 @@ RECOVERY_LIMIT_PCT = 20.0
 RECOVERY_LIMIT_EDGE_PCT = 25.0
 CV_LIMIT_PCT = 20.0
 CV_LIMIT_EDGE_PCT = 25.0
+#: A standard's mean response may step against the curve's direction by at most this fraction of
+#: the standards' response range (noise on a plateau) before the curve is refused as non-monotone
+#: (a hook effect, swapped wells).
+MONOTONE_TOLERANCE = 0.05
 #: CV above which a sample's replicate concentrations are flagged ``high_cv`` (same source).
 SAMPLE_CV_LIMIT_PCT = 20.0
 
@@ -284,14 +293,15 @@ def validate_standards(plate: PlateData, model: str) -> list[Well]:
                      f"concentrations, got {len(levels)}", len(levels))
         )
     by_level = {c: [w for w in use if w.concentration == c] for c in levels}
-    means = np.array([np.mean([w.od for w in by_level[c]]) for c in levels])
+    means = np.array([mean_sd([w.od for w in by_level[c]])[0] for c in levels])
     if np.ptp(means) == 0:
         raise InputError(
             _problem(plate, None, "od", "all standards have the same OD", float(means[0]))
         )
     diffs = np.diff(means)
     trend = 1.0 if means[-1] >= means[0] else -1.0
-    wrong = np.nonzero(diffs * trend <= 0)[0]
+    tol = MONOTONE_TOLERANCE * float(np.ptp(means))
+    wrong = np.nonzero(diffs * trend < -tol)[0]
     if wrong.size:
         problems = []
         for i in wrong:
@@ -366,11 +376,11 @@ def back_calculate(
 ) -> tuple[WellResult, ...]:
     """Concentrations and flags for every well (empty wells left out)."""
     keep = [w for w in wells if w.role != "empty"]
-    od = np.array([w.od for w in keep], dtype=float)
-    conc = curve.concentration(od)
+    od_list = [float(w.od) for w in keep]
+    conc = curve.concentration(np.array(od_list)).tolist()
     a, d = curve.params["a"], curve.params["d"]
     out = []
-    for w, y, x in zip(keep, od, conc, strict=True):
+    for w, y, x in zip(keep, od_list, conc, strict=True):
         flag = None
         if not math.isfinite(x):
             x_val = None
@@ -381,7 +391,7 @@ def back_calculate(
             else:
                 flag = "no_response"
         else:
-            x_val = float(x)
+            x_val = x
             if lloq is None or x_val < lloq:
                 flag = "below_lloq"
             elif uloq is not None and x_val > uloq:
@@ -390,7 +400,7 @@ def back_calculate(
             flag = "masked"
         out.append(
             WellResult(
-                well=w.well, role=w.role, group=w.group, sample=w.sample, od=float(y),
+                well=w.well, role=w.role, group=w.group, sample=w.sample, od=y,
                 nominal=w.concentration, dilution=w.dilution, in_well_concentration=x_val,
                 concentration=None if x_val is None else x_val * w.dilution, flag=flag, mask=w.mask,
             )
@@ -408,11 +418,12 @@ def summarise_samples(wells: Sequence[WellResult]) -> tuple[SampleResult, ...]:
     out = []
     for (role, name), ws in order.items():
         live = [w for w in ws if w.mask is None]
-        vals = np.array([w.concentration for w in live if w.concentration is not None], dtype=float)
+        vals = [w.concentration for w in live if w.concentration is not None]
         dils = {w.dilution for w in ws}
         flag = next((w.flag for w in live if w.flag is not None), None)
-        mean = float(vals.mean()) if vals.size else None
-        sd = float(vals.std(ddof=1)) if vals.size > 1 else None
+        m, s = mean_sd(vals)
+        mean = m if vals else None
+        sd = s if len(vals) > 1 else None
         cv = 100 * sd / mean if sd is not None and mean else None
         if flag is None and cv is not None and cv > SAMPLE_CV_LIMIT_PCT:
             flag = "high_cv"
@@ -420,7 +431,7 @@ def summarise_samples(wells: Sequence[WellResult]) -> tuple[SampleResult, ...]:
             flag = "masked"
         out.append(
             SampleResult(
-                sample=name, role=role, wells=tuple(w.well for w in ws), n=int(vals.size),
+                sample=name, role=role, wells=tuple(w.well for w in ws), n=len(vals),
                 dilution=dils.pop() if len(dils) == 1 else None, mean_concentration=mean,
                 sd_concentration=sd, cv_pct=cv, flag=flag,
             )
