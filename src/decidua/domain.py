@@ -140,6 +140,7 @@ class AssayKind(StrEnum):
     METHYLATION = "methylation"
     DECIDUALIZATION = "decidualization"
     UNK = "unk"
+    QPCR = "qpcr"
 
 
 class QCStatus(StrEnum):

@@ -44,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                     "CpG and non-CpG methylation from bisulfite data."),
     "elisa": ("decidua.cli.elisa", "app", "ELISA plates: 4PL/5PL standard curves, concentrations."),
     "qpcr": ("decidua.cli.qpcr", "app", "RT-qPCR: read plates, ΔCq, ΔΔCq, efficiency, RQ."),
+    "biopsy": ("decidua.cli.biopsy", "app", "One biopsy's stored assay results."),
 }  # fmt: skip
 
 _loaded: dict[str, Any] = {}

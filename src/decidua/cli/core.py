@@ -107,7 +107,8 @@ def import_command(
     kind: Annotated[
         str,
         typer.Argument(
-            help="patients | pregnancies | investigations | biopsies | interventions | cfu"
+            help="patients | pregnancies | investigations | biopsies | interventions | cfu "
+            "| qpcr"
         ),
     ],
     file: Annotated[Path, typer.Argument(help="CSV or XLSX file (see docs/formats.md).")],
@@ -118,14 +119,28 @@ def import_command(
         bool, typer.Option("--update", help="Allow rows that change stored records (audited).")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    biopsy_map: Annotated[
+        Path | None,
+        typer.Option("--biopsy-map", help="qpcr only: CSV/XLSX sample,biopsy_id (docs/qpcr.md)."),
+    ] = None,
+    reference_gene: Annotated[
+        list[str] | None,
+        typer.Option("--reference-gene", help="qpcr only: reference target (default RPL19/L19)."),
+    ] = None,
 ) -> None:
     """Import one file in one transaction: every bad row is reported and nothing is written.
 
-    Example: decidua import patients patients.csv --dry-run
+    Example: decidua import patients patients.csv --dry-run;
+    decidua import qpcr plate.rdml --biopsy-map map.csv
     """
     from decidua.services import imports
     from decidua.store.session import session_scope
 
+    if kind == "qpcr":
+        from decidua.cli.biopsy import import_qpcr_cli
+
+        import_qpcr_cli(file, biopsy_map, reference_gene, dry_run=dry_run, as_json=as_json)
+        return
     imports.check_kind(kind)
     with _progress() as bar, session_scope() as s:
         task = bar.add_task(f"import {kind}", total=None)

@@ -11,6 +11,7 @@ Modules (imported lazily, so ``import decidua.services`` is cheap):
 
 ``database``  schema checks, upgrade / downgrade
 ``patients``  list patients, one woman's timeline
+``biopsies``  qPCR results stored on biopsies, timing placement, one biopsy's results
 ``imports``   import a file (all-or-nothing)
 ``risk``      recurrence risk (inputs, a stored woman, history) and care pathway
 ``export``    pseudonymous research export
@@ -24,8 +25,8 @@ import importlib
 from typing import Any
 
 _SUBMODULES = (
-    "database", "demo", "export", "imports", "methylation", "patients", "risk", "timing",
-    "users",
+    "biopsies", "database", "demo", "export", "imports", "methylation", "patients", "risk",
+    "timing", "users",
 )  # fmt: skip
 
 __all__ = list(_SUBMODULES)

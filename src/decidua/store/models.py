@@ -222,6 +222,14 @@ class AssayResult(Base):
     source_sha256: Mapped[str | None] = mapped_column(String(64))
     import_run_id: Mapped[int | None] = mapped_column(ForeignKey("import_run.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: Version of the code that read the file (e.g. ``decidua.io.qpcr/1``).
+    importer_version: Mapped[str | None] = mapped_column(String(64))
+    #: Model / reference the result was computed with (e.g. the timing reference).
+    analysis_version: Mapped[str | None] = mapped_column(String(128))
+    #: The stored result this one was computed from (a placement from its qPCR result).
+    derived_from_id: Mapped[int | None] = mapped_column(
+        ForeignKey("assay_result.id", ondelete="SET NULL")
+    )
 
     biopsy: Mapped[Biopsy] = relationship(back_populates="assay_results")
 

@@ -180,8 +180,15 @@ def fit_standard_curve(target: str, quantities: Sequence[float],
                          efficiency=eff, n_wells=len(y), n_levels=levels)
 
 
-def _resolve_references(names: Sequence[str] | None, targets: Sequence[str],
+def resolve_references(names: Sequence[str] | None, targets: Sequence[str],
                         file: str | None) -> tuple[str, ...]:
+    """The plate's target names of the reference genes (default RPL19, else L19).
+
+    Raises
+    ------
+    InputError
+        A named reference gene (or the default) is not on the plate.
+    """
     lower = {t.lower(): t for t in targets}
     if not names:
         for alias in DEFAULT_REFERENCE_GENES:
@@ -255,7 +262,7 @@ def quantify(
     if not sd_threshold > 0:
         raise InputError("the replicate SD threshold must be > 0", value=sd_threshold)
     targets = tuple(dict.fromkeys(w.target for w in wells))
-    refs = _resolve_references(reference_genes, targets, file)
+    refs = resolve_references(reference_genes, targets, file)
 
     # -- controls: an amplifying NTC / no-RT well is a flag, not an error
     well_flags: dict[int, list[str]] = {i: list(w.flags) for i, w in enumerate(wells)}
