@@ -82,7 +82,7 @@ USED_WITHOUT_IMPORT: dict[str, str] = {}
 # --------------------------------------------------------------------------- helpers
 
 
-def _module_name(path: Path) -> str:
+def module_name(path: Path) -> str:
     parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
@@ -143,14 +143,14 @@ def dependency_violations(path: Path, source: str | None = None) -> list[str]:
     """Violations of the dependency rule in one core module, as readable lines."""
     text = path.read_text(encoding="utf-8") if source is None else source
     out = []
-    for line, name in imported_modules(text, _module_name(path), _is_package(path)):
+    for line, name in imported_modules(text, module_name(path), _is_package(path)):
         hit = _matches(name, FORBIDDEN_LIBRARIES) or _matches(name, FORBIDDEN_DECIDUA)
         if hit:
             out.append(f"{path.relative_to(ROOT)}:{line}: imports {name} ({hit})")
     return out
 
 
-def _core_files() -> list[Path]:
+def core_files() -> list[Path]:
     """Every module of the core packages, except ``__main__.py`` program entry points.
 
     ``python -m decidua.<pkg>`` runs a ``__main__`` module; nothing imports it, so it may
@@ -199,7 +199,7 @@ def third_party_imports(directory: Path, own: str) -> dict[str, list[str]]:
     """Top-level third-party modules imported under ``directory`` -> where (file:line)."""
     found: dict[str, list[str]] = {}
     for path in sorted(directory.rglob("*.py")):
-        module = _module_name(path) if directory.is_relative_to(SRC) else path.stem
+        module = module_name(path) if directory.is_relative_to(SRC) else path.stem
         for line, name in imported_modules(path.read_text(encoding="utf-8"), module,
                                            _is_package(path)):
             top = name.split(".")[0]
@@ -225,8 +225,8 @@ def test_every_top_level_package_is_classified() -> None:
 
 def test_core_packages_exist() -> None:
     # The rule must be checking something: most core packages are here already.
-    assert len(_core_files()) >= 20
-    assert (SRC / "synthetic" / "cohort.py") in _core_files()
+    assert len(core_files()) >= 20
+    assert (SRC / "synthetic" / "cohort.py") in core_files()
 
 
 @pytest.mark.parametrize(
@@ -251,7 +251,7 @@ def test_dependency_checker_finds_violations(source: str, expected: list[str]) -
 
 
 def test_core_imports_no_edge_and_no_db_web_cli_library() -> None:
-    violations = [v for path in _core_files() for v in dependency_violations(path)]
+    violations = [v for path in core_files() for v in dependency_violations(path)]
     assert not violations, "dependency rule broken (DESIGN.md, Layers):\n" + "\n".join(
         violations
     )
@@ -342,7 +342,7 @@ def test_no_module_imports_a_main_entry_point() -> None:
         f"{path.relative_to(ROOT)}:{line}: {name}"
         for path in sorted(SRC.rglob("*.py"))
         for line, name in imported_modules(path.read_text(encoding="utf-8"),
-                                           _module_name(path), _is_package(path))
+                                           module_name(path), _is_package(path))
         if name.endswith(".__main__") or ".__main__." in name
     ]
     assert not hits, "\n".join(hits)

@@ -1,7 +1,7 @@
 """Docs that run: the docstring examples of every core module are executed as tests.
 
-Each module of the core packages (the list of :mod:`tests.test_architecture`) is imported
-and its examples run with :class:`doctest.DocTestRunner` (``ELLIPSIS`` and
+Each module of the core packages (``core_files()`` of ``tests/test_architecture.py``) is
+imported and its examples run with :class:`doctest.DocTestRunner` (``ELLIPSIS`` and
 ``NORMALIZE_WHITESPACE``); a wrong example fails the test named after its module. New
 modules are picked up without editing this file. Keep examples fast (well under a
 second each): they run in the default suite.
@@ -16,27 +16,11 @@ import doctest
 import importlib
 import inspect
 import types
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SRC = ROOT / "src" / "decidua"
-
-#: Core packages (same list as tests/test_architecture.py).
-CORE = (
-    "domain",
-    "errors",
-    "literature",
-    "stats",
-    "assays",
-    "reference",
-    "risk",
-    "pathway",
-    "synthetic",
-    "reports",
-    "screening",
-)
+# The one list of core packages and their modules (tests/ is on sys.path under pytest).
+from test_architecture import core_files, module_name
 
 #: Packages whose public functions and classes must each carry an ``Examples`` section.
 REQUIRE_EXAMPLES = ("decidua.literature", "decidua.stats", "decidua.synthetic")
@@ -44,23 +28,7 @@ REQUIRE_EXAMPLES = ("decidua.literature", "decidua.stats", "decidua.synthetic")
 OPTIONFLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 
-def _module_names() -> list[str]:
-    paths: list[Path] = []
-    for name in CORE:
-        if (SRC / f"{name}.py").is_file():
-            paths.append(SRC / f"{name}.py")
-        if (SRC / name).is_dir():
-            paths.extend(p for p in sorted((SRC / name).rglob("*.py")) if p.name != "__main__.py")
-    names = []
-    for path in paths:
-        parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
-        if parts[-1] == "__init__":
-            parts.pop()
-        names.append(".".join(parts))
-    return names
-
-
-MODULES = _module_names()
+MODULES = [module_name(path) for path in core_files()]
 
 
 def run_examples(module: types.ModuleType) -> tuple[doctest.TestResults, str]:

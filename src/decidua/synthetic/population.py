@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from decidua.stats.calibration import logit
 from decidua.synthetic.params import (
     _KNOT_AGES,
     _POP_LOSS_CODES,
@@ -31,10 +32,12 @@ from decidua.synthetic.params import (
     CohortParams,
 )
 
+#: Probabilities are clipped to [eps, 1 - eps] before the logit of the calibration.
+_LOGIT_EPS = 1e-9
+
 
 def _logit(p: np.ndarray | float) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=float), 1e-9, 1 - 1e-9)
-    return np.log(p / (1 - p))
+    return logit(np.asarray(p, dtype=float), eps=_LOGIT_EPS)
 
 
 def _expit(x: np.ndarray | float) -> np.ndarray:
