@@ -118,6 +118,10 @@ def import_command(
     update: Annotated[
         bool, typer.Option("--update", help="Allow rows that change stored records (audited).")
     ] = False,
+    sheet: Annotated[
+        str | None,
+        typer.Option("--sheet", help="XLSX: the worksheet to read (default: the active one)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     biopsy_map: Annotated[
         Path | None,
@@ -130,7 +134,7 @@ def import_command(
 ) -> None:
     """Import one file in one transaction: every bad row is reported and nothing is written.
 
-    Example: decidua import patients patients.csv --dry-run;
+    Example: decidua import patients patients.xlsx --sheet Patients --dry-run;
     decidua import qpcr plate.rdml --biopsy-map map.csv
     """
     from decidua.services import imports
@@ -145,7 +149,7 @@ def import_command(
     with _progress() as bar, session_scope() as s:
         task = bar.add_task(f"import {kind}", total=None)
         report = imports.import_file(
-            s, actor(), kind, file, update=update, dry_run=dry_run,
+            s, actor(), kind, file, update=update, dry_run=dry_run, sheet=sheet,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )  # fmt: skip
     if as_json:

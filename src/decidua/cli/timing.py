@@ -53,54 +53,17 @@ def _load_reference(path: Path) -> Any:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    """Read a CSV for a command, turning I/O and parse failures into InputError."""
-    if not path.exists():
-        raise InputError("file not found", file=str(path))
-    if path.is_dir():
-        raise InputError("expected a CSV file, got a directory", file=str(path))
-    try:
-        return pd.read_csv(path, dtype={"ID": str, "BATCH": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read CSV ({exc})", file=str(path)) from None
+    """Read a command's table (CSV/TSV/XLSX/Parquet) with the one table reader."""
+    from decidua.io.readers import read_frame
+
+    return read_frame(path, text_columns=("ID", "BATCH"))
 
 
 def _numeric(table: pd.DataFrame, column: str, what: str, file: str) -> np.ndarray:
-    """A numeric column of a command's table; the first missing/non-numeric cell is refused.
+    """A numeric column of a command's table; every missing/non-numeric cell is refused."""
+    from decidua.io.validate import numeric_column
 
-    Parameters
-    ----------
-    table
-        The table read by :func:`_read_csv`.
-    column
-        Column to convert.
-    what
-        Name of the quantity in the error messages (e.g. ``"marker"``).
-    file
-        File name for the error message.
-
-    Returns
-    -------
-    numpy.ndarray
-        Float values.
-
-    Raises
-    ------
-    InputError
-        With file, spreadsheet row, column and value of the first bad cell.
-    """
-    if column not in table.columns:
-        raise InputError(f"{what} column is missing", file=file, column=column)
-    values = pd.to_numeric(table[column], errors="coerce")
-    bad = np.flatnonzero(values.isna().to_numpy())
-    if len(bad):
-        raise InputError(
-            f"{what} value is missing or not a number",
-            file=file,
-            row=int(bad[0]) + 2,
-            column=column,
-            value=table[column].iloc[bad[0]],
-        )
-    return values.to_numpy(float)
+    return numeric_column(table, column, what, file=file)
 
 
 def _emit(

@@ -1,31 +1,61 @@
-"""Read tabular import files (CSV / XLSX) into raw text rows.
+"""The one table reader: CSV / TSV / XLSX / Parquet files into rows or a DataFrame.
 
-Rows keep the number a spreadsheet shows for them (the header is row 1), so
-every error can name file, row and column. No value is interpreted here; the
-pydantic row schemas (:mod:`decidua.io.schemas`) do that.
+Every command that reads a table reads it here, so every file gets the same
+checks and every error names the file (and, where it can, the row and column):
+
+- the file exists, is a file, is not empty and not larger than :data:`MAX_FILE_BYTES`;
+- CSV/TSV: UTF-8 (a BOM is accepted), no NUL bytes, the delimiter (comma,
+  semicolon or tab) chosen from the header, every row as wide as the header,
+  gzip-compressed files (``.csv.gz``) read transparently;
+- XLSX: the active sheet, or the one named by ``sheet``; a hidden sheet is
+  never read unless named. Formulas without a saved (cached) value and merged
+  cells in the data range are refused with their row and column, because
+  their values would be lost (a merged range keeps its value in its first
+  cell only);
+- header names unique and non-empty.
+
+Rows keep the number a spreadsheet shows for them: the header is row 1 and
+the n-th record after it is row n + 1, also when a quoted value spans several
+lines (a CSV's physical line numbers would drift). No value is interpreted in
+:func:`read_table`; the pydantic row schemas (:mod:`decidua.io.schemas`) do
+that. :func:`read_frame` gives analysis commands a DataFrame with numeric
+columns converted.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import gzip
 import hashlib
 import io
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from decidua.errors import InputError, Problem
 
-CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
+if TYPE_CHECKING:
+    import pandas as pd
+
+CSV_SUFFIXES = {".csv", ".tsv", ".txt", ".tab"}
 XLSX_SUFFIXES = {".xlsx", ".xlsm"}
+PARQUET_SUFFIXES = {".parquet", ".pq"}
 #: Refuse files larger than this before parsing (a clinic file is far smaller).
 MAX_FILE_BYTES = 200 * 1024 * 1024
+#: Stop collecting row-shape problems after this many.
+MAX_SHAPE_PROBLEMS = 200
+#: Cell texts read as missing by :func:`read_frame` (pandas' defaults for CSV).
+NA_TEXTS = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
+                      "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a",
+                      "nan", "null"})  # fmt: skip
 
 
 @dataclass(frozen=True)
 class RawTable:
-    """Header and rows of one import file, values as stripped text or ``None``.
+    """Header and rows of one table file, values as stripped text or ``None``.
 
     Attributes
     ----------
@@ -34,19 +64,26 @@ class RawTable:
     sha256
         Checksum of the file's bytes (provenance).
     columns
-        Normalised header names (stripped, lower case).
+        Header names: stripped, and by default lower case with ``_`` for spaces.
     rows
         ``(row_number, {column: text or None})`` for every non-blank data row.
+    sheet
+        The worksheet read (XLSX), else ``None``.
     """
 
     path: str
     sha256: str
     columns: tuple[str, ...]
     rows: tuple[tuple[int, dict[str, str | None]], ...]
+    sheet: str | None = None
 
 
 def _normalise_header(name: object) -> str:
     return str(name if name is not None else "").strip().lower().replace(" ", "_")
+
+
+def _plain_header(name: object) -> str:
+    return str(name if name is not None else "").strip()
 
 
 def _clean(value: object) -> str | None:
@@ -66,8 +103,8 @@ def _clean(value: object) -> str | None:
     return text or None
 
 
-def _check_header(path: str, header: list[str]) -> tuple[str, ...]:
-    names = [_normalise_header(h) for h in header]
+def _check_header(path: str, header: list[Any], normalise: bool) -> tuple[str, ...]:
+    names = [(_normalise_header if normalise else _plain_header)(h) for h in header]
     problems = []
     seen: dict[str, int] = {}
     for i, name in enumerate(names, start=1):
@@ -81,7 +118,39 @@ def _check_header(path: str, header: list[str]) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _read_csv(path: str, data: bytes) -> tuple[tuple[str, ...], list[tuple[int, dict]]]:
+def _check_file(path: str | Path) -> tuple[Path, str]:
+    p = Path(path)
+    shown = str(path)
+    if not p.exists():
+        raise InputError("file not found", file=shown)
+    if not p.is_file():
+        raise InputError("expected a file, got a directory", file=shown)
+    size = p.stat().st_size
+    if size == 0:
+        raise InputError("file is empty", file=shown)
+    if size > MAX_FILE_BYTES:
+        raise InputError(f"file is larger than {MAX_FILE_BYTES // 2**20} MB", file=shown)
+    return p, shown
+
+
+def _kind(p: Path, shown: str, *, text_default: bool) -> tuple[str, bool]:
+    """``(csv|xlsx|parquet, gzipped)`` from the file name."""
+    suffixes = [s.lower() for s in p.suffixes]
+    gz = bool(suffixes) and suffixes[-1] == ".gz"
+    suffix = (suffixes[-2] if gz and len(suffixes) > 1 else "") if gz else p.suffix.lower()
+    if suffix in XLSX_SUFFIXES and not gz:
+        return "xlsx", False
+    if suffix in PARQUET_SUFFIXES and not gz:
+        return "parquet", False
+    if suffix in CSV_SUFFIXES or text_default:
+        return "csv", gz
+    raise InputError(
+        f"unsupported file type {p.suffix.lower() or '(none)'}: use .csv, .tsv, .xlsx or .parquet",
+        file=shown,
+    )
+
+
+def _decode(path: str, data: bytes) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -94,6 +163,13 @@ def _read_csv(path: str, data: bytes) -> tuple[tuple[str, ...], list[tuple[int, 
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         raise InputError("file contains NUL bytes: not a text/CSV file", file=path, row=line)
+    return text
+
+
+def _csv_rows(
+    path: str, data: bytes, normalise: bool
+) -> tuple[tuple[str, ...], list[tuple[int, list[str | None]]]]:
+    text = _decode(path, data)
     first = text.split("\n", 1)[0]
     delimiter = max((",", ";", "\t"), key=first.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
@@ -103,103 +179,241 @@ def _read_csv(path: str, data: bytes) -> tuple[tuple[str, ...], list[tuple[int, 
         raise InputError(f"unreadable CSV header: {exc}", file=path, row=1) from None
     if header is None or not any(h.strip() for h in header):
         raise InputError("file is empty (no header row)", file=path)
-    columns = _check_header(path, header)
-    rows: list[tuple[int, dict]] = []
+    columns = _check_header(path, header, normalise)
+    rows: list[tuple[int, list[str | None]]] = []
     problems: list[Problem] = []
+    # The spreadsheet row of a record is its record number (the header is record 1),
+    # not reader.line_num, which counts the lines inside quoted values too.
+    row_no = 1
     try:
-        for fields in reader:
-            row_no = reader.line_num
+        for row_no, fields in enumerate(reader, start=2):  # noqa: B007 (used after the loop)
             if not any(f.strip() for f in fields):
                 continue
             if len(fields) != len(columns):
                 problems.append(
-                    Problem(
-                        f"has {len(fields)} fields but the header has {len(columns)}",
-                        path,
-                        row_no,
-                    )
+                    Problem(f"has {len(fields)} fields but the header has {len(columns)}",
+                            path, row_no)  # fmt: skip
                 )
-                if len(problems) >= 200:
+                if len(problems) >= MAX_SHAPE_PROBLEMS:
                     break
                 continue
-            rows.append((row_no, {c: _clean(v) for c, v in zip(columns, fields, strict=True)}))
+            rows.append((row_no, [_clean(v) for v in fields]))
     except csv.Error as exc:
-        problems.append(Problem(f"malformed CSV: {exc}", path, reader.line_num))
+        problems.append(Problem(f"malformed CSV: {exc}", path, row_no + 1))
     if problems:
         raise InputError(problems)
     return columns, rows
 
 
-def _read_xlsx(path: str, data: bytes) -> tuple[tuple[str, ...], list[tuple[int, dict]]]:
+def _sheet_names(wb: Any) -> str:
+    return ", ".join(
+        f"{ws.title!r}" + (" (hidden)" if ws.sheet_state != "visible" else "")
+        for ws in wb.worksheets
+    )
+
+
+def _choose_sheet(path: str, wb: Any, sheet: str | None) -> Any:
+    """The named worksheet, or the active one; a hidden sheet only when named."""
+    if sheet is not None:
+        if sheet not in wb.sheetnames or sheet not in [ws.title for ws in wb.worksheets]:
+            raise InputError(f"no worksheet named {sheet!r}; the workbook has: "
+                             f"{_sheet_names(wb)}", file=path, value=sheet)  # fmt: skip
+        return wb[sheet]
+    ws = wb.active
+    if ws is None or ws not in wb.worksheets:
+        visible = [w for w in wb.worksheets if w.sheet_state == "visible"]
+        if not visible:
+            raise InputError("the workbook has no visible worksheet", file=path)
+        ws = visible[0]
+    if ws.sheet_state != "visible":
+        raise InputError(
+            f"the active worksheet {ws.title!r} is hidden; name the sheet to read "
+            f"(--sheet); the workbook has: {_sheet_names(wb)}", file=path)  # fmt: skip
+    return ws
+
+
+def _column_name(columns: tuple[str, ...], col: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return columns[col - 1] if col <= len(columns) else get_column_letter(col)
+
+
+def _xlsx_rows(
+    path: str, data: bytes, sheet: str | None, normalise: bool
+) -> tuple[tuple[str, ...], list[tuple[int, list[str | None]]], str]:
+    import warnings
+
     from openpyxl import load_workbook
 
+    def load(**kw: Any) -> Any:
+        try:
+            with warnings.catch_warnings():  # openpyxl warns about unsupported extensions
+                warnings.simplefilter("ignore")
+                return load_workbook(io.BytesIO(data), **kw)
+        except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
+            raise InputError(f"not a valid XLSX workbook ({exc})", file=path) from None
+
+    # Two views of the workbook: the formulas and merged ranges (full mode), and the
+    # values Excel saved for them (cached values, read-only mode).
+    wb_f = load(data_only=False)
+    ws_f = _choose_sheet(path, wb_f, sheet)
+    title = ws_f.title
+    wb_v = load(read_only=True, data_only=True)
     try:
-        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise InputError(f"not a valid XLSX workbook ({exc})", file=path) from None
-    try:
-        ws = wb.worksheets[0]
-        it = ws.iter_rows(values_only=True)
-        header = next(it, None)
-        if header is None or not any(_clean(h) for h in header):
-            raise InputError("workbook's first sheet is empty (no header row)", file=path)
-        # Trailing empty header cells are common in spreadsheets.
-        header_list = list(header)
-        while header_list and _clean(header_list[-1]) is None:
-            header_list.pop()
-        columns = _check_header(path, [str(h) if h is not None else "" for h in header_list])
-        rows = []
-        for row_no, values in enumerate(it, start=2):
-            cells = [_clean(v) for v in values]
-            if not any(c is not None for c in cells):
-                continue
-            extra = [c for c in cells[len(columns) :] if c is not None]
-            if extra:
-                raise InputError(
-                    "has values beyond the last header column", file=path, row=row_no
-                )
-            cells += [None] * (len(columns) - len(cells))
-            rows.append((row_no, dict(zip(columns, cells[: len(columns)], strict=True))))
+        values = [list(r) for r in wb_v[title].iter_rows(min_row=1, values_only=True)]
     finally:
-        wb.close()
-    return columns, rows
+        wb_v.close()
+    if not values or not any(_clean(h) for h in values[0]):
+        raise InputError(f"worksheet {title!r} is empty (no header row)", file=path)
+    header = list(values[0])
+    while header and _clean(header[-1]) is None:  # trailing empty header cells are common
+        header.pop()
+    columns = _check_header(path, [h if h is not None else "" for h in header], normalise)
+    width = len(columns)
+
+    problems: list[Problem] = []
+    for rng in sorted(ws_f.merged_cells.ranges, key=lambda r: (r.min_row, r.min_col)):
+        if rng.min_col > width:
+            continue
+        problems.append(Problem(
+            f"merged cells {rng.coord}: only the first cell holds the value; unmerge them and "
+            "fill every cell", path, rng.min_row, _column_name(columns, rng.min_col)))  # fmt: skip
+    for row in ws_f.iter_rows(min_row=1):
+        for cell in row:
+            if cell.data_type != "f":
+                continue
+            r, c = cell.row, cell.column
+            cached = values[r - 1][c - 1] if r <= len(values) and c <= len(values[r - 1]) else None
+            if cached is None:
+                problems.append(Problem(
+                    "formula without a saved value (the file was not calculated and saved by a "
+                    "spreadsheet program): open and save it, or paste the values",
+                    path, r, _column_name(columns, c), str(cell.value)))  # fmt: skip
+    if problems:
+        raise InputError(problems)
+
+    rows: list[tuple[int, list[str | None]]] = []
+    for row_no, raw in enumerate(values[1:], start=2):
+        cells = [_clean(v) for v in raw]
+        if not any(c is not None for c in cells):
+            continue
+        if any(c is not None for c in cells[width:]):
+            problems.append(Problem("has values beyond the last header column", path, row_no))
+            continue
+        cells += [None] * (width - len(cells))
+        rows.append((row_no, cells[:width]))
+    if problems:
+        raise InputError(problems)
+    return columns, rows, title
 
 
-def read_table(path: str | Path) -> RawTable:
-    """Read a CSV (comma, semicolon or tab separated; UTF-8) or XLSX file.
+def _read(
+    path: str | Path, sheet: str | None, normalise: bool, *, text_default: bool = False
+) -> tuple[str, bytes, str, Any]:
+    p, shown = _check_file(path)
+    kind, gz = _kind(p, shown, text_default=text_default)
+    if sheet is not None and kind != "xlsx":
+        raise InputError("--sheet applies to XLSX workbooks only", file=shown, value=sheet)
+    data = p.read_bytes()
+    if kind == "parquet":
+        return kind, data, shown, None
+    if gz:
+        try:
+            content = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise InputError(f"not a valid gzip file ({exc})", file=shown) from None
+    else:
+        content = data
+    if kind == "xlsx":
+        return kind, data, shown, _xlsx_rows(shown, content, sheet, normalise)
+    return kind, data, shown, (*_csv_rows(shown, content, normalise), None)
+
+
+def read_table(path: str | Path, *, sheet: str | None = None) -> RawTable:
+    """Read a CSV/TSV (comma, semicolon or tab separated; UTF-8) or XLSX file as text rows.
 
     Parameters
     ----------
     path
         File to read; the type is chosen from the suffix.
+    sheet
+        XLSX: the worksheet to read (default: the active one).
 
     Returns
     -------
     RawTable
+        Header names normalised (lower case, ``_`` for spaces).
 
     Raises
     ------
     InputError
-        For a missing, empty, oversized, non-UTF-8 or malformed file, naming
-        the row where the problem is.
+        For a missing, empty, oversized, non-UTF-8 or malformed file, an
+        unknown or hidden sheet, formulas without saved values or merged
+        cells, naming the row (and column) where the problem is.
     """
-    p = Path(path)
-    shown = str(path)
-    if not p.is_file():
-        raise InputError("file not found", file=shown)
-    size = p.stat().st_size
-    if size == 0:
-        raise InputError("file is empty", file=shown)
-    if size > MAX_FILE_BYTES:
-        raise InputError(f"file is larger than {MAX_FILE_BYTES // 2**20} MB", file=shown)
-    data = p.read_bytes()
-    suffix = p.suffix.lower()
-    if suffix in CSV_SUFFIXES:
-        columns, rows = _read_csv(shown, data)
-    elif suffix in XLSX_SUFFIXES:
-        columns, rows = _read_xlsx(shown, data)
-    else:
-        raise InputError(
-            f"unsupported file type {suffix or '(none)'}: use .csv or .xlsx", file=shown
+    kind, data, shown, parsed = _read(path, sheet, normalise=True)
+    if kind == "parquet":
+        raise InputError("unsupported file type .parquet for an import: use .csv or .xlsx",
+                         file=shown)  # fmt: skip
+    columns, rows, title = parsed
+    return RawTable(
+        shown,
+        hashlib.sha256(data).hexdigest(),
+        columns,
+        tuple((n, dict(zip(columns, cells, strict=True))) for n, cells in rows),
+        title,
+    )
+
+
+def read_frame(
+    path: str | Path,
+    *,
+    sheet: str | None = None,
+    text_columns: Iterable[str] = (),
+) -> pd.DataFrame:
+    """Read a CSV/TSV (also gzip-compressed), XLSX or Parquet file as a DataFrame.
+
+    The same checks as :func:`read_table`; header names are kept as written
+    (stripped). Cells in :data:`NA_TEXTS` are missing; a column whose other
+    cells are all numbers becomes numeric (int64, or float64 with missing
+    cells), others stay text, and ``text_columns`` always stay text. A file
+    whose suffix is not a table type is read as delimited text.
+
+    The spreadsheet row of each DataFrame row is in ``frame.attrs["rows"]``
+    (for Parquet: record number + 1, as if the file had a header row).
+
+    Raises
+    ------
+    InputError
+        As :func:`read_table`, and for an unreadable Parquet file.
+    """
+    import numpy as np
+    import pandas as pd
+
+    kind, data, shown, parsed = _read(path, sheet, normalise=False, text_default=True)
+    if kind == "parquet":
+        try:
+            frame = pd.read_parquet(io.BytesIO(data))
+        except Exception as exc:  # pyarrow raises several unrelated types
+            raise InputError(f"not a valid Parquet file ({exc})", file=shown) from None
+        frame.attrs["rows"] = list(range(2, len(frame) + 2))
+        frame.attrs["file"] = shown
+        return frame
+    columns, rows, _ = parsed
+    keep_text = set(text_columns)
+    data_cols: dict[str, Any] = {}
+    for j, col in enumerate(columns):
+        cells = [None if (v := r[j]) is None or v in NA_TEXTS else v for _, r in rows]
+        if col not in keep_text:
+            try:
+                data_cols[col] = pd.to_numeric(pd.Series(cells, dtype=object))
+                continue
+            except (ValueError, TypeError):
+                pass
+        data_cols[col] = pd.Series(cells, dtype=object).where(
+            pd.notna(pd.Series(cells, dtype=object)), np.nan
         )
-    return RawTable(shown, hashlib.sha256(data).hexdigest(), columns, tuple(rows))
+    frame = pd.DataFrame(data_cols, columns=list(columns))
+    frame.attrs["rows"] = [n for n, _ in rows]
+    frame.attrs["file"] = shown
+    return frame

@@ -3,10 +3,15 @@
 Shared by the database importers (:mod:`decidua.io.importers`) and by readers
 that only need validated tables (e.g. :func:`decidua.io.cfu.read_manual_counts`),
 so a file gets the same checks and the same row numbers everywhere.
+:func:`numeric_column` is the one check of a numeric column of an analysis
+table (every bad cell reported).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 from pydantic import ValidationError
 
 from decidua.errors import InputError, Problem
@@ -112,3 +117,66 @@ def validate_rows(
     if problems:
         raise InputError(problems)
     return valid
+
+
+def numeric_column(
+    frame: Any,
+    column: str,
+    what: str = "value",
+    *,
+    file: str | None = None,
+    allow_missing: bool = False,
+) -> np.ndarray:
+    """The float values of a table column; every missing or non-numeric cell is refused.
+
+    Parameters
+    ----------
+    frame
+        A DataFrame, e.g. from :func:`decidua.io.readers.read_frame` (whose
+        ``attrs["rows"]`` give the spreadsheet rows; otherwise row = index
+        position + 2, the header being row 1).
+    column
+        Column to convert.
+    what
+        Name of the quantity in messages (e.g. ``"marker"``).
+    file
+        File named in messages (default: ``frame.attrs["file"]``).
+    allow_missing
+        Accept empty cells (as NaN); non-numbers are still refused.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float values.
+
+    Raises
+    ------
+    InputError
+        Naming file, row, column and value of every bad cell (not only the first).
+    """
+    import pandas as pd
+
+    file = file if file is not None else frame.attrs.get("file")
+    if column not in frame.columns:
+        raise InputError(f"{what} column is missing", file=file, column=column)
+    raw = frame[column]
+    if pd.api.types.is_bool_dtype(raw.dtype):
+        values = np.full(len(raw), np.nan)
+    elif pd.api.types.is_numeric_dtype(raw.dtype):
+        values = raw.to_numpy(dtype=float)
+    else:
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+    missing = raw.isna().to_numpy()
+    bad = np.isnan(values) & ~(missing & allow_missing)
+    if not bad.any():
+        return values
+    rows = frame.attrs.get("rows")
+    problems = []
+    for i in np.flatnonzero(bad)[:MAX_PROBLEMS]:
+        row = int(rows[i]) if rows is not None and len(rows) == len(frame) else int(i) + 2
+        if missing[i]:
+            problems.append(Problem(f"{what} value is missing", file, row, column))
+        else:
+            problems.append(Problem(f"{what} value is not a number", file, row, column,
+                                    raw.iloc[i]))  # fmt: skip
+    raise InputError(problems)

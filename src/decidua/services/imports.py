@@ -36,6 +36,7 @@ def import_file(
     *,
     update: bool = False,
     dry_run: bool = False,
+    sheet: str | None = None,
     progress: ProgressFn | None = None,
 ) -> ImportReport:
     """Read, validate and import one file: every row or none.
@@ -54,6 +55,8 @@ def import_file(
         Allow rows that change stored records (each change audited).
     dry_run
         Validate and compare only; nothing is written.
+    sheet
+        XLSX: the worksheet to read (default: the active one; never a hidden one unnamed).
     progress
         Called as ``progress(done, total)``.
 
@@ -68,7 +71,7 @@ def import_file(
 
     check_kind(kind)
     require_schema(session)
-    table = read_table(path)
+    table = read_table(path, sheet=sheet)
     report = import_table(
         session, table, kind, actor=actor, update_existing=update, dry_run=dry_run,
         progress=progress,
