@@ -68,15 +68,27 @@ IMPORT_TO_DISTRIBUTION = {
     "pydantic_settings": "pydantic-settings",
     "psycopg": "psycopg",
     "multipart": "python-multipart",
+    "python_multipart": "python-multipart",
     "jose": "python-jose",
     "jwt": "PyJWT",
+    "argon2": "argon2-cffi",
     "dateutil": "python-dateutil",
+    "magic": "python-magic",
+    "docx": "python-docx",
+    "fitz": "PyMuPDF",
+    "Bio": "biopython",
     "weasyprint": "weasyprint",
     "jinja2": "Jinja2",
 }
 
-#: Declared run-time dependencies that no module imports by name, and why they are needed.
-USED_WITHOUT_IMPORT: dict[str, str] = {}
+#: Run-time dependencies that are loaded without an ``import`` of their own name, and why.
+#: (Listing one that is not declared does no harm.)
+USED_WITHOUT_IMPORT: dict[str, str] = {
+    "psycopg": "PostgreSQL driver, loaded by SQLAlchemy from a postgresql+psycopg:// URL",
+    "python-multipart": "form parsing for FastAPI / Starlette, imported by them",
+    "email-validator": "pydantic's EmailStr, imported by pydantic",
+    "uvicorn": "the ASGI server, run as a command (uvicorn decidua.web:app)",
+}
 
 
 # --------------------------------------------------------------------------- helpers
