@@ -86,6 +86,34 @@ def test_quantstudio_standard_curve_vendor_columns():
     assert q.result("5K", "RNase P").efficiency == c.efficiency
 
 
+@pytest.mark.filterwarnings("ignore:Workbook contains no default style")
+def test_quantstudio_design_analysis_vendor_columns():
+    """QuantStudio 1 (Design & Analysis software) standard-curve workbook: the
+    'Replicate Group Result' and 'Standard Curve Result' sheets recomputed from the
+    full-precision well Cqs of the 'Results' sheet (quantities from the sample names
+    Std_1250 ... Std_20K)."""
+    path = DATA / "quantstudio1_design_analysis_standard_curve.xlsx"
+    q = quantify(read_qpcr(path), reference_genes=["RNaseP"], efficiency_from_standards=True)
+    wb = openpyxl.load_workbook(path, read_only=True)
+    groups = list(wb["Replicate Group Result"].iter_rows(values_only=True))
+    h = next(i for i, r in enumerate(groups) if r and r[0] == "Sample")
+    for r in groups[h + 1:]:
+        if not r or r[0] not in ("Unk_5K", "Unk_10K"):
+            continue
+        res = q.result(r[0], r[1])
+        assert res.n_replicates == 36
+        assert res.cq_mean == pytest.approx(r[5], abs=1e-9)
+        assert res.cq_sd == pytest.approx(r[6], abs=1e-9)
+    sc = list(wb["Standard Curve Result"].iter_rows(values_only=True))
+    h = next(i for i, r in enumerate(sc) if r and r[0] == "Well")
+    v = dict(zip(sc[h], sc[h + 1], strict=False))
+    c = q.standard_curves["RNaseP"]
+    assert round(c.slope, 4) == v["Slope"]  # -3.3419 as printed
+    assert round(c.intercept, 2) == v["Y-Intercept"]  # 40.77
+    assert c.r_squared == pytest.approx(v["R2"], abs=1e-12)
+    assert 100 * c.efficiency == pytest.approx(v["Efficiency"], abs=1e-9)
+
+
 def test_quantstudio_multiplex_crt_vendor_delta_rq():
     """QuantStudio multiplex export (target + 18S in one well, calibrator 13Jul2022-Hs-1):
     ΔCrt, ΔΔCrt and RQ recomputed to the precision the software printed."""
@@ -213,6 +241,7 @@ def test_standard_curve_helpers():
     assert quantity_from_name("STD_RNase P_625.0") == 625.0
     assert quantity_from_name("Standard 1 (1e8)") == 1e8
     assert quantity_from_name("blank") is None
+    assert quantity_from_name("Std_10K") == 10000.0 and quantity_from_name("5K") == 5000.0
     c = fit_standard_curve("x", [10, 100, 1000], [30.0, 26.68, 23.36])
     assert c.slope == pytest.approx(-3.32) and c.efficiency == pytest.approx(
         10 ** (1 / 3.32) - 1)

@@ -42,6 +42,7 @@ def _regex_cqs(path: Path) -> dict[tuple[int, str], str | None]:
     ("BioRad_384.rdml", 48, "384"),
     ("lc96_bACTXY.rdml", 384, "LC96"),
     ("BioRad_qPCR_melt.rdml", 60, "96FX"),
+    ("rdml14_optical_calibrators_OC_3.rdml", 42, ""),
 ])
 def test_rdml_every_cq_exact(name, n_wells, instrument):
     plate = read_qpcr(DATA / name)
@@ -93,6 +94,23 @@ def test_rdml_spot_values_and_sentinels():
     missing = [w for w in melt.wells if "no cq element" in " ".join(w.flags)]
     assert len(missing) == 34  # 4 of the FAM run, all 30 of the Cy5 run
     assert {w.task for w in melt.wells} >= {"positive", "ntc", "unknown"}
+
+
+def test_rdml_14_minus_one_sentinel():
+    p = read_qpcr(DATA / "rdml14_optical_calibrators_OC_3.rdml")
+    assert p.format_version == "1.4"
+    none = [w for w in p.wells if w.cq is None]
+    assert len(none) == 33 and all("sentinel -1.0" in w.flags[0] for w in none)
+    assert sorted(w.cq for w in p.wells if w.cq is not None)[:2] == [23.007, 23.03]
+
+
+def test_quantstudio_design_and_analysis_xlsx():
+    p = read_qpcr(DATA / "quantstudio1_design_analysis_standard_curve.xlsx")
+    assert p.format == "quantstudio" and "QuantStudio" in p.instrument
+    assert len(p.wells) == 96  # numeric Well column ignored for Well Position
+    assert p.wells[0].well == "A1" and p.wells[0].cq == 28.037617264150633
+    assert sum(w.task == "standard" for w in p.wells) == 20
+    assert sum(w.task == "ntc" for w in p.wells) == 4
 
 
 def test_rdml_member_name_varies(tmp_path):

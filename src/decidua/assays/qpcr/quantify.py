@@ -49,7 +49,6 @@ RQ_INTERVAL_METHOD = (
 #: Tasks that give a result row (controls and standards do not).
 RESULT_TASKS = ("unknown", "positive")
 
-_NUMBER_RE = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
 @dataclass(frozen=True)
@@ -139,15 +138,20 @@ class Quantification:
         raise KeyError((sample, target))
 
 
+_SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6}
+_NAME_QTY_RE = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([kKmM]?)(?![A-Za-z])")
+
+
 def quantity_from_name(name: str) -> float | None:
-    """The last number in a standard's sample name (``"STD_RNase P_625.0"`` -> 625)."""
-    found = _NUMBER_RE.findall(name or "")
+    """The last number in a standard's sample name, with an optional k / M suffix.
+
+    ``"STD_RNase P_625.0"`` -> 625, ``"Std_10K"`` -> 10000, ``"Standard 1 (1e8)"`` -> 1e8.
+    """
+    found = _NAME_QTY_RE.findall(name or "")
     if not found:
         return None
-    try:
-        return float(found[-1])
-    except ValueError:  # pragma: no cover - the regex only matches numbers
-        return None
+    number, suffix = found[-1]
+    return float(number) * _SUFFIX[suffix.lower()]
 
 
 def fit_standard_curve(target: str, quantities: Sequence[float],

@@ -79,8 +79,12 @@ def _cell(v: object) -> str:
 def _xlsx_rows(data: bytes, file: str) -> dict[str, list[tuple[int, list[str]]]]:
     import openpyxl
 
+    import warnings
+
     try:
-        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Workbook contains no default style"
+            wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a bad workbook
         raise InputError(f"unreadable xlsx workbook ({exc.__class__.__name__})",
                          file=file) from None
@@ -104,9 +108,12 @@ def _find_header(rows, start: int = 0):
             continue
         if "well" in s and "content" in s and ("fluor" in s or "sample" in s):
             return i, "cfx", cols
-        if ("sample name" in s and "target name" in s
-                and ("well position" in s or "well" in s)):
-            return i, "quantstudio", cols
+        targetish = s & {"target name", "target", "detector", "detector name"}
+        sampleish = s & {"sample name", "sample"}
+        if "well position" in s and targetish and sampleish:
+            return i, "quantstudio", cols  # QuantStudio 1-7 / Design & Analysis / ViiA 7
+        if "sample name" in s and targetish and "well" in s:
+            return i, "quantstudio", cols  # 7500 / StepOne (Well = position)
         if {"well", "sample", "target"} <= s:
             return i, "long-csv", cols
     return None
@@ -155,20 +162,14 @@ def _col(cols: list[str], *names: str) -> int | None:
 def _parse(rows, idx, kind, cols, file, sha256) -> Plate:
     c_cq = next(i for i, c in enumerate(cols) if c in _CQ_HEADERS)
     cq_name = rows[idx][1][c_cq]
-    if kind == "quantstudio":
-        c_well = _col(cols, "well position")
-        c_well_alt = _col(cols, "well")
-        c_sample, c_target = _col(cols, "sample name"), _col(cols, "target name")
-        c_task, c_qty, c_omit = _col(cols, "task"), _col(cols, "quantity"), _col(cols, "omit")
-    elif kind == "cfx":
-        c_well, c_well_alt = _col(cols, "well"), None
-        c_sample, c_target = _col(cols, "sample"), _col(cols, "target")
-        c_task, c_omit = _col(cols, "content"), None
-        c_qty = _col(cols, "starting quantity (sq)", "sq", "starting quantity")
-    else:
-        c_well, c_well_alt = _col(cols, "well"), None
-        c_sample, c_target = _col(cols, "sample"), _col(cols, "target")
-        c_task, c_qty, c_omit = _col(cols, "task"), _col(cols, "quantity"), None
+    # one column mapping for every layout: the vendor's names, most specific first
+    c_well = _col(cols, "well position", "well")
+    c_well_alt = _col(cols, "well") if c_well != _col(cols, "well") else None
+    c_sample = _col(cols, "sample name", "sample")
+    c_target = _col(cols, "target name", "target", "detector", "detector name", "assay")
+    c_task = _col(cols, "task", "content")
+    c_qty = _col(cols, "quantity", "starting quantity (sq)", "sq", "starting quantity")
+    c_omit = _col(cols, "omit")
     c_fluor = _col(cols, "fluor", "reporter")
     wells: list[Well] = []
     problems: list[Problem] = []
@@ -199,6 +200,8 @@ def _parse(rows, idx, kind, cols, file, sha256) -> Plate:
             continue
         sample = get(r, c_sample)
         target = get(r, c_target) or get(r, c_fluor)
+        if not target and not sample and _norm(get(r, c_cq)) in NO_CQ:
+            continue  # an empty well listed by the instrument
         if not target:
             problems.append(Problem("target is empty", file, n, "target"))
             continue
