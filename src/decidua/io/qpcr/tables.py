@@ -77,9 +77,9 @@ def _cell(v: object) -> str:
 
 
 def _xlsx_rows(data: bytes, file: str) -> dict[str, list[tuple[int, list[str]]]]:
-    import openpyxl
-
     import warnings
+
+    import openpyxl
 
     try:
         with warnings.catch_warnings():
