@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -33,6 +34,8 @@ def parse_min_area(text: str) -> tuple[float | None, float | None]:
             value=text,
         )
     value, unit = float(m.group(1)), (m.group(2) or "um2")
+    if not math.isfinite(value):
+        raise InputError("--min-area must be a finite number", value=text)
     if value <= 0:
         raise InputError("--min-area must be > 0", value=text)
     if unit == "px":
@@ -53,6 +56,11 @@ def count(
     well_diameter_mm: float = typer.Option(
         None, "--well-diameter-mm", help="Inner dish / well diameter (default from layout)."
     ),
+    polarity: str = typer.Option(
+        "auto", "--polarity",
+        help="dark (stained colonies on a light background), light (pale colonies on a dark "
+             "background) or auto (chosen per well, reported).",
+    ),
     overlay_dir: Path = typer.Option(
         None, "--overlay-dir", help="Write a QC overlay PNG per image here."
     ),
@@ -67,26 +75,31 @@ def count(
 ) -> None:
     """Count stained colonies on dish or multi-well plate images.
 
+    The JSON gives per image ``image``, ``colonies`` (the total over the
+    countable wells), ``wells`` (per well: count, polarity, objects rejected
+    by reason, flags, confidence), ``settings`` (minimum area with its unit
+    and origin, vessel diameter, polarity), ``flags`` and ``confidence``.
+
     Example: decidua cfu count plate1.jpg plate2.jpg --layout 6-well --overlay-dir qc --json
     """
-    from decidua.assays.clonogenicity.counting import count_image_file
+    from decidua.assays.clonogenicity.counting import POLARITIES, count_image_file
     from decidua.assays.clonogenicity.overlay import save_overlay
 
     area_um2, area_px = parse_min_area(min_area)
+    if polarity not in POLARITIES:
+        raise InputError(f"--polarity must be one of {', '.join(POLARITIES)}", value=polarity)
+    if well_diameter_mm is not None and not math.isfinite(well_diameter_mm):
+        raise InputError("--well-diameter-mm must be a finite number", value=well_diameter_mm)
     for d in (overlay_dir, table_dir):
         if d is not None:
             d.mkdir(parents=True, exist_ok=True)
     results = []
     for path in images:
-        img, res = count_image_file(
-            path, layout, use_sidecar=corrections, min_area_um2=area_um2, min_area_px=area_px,
-            well_diameter_mm=well_diameter_mm,
+        img, res = _count_one(
+            count_image_file, path, layout, use_sidecar=corrections, min_area_um2=area_um2,
+            min_area_px=area_px, well_diameter_mm=well_diameter_mm, polarity=polarity,
         )
-        doc = {
-            "image": str(path),
-            "wells": [{"well": w, "colonies": n} for w, n in res.counts().items()],
-            "colonies": res.total,
-        }
+        doc = {"image": str(path), **res.report()}
         if overlay_dir is not None:
             out = save_overlay(overlay_dir / f"{path.stem}.cfu.png", img, res)
             doc["overlay"] = str(out)
@@ -100,12 +113,32 @@ def count(
         typer.echo(text)
         return
     table = Table(title="Colony counts")
-    for col in ("image", "well", "colonies"):
+    for col in ("image", "well", "colonies", "polarity", "rejected", "flags", "confidence"):
         table.add_column(col)
     for doc in results:
         for w in doc["wells"]:
-            table.add_row(doc["image"], w["well"], str(w["colonies"]))
+            rej = ", ".join(f"{k} {v}" for k, v in w["rejected"].items() if v)
+            table.add_row(doc["image"], w["well"],
+                          "not countable" if w["colonies"] is None else str(w["colonies"]),
+                          w["polarity"] or "-", rej or "-", ", ".join(w["flags"]) or "-",
+                          f"{w['confidence']:.2f}")
     console.print(table)
+
+
+def _count_one(func, path: Path, layout: str, **kwargs):  # type: ignore[no-untyped-def]
+    """Count one image; an unexpected failure becomes an InputError naming the file
+    (a traceback reaching a user is a bug: report it with the message)."""
+    from decidua.errors import DeciduaError
+
+    try:
+        return func(path, layout, **kwargs)
+    except DeciduaError:
+        raise
+    except MemoryError:
+        raise InputError("not enough memory to analyse this image", file=str(path)) from None
+    except Exception as exc:  # noqa: BLE001 - last resort: exit 1 with the file named
+        raise InputError(f"could not analyse the image ({type(exc).__name__}: {exc}); "
+                         "please report this with the image", file=str(path)) from None
 
 
 @app.command("correct")

@@ -21,7 +21,9 @@ def test_count_json_and_overlay(tmp_path, dish_file, dish_result):
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert doc["image"] == str(dish_file)
-    assert doc["wells"] == [{"well": "dish", "colonies": dish_result.total}]
+    # the per-well QC fields (issue 14) come on top of today's well / colonies
+    assert [{k: w[k] for k in ("well", "colonies")} for w in doc["wells"]] == [
+        {"well": "dish", "colonies": dish_result.total}]
     assert doc["colonies"] == dish_result.total
     assert cv2.imread(doc["overlay"]) is not None
 

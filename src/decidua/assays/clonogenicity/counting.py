@@ -36,13 +36,14 @@ from skimage import measure
 from decidua.assays.clonogenicity._opencv import _single_threaded
 from decidua.assays.clonogenicity.image import check_image, image_sha256, load_image
 from decidua.assays.clonogenicity.layouts import get_layout
+from decidua.assays.clonogenicity.qc import image_confidence, min_visible, well_qc
 from decidua.assays.clonogenicity.segmentation import (
     HIGH_CONTRAST_FLOOR,
     HIGH_NOISE_K,
     LOW_CONTRAST_FLOOR,
     LOW_NOISE_K,
     RING_FILL_RATIO,
-    _background_contrast,
+    _background_contrast_scored,
     _background_level,
     _bubble_band,
     _drop_small_labels,
@@ -97,6 +98,31 @@ THIN_FRACTION = 0.6
 #: Objects longer than this multiple of their width are debris (two merged
 #: colonies are ~2).
 MAX_ELONGATION = 3.0
+#: Cells in the smallest counted colony (the definition of a colony; Gargett
+#: et al. 2009) and the area assumed per spread cell (um^2): see
+#: DEFAULT_MIN_AREA_UM2.
+MIN_COLONY_CELLS = 50
+CELL_AREA_UM2 = 2_000.0
+#: Accepted dish / well diameters (mm): a 96-well well is ~6.4 mm, a T175
+#: flask ~ 230 mm long.
+WELL_DIAMETER_RANGE_MM = (1.0, 300.0)
+#: Smallest usable minimum colony area (px): below it single noisy pixels
+#: would be candidates.
+MIN_AREA_FLOOR_PX = 3.0
+#: Polarity choices: colonies darker than the background (stained: crystal
+#: violet, Giemsa, haematoxylin), lighter (pale colonies on a dark
+#: background) or chosen per well.
+POLARITIES = ("dark", "light", "auto")
+#: With ``polarity="auto"``, a well is read as light colonies on a dark
+#: background only when that reading stands out this many times more
+#: clearly (bright-tail score) than the dark one: stained plates stay dark.
+LIGHT_SCORE_RATIO = 2.0
+#: Working resolution: the image is downsampled (INTER_AREA) when the
+#: minimum colony radius exceeds WORK_DOWNSAMPLE_FROM x WORK_MIN_RADIUS_PX
+#: pixels, so that it becomes WORK_MIN_RADIUS_PX (a 36 MP photograph of a
+#: dish then costs about what a 2 MP one does). Below that, full resolution.
+WORK_MIN_RADIUS_PX = 8.0
+WORK_DOWNSAMPLE_FROM = 1.5
 #: Version of the sidecar format.
 CORRECTIONS_VERSION = 1
 COLONY_COLUMNS = [
@@ -186,6 +212,66 @@ class CountResult:
     def to_frame(self) -> pd.DataFrame:
         """Per-colony table (accepted and rejected objects)."""
         return self.colonies.copy()
+
+    def well_qc(self) -> list[dict[str, Any]]:
+        """Per-well QC: count, rejected objects by reason, flags, confidence
+        (see :mod:`~decidua.assays.clonogenicity.qc`)."""
+        return well_qc(self.wells, self.colonies, layout=self.layout,
+                       min_area_px=self.min_area_px)
+
+    def settings(self) -> dict[str, Any]:
+        """The settings used, with units: minimum colony area (and where it
+        comes from), vessel diameter (and whether it was assumed), pixel
+        size, polarity requested."""
+        p = self.params
+        um2 = self.min_area_px * self.um_per_px**2
+        if p.get("min_area_from_cells"):
+            basis = (f"at least {MIN_COLONY_CELLS} cells x {CELL_AREA_UM2:,.0f} um2 per "
+                     "spread cell (definition of a colony)")
+        elif p.get("min_area_um2") is None:
+            basis = "given in pixels"
+        else:
+            basis = "given"
+        return {
+            "min_area": {"value": round(um2 / 1e6, 6), "unit": "mm2"},
+            "min_area_um2": round(um2, 1),
+            "min_area_px": round(self.min_area_px, 2),
+            "min_area_basis": basis,
+            "min_cells": MIN_COLONY_CELLS,
+            "well_diameter_mm": p.get("well_diameter_mm"),
+            "well_diameter_assumed": bool(p.get("well_diameter_assumed", False)),
+            "um_per_px": round(self.um_per_px, 3),
+            "polarity": p.get("polarity", "dark"),
+        }
+
+    def report(self) -> dict[str, Any]:
+        """Everything the CLI's ``--json`` shows for one image except the
+        image name: ``colonies`` (int, countable wells), ``wells`` (per-well
+        QC), ``settings``, ``flags`` (union over wells) and ``confidence``.
+
+        Examples
+        --------
+        >>> from decidua.assays.clonogenicity.synthetic import make_plate
+        >>> plate = make_plate("dish", 12, seed=0, px_per_mm=12)
+        >>> rep = count_colonies(plate.image, "dish").report()
+        >>> rep["colonies"], rep["wells"][0]["polarity"], rep["settings"]["min_area"]
+        (12, 'dark', {'value': 0.1, 'unit': 'mm2'})
+        >>> sorted(rep["wells"][0]["rejected"])
+        ['bubble', 'debris', 'edge', 'small', 'writing']
+        >>> 0.0 <= rep["confidence"] <= 1.0
+        True
+        """
+        wells = self.well_qc()
+        flags = sorted({f for w in wells for f in w["flags"]})
+        if not any(w["countable"] for w in wells):
+            flags.append("no_countable_well")
+        return {
+            "colonies": self.total,
+            "wells": wells,
+            "settings": self.settings(),
+            "flags": flags,
+            "confidence": image_confidence(wells),
+        }
 
 
 def sidecar_path(image_path: str | Path) -> Path:
@@ -292,6 +378,7 @@ def count_colonies(
     rim_fraction: float = DEFAULT_RIM_FRACTION,
     wells: pd.DataFrame | None = None,
     corrections: Iterable[Correction] = (),
+    polarity: str = "auto",
 ) -> CountResult:
     """Count stained colonies on a dish or multi-well plate image.
 
@@ -314,6 +401,10 @@ def count_colonies(
         Known wells (``well, cx, cy, radius_px``) to skip detection.
     corrections
         Manual corrections to apply (see :func:`apply_corrections`).
+    polarity
+        ``"dark"`` (stained colonies darker than the background),
+        ``"light"`` (pale colonies on a dark background) or ``"auto"``
+        (chosen per well, reported in ``wells["polarity"]``).
 
     Returns
     -------
@@ -322,7 +413,8 @@ def count_colonies(
     Raises
     ------
     InputError
-        Bad image, wrong layout or bad parameters.
+        Bad image, wrong layout or bad parameters (non-finite or absurd
+        minimum area or well diameter).
 
     Examples
     --------
@@ -340,12 +432,22 @@ def count_colonies(
     """
     img = check_image(image)
     lay = get_layout(layout)
+    if polarity not in POLARITIES:
+        raise InputError(f"polarity must be one of {', '.join(POLARITIES)}", value=polarity)
     if not 0.0 <= rim_fraction < 0.5:
         raise InputError("rim_fraction must be in [0, 0.5)", value=rim_fraction)
-    if min_area_px is not None and min_area_px <= 0:
+    if min_area_px is not None and not min_area_px > 0:
         raise InputError("minimum area must be > 0 px", value=min_area_px)
-    if min_area_px is None and (min_area_um2 is None or min_area_um2 <= 0):
+    if min_area_px is None and (min_area_um2 is None or not min_area_um2 > 0):
         raise InputError("minimum area must be > 0 um^2", value=min_area_um2)
+    for name, v in (("minimum area", min_area_px), ("minimum area", min_area_um2)):
+        if v is not None and not math.isfinite(float(v)):
+            raise InputError(f"{name} must be a finite number", value=v)
+    lo_mm, hi_mm = WELL_DIAMETER_RANGE_MM
+    if well_diameter_mm is not None and not lo_mm <= float(well_diameter_mm) <= hi_mm:
+        raise InputError(
+            f"well / dish diameter must be between {lo_mm:g} and {hi_mm:g} mm",
+            value=well_diameter_mm)
     grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
     if wells is None:
         well_tab = detect_wells(grey, lay)
@@ -354,10 +456,39 @@ def count_colonies(
         ]
     else:
         well_tab = wells.reset_index(drop=True)
-    diam_mm = float(well_diameter_mm or lay.well_diameter_mm)
+    if well_tab.empty or not np.isfinite(well_tab["radius_px"].to_numpy(float)).all() \
+            or not (well_tab["radius_px"] > 0).all():
+        raise InputError("wells must have a finite, positive radius_px")
+    diam_mm = float(well_diameter_mm if well_diameter_mm is not None else lay.well_diameter_mm)
     um_per_px = diam_mm * 1000.0 / (2.0 * float(np.median(well_tab["radius_px"])))
     min_px = float(min_area_px) if min_area_px is not None else float(min_area_um2) / um_per_px**2
+    well_area_px = math.pi * float(np.median(well_tab["radius_px"])) ** 2
+    if min_px > 0.25 * well_area_px:
+        raise InputError(
+            f"minimum colony area ({min_px:.0f} px) is more than a quarter of the well "
+            f"({well_area_px:.0f} px): check --min-area and --well-diameter-mm",
+            value=min_area_px if min_area_px is not None else min_area_um2)
+    if min_px < MIN_AREA_FLOOR_PX:
+        raise InputError(
+            f"minimum colony area is {min_px:.2f} px at this image's resolution "
+            f"({um_per_px:.1f} um/px); at least {MIN_AREA_FLOOR_PX:g} px are needed: "
+            "check --min-area and --well-diameter-mm",
+            value=min_area_px if min_area_px is not None else min_area_um2)
     r_min_px = math.sqrt(min_px / math.pi)
+    scale = r_min_px / WORK_MIN_RADIUS_PX
+    if scale >= WORK_DOWNSAMPLE_FROM:
+        # far more pixels than colonies need: count a downsampled copy at the
+        # working resolution and map the result back to this image
+        res = _count_downsampled(img, lay.name, scale, well_tab, min_px, rim_fraction,
+                                 polarity, well_diameter_mm, diam_mm)
+        params = {**res.params, "min_area_um2": min_area_um2, "min_area_px": min_px,
+                  "well_diameter_assumed": well_diameter_mm is None,
+                  "min_area_from_cells": (min_area_px is None
+                                          and min_area_um2 == DEFAULT_MIN_AREA_UM2)}
+        res = CountResult(res.layout, res.wells, res.colonies, res.um_per_px, min_px, params,
+                          res.labels, ())
+        corr = tuple(corrections)
+        return apply_corrections(res, corr) if corr else res
     se_px = MAX_COLONY_RADIUS_MM * 1000.0 / um_per_px
     open_r = max(1, round(OPEN_FRACTION * r_min_px))
     open_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * open_r + 1, 2 * open_r + 1))
@@ -366,16 +497,37 @@ def count_colonies(
     H, W = img.shape[:2]
     labels = np.zeros((H, W), np.int32)
     rows: list[dict[str, Any]] = []
+    well_info: list[dict[str, Any]] = []
     next_id = 1
     for wrow in well_tab.itertuples(index=False):
         r_in = float(wrow.radius_px) * (1.0 - rim_fraction)
+        info = {"polarity": None, "contrast_score": float("nan"),
+                "visible_fraction": _visible_fraction(wrow.cx, wrow.cy, float(wrow.radius_px),
+                                                      W, H)}
+        well_info.append(info)
+        info["countable"] = info["visible_fraction"] >= min_visible(lay.name)
+        if not info["countable"]:
+            continue  # partly outside the picture: reported, not counted
         x0, x1 = max(int(wrow.cx - r_in) - 2, 0), min(int(wrow.cx + r_in) + 3, W)
         y0, y1 = max(int(wrow.cy - r_in) - 2, 0), min(int(wrow.cy + r_in) + 3, H)
         if x1 - x0 < 8 or y1 - y0 < 8:
             continue
         yy, xx = np.ogrid[y0:y1, x0:x1]
         mask = (xx - wrow.cx) ** 2 + (yy - wrow.cy) ** 2 <= r_in**2
-        con = _background_contrast(img[y0:y1, x0:x1], mask, se_px)
+        if not mask.any():
+            continue
+        crop = img[y0:y1, x0:x1]
+        if polarity == "light":
+            con, score = _background_contrast_scored(255 - crop, mask, se_px)
+            chosen = "light"
+        else:
+            con, score = _background_contrast_scored(crop, mask, se_px)
+            chosen = "dark"
+            if polarity == "auto":
+                con_l, score_l = _background_contrast_scored(255 - crop, mask, se_px)
+                if score_l > LIGHT_SCORE_RATIO * max(score, 1e-6):
+                    con, score, chosen = con_l, score_l, "light"
+        info["polarity"], info["contrast_score"] = chosen, score
         med, sigma = _background_level(con.ravel()[np.flatnonzero(mask.ravel())[::3]])
         lo = max(LOW_CONTRAST_FLOOR, med + LOW_NOISE_K * sigma)
         hi = max(HIGH_CONTRAST_FLOOR, med + HIGH_NOISE_K * sigma)
@@ -458,8 +610,15 @@ def count_colonies(
         "well_diameter_mm": diam_mm, "rim_fraction": rim_fraction,
         "open_radius_px": open_r, "h_split_px": h_split,
         "hole_fill_px": int(HOLE_FRACTION * min_px),
+        "polarity": polarity,
+        "well_diameter_assumed": well_diameter_mm is None,
+        "min_area_from_cells": min_area_px is None and min_area_um2 == DEFAULT_MIN_AREA_UM2,
     }
     wt = well_tab[["well", "cx", "cy", "radius_px"]].copy()
+    wt["polarity"] = [i["polarity"] for i in well_info]
+    wt["contrast_score"] = [float(i["contrast_score"]) for i in well_info]
+    wt["visible_fraction"] = [float(i["visible_fraction"]) for i in well_info]
+    wt["countable"] = [bool(i["countable"]) for i in well_info]
     result = CountResult(lay.name, _with_counts(wt, colonies), colonies, um_per_px, min_px,
                          params, labels, ())
     corr = tuple(corrections)
@@ -467,10 +626,50 @@ def count_colonies(
 
 
 def _with_counts(wells: pd.DataFrame, colonies: pd.DataFrame) -> pd.DataFrame:
-    acc = colonies[colonies["accepted"]].groupby("well").size()
+    # .loc with a boolean array: on an empty table an object-dtype mask would
+    # be taken as a list of column names (the old "KeyError: 'well'")
+    acc = colonies.loc[colonies["accepted"].to_numpy(dtype=bool)].groupby("well").size()
     out = wells.copy()
     out["colonies"] = [int(acc.get(w, 0)) for w in out["well"]]
     return out.reset_index(drop=True)
+
+
+def _count_downsampled(img: np.ndarray, layout: str, scale: float, wells: pd.DataFrame,
+                       min_px: float, rim_fraction: float, polarity: str,
+                       well_diameter_mm: float | None, diam_mm: float) -> CountResult:
+    """Count ``img`` downsampled by ``scale`` (INTER_AREA) and map the result
+    back: coordinates and areas scaled, labels enlarged (nearest neighbour)."""
+    H, W = img.shape[:2]
+    w_s, h_s = max(64, round(W / scale)), max(64, round(H / scale))
+    sx, sy = W / w_s, H / h_s
+    small = cv2.resize(img, (w_s, h_s), interpolation=cv2.INTER_AREA)
+    wt = wells[["well", "cx", "cy", "radius_px"]].copy()
+    wt["cx"], wt["cy"] = wt["cx"] / sx, wt["cy"] / sy
+    wt["radius_px"] = wt["radius_px"] / math.sqrt(sx * sy)
+    res = count_colonies(small, layout, min_area_px=min_px / (sx * sy), well_diameter_mm=diam_mm,
+                         rim_fraction=rim_fraction, wells=wt, polarity=polarity)
+    out_w = res.wells.copy()
+    out_w["cx"], out_w["cy"] = out_w["cx"] * sx, out_w["cy"] * sy
+    out_w["radius_px"] = wells["radius_px"].to_numpy(float)
+    col = res.colonies.copy()
+    col["x"], col["y"] = col["x"] * sx, col["y"] * sy
+    col["area_px"] = col["area_px"] * (sx * sy)
+    labels = cv2.resize(res.labels, (W, H), interpolation=cv2.INTER_NEAREST)
+    params = {**res.params, "working_scale": round(math.sqrt(sx * sy), 4),
+              "well_diameter_mm": diam_mm}
+    return CountResult(res.layout, out_w, col, res.um_per_px / math.sqrt(sx * sy), min_px,
+                       params, labels, ())
+
+
+def _visible_fraction(cx: float, cy: float, r: float, w: int, h: int) -> float:
+    """Fraction of a disc's area inside a ``w`` x ``h`` image (on a 0.5 px-ish grid)."""
+    n = 200
+    t = (np.arange(n) + 0.5) / n * 2.0 - 1.0
+    gx, gy = np.meshgrid(t, t)
+    inside = gx**2 + gy**2 <= 1.0
+    x, y = cx + r * gx[inside], cy + r * gy[inside]
+    ok = (x >= 0) & (x <= w) & (y >= 0) & (y <= h)
+    return float(np.count_nonzero(ok)) / max(int(np.count_nonzero(inside)), 1)
 
 
 def _well_at(wells: pd.DataFrame, x: float, y: float) -> str | None:

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from decidua.errors import InputError
+
+#: Largest image accepted (pixels). Phone photographs and plate scans are
+#: 0.3-40 megapixels; Pillow warns above ~89 MP and refuses above ~179 MP
+#: (its decompression-bomb guard); anything above this is refused with a
+#: clear message before it is decoded.
+MAX_IMAGE_PIXELS = 100_000_000
 
 
 def load_image(path: str | Path) -> np.ndarray:
@@ -17,7 +24,9 @@ def load_image(path: str | Path) -> np.ndarray:
     Raises
     ------
     InputError
-        If the file is missing, not an image, truncated or empty.
+        If the file is missing, not an image, truncated or empty, larger
+        than :data:`MAX_IMAGE_PIXELS`, has several pages / frames, or has
+        non-finite (NaN / infinite) pixels.
 
     Examples
     --------
@@ -41,20 +50,43 @@ def load_image(path: str | Path) -> np.ndarray:
     if p.stat().st_size == 0:
         raise InputError("image file is empty (0 bytes)", file=str(p))
     try:
-        with Image.open(p) as im:
-            im.load()
-            arr = _pil_to_rgb8(im)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                w, h = im.size
+                if w * h > MAX_IMAGE_PIXELS:
+                    raise InputError(_too_big(w, h), file=str(p))
+                frames = int(getattr(im, "n_frames", 1) or 1)
+                if frames > 1:
+                    raise InputError(
+                        f"image has {frames} pages / frames (multi-page TIFF or animation); "
+                        "save the plate as a single-page image", file=str(p))
+                im.load()
+                arr = _pil_to_rgb8(im, file=str(p))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InputError(f"image is too large to decode safely: {exc}", file=str(p)) from None
     except UnidentifiedImageError:
         raise InputError("not an image (PNG, JPEG, TIFF or BMP expected)", file=str(p)) from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except MemoryError:
+        raise InputError("not enough memory to decode the image", file=str(p)) from None
+    except (OSError, SyntaxError, ValueError, TypeError, EOFError) as exc:
+        if isinstance(exc, InputError):
+            raise
         raise InputError(f"cannot read image (truncated or corrupt?): {exc}", file=str(p)) from None
     return check_image(arr, file=str(p))
 
 
-def _pil_to_rgb8(im: Any) -> np.ndarray:
+def _too_big(w: int, h: int) -> str:
+    return (f"image is too large ({w}x{h} px = {w * h / 1e6:.0f} megapixels; at most "
+            f"{MAX_IMAGE_PIXELS / 1e6:.0f} accepted): downsample it first")
+
+
+def _pil_to_rgb8(im: Any, *, file: str | None = None) -> np.ndarray:
     """Convert a PIL image of any common mode to RGB uint8."""
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         a = np.asarray(im, dtype=np.float64)
+        _check_finite(a, file)
+        a = a - min(float(a.min()), 0.0) if a.size else a
         hi = float(a.max()) if a.size else 0.0
         a = a / hi * 255.0 if hi > 0 else a
         g = np.clip(a, 0, 255).astype(np.uint8)
@@ -89,9 +121,15 @@ def check_image(image: np.ndarray, *, file: str | None = None) -> np.ndarray:
     a = a[..., :3]
     if a.shape[0] < 64 or a.shape[1] < 64:
         raise InputError(f"image too small ({a.shape[1]}x{a.shape[0]} px)", file=file)
+    if a.shape[0] * a.shape[1] > MAX_IMAGE_PIXELS:
+        raise InputError(_too_big(a.shape[1], a.shape[0]), file=file)
+    if a.dtype == bool or not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a):
+        raise InputError(f"unsupported pixel type {a.dtype}", file=file)
     if a.dtype != np.uint8:
         af = a.astype(np.float64)
-        hi = float(np.nanmax(af)) if af.size else 0.0
+        _check_finite(af, file)
+        af = af - min(float(af.min()), 0.0)
+        hi = float(af.max()) if af.size else 0.0
         a = np.clip(af / hi * 255.0 if hi > 0 else af, 0, 255).astype(np.uint8)
     if int(a.max()) - int(a.min()) < 8:
         raise InputError("image is blank (no contrast)", file=file)
@@ -111,3 +149,9 @@ def image_sha256(path: str | Path) -> str:
     'e3b0c44298fc1c14'
     """
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _check_finite(a: np.ndarray, file: str | None) -> None:
+    bad = int(np.count_nonzero(~np.isfinite(a)))
+    if bad:
+        raise InputError(f"image has {bad} NaN or infinite pixel value(s)", file=file)

@@ -41,6 +41,13 @@ RING_MIN_SOLIDITY = 0.9
 
 
 def _background_contrast(crop: np.ndarray, mask: np.ndarray, se_radius_px: float) -> np.ndarray:
+    """Relative darkening map of a well (see :func:`_background_contrast_scored`)."""
+    return _background_contrast_scored(crop, mask, se_radius_px)[0]
+
+
+def _background_contrast_scored(
+    crop: np.ndarray, mask: np.ndarray, se_radius_px: float
+) -> tuple[np.ndarray, float]:
     """Relative darkening ``1 - I / background`` of the best colour channel.
 
     Each channel's background comes from a grey closing (on a copy
@@ -50,6 +57,9 @@ def _background_contrast(crop: np.ndarray, mask: np.ndarray, se_radius_px: float
     the channel in which the stain shows best (green for crystal violet,
     blue for brown colonies on yellow agar). Identical channels (grey
     images) are processed once.
+
+    Returns the map and its score (bright-tail darkening over robust noise:
+    how clearly anything darker than the background stands out).
     """
     h, w = mask.shape
     k = max(1.0, se_radius_px / 10.0)
@@ -94,7 +104,7 @@ def _background_contrast(crop: np.ndarray, mask: np.ndarray, se_radius_px: float
             best, best_score = con - med, score
     out = best if best is not None else np.zeros((h, w), np.float32)
     out[~mask] = 0.0
-    return out
+    return out, float(best_score) if np.isfinite(best_score) else 0.0
 
 
 def _hysteresis_threshold(image: np.ndarray, low: float, high: float) -> np.ndarray:
