@@ -67,3 +67,9 @@ def test_rpl_rejects_bad_input() -> None:
         lit.is_rpl(-1)
     with pytest.raises(ValueError, match="definition"):
         lit.is_rpl(2, definition="WHO")  # type: ignore[arg-type]
+
+
+def test_cfu_generator_uses_the_published_rate_ratio() -> None:
+    from decidua.assays.clonogenicity import synthetic as cfu
+
+    assert (cfu.TEWARY_RATE_RATIO, *cfu.TEWARY_RATE_RATIO_CI) == lit.TEWARY_2020_CFU_RATE_RATIO

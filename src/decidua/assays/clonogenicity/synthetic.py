@@ -52,6 +52,7 @@ import pandas as pd
 
 from decidua.assays.clonogenicity.layouts import SBS_FOOTPRINT_MM, Layout, get_layout
 from decidua.errors import InputError
+from decidua.literature import TEWARY_2020_CFU_RATE_RATIO
 
 #: Relative absorbance of crystal violet in (R, G, B): absorption maximum at
 #: ~590 nm (Sigma-Aldrich C0775 data sheet), weaker in the blue.
@@ -75,9 +76,10 @@ DEFAULT_PX_PER_MM = {"dish": 36.0, "6-well": 23.6, "12-well": 23.6, "24-well": 2
 # Tewary et al. 2020 (EBioMedicine 51:102597), Table 1: baseline CFU median
 # 8.5 (sitagliptin) and 12.0 (placebo) colonies, range 1-78.
 TEWARY_BASELINE_MEDIAN_COLONIES = 10.0
-# Tewary et al. 2020: adjusted rate ratio sitagliptin vs placebo.
-TEWARY_RATE_RATIO = 1.52
-TEWARY_RATE_RATIO_CI = (1.32, 1.75)
+# Tewary et al. 2020: adjusted rate ratio sitagliptin vs placebo, 1.52 (1.32-1.75)
+# (decidua.literature.TEWARY_2020_CFU_RATE_RATIO).
+TEWARY_RATE_RATIO = TEWARY_2020_CFU_RATE_RATIO[0]
+TEWARY_RATE_RATIO_CI = TEWARY_2020_CFU_RATE_RATIO[1:]
 
 
 @dataclass(frozen=True)
