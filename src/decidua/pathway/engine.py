@@ -30,6 +30,7 @@ from decidua.domain import (
     PregnancyRecord,
 )
 from decidua.errors import InputError, ModelError
+from decidua.literature import MIYAKIS_2006_APS_PERSISTENCE_WEEKS, is_rpl
 
 #: Kinds of step a rule can produce, in display order.
 STEP_KINDS = ("care", "investigation", "treatment", "research", "not_recommended")
@@ -87,7 +88,7 @@ _THYROID_KINDS = ("tsh", "tpo_antibodies")
 #: Antiphospholipid antibodies count only when persistent: positive on two occasions at
 #: least 12 weeks apart (revised Sapporo/Sydney criteria, Miyakis et al., J Thromb Haemost
 #: 2006;4:295-306; adopted by ESHRE 2022).
-APS_PERSISTENCE_DAYS = 84
+APS_PERSISTENCE_DAYS = MIYAKIS_2006_APS_PERSISTENCE_WEEKS * 7
 _OPERATORS = ("ge", "le", "eq", "in")
 _STATUS_OVERRIDES = ("plan",)
 
@@ -606,7 +607,7 @@ def next_steps(
         patient_id=record.patient_id,
         losses=facts["losses"],
         consecutive_losses=facts["consecutive_losses"],
-        rpl=facts["losses"] >= 2,
+        rpl=is_rpl(facts["losses"]),  # ESHRE 2022: two or more losses
         stage=_stage(facts["losses"]),
         steps=tuple(steps),
         missing=tuple(missing),
