@@ -228,3 +228,31 @@ def test_not_a_qpcr_file(tmp_path):
         read_qpcr(p)
     with pytest.raises(InputError, match="no such file"):
         read_qpcr(tmp_path / "missing.rdml")
+
+
+def test_7500_style_headers_from_a_real_export(tmp_path):
+    """The QuantStudio excerpt rewritten with the 7500's header words (Cyrillic te in
+    "Cт", "Detector" for the target): same wells, same Cqs."""
+    src = (DATA / "quantstudio7_comparative_ct_excerpt.txt").read_bytes().decode()
+    head, sec = src.split("[Results]", 1)
+    lines = sec.split("\n")
+    lines[1] = (lines[1].replace("\tCT\t", "\tC\u0442\t")
+                .replace("Target Name", "Detector").replace("Well Position", "Pos"))
+    p = tmp_path / "7500.txt"
+    p.write_text(head + "[Results]" + "\n".join(lines), encoding="utf-8")
+    a = read_qpcr(DATA / "quantstudio7_comparative_ct_excerpt.txt").wells
+    b = read_qpcr(p).wells
+    # no position column: the well number is read on the "96-Well Block" of the preamble
+    assert [(w.well, w.sample, w.target, w.cq) for w in a] == [
+        (w.well, w.sample, w.target, w.cq) for w in b]
+
+
+def test_cfx_numbered_content_and_forced_format(tmp_path):
+    text = (DATA / "cfx_maestro_quantification_cq_results.csv").read_text()
+    text = text.replace(",Unkn,", ",Unkn-01,", 1).replace(",21.1877528266099,", ",NaN,", 1)
+    p = tmp_path / "cfx.csv"
+    p.write_text(text)
+    w = read_qpcr(p, fmt="cfx").wells[0]
+    assert w.task == "unknown" and w.cq is None and "undetermined" in w.flags[0]
+    with pytest.raises(InputError, match="looks like cfx"):
+        read_qpcr(p, fmt="quantstudio")

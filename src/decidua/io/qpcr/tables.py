@@ -28,7 +28,13 @@ import io
 import math
 import re
 
-from decidua.assays.qpcr.wells import Plate, Well, normalise_task, normalise_well
+from decidua.assays.qpcr.wells import (
+    Plate,
+    Well,
+    normalise_task,
+    normalise_well,
+    well_from_index,
+)
 from decidua.errors import InputError, Problem
 
 #: Text meaning "no Cq" in the exports we read.
@@ -176,6 +182,13 @@ def _parse(rows, idx, kind, cols, file, sha256) -> Plate:
     vendor: dict[str, str] = {}
     width = len(cols)
 
+    # a numeric well (no position column): row-major on the block the preamble names
+    block_columns = None
+    for _, r in rows[:idx]:
+        if r and "block type" in _norm(r[0]):
+            text = " ".join(r)
+            block_columns = 24 if "384" in text else 12 if "96" in text else None
+
     def get(r, c):
         return r[c].strip() if c is not None and c < len(r) else ""
 
@@ -193,6 +206,8 @@ def _parse(rows, idx, kind, cols, file, sha256) -> Plate:
             continue
         raw_well = get(r, c_well) or get(r, c_well_alt)
         well = normalise_well(raw_well)
+        if well is None and raw_well.isdigit() and block_columns:
+            well = well_from_index(int(raw_well), block_columns)
         if well is None:
             problems.append(Problem("well must be a plate position A1-H12 or A1-P24",
                                     file, n, cols[c_well] if c_well is not None else "well",
