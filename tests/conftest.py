@@ -47,7 +47,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
     monkeypatch.setenv("DECIDUA_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.delenv(PG_ENV, raising=False)
     monkeypatch.delenv("DECIDUA_EXPORT_KEY", raising=False)
-    monkeypatch.setenv("DECIDUA_USER", "tester")
+    monkeypatch.setenv("DECIDUA_USER", TEST_USER)
     set_default_url(None)
     yield
     set_default_url(None)
@@ -75,6 +75,18 @@ def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 _pg_template: str | None = None
+
+#: The acting user of every test ($DECIDUA_USER), an admin of every `db` database.
+TEST_USER = "tester"
+
+
+def register_tester(url: str) -> None:
+    """Register :data:`TEST_USER` as an admin (the CLI refuses unregistered users).
+
+    Written directly, without an audit event, so tests count only their own events.
+    """
+    with session_scope(url) as s:
+        s.add(m.User(username=TEST_USER, role="admin", active=True))
 
 
 def _pg_create(name: str, template: str | None = None) -> str:
@@ -106,6 +118,7 @@ def pg_template() -> Iterator[str | None]:
     name = f"decidua_tmpl_{uuid.uuid4().hex[:8]}"
     url = _pg_create(name)
     migrate.upgrade(url)
+    register_tester(url)
     dispose_engines()
     yield name
     _pg_drop(name)
@@ -117,6 +130,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path, pg_template: str | None) 
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'test.sqlite'}"
         migrate.upgrade(url)
+        register_tester(url)
         set_default_url(url)
         yield url
         return

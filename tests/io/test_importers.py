@@ -238,6 +238,8 @@ def test_unreadable_files(snap, tmp_path: Path, kind: str, content: str) -> None
 
     db = f"sqlite:///{tmp_path / 'u.sqlite'}"
     migrate.upgrade(db)
+    with session_scope(db) as s:  # the acting user ($DECIDUA_USER) must be registered
+        s.add(m.User(username="tester", role="admin"))
     path = tmp_path / f"{kind}.csv"
     header = ",".join(SPECS[kind].columns) + "\n"
     if content == "empty":

@@ -103,10 +103,52 @@ class DeciduaGroup(TyperGroup):
 
     def invoke(self, ctx):  # type: ignore[no-untyped-def]
         try:
+            _authorize(self, ctx)
             return super().invoke(ctx)
         except DeciduaError as exc:
             report_error(exc)
             raise typer.Exit(1) from None
+
+
+def _resolve(group: Any, ctx: Any) -> tuple[str, dict[str, Any]] | None:
+    """The command path and parsed parameters about to run (``None``: help or usage error).
+
+    Parses without side effects (Click's resilient parsing); Click itself
+    reports any usage error afterwards.
+    """
+    args = [*ctx._protected_args, *ctx.args]
+    if not args or "--help" in args:
+        return None
+    path: list[str] = []
+    parent, cmd, rest = ctx, group, args
+    while hasattr(cmd, "resolve_command"):
+        try:
+            name, cmd, rest = cmd.resolve_command(parent, rest)
+        except Exception:  # noqa: BLE001 - an unknown command: Click reports it
+            return None
+        if cmd is None:
+            return None
+        path.append(name)
+        parent = cmd.make_context(name, list(rest), parent=parent, resilient_parsing=True)
+        rest = [*parent._protected_args, *parent.args]
+        if hasattr(cmd, "resolve_command") and not rest:
+            return None  # a group without a sub-command: Click prints its help
+    return " ".join(path), dict(parent.params)
+
+
+def _authorize(group: Any, ctx: Any) -> None:
+    """The one access check of the CLI (rules: :mod:`decidua.services.access`)."""
+    from decidua.services import access
+
+    found = _resolve(group, ctx)
+    if found is None:
+        return
+    command, params = found
+    if not access.needs_database(command, params):
+        return
+    from decidua.services.users import acting_user
+
+    access.authorize(command, params, user=acting_user(), url=ctx.params.get("db"))
 
 
 app = typer.Typer(

@@ -80,15 +80,56 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) 
 
 
 @db_app.command("downgrade")
-def db_downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. base.")) -> None:
-    """Downgrade the schema (``base`` empties the database).
+def db_downgrade(
+    revision: str = typer.Argument(..., help="Target revision, e.g. base."),
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Confirm: tables and their data are dropped.")
+    ] = False,
+    backup: Annotated[
+        Path | None,
+        typer.Option("--backup", help="Verified backup written first (needed when data exists)."),
+    ] = None,
+) -> None:
+    """Downgrade the schema (``base`` empties the database); admin only.
 
-    Example: decidua db downgrade base
+    Needs --yes, and --backup FILE whenever a table holds rows (the backup is
+    written and verified before anything is dropped).
+
+    Example: decidua db downgrade base --yes --backup before-downgrade.sqlite
     """
-    from decidua.services import database
+    from decidua.services import db
 
-    reached = database.downgrade(revision)
-    console.print(f"Database at revision {reached or 'base (empty)'}")
+    result = db.downgrade(revision, confirmed=yes, backup_file=backup)
+    if result.backup is not None:
+        console.print(f"Verified backup: {result.backup}")
+    console.print(f"Database at revision {result.revision or 'base (empty)'}")
+
+
+@db_app.command("backup")
+def db_backup(file: Annotated[Path, typer.Argument(help="New backup file.")]) -> None:
+    """Write a verified backup (SQLite online backup API; pg_dump for PostgreSQL); admin only.
+
+    Example: decidua db backup backups/decidua-2026-12-01.sqlite
+    """
+    from decidua.services import db
+
+    info = db.backup(file)
+    console.print(f"Verified backup {info.path}: revision {info.revision}, {info.total_rows} rows")
+
+
+@db_app.command("restore")
+def db_restore(
+    file: Annotated[Path, typer.Argument(help="Backup written by `decidua db backup`.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm replacing existing data.")] = False,
+) -> None:
+    """Replace the database with a verified backup; admin only (or an empty database).
+
+    Example: decidua db restore backups/decidua-2026-12-01.sqlite --yes
+    """
+    from decidua.services import db
+
+    info = db.restore(file, confirmed=yes)
+    console.print(f"Restored {info.path} (revision {info.revision})")
 
 
 @db_app.command("current")

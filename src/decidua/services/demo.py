@@ -72,7 +72,12 @@ def load_demo(
         Called with each file's report once it is imported.
     """
     from decidua.services.imports import import_file
+    from decidua.services.users import acting_user, os_login
+    from decidua.store.users import ensure_admin
 
+    # the OS login running the demo (and $DECIDUA_USER, if set) administer the demo database
+    for name in dict.fromkeys([os_login(), acting_user()]):
+        ensure_admin(session, name, actor=actor)
     reports = []
     src = demo_dir()
     for kind in KINDS:

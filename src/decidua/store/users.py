@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from decidua.domain import Role
@@ -12,7 +12,9 @@ from decidua.errors import InputError, NotFoundError
 from decidua.store import audit
 from decidua.store import models as m
 
-_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+#: A user name: 2-64 lower-case letters, digits, '.', '_' or '-', optionally after
+#: ``local:`` (an OS login, the CLI's default identity).
+_USERNAME = re.compile(r"^(?=.{2,64}$)(local:)?[a-z0-9][a-z0-9._-]*$")
 
 
 def add_user(
@@ -27,7 +29,8 @@ def add_user(
     """
     if not _USERNAME.match(username):
         raise InputError(
-            "username must be 2-64 lower-case letters, digits, '.', '_' or '-'",
+            "username must be 2-64 lower-case letters, digits, '.', '_' or '-' "
+            "(optionally after 'local:')",
             column="username",
             value=username,
         )
@@ -41,6 +44,12 @@ def add_user(
         ) from None
     if session.scalars(select(m.User).where(m.User.username == username)).first():
         raise InputError("a user with this name exists", column="username", value=username)
+    if role != Role.ADMIN and session.scalar(select(func.count()).select_from(m.User)) == 0:
+        raise InputError(
+            "the first user of a database must be an admin (--role admin)",
+            column="role",
+            value=role,
+        )
     user = m.User(username=username, role=role, display_name=display_name, active=True)
     session.add(user)
     session.flush()
@@ -79,4 +88,19 @@ def set_active(session: Session, username: str, active: bool, *, actor: str) -> 
             after={"active": active},
         )
         user.active = active
+    return user
+
+
+def ensure_admin(session: Session, username: str, *, actor: str) -> m.User:
+    """Make ``username`` an active admin, creating the user if needed (audited)."""
+    user = session.scalars(select(m.User).where(m.User.username == username)).first()
+    if user is None:
+        return add_user(session, username, Role.ADMIN.value, actor=actor)
+    if user.role != Role.ADMIN or not user.active:
+        audit.record(
+            session, actor=actor, action="update", entity="app_user", entity_id=user.id,
+            entity_key=f"username={username}", before={"role": user.role, "active": user.active},
+            after={"role": Role.ADMIN.value, "active": True},
+        )  # fmt: skip
+        user.role, user.active = Role.ADMIN.value, True
     return user
