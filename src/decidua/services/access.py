@@ -126,6 +126,7 @@ RULES: tuple[Rule, ...] = (
     Rule("qc", frozenset({ADMIN, SCIENTIST})),
     Rule("patients list", _READ),
     Rule("patient show", _READ),
+    Rule("biopsy show", _READ),
     Rule("risk patient", _READ),
     Rule("risk patient", frozenset({ADMIN, CLINICIAN}), when=_only("save", True)),
     Rule("risk history", _READ),
