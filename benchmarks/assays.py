@@ -19,6 +19,10 @@ from 15.6 to 1,000) in duplicate and 40 samples in duplicate.
 Both fits are compared (median relative difference of c) to show they reach
 the same optimum where the baseline converges.
 
+Times are CPU seconds of this process (``time.process_time``), the best of two
+runs: on a shared machine wall-clock time counts other jobs' turns on the
+core, CPU time is what one core spends on the plates. BLAS threads are set to 1.
+
 Run: .venv/bin/python benchmarks/assays.py [N_PLATES]
 """
 
@@ -48,12 +52,13 @@ LEVELS = np.array([0, 15.625, 31.25, 62.5, 125, 250, 500, 1000.0])
 ROWS = "ABCDEFGH"
 
 
-def make_plates(n: int, seed: int = 15):  # type: ignore[no-untyped-def]
+def make_plates(n: int, seed: int = 15, competitive: bool = False):  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(seed)
     plates = []
     for k in range(n):
-        truth = (rng.uniform(0.03, 0.08), rng.uniform(0.9, 1.5), rng.uniform(80, 300),
-                 rng.uniform(2.5, 3.5))
+        low, high = rng.uniform(0.03, 0.08), rng.uniform(2.5, 3.5)
+        a, d = (high, low) if competitive else (low, high)
+        truth = (a, rng.uniform(0.9, 1.5), rng.uniform(80, 300), d)
         x_std = np.repeat(LEVELS, 2)
         x_smp = np.repeat(np.exp(rng.uniform(np.log(10), np.log(900), 40)), 2)
         x = np.concatenate([x_std, x_smp])
@@ -74,19 +79,19 @@ def _means(x_std: np.ndarray, od: np.ndarray) -> np.ndarray:
 
 def run_core(plates) -> tuple[float, np.ndarray]:  # type: ignore[no-untyped-def]
     cs = np.empty(len(plates))
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for i, (_, x_std, od) in enumerate(plates):
         curve = StandardCurve("4pl").fit(x_std, od[:16])
         curve.concentration(od)
         cs[i] = curve.params["c"]
-    return time.perf_counter() - t0, cs
+    return time.process_time() - t0, cs
 
 
 def run_full(plates) -> float:  # type: ignore[no-untyped-def]
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for p, _, _ in plates:
         analyse_plate(p)
-    return time.perf_counter() - t0
+    return time.process_time() - t0
 
 
 def _f4(x, a, b, c, d):  # type: ignore[no-untyped-def]
@@ -96,7 +101,7 @@ def _f4(x, a, b, c, d):  # type: ignore[no-untyped-def]
 def run_baseline(plates) -> tuple[float, np.ndarray, int]:  # type: ignore[no-untyped-def]
     cs = np.full(len(plates), np.nan)
     failed = 0
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for i, (_, _, od) in enumerate(plates):
@@ -109,34 +114,36 @@ def run_baseline(plates) -> tuple[float, np.ndarray, int]:  # type: ignore[no-un
                 continue
             models.inverse("4pl", od, p)
             cs[i] = p[2]
-    return time.perf_counter() - t0, cs, failed
+    return time.process_time() - t0, cs, failed
 
 
 def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-    plates = make_plates(n)
-    run_core(plates[:20])  # warm-up (imports, caches), not timed
-    run_baseline(plates[:20])
-    t_core, c_core = min((run_core(plates) for _ in range(2)), key=lambda r: r[0])
-    t_full = min(run_full(plates) for _ in range(2))
-    t_base, c_base, failed = min((run_baseline(plates) for _ in range(2)), key=lambda r: r[0])
-    ok = np.isfinite(c_base)
-    agree = float(np.median(np.abs(c_core[ok] / c_base[ok] - 1))) if ok.any() else float("nan")
     print(f"ELISA 4PL standard curves: {n:,} plates x (8 standards in duplicate + 40 samples "
           "in duplicate), one core")
-    print(f"{'work':<44} {'time (s)':>9} {'plates/s':>9} {'vs baseline':>12}")
-    print(f"{'baseline: curve_fit, naive start, num. Jac.':<44} {t_base:>9.3f} "
-          f"{n / t_base:>9.0f} {'1.00x':>12}")
-    print(f"{'ours, core: StandardCurve.fit + back-calc':<44} {t_core:>9.3f} {n / t_core:>9.0f} "
-          f"{t_base / t_core:>11.2f}x")
-    print(f"{'ours, full: analyse_plate (QC, LLOQ, samples)':<44} {t_full:>9.3f} "
-          f"{n / t_full:>9.0f} {t_base / t_full:>11.2f}x")
-    print(f"baseline failures: {failed}; median |c_ours / c_baseline - 1| = {agree:.1e}")
-    def verdict(t: float) -> str:
-        return "met" if n / t >= 200 else "NOT met"
-
-    print(f"target >= 200 plates/s: core {verdict(t_core)}, full analysis {verdict(t_full)} "
-          f"(machine load average {os.getloadavg()[0]:.1f})")
+    print(f"{'work':<58} {'CPU (s)':>8} {'plates/s':>9} {'vs baseline':>12}")
+    rates = []
+    for competitive in (False, True):
+        kind = "competitive" if competitive else "sandwich"
+        plates = make_plates(n, seed=15 + competitive, competitive=competitive)
+        run_core(plates[:20])  # warm-up (imports, caches), not timed
+        run_baseline(plates[:20])
+        t_core, c_core = min((run_core(plates) for _ in range(2)), key=lambda r: r[0])
+        t_full = min(run_full(plates) for _ in range(2))
+        t_base, c_base, failed = min((run_baseline(plates) for _ in range(2)),
+                                     key=lambda r: r[0])
+        ok = np.isfinite(c_base) & (c_base > 0)
+        agree = float(np.median(np.abs(c_core[ok] / c_base[ok] - 1))) if ok.any() else float("nan")
+        for work, t in ((f"{kind}: baseline curve_fit, naive start, num. Jac.", t_base),
+                        (f"{kind}: ours, core (StandardCurve.fit + back-calc)", t_core),
+                        (f"{kind}: ours, full (analyse_plate: QC, LLOQ, samples)", t_full)):
+            print(f"{work:<58} {t:>8.3f} {n / t:>9.0f} {t_base / t:>11.2f}x")
+        print(f"  {kind}: baseline failed or reached c <= 0 on {int((~ok).sum())} of {n} plates "
+              f"({failed} errors); median |c_ours / c_baseline - 1| = {agree:.1e} on the rest")
+        rates += [n / t_core, n / t_full]
+    verdict = "met" if min(rates) >= 200 else "NOT met"
+    print(f"target >= 200 plates/s (CPU of one core): {verdict}; slowest of ours "
+          f"{min(rates):.0f} plates/s (machine load average {os.getloadavg()[0]:.1f})")
     return 0
 
 

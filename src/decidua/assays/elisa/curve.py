@@ -131,7 +131,7 @@ def _num(v: float | None) -> float | None:
 def mean_sd(values: Any) -> tuple[float, float]:
     """Mean and sample SD (NaN with fewer than two values) of a short sequence, in plain Python
     (numpy's reductions cost more than the arithmetic for a handful of replicates)."""
-    v = [float(t) for t in values]
+    v = values.tolist() if isinstance(values, np.ndarray) else [float(t) for t in values]
     n = len(v)
     if n == 0:
         return float("nan"), float("nan")
@@ -440,30 +440,28 @@ class StandardCurve:
         self, levels: np.ndarray, groups: list[np.ndarray], means: np.ndarray,
         msd: list[tuple[float, float]],
     ) -> None:
-        backs = self.concentration(means)
-        reps_all = self.concentration(np.concatenate(groups))
-        fitted = self.predict(levels)
+        p = self.param_array
+        both = models.inverse(self.model, np.concatenate([means, *groups]), p).tolist()
+        backs, reps_all = both[: len(groups)], both[len(groups) :]
+        fitted = models.response(self.model, levels, p).tolist()
         pts = []
         start = 0
-        for conc, g, (mean, sd), back, fit_y in zip(levels, groups, msd, backs, fitted,
+        nan = float("nan")
+        for conc, g, (mean, sd), back, fit_y in zip(levels.tolist(), groups, msd, backs, fitted,
                                                       strict=True):
             n = g.size
-            reps = reps_all[start : start + n].tolist()
+            reps = reps_all[start : start + n]
             start += n
-            rmean, rsd = mean_sd(reps)
-            conc_cv = (
-                100 * rsd / rmean
-                if n > 1 and rmean > 0 and all(math.isfinite(r) for r in reps)
-                else float("nan")
-            )
-            cv = float(100 * sd / abs(mean)) if n > 1 and mean != 0 else float("nan")
+            finite = all(r == r for r in reps)  # NaN != NaN
+            rmean, rsd = mean_sd(reps) if finite else (nan, nan)
+            conc_cv = 100 * rsd / rmean if n > 1 and finite and rmean > 0 else nan
             pts.append(
                 StandardPoint(
-                    concentration=float(conc), n=int(n), mean_response=float(mean),
-                    sd_response=sd, cv_pct=cv, back_calculated=float(back),
-                    replicate_back_calculated=tuple(reps),
-                    recovery_pct=float(100 * back / conc) if conc > 0 else float("nan"),
-                    conc_cv_pct=conc_cv, residual=float(mean - fit_y),
+                    concentration=conc, n=n, mean_response=mean, sd_response=sd,
+                    cv_pct=100 * sd / abs(mean) if n > 1 and mean != 0 else nan,
+                    back_calculated=back, replicate_back_calculated=tuple(reps),
+                    recovery_pct=100 * back / conc if conc > 0 else nan,
+                    conc_cv_pct=conc_cv, residual=mean - fit_y,
                 )
             )
         self.standards = tuple(pts)

@@ -83,19 +83,17 @@ def inverse(model: str, y: np.ndarray, params: np.ndarray) -> np.ndarray:
     """Concentration giving response ``y`` (NaN unless ``y`` lies strictly between a and d)."""
     a, b, c, d = (float(v) for v in params[:4])
     y = np.asarray(y, dtype=float)
-    lo, hi = min(a, d), max(a, d)
-    inside = (y > lo) & (y < hi)
-    ratio = np.divide(a - d, y - d, out=np.full_like(y, np.nan), where=inside)
-    if model == "5pl":
-        g = float(params[4])
-        with np.errstate(over="ignore", invalid="ignore"):
-            ratio = np.power(ratio, 1.0 / g, out=np.full_like(y, np.nan), where=inside)
-    base = ratio - 1.0
-    ok = inside & (base > 0)
-    out = np.full_like(y, np.nan)
-    with np.errstate(over="ignore", invalid="ignore"):
-        np.power(base, 1.0 / b, out=out, where=ok)
-    return np.where(ok, c * out, np.nan)
+    lo, hi = (a, d) if a < d else (d, a)
+    with np.errstate(all="ignore"):
+        ratio = (a - d) / (y - d)
+        if model == "5pl":
+            ratio = ratio ** (1.0 / float(params[4]))
+        out = c * (ratio - 1.0) ** (1.0 / b)
+    # outside (lo, hi), or where rounding leaves ratio <= 1: no concentration
+    bad = (y <= lo) | (y >= hi) | ~(ratio > 1.0) | ~np.isfinite(out)
+    if bad.any():
+        out = np.where(bad, np.nan, out)
+    return out
 
 
 def inverse_gradient(model: str, y: float, params: np.ndarray, eps: float = 1e-6) -> np.ndarray:

@@ -19,9 +19,10 @@ calibration standards within +/-20 % of nominal, +/-25 % at LLOQ and ULOQ).
 A single replicate gives no CV and is judged on recovery alone.
 
 Standards must be monotone: a mean response stepping against the overall
-direction by more than :data:`MONOTONE_TOLERANCE` (5 %) of the standards'
-response range is refused (a hook effect or swapped wells); smaller steps
-(noise on a plateau) are allowed and left to the fit. No
+direction by more than both :data:`MONOTONE_TOLERANCE` (10 %) of the
+standards' response range and :data:`MONOTONE_SE` (3) standard errors of the
+difference of the two means (pooled replicate SD) is refused (a hook effect,
+swapped wells); smaller steps (noise on a plateau) are left to the fit. No
 acceptable standard: LLOQ and ULOQ are ``None`` and every sample is flagged.
 
 Flags of a well (``flag``; ``None`` when none applies, the first that applies wins)
@@ -57,7 +58,9 @@ CV_LIMIT_EDGE_PCT = 25.0
 #: A standard's mean response may step against the curve's direction by at most this fraction of
 #: the standards' response range (noise on a plateau) before the curve is refused as non-monotone
 #: (a hook effect, swapped wells).
-MONOTONE_TOLERANCE = 0.05
+MONOTONE_TOLERANCE = 0.10
+#: ... or by this many standard errors of the difference of the two means (pooled replicate SD).
+MONOTONE_SE = 3.0
 #: CV above which a sample's replicate concentrations are flagged ``high_cv`` (same source).
 SAMPLE_CV_LIMIT_PCT = 20.0
 
@@ -293,14 +296,20 @@ def validate_standards(plate: PlateData, model: str) -> list[Well]:
                      f"concentrations, got {len(levels)}", len(levels))
         )
     by_level = {c: [w for w in use if w.concentration == c] for c in levels}
-    means = np.array([mean_sd([w.od for w in by_level[c]])[0] for c in levels])
+    msd = [mean_sd([w.od for w in by_level[c]]) for c in levels]
+    means = np.array([m for m, _ in msd])
     if np.ptp(means) == 0:
         raise InputError(
             _problem(plate, None, "od", "all standards have the same OD", float(means[0]))
         )
     diffs = np.diff(means)
     trend = 1.0 if means[-1] >= means[0] else -1.0
-    tol = MONOTONE_TOLERANCE * float(np.ptp(means))
+    tol = np.full(diffs.size, MONOTONE_TOLERANCE * float(np.ptp(means)))
+    var = [s * s for _, s in msd if s == s]
+    if var:  # replicate noise: 3 standard errors of the difference of two means
+        sp2 = sum(var) / len(var)
+        ns = np.array([len(by_level[c]) for c in levels], dtype=float)
+        tol = np.maximum(tol, MONOTONE_SE * np.sqrt(sp2 * (1 / ns[:-1] + 1 / ns[1:])))
     wrong = np.nonzero(diffs * trend < -tol)[0]
     if wrong.size:
         problems = []
