@@ -183,3 +183,40 @@ def test_bad_map_and_targets_store_nothing(loaded, tmp_path):
     assert res.exit_code == 1 and "--biopsy-map" in _err(res)
     res = cli("biopsy", "show", "NOPE", "--json")
     assert res.exit_code == 1 and "NOPE" in _err(res)
+
+
+def test_plate_with_enough_biopsies_gets_its_own_shift(db, tmp_path):
+    """12 biopsies on one plate (>= MIN_NEW_BATCH_SIZE): the plate is brought onto the
+    reference by its own batch shift, and the placements are callable."""
+    from decidua.assays.timing import MIN_NEW_BATCH_SIZE
+
+    _DB.append(db)
+    n = 12
+    assert n >= MIN_NEW_BATCH_SIZE
+    train = load_endotime_training_data().head(n)
+    (tmp_path / "patients.csv").write_text("patient_id,year_of_birth,study_group\n" + "".join(
+        f"PL-{i:02d},1990,rpl\n" for i in range(n)))
+    (tmp_path / "biopsies.csv").write_text(
+        "biopsy_id,patient_id,cycle_number,lh_surge_date,biopsy_date\n" + "".join(
+            f"PL-{i:02d}-B1,PL-{i:02d},1,2024-03-01,2024-03-{1 + int(t['LH']):02d}\n"
+            for i, (_, t) in enumerate(train.iterrows())))
+    for kind in ("patients", "biopsies"):
+        assert cli("import", kind, tmp_path / f"{kind}.csv").exit_code == 0
+    rows = ["well,sample,target,cq"]
+    k = 0
+    for i, (_, t) in enumerate(train.iterrows()):
+        for g in ("RPL19", *GENES):
+            rows.append(f"{'ABCDEFGHIJKLMNOP'[k // 24]}{k % 24 + 1},S{i},{g},"
+                        f"{20.0 + (0.0 if g == 'RPL19' else float(t[g])):.4f}")
+            k += 1
+    plate = tmp_path / "plate384.csv"
+    plate.write_text("\n".join(rows) + "\n")
+    mp = tmp_path / "map12.csv"
+    mp.write_text("sample,biopsy_id\n" + "".join(f"S{i},PL-{i:02d}-B1\n" for i in range(n)))
+    res = cli("import", "qpcr", plate, "--biopsy-map", mp, "--json")
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert all(b["placement"]["callable"] for b in report["biopsies"])
+    assert {b["placement"]["batch_shift"] for b in report["biopsies"]} == {"new batch"}
+    doc = json.loads(cli("biopsy", "show", "PL-03-B1", "--json").stdout)
+    assert next(c for c in doc["components"] if c["name"] == "timing")["flag"] != "uncallable"

@@ -256,3 +256,15 @@ def test_cfx_numbered_content_and_forced_format(tmp_path):
     assert w.task == "unknown" and w.cq is None and "undetermined" in w.flags[0]
     with pytest.raises(InputError, match="looks like cfx"):
         read_qpcr(p, fmt="quantstudio")
+
+
+def test_instrument_files_that_are_not_exports(tmp_path):
+    xls = tmp_path / "7500.xls"
+    xls.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504)
+    with pytest.raises(InputError, match=r"\.xls\) workbook is not read"):
+        read_qpcr(xls)
+    eds = tmp_path / "run.eds"
+    with zipfile.ZipFile(eds, "w") as z:
+        z.writestr("apldbio/sds/experiment.xml", "<Experiment/>")
+    with pytest.raises(InputError, match="experiment file, not an export"):
+        read_qpcr(eds)

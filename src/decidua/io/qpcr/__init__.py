@@ -58,7 +58,13 @@ def read_qpcr(path: str | Path, *, fmt: str | None = None) -> Plate:
     if fmt is not None and fmt not in FORMATS:
         raise InputError(f"unknown qPCR format; use one of {', '.join(FORMATS)}",
                          value=fmt)
+    if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        raise InputError("an Excel 97-2003 (.xls) workbook is not read: export the results "
+                         "as text (.txt) or .xlsx, or as RDML", file=name)
     is_zip = zipfile.is_zipfile(p)
+    if is_zip and p.suffix.lower() == ".eds":
+        raise InputError("a QuantStudio .eds is the instrument's experiment file, not an "
+                         "export: export the results as text or .xlsx, or as RDML", file=name)
     looks_xml = data.lstrip()[:200].lstrip(b"\xef\xbb\xbf").startswith(b"<")
     if fmt == "rdml" or (fmt is None and (p.suffix.lower() == ".rdml" or looks_xml)):
         plate = rdml.read_rdml(data, name, sha)
