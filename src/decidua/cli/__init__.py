@@ -61,7 +61,7 @@ def load_command(name: str) -> Any:
         if isinstance(obj, typer.Typer):
             cmd = typer.main.get_group(obj)  # a group even with one command
         else:
-            single = typer.Typer()
+            single = typer.Typer(add_completion=False)
             single.command(name)(obj)
             cmd = typer.main.get_command(single)
         cmd.name = name
