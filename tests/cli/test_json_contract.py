@@ -154,8 +154,12 @@ def test_every_json_command_has_a_case() -> None:
 def test_json_output_is_one_document_on_stdout(command: str, tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'db.sqlite'}"
     from decidua.store import migrate
+    from decidua.store.session import session_scope
+    from decidua.store.users import add_user
 
     migrate.upgrade(db)
+    with session_scope(db) as s:  # the acting user of the tests ($DECIDUA_USER), an admin
+        add_user(s, os.environ["DECIDUA_USER"], "admin", actor="setup")
     args = CASES[command](Inputs(tmp_path, db))
     r = runner.invoke(app, args)
     assert r.exit_code == 0, (r.stdout, r.stderr)

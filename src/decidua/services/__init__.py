@@ -9,7 +9,10 @@ take neither.
 
 Modules (imported lazily, so ``import decidua.services`` is cheap):
 
+``access``    who may run what (the one role table)
+``biopsies``  one biopsy's stored results
 ``database``  schema checks, upgrade / downgrade
+``db``        verified backup / restore, a downgrade that keeps data safe
 ``patients``  list patients, one woman's timeline
 ``biopsies``  qPCR results stored on biopsies, timing placement, one biopsy's results
 ``imports``   import a file (all-or-nothing)
@@ -17,6 +20,8 @@ Modules (imported lazily, so ``import decidua.services`` is cheap):
 ``export``    pseudonymous research export
 ``users``     user accounts and the acting user
 ``demo``      the bundled synthetic demo cohort
+``methylation`` summarise call files and BAMs, M-bias, compare groups, score
+``timing``    fit / place timing references
 """
 
 from __future__ import annotations
