@@ -36,6 +36,9 @@ def fit(
                                "or replicates."),
     fmt: str = typer.Option("auto", "--format", help="auto, softmax, gen5 or grid."),
     analyte: str = typer.Option(None, "--analyte", help="Analyte name (e.g. PRL, IGFBP1)."),
+    wavelength: int = typer.Option(None, "--wavelength", help="SoftMax Pro: the read to use (nm)."),
+    reference: int = typer.Option(None, "--reference", help="SoftMax Pro: reference wavelength "
+                                  "(nm) to subtract."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Fit each plate's standard curve and back-calculate its wells and samples.
@@ -51,7 +54,8 @@ def fit(
                                ("--fit-to", fit_to, FIT_TO)):
         if val not in allowed:
             raise InputError(f"{name} must be one of {', '.join(allowed)}", value=val)
-    plates = read_plates(file, plate_map, fmt=fmt, analyte=analyte)
+    plates = read_plates(file, plate_map, fmt=fmt, analyte=analyte, wavelength_nm=wavelength,
+                         reference_nm=reference)
     results = []
     problems = []
     for p in plates:

@@ -16,6 +16,7 @@ import pytest
 from decidua.assays.elisa import analyse_plate
 from decidua.errors import InputError
 from decidua.io.platereader import read_plate_map, read_plates
+from decidua.io.platereader import read_softmax as read_softmax_plates
 from decidua.io.platereader.common import parse_number
 from decidua.io.platereader.sniff import sniff
 
@@ -112,7 +113,7 @@ def test_softmax_reference_wavelength_subtracted(tmp_path):  # type: ignore[no-u
     f = tmp_path / "smp.txt"
     f.write_text("\r\n".join(lines), encoding="utf-16")
     assert sniff(f) == "softmax"
-    (rp,) = __import__("decidua.io.platereader", fromlist=["read_softmax"]).read_softmax(f)
+    (rp,) = read_softmax_plates(f)
     assert float(rp.values["B3"]) == pytest.approx(2.02 - 0.05)
     assert rp.meta["reference_nm"] == 570
 
@@ -174,3 +175,26 @@ def test_grid_needs_map_and_map_errors(tmp_path):  # type: ignore[no-untyped-def
     assert any("row 3" in s and "'well'" in s for s in msgs)
     assert any("row 4" in s and "role" in s for s in msgs)
     assert any("row 5" in s and ">= 0" in s for s in msgs)
+
+
+def test_softmax_time_format_three_wavelengths():
+    """Time-format blocks (one line per wavelength, blank lines between), 3 absorbance reads:
+    the first is used unless asked; --wavelength / --reference pick and subtract."""
+    f = DATA / "softmax_timeformat_3wl.txt"
+    plates = read_softmax_plates(f)
+    assert [p.plate for p in plates] == ["BNCH_69983542_96w", "BNCH_65245083_96w",
+                                         "BNCH_79071824_96w"]
+    p0 = plates[0]
+    assert p0.meta["wavelength_nm"] == 280 and "reference_nm" not in p0.meta
+    assert float(p0.values["A1"]) == 1.328 and float(p0.values["A2"]) == 0.387
+    (sub, *_) = read_softmax_plates(f, wavelength_nm=450, reference_nm=562)
+    assert float(sub.values["A1"]) == pytest.approx(-1.21525 - -1.941625)
+    with pytest.raises(InputError, match="no reference wavelength 570 nm"):
+        read_softmax_plates(f, reference_nm=570)
+
+
+def test_softmax_non_endpoint_refused(tmp_path):  # type: ignore[no-untyped-def]
+    f = tmp_path / "k.txt"
+    f.write_text("##BLOCKS= 1\nPlate:\tP1\t1.3\tPlateFormat\tKinetic\tAbsorbance\tRaw\n~End\n")
+    with pytest.raises(InputError, match="plate 'P1': a Kinetic read; ELISA needs an endpoint"):
+        read_plates(f)

@@ -32,6 +32,8 @@ def read_plates(
     *,
     fmt: str = "auto",
     analyte: str | None = None,
+    wavelength_nm: int | None = None,
+    reference_nm: int | None = None,
 ) -> list[PlateData]:
     """Read every plate of a reader export, apply a plate map, return :class:`PlateData`.
 
@@ -47,8 +49,14 @@ def read_plates(
     if fmt not in FORMATS:
         raise InputError(f"format must be one of {', '.join(FORMATS)}", value=fmt)
     kind = sniff(p) if fmt == "auto" else fmt
-    reader = {"softmax": read_softmax, "gen5": read_gen5, "grid": read_grid}[kind]
-    plates = reader(p)
+    if kind == "softmax":
+        plates = read_softmax(p, wavelength_nm=wavelength_nm, reference_nm=reference_nm)
+    else:
+        if wavelength_nm is not None or reference_nm is not None:
+            raise InputError("--wavelength / --reference apply to SoftMax Pro files only "
+                             "(Gen5 exports say which read is which; grids are labelled)",
+                             file=str(p))
+        plates = (read_gen5 if kind == "gen5" else read_grid)(p)
     rows = read_plate_map(plate_map) if isinstance(plate_map, (str, Path)) else plate_map
     if rows is None and kind == "grid":
         raise InputError("a plain OD grid needs a plate map (--map MAP.csv)", file=str(p))

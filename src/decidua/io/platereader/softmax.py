@@ -9,8 +9,11 @@ in time format one line per wavelength with a column per well. Only the
 first data table of a block is read (a second one, when present, repeats
 the values at full precision as reduced data).
 
-Raw data with two or more wavelengths: response = first wavelength minus
-the last (the reference wavelength, e.g. 450 - 570 nm). Reduced data is
+Wavelengths: ``wavelength_nm`` / ``reference_nm`` choose the read and the
+reference to subtract. By default, raw absorbance with exactly two
+wavelengths gives first minus second (e.g. 450 - 570 nm, the usual ELISA
+correction); otherwise the first wavelength is used alone (fluorescence and
+luminescence channels are never subtracted unless asked). Reduced data is
 used as it is.
 
 ``Group:`` blocks give the layout: a header line, rows with ``Sample``
@@ -63,19 +66,32 @@ def _blocks(lines: list[str]) -> list[list[str]]:
 
 
 def _plate_header(fields: list[str], file: str) -> dict[str, object]:
+    """Fields of a ``Plate:`` line.
+
+    The layout differs by read mode (fluorescence and luminescence add
+    fields); what is common: ``n_wavelengths, "w1 w2 ", first column, columns,
+    plate size`` in a row, and first row / number of rows as the last two
+    numbers of the line.
+    """
     f = [x.strip() for x in fields]
-    for i in range(4, len(f) - 2):
-        if (f[i] in _SIZES and _WL_LIST.match(fields[i - 3] or "x")
-                and f[i - 4].isdigit() and int(f[i - 4]) == len(f[i - 3].split())):
+    name = f[1] if len(f) > 1 else "?"
+    if len(f) > 4 and f[4] != "Endpoint":
+        raise InputError(f"plate {name!r}: a {f[4]} read; ELISA needs an endpoint read",
+                         file=file, value=f[4])
+    nums = [x for x in f[5:] if x.isdigit()]
+    for i in range(5, len(f)):
+        if (f[i] in _SIZES and f[i - 1].isdigit() and f[i - 2].isdigit()
+                and _WL_LIST.match(fields[i - 3] or "x") and f[i - 4].isdigit()
+                and int(f[i - 4]) == len(f[i - 3].split()) and len(nums) >= 2):
             return {
-                "name": f[1], "layout": f[3], "read": f[4], "mode": f[5],
+                "name": name, "layout": f[3], "read": f[4], "mode": f[5],
                 "reduced": "Reduced" in f[5:9],
                 "wavelengths": [int(w) for w in f[i - 3].split()],
                 "first_col": int(f[i - 2] or 1), "ncols": int(f[i - 1]), "size": int(f[i]),
-                "first_row": int(f[i + 1] or 1), "nrows": int(f[i + 2]),
+                "first_row": int(nums[-2]), "nrows": int(nums[-1]),
             }
-    raise InputError(f"plate {f[1] if len(f) > 1 else '?'!r}: SoftMax Pro plate header not "
-                     "understood", file=file, value="\t".join(fields)[:60])
+    raise InputError(f"plate {name!r}: SoftMax Pro plate header not understood", file=file,
+                     value="\t".join(fields)[:60])
 
 
 def _all_wells(size: int) -> list[str]:
@@ -94,7 +110,8 @@ def _plate_values(block: list[str], hdr: dict, file: str) -> dict[str, list[str 
     if hdr["layout"] == "TimeFormat":
         head = body[0].split("\t")
         names = [normalise_well(h) for h in head]
-        for k, line in enumerate(body[1 : 1 + nwl]):
+        rows = [ln for ln in body[1:] if ln.strip()][:nwl]
+        for k, line in enumerate(rows):
             cells = line.split("\t")
             for j, w in enumerate(names):
                 if w is None:
@@ -147,7 +164,29 @@ def _pick(cols: list[str], *prefixes: str) -> str | None:
     return None
 
 
-def read_softmax(path: str | Path, text: str | None = None) -> list[ReadPlate]:
+def _pick_wavelengths(
+    hdr: dict, wavelength_nm: int | None, reference_nm: int | None, file: str
+) -> tuple[int, int | None]:
+    """Indexes of the read and of the reference wavelength (``None``: no subtraction)."""
+    wls: list[int] = hdr["wavelengths"]
+    if hdr["reduced"]:
+        return 0, None
+    for name, nm in (("wavelength", wavelength_nm), ("reference wavelength", reference_nm)):
+        if nm is not None and nm not in wls:
+            raise InputError(f"plate {hdr['name']!r}: no {name} {nm} nm in the file "
+                             f"(read: {', '.join(map(str, wls))} nm)", file=file, value=nm)
+    prim = wls.index(wavelength_nm) if wavelength_nm is not None else 0
+    if reference_nm is not None:
+        return prim, wls.index(reference_nm)
+    if wavelength_nm is None and len(wls) == 2 and hdr["mode"] == "Absorbance":
+        return 0, 1
+    return prim, None
+
+
+def read_softmax(
+    path: str | Path, text: str | None = None, *, wavelength_nm: int | None = None,
+    reference_nm: int | None = None,
+) -> list[ReadPlate]:
     """Read a SoftMax Pro text export into one :class:`ReadPlate` per plate block."""
     p = Path(path)
     if text is None:
@@ -160,23 +199,25 @@ def read_softmax(path: str | Path, text: str | None = None) -> list[ReadPlate]:
             hdr = _plate_header(block[0].split("\t"), str(p))
             raw = _plate_values(block, hdr, str(p))
             wls = hdr["wavelengths"]
+            ip, ir = _pick_wavelengths(hdr, wavelength_nm, reference_nm, str(p))
             values: dict[str, str | None] = {}
             for w in _all_wells(int(hdr["size"])):  # type: ignore[call-overload]
                 v = raw.get(w)
                 if v is None:
                     values[w] = None
-                elif len(v) == 1 or hdr["reduced"]:
-                    values[w] = v[0]
+                elif ir is None:
+                    values[w] = v[ip]
                 else:
-                    a, b = parse_number(v[0]), parse_number(v[-1])
-                    values[w] = v[0] if a is None else (v[-1] if b is None else repr(a - b))
+                    a, b = parse_number(v[ip]), parse_number(v[ir])
+                    values[w] = v[ip] if a is None else (v[ir] if b is None else repr(a - b))
             name = str(hdr["name"])
             if name in plates:
                 raise InputError(f"plate {name!r} appears twice", file=str(p))
             meta = {"format": "softmax", "wavelengths": wls, "reduced": hdr["reduced"],
                     "read": hdr["read"], "mode": hdr["mode"]}
-            if len(wls) > 1 and not hdr["reduced"]:  # type: ignore[arg-type]
-                meta["reference_nm"] = wls[-1]  # type: ignore[index]
+            meta["wavelength_nm"] = wls[ip]  # type: ignore[index]
+            if ir is not None:
+                meta["reference_nm"] = wls[ir]  # type: ignore[index]
             plates[name] = ReadPlate(name, values, str(p), meta=meta)
         elif block[0].startswith("Group:"):
             groups.append(_group(block))
