@@ -1,69 +1,25 @@
-"""`decidua timing …` commands: fit a timing reference, place biopsies, centiles."""
+"""`decidua timing …` commands: fit a timing reference, place biopsies, centiles.
+
+Formatting only: the use cases are :mod:`decidua.services.timing`.
+"""
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
-import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from decidua import RESEARCH_USE_LABEL
-from decidua.errors import InputError
+from decidua.cli.output import console, echo_json, err_console, table
 
 app = typer.Typer(
     help="Endometrial timing (EndoTime-compatible): fit a reference, place biopsies, "
     "timing-adjusted centiles. Research use only; not a diagnostic device.",
     no_args_is_help=True,
 )
-
-console = Console()
-err_console = Console(stderr=True)
-
-#: Literal REF_DIR that selects the reference shipped with Decidua
-#: (EndoTime training data, seed 1, calibrated; a directory of that name: ``./default``).
-DEFAULT_REFERENCE_WORD = "default"
-
-ESTIMATE_COLUMNS = [
-    "ID",
-    "pseudotime",
-    "estimated_lh_day",
-    "estimated_hours",
-    "asynchrony_score",
-    "asynchronous",
-]
-
-
-def _load_reference(path: Path) -> Any:
-    """A saved reference, or the shipped default for the literal word ``default``."""
-    from decidua.assays.timing import TimingReference, load_default_reference
-
-    if str(path) == DEFAULT_REFERENCE_WORD:
-        return load_default_reference()
-    return TimingReference.load(path)
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    """Read a command's table (CSV/TSV/XLSX/Parquet) with the one table reader."""
-    from decidua.io.readers import read_frame
-
-    return read_frame(path, text_columns=("ID", "BATCH"))
-
-
-def _numeric(table: pd.DataFrame, column: str, what: str, file: str) -> np.ndarray:
-    """A numeric column of a command's table; every missing/non-numeric cell is refused."""
-    from decidua.io.validate import numeric_column
-
-    return numeric_column(table, column, what, file=file)
 
 
 def _emit(
@@ -76,17 +32,19 @@ def _emit(
 ) -> None:
     """Print a command's result: JSON, or a table and text lines, then the research notice."""
     if as_json:
-        typer.echo(json.dumps(payload, indent=1))
+        echo_json(payload)
         return
-    table = Table(title=title)
-    for col in columns:
-        table.add_column(col)
+    t = table(title, columns)
     for row in rows:
-        table.add_row(*row)
-    console.print(table)
+        t.add_row(*row)
+    console.print(t)
     for line in lines:
-        console.print(line, highlight=False)
-    console.print(RESEARCH_USE_LABEL, highlight=False)
+        console.print(line)
+    console.print(RESEARCH_USE_LABEL)
+
+
+def _warn(message: str) -> None:
+    err_console.print(f"Warning: {message}")
 
 
 @app.command("fit")
@@ -118,85 +76,71 @@ def fit_cmd(
 
     Example: decidua timing fit training_data.csv -o ref/ --seed 1
     """
-    from decidua.assays.timing import TimingReference
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    df = _read_csv(cohort)
-    ref = TimingReference() if n_seeds is None else TimingReference(n_seeds=n_seeds)
-    cap = max_iterations or ref.max_iterations
+    from decidua.services import timing as service
+
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
-        console=err_console,
+        console=err_console.rich,
         transient=True,
         disable=as_json,
     ) as progress:
-        task = progress.add_task("ordering biopsies", total=cap * ref.n_seeds)
-        done = [0]  # orderings so far, over all ensemble members
+        order_task = progress.add_task("ordering biopsies", total=None)
+        fold_task: list[Any] = []
 
-        def step(iteration: int, distance: float, window: int) -> None:
-            done[0] += 1
+        def on_ordering(done: int, total: int, window: int, distance: float) -> None:
             progress.update(
-                task,
-                completed=done[0],
+                order_task,
+                total=total,
+                completed=done,
                 description=f"ordering (window {window}, distance {distance:.2f})",
             )
 
-        ref.fit(df, seed=seed, max_iterations=max_iterations, progress=step, file=str(cohort))
-        n_batches = len(set(ref.result.batch)) if ref.result is not None else 0
-        if calibrate and n_batches >= 3:
-            # the folds refit with the same settings, cap included
-            ref.max_iterations = cap
-            cal = progress.add_task("calibrating interval (leave one batch out)", total=n_batches)
-            ref.calibrate(
-                df,
-                seed=seed,
-                progress=lambda k, total: progress.update(cal, completed=k),
-                file=str(cohort),
-            )
-        elif calibrate:
-            err_console.print(
-                f"[yellow]Warning:[/yellow] {n_batches} batch(es): interval calibration needs "
-                ">= 3; placement intervals are uncalibrated (conservative).",
-                highlight=False,
-            )
-    ref.provenance["data"] = str(cohort)
-    ref.provenance["data_sha256"] = hashlib.sha256(cohort.read_bytes()).hexdigest()
-    out.mkdir(parents=True, exist_ok=True)
-    est = ref.estimates()[ESTIMATE_COLUMNS]
-    est.to_csv(out / "estimates.csv", index=False)
-    ref.save(out / "reference.json")
+        def on_fold(done: int, total: int) -> None:
+            if not fold_task:
+                fold_task.append(
+                    progress.add_task("calibrating interval (leave one batch out)", total=total)
+                )
+            progress.update(fold_task[0], completed=done)
+
+        outcome = service.fit_reference(
+            cohort,
+            out,
+            seed=seed,
+            n_seeds=n_seeds,
+            max_iterations=max_iterations,
+            calibrate=calibrate,
+            on_ordering=on_ordering,
+            on_fold=on_fold,
+        )
+    for w in outcome.warnings:
+        _warn(w)
+    if as_json:
+        echo_json(outcome.to_dict())
+        return
+    ref = outcome.reference
     res = ref.result
     assert res is not None
-    summary = {
-        "reference": str(out / "reference.json"),
-        "estimates": str(out / "estimates.csv"),
-        **res.to_dict(),
-        "interval_mass_level": ref.interval_mass_level,
-        "interval_calibrated": ref.calibration is not None,
-        "notice": RESEARCH_USE_LABEL,
-    }
-    if as_json:
-        typer.echo(json.dumps(summary, indent=1))
-        return
     console.print(
         f"Fitted {len(res.ids)} biopsies: {res.stop_reason} after {res.iterations} iterations "
         f"(last distance {res.distances[-1]:.2f}); asynchrony threshold "
-        f"{res.asynchrony_threshold:.3f} days, {int(res.asynchronous.sum())} asynchronous.",
-        highlight=False,
+        f"{res.asynchrony_threshold:.3f} days, {int(res.asynchronous.sum())} asynchronous."
     )
-    if ref.calibration is not None:
-        cal = ref.calibration.summary["new batch"][f"{ref.calibration.level:g}"]
+    cal = ref.calibration
+    if cal is not None:
+        row = cal.summary["new batch"][f"{cal.level:g}"]
         console.print(
             f"Interval calibrated: central {ref.interval_mass_level:.2f} of the density for a "
-            f"nominal {ref.calibration.level:.0%} interval (held-out coverage "
-            f"{cal['coverage_cross_validated']:.3f}, median width "
-            f"{cal['width_cross_validated_median_days']:.2f} days).",
-            highlight=False,
+            f"nominal {cal.level:.0%} interval (held-out coverage "
+            f"{row['coverage_cross_validated']:.3f}, median width "
+            f"{row['width_cross_validated_median_days']:.2f} days)."
         )
-    console.print(f"Wrote {out / 'estimates.csv'} and {out / 'reference.json'}", highlight=False)
-    console.print(RESEARCH_USE_LABEL, highlight=False)
+    console.print(f"Wrote {outcome.estimates_path} and {outcome.reference_path}")
+    console.print(RESEARCH_USE_LABEL)
 
 
 @app.command("place")
@@ -215,18 +159,12 @@ def place_cmd(
     Examples: decidua timing place ref/ new_biopsies.csv --json;
     decidua timing place default new_biopsies.csv --json (shipped reference)
     """
-    ref = _load_reference(reference)
-    df = _read_csv(biopsies)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        placement = ref.place(df, strict=strict, file=str(biopsies))
-    for w in placement.warnings:
-        err_console.print(f"[yellow]Warning:[/yellow] {w}", highlight=False)
     from decidua.assays.timing import INTERVAL_LEVEL
+    from decidua.services import timing as service
 
-    rows = placement.to_dict()["biopsies"]
-    for r in rows:
-        r["notice"] = RESEARCH_USE_LABEL
+    placement, rows = service.place_biopsies(reference, biopsies, strict=strict)
+    for w in placement.warnings:
+        _warn(w)
     label = f"{INTERVAL_LEVEL:.0%} interval" + (
         "" if placement.interval_calibrated else " (uncal.)"
     )
@@ -252,34 +190,6 @@ def place_cmd(
     )
 
 
-def _times_for(table: pd.DataFrame, time_column: str, reference: Path | None, file: str) -> Any:
-    """Cycle times for a marker table: its own column, or a reference's estimates by ID."""
-    if time_column in table.columns:
-        return _numeric(table, time_column, "cycle time", file)
-    if reference is None:
-        raise InputError(
-            f"column {time_column!r} is missing; add it or give --reference to look up "
-            "estimated times by ID",
-            file=file,
-            column=time_column,
-        )
-    ref = _load_reference(reference)
-    est = ref.estimates().set_index("ID")
-    if "ID" not in table.columns:
-        raise InputError("required column is missing", file=file, column="ID")
-    ids = table["ID"].astype(str)
-    missing = np.flatnonzero(~ids.isin(est.index).to_numpy())
-    if len(missing):
-        raise InputError(
-            "biopsy ID is not in the reference cohort",
-            file=file,
-            row=int(missing[0]) + 2,
-            column="ID",
-            value=ids.iloc[missing[0]],
-        )
-    return est.loc[ids, "estimated_lh_day"].to_numpy(float)
-
-
 @app.command("centiles")
 def centiles_cmd(
     cohort: Path = typer.Argument(..., help="Reference CSV with the marker (and cycle time)."),
@@ -300,34 +210,13 @@ def centiles_cmd(
 
     Example: decidua timing centiles cohort.csv --marker unk_pct --score new.csv --json
     """
-    from decidua.assays.timing import STANDARD_CENTILES, TimingCentiles
+    from decidua.services import timing as service
 
-    table = _read_csv(cohort)
-    t = _times_for(table, time_column, reference, str(cohort))
-    v = _numeric(table, marker, "marker", str(cohort))
-    model = TimingCentiles(marker, time_column).fit(t, v)
-    if save is not None:
-        model.save(save)
-    out: dict[str, Any] = {"marker": marker, "notice": RESEARCH_USE_LABEL}
-    if score is not None:
-        new = _read_csv(score)
-        tn = _times_for(new, time_column, reference, str(score))
-        vn = _numeric(new, marker, "marker", str(score))
-        sc = model.score(tn, vn)
-        ids = new["ID"].astype(str).tolist() if "ID" in new.columns else [""] * len(vn)
-        out["scores"] = [
-            {
-                "ID": i,
-                time_column: float(a),
-                marker: float(b),
-                "centile": round(float(c), 4),
-                "z": round(float(z), 3),
-            }
-            for i, a, b, c, z in zip(ids, tn, vn, sc.centile, sc.z_score, strict=True)
-        ]
-    days = np.arange(np.ceil(t.min()), np.floor(t.max()) + 1)
-    curves = model.curves(days, STANDARD_CENTILES)
-    out["curves"] = curves.round(4).to_dict(orient="records")
+    outcome = service.centiles(
+        cohort, marker, time_column=time_column, reference=reference, score=score, save=save
+    )
+    out = outcome.to_dict()
+    curves = outcome.curves
     _emit(
         out,
         as_json,
@@ -352,10 +241,9 @@ def write_default_reference_cmd(
 
     Example: decidua timing write-default-reference /tmp/reference.json
     """
-    from decidua.assays.timing import write_default_reference
+    from decidua.services import timing as service
 
-    out = write_default_reference(path)
-    console.print(f"wrote {out}", highlight=False)
+    console.print(f"wrote {service.write_default_reference(path)}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -380,8 +268,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.write_default_reference is None:
         parser.print_help()
         return 2
-    from decidua.assays.timing import write_default_reference
+    from decidua.services import timing as service
 
-    out = write_default_reference(args.write_default_reference or None)
+    out = service.write_default_reference(
+        Path(args.write_default_reference) if args.write_default_reference else None
+    )
     print(f"wrote {out}")
     return 0

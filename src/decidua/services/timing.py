@@ -1,0 +1,369 @@
+"""Endometrial timing use cases: fit a reference on a cohort file, place biopsies, centiles.
+
+The science is in :mod:`decidua.assays.timing`; this module reads the command's
+files, runs the fit / placement / centile model and returns result objects with
+the JSON documents of ``decidua timing … --json``, shared by the CLI and the web
+application. Files only: no database session or acting user. Heavy imports
+(pandas, numba through the fit) happen inside the functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from decidua import RESEARCH_USE_LABEL
+from decidua.errors import InputError, Problem
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from decidua.assays.timing import Placement, TimingCentiles, TimingReference
+
+#: Literal reference argument that selects the reference shipped with Decidua
+#: (EndoTime training data, seed 1, calibrated; a directory of that name: ``./default``).
+DEFAULT_REFERENCE_WORD = "default"
+
+#: Columns of ``estimates.csv`` written by :func:`fit_reference` (a fixed interface).
+ESTIMATE_COLUMNS = (
+    "ID",
+    "pseudotime",
+    "estimated_lh_day",
+    "estimated_hours",
+    "asynchrony_score",
+    "asynchronous",
+)
+
+#: ``ordering(done, total, gene_window, distance)``: one more ordering of an ensemble member.
+OrderingProgress = Callable[[int, int, int, float], None]
+#: ``folds(done, total)``: one more leave-one-batch-out refit.
+FoldProgress = Callable[[int, int], None]
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    """Read a command's table (CSV/TSV/XLSX/Parquet) with the one table reader.
+
+    ``ID`` and ``BATCH`` stay text (:func:`decidua.io.readers.read_frame`).
+    """
+    from decidua.io.readers import read_frame
+
+    return read_frame(path, text_columns=("ID", "BATCH"))
+
+
+def numeric_column(table: pd.DataFrame, column: str, what: str, file: str) -> np.ndarray:
+    """A numeric column of a command's table; every bad cell is reported
+    (:func:`decidua.io.validate.numeric_column`)."""
+    from decidua.io.validate import numeric_column as validate
+
+    return validate(table, column, what, file=file)
+
+
+def load_reference(path: Path | str) -> TimingReference:
+    """A saved reference (directory or ``reference.json``), or the shipped one for ``default``."""
+    from decidua.assays.timing import TimingReference, load_default_reference
+
+    if str(path) == DEFAULT_REFERENCE_WORD:
+        return load_default_reference()
+    return TimingReference.load(path)
+
+
+# --------------------------------------------------------------------------------------
+# fit
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FitOutcome:
+    """A reference fitted on a cohort file and written to a directory.
+
+    Attributes
+    ----------
+    reference
+        The fitted (and, when asked and possible, calibrated) reference.
+    reference_path, estimates_path
+        ``reference.json`` and ``estimates.csv`` written.
+    warnings
+        Human-readable warnings (e.g. too few batches to calibrate).
+    """
+
+    reference: TimingReference
+    reference_path: Path
+    estimates_path: Path
+    warnings: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``timing fit --json`` document."""
+        ref = self.reference
+        res = ref.result
+        assert res is not None
+        return {
+            "reference": str(self.reference_path),
+            "estimates": str(self.estimates_path),
+            **res.to_dict(),
+            "interval_mass_level": ref.interval_mass_level,
+            "interval_calibrated": ref.calibration is not None,
+            "notice": RESEARCH_USE_LABEL,
+        }
+
+
+def fit_reference(
+    cohort: Path,
+    out: Path,
+    *,
+    seed: int = 0,
+    n_seeds: int | None = None,
+    max_iterations: int | None = None,
+    calibrate: bool = True,
+    on_ordering: OrderingProgress | None = None,
+    on_fold: FoldProgress | None = None,
+) -> FitOutcome:
+    """Fit a timing reference on a cohort CSV; write ``estimates.csv`` and ``reference.json``.
+
+    Parameters
+    ----------
+    cohort
+        CSV in EndoTime's layout (``ID, BATCH, LH``, one ΔCt column per gene).
+    out
+        Output directory (created).
+    seed, n_seeds, max_iterations
+        As :class:`~decidua.assays.timing.TimingReference` (``None``: the defaults).
+    calibrate
+        Calibrate interval and out-of-phase probability by leave-one-batch-out
+        (needs >= 3 batches; otherwise a warning and an uncalibrated reference).
+        The folds are fitted with the same settings, iteration cap included.
+    on_ordering, on_fold
+        Optional progress callbacks (:data:`OrderingProgress`, :data:`FoldProgress`).
+
+    Returns
+    -------
+    FitOutcome
+
+    Raises
+    ------
+    InputError
+        Unreadable file or bad cells (every one, with row and column).
+    ModelError
+        A cohort the method cannot fit (too small, a constant gene).
+    """
+    from decidua.assays.timing import TimingReference
+
+    df = read_csv(cohort)
+    ref = TimingReference() if n_seeds is None else TimingReference(n_seeds=n_seeds)
+    cap = max_iterations or ref.max_iterations
+    total = cap * ref.n_seeds
+    done = [0]  # orderings so far, over all ensemble members
+
+    def step(iteration: int, distance: float, window: int) -> None:
+        done[0] += 1
+        if on_ordering is not None:
+            on_ordering(done[0], total, window, distance)
+
+    ref.fit(df, seed=seed, max_iterations=max_iterations, progress=step, file=str(cohort))
+    notes: list[str] = []
+    n_batches = len(set(ref.result.batch)) if ref.result is not None else 0
+    if calibrate and n_batches >= 3:
+        ref.max_iterations = cap  # the folds refit with the same settings, cap included
+        ref.calibrate(df, seed=seed, progress=on_fold, file=str(cohort))
+    elif calibrate:
+        notes.append(
+            f"{n_batches} batch(es): interval calibration needs >= 3; placement intervals "
+            "are uncalibrated (conservative)."
+        )
+    ref.provenance["data"] = str(cohort)
+    ref.provenance["data_sha256"] = hashlib.sha256(cohort.read_bytes()).hexdigest()
+    out.mkdir(parents=True, exist_ok=True)
+    estimates_path = out / "estimates.csv"
+    ref.estimates()[list(ESTIMATE_COLUMNS)].to_csv(estimates_path, index=False)
+    reference_path = ref.save(out / "reference.json")
+    return FitOutcome(ref, reference_path, estimates_path, tuple(notes))
+
+
+# --------------------------------------------------------------------------------------
+# place
+# --------------------------------------------------------------------------------------
+
+
+def place_biopsies(
+    reference: Path | str, biopsies: Path, *, strict: bool = False
+) -> tuple[Placement, list[dict[str, Any]]]:
+    """Place the biopsies of a CSV on a saved (or the shipped) reference.
+
+    Parameters
+    ----------
+    reference
+        Reference directory or ``reference.json``, or ``"default"``.
+    biopsies
+        CSV with ``ID``, optional ``BATCH`` / ``LH``, one ΔCt column per gene.
+    strict
+        Refuse batches the reference does not know.
+
+    Returns
+    -------
+    placement, rows
+        The :class:`~decidua.assays.timing.Placement` (its ``warnings`` are not
+        raised as Python warnings) and the ``timing place --json`` document: one
+        object per biopsy, each with the research-use notice.
+    """
+    ref = load_reference(reference)
+    df = read_csv(biopsies)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        placement = ref.place(df, strict=strict, file=str(biopsies))
+    rows = placement.to_dict()["biopsies"]
+    for r in rows:
+        r["notice"] = RESEARCH_USE_LABEL
+    return placement, rows
+
+
+# --------------------------------------------------------------------------------------
+# centiles
+# --------------------------------------------------------------------------------------
+
+
+def cycle_times(
+    table: pd.DataFrame, time_column: str, reference: Path | str | None, file: str
+) -> np.ndarray:
+    """Cycle times for a marker table: its own column, or a reference's estimates by ID.
+
+    Raises
+    ------
+    InputError
+        No time column and no reference, no ``ID`` column, IDs not in the
+        reference cohort (every one), or bad time cells.
+    """
+    if time_column in table.columns:
+        return numeric_column(table, time_column, "cycle time", file)
+    if reference is None:
+        raise InputError(
+            f"column {time_column!r} is missing; add it or give --reference to look up "
+            "estimated times by ID",
+            file=file,
+            column=time_column,
+        )
+    ref = load_reference(reference)
+    est = ref.estimates().set_index("ID")
+    if "ID" not in table.columns:
+        raise InputError("required column is missing", file=file, column="ID")
+    ids = table["ID"].astype(str)
+    missing = [i for i, known in enumerate(ids.isin(est.index).tolist()) if not known]
+    if missing:
+        raise InputError(
+            [
+                Problem("biopsy ID is not in the reference cohort", file, i + 2, "ID", ids.iloc[i])
+                for i in missing
+            ]
+        )
+    return est.loc[ids, "estimated_lh_day"].to_numpy(float)
+
+
+@dataclass(frozen=True)
+class CentilesOutcome:
+    """A centile model of a marker, its standard curves by whole day and scored values.
+
+    Attributes
+    ----------
+    model
+        The fitted :class:`~decidua.assays.timing.TimingCentiles`.
+    curves
+        Table of the standard centiles at each whole day of the cohort's range.
+    document
+        The ``timing centiles --json`` document (``marker``, ``notice``,
+        ``scores`` when values were scored, ``curves``).
+    """
+
+    model: TimingCentiles
+    curves: pd.DataFrame
+    document: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.document
+
+
+def centiles(
+    cohort: Path,
+    marker: str,
+    *,
+    time_column: str = "estimated_lh_day",
+    reference: Path | str | None = None,
+    score: Path | None = None,
+    save: Path | None = None,
+    levels: Sequence[float] | None = None,
+) -> CentilesOutcome:
+    """Timing-adjusted centiles of a marker; optionally score new values and save the model.
+
+    Parameters
+    ----------
+    cohort
+        Reference CSV with the marker (and its cycle time, or IDs of ``reference``).
+    marker
+        Marker column, e.g. ``unk_pct``.
+    time_column
+        Cycle-time column.
+    reference
+        Reference (directory, file or ``"default"``) whose estimates give the times by ID.
+    score
+        CSV of new values (ID, time column, marker) to score.
+    save
+        Write the centile model (JSON) here.
+    levels
+        Centiles of the curves (default ``STANDARD_CENTILES``).
+    """
+    import numpy as np
+
+    from decidua.assays.timing import STANDARD_CENTILES, TimingCentiles
+
+    table = read_csv(cohort)
+    t = cycle_times(table, time_column, reference, str(cohort))
+    v = numeric_column(table, marker, "marker", str(cohort))
+    model = TimingCentiles(marker, time_column).fit(t, v)
+    if save is not None:
+        model.save(save)
+    out: dict[str, Any] = {"marker": marker, "notice": RESEARCH_USE_LABEL}
+    if score is not None:
+        new = read_csv(score)
+        tn = cycle_times(new, time_column, reference, str(score))
+        vn = numeric_column(new, marker, "marker", str(score))
+        sc = model.score(tn, vn)
+        ids = new["ID"].astype(str).tolist() if "ID" in new.columns else [""] * len(vn)
+        out["scores"] = [
+            {
+                "ID": i,
+                time_column: float(a),
+                marker: float(b),
+                "centile": round(float(c), 4),
+                "z": round(float(z), 3),
+            }
+            for i, a, b, c, z in zip(ids, tn, vn, sc.centile, sc.z_score, strict=True)
+        ]
+    days = np.arange(np.ceil(t.min()), np.floor(t.max()) + 1)
+    curves = model.curves(days, STANDARD_CENTILES if levels is None else levels)
+    out["curves"] = curves.round(4).to_dict(orient="records")
+    return CentilesOutcome(model, curves, out)
+
+
+def write_default_reference(path: Path | None = None) -> Path:
+    """Refit the shipped default reference and write it (default: the file in the package)."""
+    from decidua.assays.timing import write_default_reference as write
+
+    return write(path)
+
+
+__all__ = [
+    "DEFAULT_REFERENCE_WORD",
+    "ESTIMATE_COLUMNS",
+    "CentilesOutcome",
+    "FitOutcome",
+    "centiles",
+    "cycle_times",
+    "fit_reference",
+    "load_reference",
+    "numeric_column",
+    "place_biopsies",
+    "read_csv",
+    "write_default_reference",
+]
