@@ -268,3 +268,24 @@ def test_instrument_files_that_are_not_exports(tmp_path):
         z.writestr("apldbio/sds/experiment.xml", "<Experiment/>")
     with pytest.raises(InputError, match="experiment file, not an export"):
         read_qpcr(eds)
+
+
+def test_semicolon_csv_with_decimal_commas(tmp_path):
+    p = tmp_path / "cfx_de.csv"
+    p.write_text(";Well;Fluor;Target;Content;Sample;Cq;Starting Quantity (SQ)\n"
+                 ";A01;SYBR;RPL19;Unkn;s1;21,18;\n;A02;SYBR;IGFBP1;Std;std1;25,5;1000\n"
+                 ";A03;SYBR;IGFBP1;Std;std2;22,1;12,5\n")
+    w = read_qpcr(p).wells
+    assert [x.cq for x in w] == [21.18, 25.5, 22.1]
+    assert [x.quantity for x in w] == [None, 1000.0, 12.5]
+
+
+def test_rdml_numeric_reactions_without_plate_format(tmp_path):
+    xml = ('<rdml xmlns="http://www.rdml.org" version="1.2"><sample id="s"><type>unkn</type>'
+           '</sample><experiment id="e"><run id="r"><react id="13"><sample id="s"/><data>'
+           '<tar id="RPL19"/><cq>20.5</cq></data></react></run></experiment></rdml>')
+    p = tmp_path / "x.rdml"
+    with zipfile.ZipFile(p, "w") as z:
+        z.writestr("rdml_data.xml", xml)
+    w = read_qpcr(p).wells[0]
+    assert (w.well, w.cq, w.task) == ("B1", 20.5, "unknown")

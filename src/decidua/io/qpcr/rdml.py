@@ -128,6 +128,11 @@ def read_rdml(data: bytes, file: str, sha256: str) -> Plate:
                 rid = (react.get("id") or "").strip()
                 if rid.isdigit() and columns:
                     well = well_from_index(int(rid), int(columns))
+                elif rid.isdigit() and 1 <= int(rid) <= 384:
+                    # no plate format given: row-major on a 96- or 384-well plate
+                    n_react = len(_children(run, "react"))
+                    well = well_from_index(int(rid), 12 if n_react <= 96 and int(rid) <= 96
+                                           else 24)
                 else:
                     well = normalise_well(rid, rows=int(rows or 16), columns=int(columns or 24))
                 if not well:

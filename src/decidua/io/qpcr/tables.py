@@ -104,6 +104,16 @@ def _xlsx_rows(data: bytes, file: str) -> dict[str, list[tuple[int, list[str]]]]
     return sheets
 
 
+def _number(text: str) -> float:
+    """A float, also with a decimal comma (``"21,18"``, semicolon/tab-separated exports)."""
+    try:
+        return float(text)
+    except ValueError:
+        if re.fullmatch(r"[-+]?\d+,\d+", text.strip()):
+            return float(text.replace(",", "."))
+        raise
+
+
 def _find_header(rows, start: int = 0):
     """Return (index, kind, columns) of the first header row at or after ``start``."""
     for i in range(start, len(rows)):
@@ -236,7 +246,7 @@ def _parse(rows, idx, kind, cols, file, sha256) -> Plate:
             flags.append(f"undetermined ({raw_cq or 'blank'})")
         else:
             try:
-                cq = float(raw_cq)
+                cq = _number(raw_cq)
             except ValueError:
                 problems.append(Problem("Cq must be a number or Undetermined", file, n,
                                         cq_name, raw_cq))
@@ -244,11 +254,13 @@ def _parse(rows, idx, kind, cols, file, sha256) -> Plate:
             if not math.isfinite(cq) or cq <= 0:
                 flags.append(f"undetermined ({raw_cq})")
                 cq = None
-        qty_text = get(r, c_qty).replace(",", "")
+        qty_text = get(r, c_qty)
+        if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d*)?", qty_text):
+            qty_text = qty_text.replace(",", "")  # thousands separators: "5,720.562"
         quantity = None
         if qty_text and _norm(qty_text) not in NO_CQ:
             try:
-                quantity = float(qty_text)
+                quantity = _number(qty_text)
             except ValueError:
                 problems.append(Problem("quantity must be a number", file, n,
                                         cols[c_qty] if c_qty is not None else "quantity",
