@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -58,9 +57,11 @@ def date_shift(pseudonym: str, key: bytes, max_days: int = MAX_SHIFT_DAYS) -> in
 
 def export_key() -> tuple[bytes, bool]:
     """The export key from ``DECIDUA_EXPORT_KEY``, or a random one (second item False)."""
-    env = os.environ.get(ENV_EXPORT_KEY)
-    if env:
-        return env.encode(), True
+    from decidua.settings import get_settings
+
+    secret = get_settings().export_key
+    if secret is not None:
+        return secret.get_secret_value().encode(), True
     return secrets.token_bytes(32), False
 
 

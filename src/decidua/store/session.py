@@ -7,7 +7,6 @@ when ``DECIDUA_DATABASE_URL`` (or an explicit URL) says so.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,7 +42,9 @@ def set_default_url(url: str | None) -> None:
 
 def default_sqlite_path() -> Path:
     """Path of the embedded database: ``$DECIDUA_DATA_DIR/decidua.sqlite`` (default ``./var``)."""
-    return Path(os.environ.get(ENV_DATA_DIR, "var")) / "decidua.sqlite"
+    from decidua.settings import get_settings
+
+    return Path(get_settings().sqlite_path)
 
 
 def resolve_url(url: str | None = None) -> str:
@@ -52,7 +53,11 @@ def resolve_url(url: str | None = None) -> str:
     Order: explicit ``url``, the CLI override, ``$DECIDUA_DATABASE_URL``, the
     embedded SQLite file (:func:`default_sqlite_path`).
     """
-    chosen = url or _override_url or os.environ.get(ENV_URL)
+    chosen = url or _override_url
+    if not chosen:
+        from decidua.settings import get_settings
+
+        chosen = get_settings().database_url
     if not chosen:
         return f"sqlite:///{default_sqlite_path()}"
     if chosen.startswith("postgresql://"):
