@@ -39,6 +39,8 @@ def fit(
     wavelength: int = typer.Option(None, "--wavelength", help="SoftMax Pro: the read to use (nm)."),
     reference: int = typer.Option(None, "--reference", help="SoftMax Pro: reference wavelength "
                                   "(nm) to subtract."),
+    plot_dir: Path = typer.Option(None, "--plot-dir", help="Write each plate's standard curve "
+                                  "with its samples as PNG here."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Fit each plate's standard curve and back-calculate its wells and samples.
@@ -65,8 +67,23 @@ def fit(
             problems.extend(exc.problems)
     if problems:
         raise InputError(problems)
+    plots: dict[str, str] = {}
+    if plot_dir is not None:
+        import re
+
+        from decidua.assays.elisa.plot import plot_standard_curve
+
+        plot_dir.mkdir(parents=True, exist_ok=True)
+        for r in results:
+            out = plot_dir / f"{file.stem}_{re.sub(r'[^A-Za-z0-9._-]+', '_', r.plate)}.png"
+            plot_standard_curve(r).savefig(out, dpi=120)
+            plots[r.plate] = str(out)
     if as_json:
-        echo_json({"file": str(file), "plates": [r.to_dict() for r in results]})
+        docs = [r.to_dict() for r in results]
+        for d in docs:
+            if d["plate"] in plots:
+                d["plot"] = plots[d["plate"]]
+        echo_json({"file": str(file), "plates": docs})
         return
     for r in results:
         params = ", ".join(f"{k}={_fmt(v, 5)}" for k, v in r.curve.params.items())

@@ -84,6 +84,15 @@ def test_fit_options(tmp_path, model, weights):  # type: ignore[no-untyped-def]
     assert ("g" in p["params"]) == (model == "5pl")
 
 
+def test_plot_dir(tmp_path):  # type: ignore[no-untyped-def]
+    g, m = write_plate(tmp_path)
+    res = runner.invoke(app, ["elisa", "fit", str(g), "--map", str(m), "--json",
+                              "--plot-dir", str(tmp_path / "qc")])
+    assert res.exit_code == 0, res.output
+    png = Path(json.loads(res.stdout)["plates"][0]["plot"])
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
 def test_real_gen5_file_text_output(elisa_data):  # type: ignore[no-untyped-def]
     res = runner.invoke(app, ["elisa", "fit", str(elisa_data / "gen5_fluorescamine_4pl.txt")])
     assert res.exit_code == 0, res.output

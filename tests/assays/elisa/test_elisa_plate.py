@@ -136,3 +136,18 @@ def test_bad_plates_name_plate_well_field():
     wells = list(plate.wells) + [Well("H12", "sample", 1.0, dilution=0.0, sample="x")]
     with pytest.raises(InputError, match="well H12, field 'dilution'"):
         analyse_plate(PlateData("P1", tuple(wells)))
+
+
+def test_plot_standard_curve(tmp_path):  # type: ignore[no-untyped-def]
+    from decidua.assays.elisa.plot import plot_standard_curve
+
+    res = analyse_plate(make_plate({"u1": (40.0, 1.0)}))
+    fig = plot_standard_curve(res)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    assert ax.get_xticklabels()[0].get_text() == "0"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(t.startswith("4PL fit") for t in labels) and "samples (in-well)" in labels
+    out = tmp_path / "curve.png"
+    fig.savefig(out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
