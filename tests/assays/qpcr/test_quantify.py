@@ -269,3 +269,29 @@ def test_plate_from_io_bytes_unchanged():
     quantify(p, reference_genes=["GAPDH"], calibrator="brain")
     assert p.wells == before
     assert io  # keep the import used for readers of this file
+
+
+def test_multiplex_pairs_reference_by_well_in_delta_and_pfaffl():
+    """Target and reference in the same wells (plus a reference well paired with another
+    target): ΔCq uses the target's own wells, and the Pfaffl ratio with E = 1 equals
+    2^-ΔΔCq computed the same way."""
+    rows = []
+    for s, shift in (("s1", 0.0), ("s2", 1.0)):
+        row = "A" if s == "s1" else "B"
+        for i, (t_cq, r_cq) in enumerate(((25.0, 20.0), (25.2, 20.4), (25.1, 20.2)), start=1):
+            rows += [(f"{row}{i}", s, "T", t_cq - shift), (f"{row}{i}", s, "R", r_cq)]
+        rows += [(f"{row}4", s, "R", 23.0), (f"{row}4", s, "U", 30.0)]
+    for k in range(2, 6):  # perfect standards, E = 1 for T, R and U
+        for g, c in (("T", 40.0), ("R", 38.0), ("U", 42.0)):
+            rows.append((f"C{k}" if g == "T" else f"D{k}" if g == "R" else f"E{k}",
+                         f"std {10 ** k}", g, c - k / math.log10(2), "standard"))
+    p = plate(rows)
+    q = quantify(p, reference_genes=["R"], calibrator="s1", efficiency_from_standards=True)
+    r = q.result("s2", "T")
+    assert q.result("s1", "T").delta_cq == pytest.approx(25.1 - 20.2)  # paired wells A1-A3
+    assert r.delta_delta_cq == pytest.approx(-1.0)
+    assert q.standard_curves["T"].efficiency == pytest.approx(1.0)
+    assert r.to_dict()["rq"] == pytest.approx(2.0)
+    assert "Pfaffl" in r.rq.method
+    u = q.result("s1", "U")
+    assert u.delta_cq == pytest.approx(30.0 - 23.0)  # U's own well A4

@@ -342,39 +342,36 @@ def quantify(
         raise InputError(problems)
 
     # -- ΔCq per sample x target
-    def reference_level(s: str, used: list[Well]) -> tuple[float | None, float | None]:
-        """(R, s_R): mean of reference means and the SD carried with it."""
+    def reference_level(s: str, used: list[Well]) -> dict[str, tuple[float | None, float | None]]:
+        """Per reference gene: (mean, SD) over the target's own wells when every one of
+        them carries the gene (multiplex), else over the gene's wells of the sample."""
         paired = bool(used)
         by_well = {}
         for r in refs:
             by_well[r] = {w.well: w.cq for w in stats[(s, r)][4]}
             if any(w.well not in by_well[r] for w in used):
                 paired = False
-        means, sds = [], []
+        out: dict[str, tuple[float | None, float | None]] = {}
         for r in refs:
             if paired:
-                vals = [by_well[r][w.well] for w in used]
-                m, sd = _mean_sd(vals)
+                out[r] = _mean_sd([by_well[r][w.well] for w in used])
             else:
-                m, sd = stats[(s, r)][0], stats[(s, r)][1]
-            if m is None:
-                return None, None
-            means.append(m)
-            sds.append(sd)
-        k = len(refs)
-        sd_r = (None if any(x is None for x in sds)
-                else math.sqrt(sum(x * x for x in sds)) / k)  # type: ignore[operator]
-        return sum(means) / k, sd_r
+                out[r] = (stats[(s, r)][0], stats[(s, r)][1])
+        return out
 
     deltas: dict[tuple[str, str], tuple[float | None, float | None]] = {}
+    gene_refs: dict[tuple[str, str], dict[str, tuple[float | None, float | None]]] = {}
+    k = len(refs)
     for (s, t), (mean, sd, _n, _u, used) in stats.items():
-        if mean is None:
+        per_gene = reference_level(s, used) if mean is not None else {}
+        gene_refs[(s, t)] = per_gene
+        if mean is None or any(v[0] is None for v in per_gene.values()):
             deltas[(s, t)] = (None, None)
             continue
-        ref_mean, ref_sd = reference_level(s, used)
-        if ref_mean is None:
-            deltas[(s, t)] = (None, None)
-            continue
+        ref_mean = sum(v[0] for v in per_gene.values()) / k  # type: ignore[misc]
+        sds = [v[1] for v in per_gene.values()]
+        ref_sd = (None if any(x is None for x in sds)
+                  else math.sqrt(sum(x * x for x in sds)) / k)  # type: ignore[operator]
         d_sd = None if sd is None or ref_sd is None else math.sqrt(sd * sd + ref_sd * ref_sd)
         deltas[(s, t)] = (mean - ref_mean, d_sd)
 
@@ -417,7 +414,7 @@ def quantify(
                     if efficiency_from_standards and not use_pfaffl:
                         flags.extend(curve_notes[g] for g in genes if g in curve_notes)
                         flags.append("rq = 2^-ΔΔCq (efficiencies not all known)")
-                    rq = _ratio(s, t, calibrator, refs, stats, used, curves,
+                    rq = _ratio(s, t, calibrator, refs, stats, gene_refs, curves,
                                 use_pfaffl, ddcq, ln2)
             elif calibrator is None:
                 pass
@@ -433,23 +430,26 @@ def quantify(
                           sd_threshold=sd_threshold)
 
 
-def _ratio(s, t, cal, refs, stats, used, curves, pfaffl, ddcq, ln2) -> Interval:
-    """RQ with its ±1 SD range (Livak & Schmittgen 2001; Pfaffl 2001 with efficiencies)."""
+def _ratio(s, t, cal, refs, stats, gene_refs, curves, pfaffl, ddcq, ln2) -> Interval:
+    """RQ with its ±1 SD range (Livak & Schmittgen 2001; Pfaffl 2001 with efficiencies).
+
+    The reference Cqs are those ΔCq used (the target's own wells in a multiplex)."""
+    k = len(refs)
+    here, there = gene_refs[(s, t)], gene_refs[(cal, t)]
     if not pfaffl:
+        amp = dict.fromkeys((t, *refs), ln2)
         ln_ratio = -ddcq * ln2
-        sds = [stats[(s, t)][1]] + [stats[(s, r)][1] for r in refs]
-        weights = [ln2] + [ln2 / len(refs)] * len(refs)
         method = RQ_INTERVAL_METHOD + "; rq = 2^-ΔΔCq"
     else:
         amp = {g: math.log1p(curves[g].efficiency) for g in (t, *refs)}
         ln_ratio = (stats[(cal, t)][0] - stats[(s, t)][0]) * amp[t]
         for r in refs:
-            ln_ratio -= (stats[(cal, r)][0] - stats[(s, r)][0]) * amp[r] / len(refs)
-        sds = [stats[(s, t)][1]] + [stats[(s, r)][1] for r in refs]
-        weights = [amp[t]] + [amp[r] / len(refs) for r in refs]
+            ln_ratio -= (there[r][0] - here[r][0]) * amp[r] / k
         method = RQ_INTERVAL_METHOD + "; rq = Pfaffl ratio with per-gene efficiency"
     est = math.exp(ln_ratio)
-    if t in refs and len(refs) == 1:
+    sds = [stats[(s, t)][1]] + [here[r][1] for r in refs]
+    weights = [amp[t]] + [amp[r] / k for r in refs]
+    if t in refs and k == 1:
         sds, weights = [sds[0]], [weights[0]]
     if any(x is None for x in sds):
         return Interval(est, math.nan, math.nan, ONE_SD_LEVEL, method + " (no SD: n = 1)")

@@ -82,7 +82,9 @@ def _cell(v: object) -> str:
     return str(v).strip()
 
 
-def _xlsx_rows(data: bytes, file: str) -> dict[str, list[tuple[int, list[str]]]]:
+def _xlsx_sheets(data: bytes, file: str):
+    """Yield ``(title, rows)`` per sheet, a sheet called "Results" first (read lazily:
+    instrument workbooks carry large raw-data sheets that are never needed)."""
     import warnings
 
     import openpyxl
@@ -94,14 +96,13 @@ def _xlsx_rows(data: bytes, file: str) -> dict[str, list[tuple[int, list[str]]]]
     except Exception as exc:  # openpyxl raises many types for a bad workbook
         raise InputError(f"unreadable xlsx workbook ({exc.__class__.__name__})",
                          file=file) from None
-    sheets = {}
-    for ws in wb.worksheets:
-        rows = []
-        for n, r in enumerate(ws.iter_rows(values_only=True), start=1):
-            rows.append((n, [_cell(v) for v in r]))
-        sheets[ws.title] = rows
-    wb.close()
-    return sheets
+    try:
+        for ws in sorted(wb.worksheets, key=lambda w: _norm(w.title) != "results"):
+            rows = [(n, [_cell(v) for v in r])
+                    for n, r in enumerate(ws.iter_rows(values_only=True), start=1)]
+            yield ws.title, rows
+    finally:
+        wb.close()
 
 
 def _number(text: str) -> float:
@@ -141,10 +142,7 @@ def read_table(data: bytes, file: str, sha256: str, *, is_xlsx: bool,
     found = None
     rows: list = []
     if is_xlsx:
-        sheets = _xlsx_rows(data, file)
-        order = sorted(sheets, key=lambda t: _norm(t) != "results")
-        for title in order:
-            rows = sheets[title]
+        for _title, rows in _xlsx_sheets(data, file):
             found = _find_header(rows)
             if found:
                 break
