@@ -301,7 +301,7 @@ def import_qpcr(
             session.add(qres)
             session.flush()
             audit.record(session, actor=actor, action="create", entity="assay_result",
-                         entity_id=qres.id, entity_key=f"{code}:qpcr:{key}",
+                         entity_id=qres.id, entity_key=f"{code}:qpcr:{key}"[:128],
                          after={"kind": "qpcr", "result_key": key})
             report.inserted += 1
         else:
@@ -317,11 +317,12 @@ def import_qpcr(
                 qc_status="pass" if row["callable"] else "pending", batch=batch,
                 source_file=run.file_name, source_sha256=plate.sha256,
                 import_run_id=run.id, importer_version=IMPORTER_VERSION,
-                analysis_version=reference_version, derived_from_id=qres.id)
+                analysis_version=(reference_version or "")[:128] or None,
+                derived_from_id=qres.id)
             session.add(pres)
             session.flush()
             audit.record(session, actor=actor, action="create", entity="assay_result",
-                         entity_id=pres.id, entity_key=f"{code}:timing:{pkey}",
+                         entity_id=pres.id, entity_key=f"{code}:timing:{pkey}"[:128],
                          after={"kind": "timing", "result_key": pkey})
             report.inserted += 1
     run.n_inserted, run.n_unchanged = report.inserted, report.unchanged
