@@ -183,3 +183,24 @@ def test_numeric_column_reports_every_bad_cell(tmp_path: Path) -> None:
     np.testing.assert_array_equal(numeric_column(ok, "marker"), [1.5, 2.0, 3.0])
     with pytest.raises(InputError, match="marker column is missing"):
         numeric_column(frame, "nope", "marker")
+
+
+def test_plate_maps_and_grids_use_the_same_reader(tmp_path: Path) -> None:
+    from decidua.io.platereader.common import read_plate_map
+    from decidua.io.readers import read_xlsx_cells
+
+    rows = [["well", "role", "concentration", "Masked By", "mask_reason"],
+            ["A1", "standard", 0, None, None], ["A2", "sample", None, "asha", "bubble"]]
+    f = _xlsx(tmp_path / "map.xlsx", {"map": rows})  # XLSX maps; headers normalised as imports
+    got = read_plate_map(f)
+    assert [(r.row, r.well) for r in got] == [(2, "A1"), (3, "A2")]
+    assert got[1].mask is not None
+    grid = _xlsx(tmp_path / "grid.xlsx", {"old": [["9"] * 3], "od": [["", 1, 2], ["A", 0.5, 0.25]]},
+                 hidden=("old",), active="od")  # fmt: skip
+    assert read_xlsx_cells(grid) == [["", "1", "2"], ["A", "0.5", "0.25"]]
+    wb = Workbook()
+    wb.active.append([1, 2])
+    wb.active.merge_cells("A1:B1")
+    wb.save(tmp_path / "merged.xlsx")
+    with pytest.raises(InputError, match="merged cells A1:B1"):
+        read_xlsx_cells(tmp_path / "merged.xlsx")

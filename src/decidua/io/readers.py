@@ -232,15 +232,8 @@ def _choose_sheet(path: str, wb: Any, sheet: str | None) -> Any:
     return ws
 
 
-def _column_name(columns: tuple[str, ...], col: int) -> str:
-    from openpyxl.utils import get_column_letter
-
-    return columns[col - 1] if col <= len(columns) else get_column_letter(col)
-
-
-def _xlsx_rows(
-    path: str, data: bytes, sheet: str | None, normalise: bool
-) -> tuple[tuple[str, ...], list[tuple[int, list[str | None]]], str]:
+def _xlsx_load(path: str, data: bytes, sheet: str | None) -> tuple[Any, list[list[Any]]]:
+    """The chosen worksheet (full mode: formulas, merged ranges) and its saved values."""
     import warnings
 
     from openpyxl import load_workbook
@@ -255,29 +248,26 @@ def _xlsx_rows(
 
     # Two views of the workbook: the formulas and merged ranges (full mode), and the
     # values Excel saved for them (cached values, read-only mode).
-    wb_f = load(data_only=False)
-    ws_f = _choose_sheet(path, wb_f, sheet)
-    title = ws_f.title
+    ws_f = _choose_sheet(path, load(data_only=False), sheet)
     wb_v = load(read_only=True, data_only=True)
     try:
-        values = [list(r) for r in wb_v[title].iter_rows(min_row=1, values_only=True)]
+        values = [list(r) for r in wb_v[ws_f.title].iter_rows(min_row=1, values_only=True)]
     finally:
         wb_v.close()
-    if not values or not any(_clean(h) for h in values[0]):
-        raise InputError(f"worksheet {title!r} is empty (no header row)", file=path)
-    header = list(values[0])
-    while header and _clean(header[-1]) is None:  # trailing empty header cells are common
-        header.pop()
-    columns = _check_header(path, [h if h is not None else "" for h in header], normalise)
-    width = len(columns)
+    return ws_f, values
 
+
+def _xlsx_problems(
+    path: str, ws_f: Any, values: list[list[Any]], width: int | None, name: Any
+) -> list[Problem]:
+    """Merged cells (in the first ``width`` columns) and formulas without a saved value."""
     problems: list[Problem] = []
     for rng in sorted(ws_f.merged_cells.ranges, key=lambda r: (r.min_row, r.min_col)):
-        if rng.min_col > width:
+        if width is not None and rng.min_col > width:
             continue
         problems.append(Problem(
             f"merged cells {rng.coord}: only the first cell holds the value; unmerge them and "
-            "fill every cell", path, rng.min_row, _column_name(columns, rng.min_col)))  # fmt: skip
+            "fill every cell", path, rng.min_row, name(rng.min_col)))  # fmt: skip
     for row in ws_f.iter_rows(min_row=1):
         for cell in row:
             if cell.data_type != "f":
@@ -288,10 +278,33 @@ def _xlsx_rows(
                 problems.append(Problem(
                     "formula without a saved value (the file was not calculated and saved by a "
                     "spreadsheet program): open and save it, or paste the values",
-                    path, r, _column_name(columns, c), str(cell.value)))  # fmt: skip
+                    path, r, name(c), str(cell.value)))  # fmt: skip
+    return problems
+
+
+def _letter(col: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(col)
+
+
+def _xlsx_rows(
+    path: str, data: bytes, sheet: str | None, normalise: bool
+) -> tuple[tuple[str, ...], list[tuple[int, list[str | None]]], str]:
+    ws_f, values = _xlsx_load(path, data, sheet)
+    title = ws_f.title
+    if not values or not any(_clean(h) for h in values[0]):
+        raise InputError(f"worksheet {title!r} is empty (no header row)", file=path)
+    header = list(values[0])
+    while header and _clean(header[-1]) is None:  # trailing empty header cells are common
+        header.pop()
+    columns = _check_header(path, [h if h is not None else "" for h in header], normalise)
+    width = len(columns)
+    problems = _xlsx_problems(
+        path, ws_f, values, width, lambda c: columns[c - 1] if c <= width else _letter(c)
+    )
     if problems:
         raise InputError(problems)
-
     rows: list[tuple[int, list[str | None]]] = []
     for row_no, raw in enumerate(values[1:], start=2):
         cells = [_clean(v) for v in raw]
@@ -305,6 +318,24 @@ def _xlsx_rows(
     if problems:
         raise InputError(problems)
     return columns, rows, title
+
+
+def read_xlsx_cells(path: str | Path, *, sheet: str | None = None) -> list[list[str]]:
+    """Every cell of a worksheet as text (``""`` when empty), for layouts without a
+    header row (plate grids). The same sheet rules and XLSX checks as :func:`read_table`.
+
+    Raises
+    ------
+    InputError
+        An unreadable workbook, an unknown or hidden sheet, merged cells or
+        formulas without a saved value (with row and column letter).
+    """
+    p, shown = _check_file(path)
+    ws_f, values = _xlsx_load(shown, p.read_bytes(), sheet)
+    problems = _xlsx_problems(shown, ws_f, values, None, _letter)
+    if problems:
+        raise InputError(problems)
+    return [["" if v is None else str(v) for v in r] for r in values]
 
 
 def _read(

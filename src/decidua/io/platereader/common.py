@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 from dataclasses import dataclass, field
@@ -109,16 +107,11 @@ def read_plate_map(path: str | Path) -> list[MapRow]:
     InputError
         Every bad row, with file, row and column.
     """
+    from decidua.io.readers import read_table
+
     p = Path(path)
-    try:
-        text = decode(p.read_bytes())
-    except OSError as exc:
-        raise InputError(f"cannot read the plate map: {exc.strerror}", file=str(p)) from None
-    reader = csv.reader(io.StringIO(text))
-    rows = list(reader)
-    if not rows:
-        raise InputError("the plate map is empty", file=str(p))
-    header = [h.strip().lower() for h in rows[0]]
+    table = read_table(p)  # the one table reader: CSV/TSV/XLSX checks, spreadsheet rows
+    header = list(table.columns)
     problems: list[Problem] = []
     for req in ("well", "role"):
         if req not in header:
@@ -131,10 +124,8 @@ def read_plate_map(path: str | Path) -> list[MapRow]:
         raise InputError(problems)
     out: list[MapRow] = []
     seen: dict[tuple[str | None, str], int] = {}
-    for i, raw in enumerate(rows[1:], start=2):
-        if not any(c.strip() for c in raw):
-            continue
-        rec = {h: (raw[k].strip() if k < len(raw) else "") for k, h in enumerate(header)}
+    for i, raw in table.rows:
+        rec = {h: v or "" for h, v in raw.items()}
         well = normalise_well(rec.get("well", ""))
         if well is None:
             problems.append(

@@ -23,16 +23,9 @@ _WL_RE = re.compile(r"(\d{3})\s*(nm)?\b", re.IGNORECASE)
 
 def _cells(path: Path) -> list[list[str]]:
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        import openpyxl
+        from decidua.io.readers import read_xlsx_cells
 
-        try:
-            wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for bad files
-            raise InputError(f"not a readable XLSX workbook ({exc})", file=str(path)) from None
-        ws = wb.worksheets[0]
-        rows = [["" if v is None else str(v) for v in r] for r in ws.iter_rows(values_only=True)]
-        wb.close()
-        return rows
+        return read_xlsx_cells(path)  # the active sheet; merged cells and formulas checked
     text = decode(path.read_bytes())
     dialect = "excel-tab" if text.count("\t") > text.count(",") else "excel"
     return [list(r) for r in csv.reader(io.StringIO(text), dialect=dialect)]
