@@ -151,3 +151,25 @@ def test_plot_standard_curve(tmp_path):  # type: ignore[no-untyped-def]
     out = tmp_path / "curve.png"
     fig.savefig(out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sample_intervals_cover_truth_in_simulation():
+    """Known truth, 3 % noise, 200 plates: the 95 % interval of a mid-range sample covers its
+    true concentration in 85-100 % of plates (delta method; the duplicate-SD term is noisy)."""
+    rng = np.random.default_rng(7)
+    hits = 0
+    for _ in range(200):
+        wells = []
+        names = iter(f"{r}{c}" for c in range(1, 13) for r in ROWS)
+        for conc in LEVELS:
+            for _ in range(2):
+                y = od(conc) * (1 + 0.03 * rng.standard_normal())
+                wells.append(Well(next(names), "standard", y, concentration=conc))
+        for _ in range(2):
+            y = od(80.0) * (1 + 0.03 * rng.standard_normal())
+            wells.append(Well(next(names), "sample", y, dilution=2.0, sample="u"))
+        s = analyse_plate(PlateData("P", tuple(wells))).samples[0]
+        assert s.interval is not None and s.interval.low < s.interval.estimate < s.interval.high
+        hits += s.interval.contains(160.0)
+    print(f"coverage {hits / 200:.3f}")
+    assert 0.85 <= hits / 200 <= 1.0

@@ -499,6 +499,43 @@ class StandardCurve:
         return Interval(est, max(est - tq * se, 0.0), est + tq * se, self.level,
                         "delta method (curve only)")
 
+    def concentration_intervals(
+        self, mean_response: np.ndarray, n: np.ndarray, var_response: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Inverse-prediction intervals for the concentrations of mean responses (vectorised).
+
+        ``Var(x) = g' Sigma g + (dx/dy)^2 s^2 / n`` (delta method): the curve's
+        parameter covariance ``Sigma`` through the gradient ``g`` of the inverse,
+        plus the measurement error of a mean of ``n`` replicates with variance
+        ``s^2`` (``NaN`` variance: the curve term only). t quantile with the
+        curve's residual df. Returns ``(estimate, low, high)``; NaN beyond the
+        asymptotes or with a singular covariance; ``low`` clipped at 0.
+        """
+        self._check()
+        y = np.asarray(mean_response, dtype=float)
+        p = self.param_array
+        est = models.inverse(self.model, y, p)
+        nan = np.full_like(y, np.nan)
+        if self.cov is None or not np.all(np.isfinite(self.cov)) or self.df <= 0:
+            return est, nan, nan
+        grads = np.empty((y.size, p.size))
+        for i in range(p.size):
+            h = 1e-6 * max(abs(p[i]), 1e-12)
+            up, dn = p.copy(), p.copy()
+            up[i] += h
+            dn[i] -= h
+            diff = models.inverse(self.model, y, up) - models.inverse(self.model, y, dn)
+            grads[:, i] = diff / (2 * h)
+        var_curve = np.einsum("ij,jk,ik->i", grads, self.cov, grads)
+        hy = 1e-6 * abs(p[3] - p[0])
+        dxdy = (models.inverse(self.model, y + hy, p) - models.inverse(self.model, y - hy, p)) / (
+            2 * hy
+        )
+        meas = np.where(np.isfinite(var_response), dxdy**2 * var_response / np.maximum(n, 1), 0.0)
+        se = np.sqrt(np.clip(var_curve + meas, 0, None))
+        tq = float(stdtrit(self.df, 0.5 + self.level / 2))
+        return est, np.maximum(est - tq * se, 0.0), est + tq * se
+
     def direction(self) -> int:
         """+1 when the response rises with concentration, -1 when it falls."""
         self._check()

@@ -47,6 +47,7 @@ import numpy as np
 
 from decidua.assays.elisa.curve import StandardCurve, StandardPoint, _num, mean_sd
 from decidua.errors import InputError, ModelError, Problem
+from decidua.stats import Interval
 
 ROLES = ("standard", "blank", "sample", "control", "empty")
 #: Recovery and CV limits (percent) for inner standards and for the ends of the range (LLOQ/ULOQ);
@@ -171,7 +172,13 @@ class WellResult:
 
 @dataclass(frozen=True)
 class SampleResult:
-    """A sample (or control): mean of its unmasked wells' concentrations (dilution applied)."""
+    """A sample (or control): mean of its unmasked wells' concentrations (dilution applied).
+
+    ``interval``: the concentration of the sample's mean OD (x dilution) with a
+    delta-method inverse-prediction interval (curve covariance + the wells'
+    OD variance; see :meth:`StandardCurve.concentration_intervals`); ``None``
+    beyond an asymptote, with mixed dilutions or no unmasked well.
+    """
 
     sample: str
     role: str
@@ -182,10 +189,12 @@ class SampleResult:
     sd_concentration: float | None
     cv_pct: float | None
     flag: str | None
+    interval: Interval | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The CLI's per-sample shape."""
         return {
+            "interval": None if self.interval is None else self.interval.to_dict(),
             "sample": self.sample,
             "role": self.role,
             "wells": list(self.wells),
@@ -376,7 +385,7 @@ def analyse_plate(
     wells = back_calculate(plate.wells, curve, lloq, uloq)
     return PlateResult(
         plate=plate.plate, analyte=plate.analyte, curve=curve, lloq=lloq, uloq=uloq,
-        wells=wells, samples=summarise_samples(wells), source=plate.source,
+        wells=wells, samples=summarise_samples(wells, curve), source=plate.source,
     )
 
 
@@ -417,18 +426,41 @@ def back_calculate(
     return tuple(out)
 
 
-def summarise_samples(wells: Sequence[WellResult]) -> tuple[SampleResult, ...]:
-    """Group sample and control wells by sample name (file order) and summarise them."""
+def summarise_samples(
+    wells: Sequence[WellResult], curve: StandardCurve | None = None
+) -> tuple[SampleResult, ...]:
+    """Group sample and control wells by sample name (file order) and summarise them.
+
+    With ``curve``, each sample also gets its concentration interval.
+    """
     order: dict[tuple[str, str], list[WellResult]] = {}
     for w in wells:
         if w.role in ("sample", "control"):
             key = (w.role, w.sample or w.well)
             order.setdefault(key, []).append(w)
-    out = []
+    rows = []
     for (role, name), ws in order.items():
         live = [w for w in ws if w.mask is None]
         vals = [w.concentration for w in live if w.concentration is not None]
+        ods = [w.od for w in live if w.concentration is not None]
         dils = {w.dilution for w in ws}
+        rows.append((role, name, ws, live, vals, ods, dils.pop() if len(dils) == 1 else None))
+    ivs: list[Interval | None] = [None] * len(rows)
+    if curve is not None and rows:
+        # one vectorised pass for every sample's interval
+        msd = [mean_sd(r[5]) for r in rows]
+        est, lo, hi = curve.concentration_intervals(
+            np.array([m for m, _ in msd]), np.array([len(r[5]) for r in rows], dtype=float),
+            np.array([sd * sd for _, sd in msd]),
+        )
+        method = f"delta method, t with {curve.df} df (curve + replicate OD variance)"
+        for k, (r, e, a, b) in enumerate(zip(rows, est.tolist(), lo.tolist(), hi.tolist(),
+                                             strict=True)):
+            dil = r[6]
+            if r[5] and dil is not None and e == e:
+                ivs[k] = Interval(e * dil, a * dil, b * dil, curve.level, method)
+    out = []
+    for (role, name, ws, live, vals, _, dil), iv in zip(rows, ivs, strict=True):
         flag = next((w.flag for w in live if w.flag is not None), None)
         m, s = mean_sd(vals)
         mean = m if vals else None
@@ -441,8 +473,8 @@ def summarise_samples(wells: Sequence[WellResult]) -> tuple[SampleResult, ...]:
         out.append(
             SampleResult(
                 sample=name, role=role, wells=tuple(w.well for w in ws), n=len(vals),
-                dilution=dils.pop() if len(dils) == 1 else None, mean_concentration=mean,
-                sd_concentration=sd, cv_pct=cv, flag=flag,
+                dilution=dil, mean_concentration=mean, sd_concentration=sd, cv_pct=cv,
+                flag=flag, interval=iv,
             )
         )
     return tuple(out)
