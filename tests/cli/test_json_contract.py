@@ -212,3 +212,10 @@ def test_markup_in_stored_text_is_printed_as_is(db: str, tmp_path: Path) -> None
     assert r.exit_code == 0, r.output
     flat = re.sub(r"[\s│┃]", "", r.stdout)  # cells wrap inside the table's borders
     assert "100mg[/]daily" in flat and "(trialarm[bold]A[/bold])" in flat
+
+
+def test_markup_in_an_image_name_is_printed_as_is(tmp_path: Path) -> None:
+    image = Inputs(tmp_path, "").dish().rename(tmp_path / "dish[bold] [red]1.png")
+    r = runner.invoke(app, ["cfu", "correct", str(image), "--add", "10,10"])
+    assert r.exit_code == 0, r.output
+    assert "dish[bold] [red]1.png" in r.stdout

@@ -8,16 +8,15 @@ import re
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from decidua.cli.output import console  # plain text: file names are never markup
 from decidua.errors import InputError
 
 app = typer.Typer(
     help="Clonogenicity (CFU) assay: colony counting from plate images and CFU statistics.",
     no_args_is_help=True,
 )
-console = Console()
 
 _AREA_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(px|um2|µm2|mm2)?\s*$")
 
