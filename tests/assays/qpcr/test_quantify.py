@@ -295,3 +295,17 @@ def test_multiplex_pairs_reference_by_well_in_delta_and_pfaffl():
     assert "Pfaffl" in r.rq.method
     u = q.result("s1", "U")
     assert u.delta_cq == pytest.approx(30.0 - 23.0)  # U's own well A4
+
+
+def test_flat_standard_curve_gives_no_efficiency_and_valid_json():
+    rows = [("A1", "s1", "R", 20.0), ("A2", "s1", "T", 25.0),
+            ("B1", "s2", "R", 20.0), ("B2", "s2", "T", 24.0)]
+    rows += [(f"C{k}", f"std {10 ** k}", "T", 30.0, "standard") for k in range(1, 5)]
+    q = quantify(plate(rows), reference_genes=["R"], calibrator="s1",
+                 efficiency_from_standards=True)
+    r = q.result("s2", "T")
+    assert "T" not in q.standard_curves and r.efficiency is None
+    assert any("slope 0.000 is not negative" in f for f in r.flags)
+    import json
+
+    json.loads(json.dumps(q.to_dict(), allow_nan=False))  # no NaN in the JSON

@@ -51,6 +51,11 @@ RESULT_TASKS = ("unknown", "positive")
 
 
 
+def _finite(x: float | None) -> float | None:
+    """JSON-safe: a finite float or ``None`` (never NaN / inf)."""
+    return None if x is None or not math.isfinite(float(x)) else float(x)
+
+
 @dataclass(frozen=True)
 class StandardCurve:
     """Cq = slope · log10(quantity) + intercept over a target's standard wells."""
@@ -103,14 +108,15 @@ class QuantResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``results`` row of ``decidua qpcr quantify --json``."""
+        rq = self.rq
         return {
-            "sample": self.sample, "target": self.target, "cq_mean": self.cq_mean,
-            "cq_sd": self.cq_sd, "delta_cq": self.delta_cq,
-            "delta_delta_cq": self.delta_delta_cq, "efficiency": self.efficiency,
-            "rq": None if self.rq is None else float(self.rq.estimate),
-            "rq_low": None if self.rq is None or math.isnan(self.rq.low) else float(self.rq.low),
-            "rq_high": (None if self.rq is None or math.isnan(self.rq.high)
-                        else float(self.rq.high)),
+            "sample": self.sample, "target": self.target, "cq_mean": _finite(self.cq_mean),
+            "cq_sd": _finite(self.cq_sd), "delta_cq": _finite(self.delta_cq),
+            "delta_delta_cq": _finite(self.delta_delta_cq),
+            "efficiency": _finite(self.efficiency),
+            "rq": None if rq is None else _finite(rq.estimate),
+            "rq_low": None if rq is None else _finite(rq.low),
+            "rq_high": None if rq is None else _finite(rq.high),
             "flags": list(self.flags),
         }
 
@@ -302,7 +308,12 @@ def quantify(
                 curve_notes[t] = (f"efficiency of {t} unknown: {len({p[0] for p in pts})} "
                                   "standard level(s) with a Cq, 3 needed")
                 continue
-            curves[t] = fit_standard_curve(t, [p[0] for p in pts], [p[1] for p in pts])
+            curve = fit_standard_curve(t, [p[0] for p in pts], [p[1] for p in pts])
+            if not (curve.slope < 0 and math.isfinite(curve.efficiency)):
+                curve_notes[t] = (f"efficiency of {t} unknown: standard-curve slope "
+                                  f"{curve.slope:.3f} is not negative")
+                continue
+            curves[t] = curve
 
     # -- replicate groups
     order: list[str] = []
