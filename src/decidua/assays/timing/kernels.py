@@ -57,43 +57,184 @@ def _window_stats(t, x, gw):  # pragma: no cover - compiled
     return med, mean, sd
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def _loo_densities(t, x, pos, gw):  # pragma: no cover - compiled
     """Leave-one-out normalised per-gene densities.
 
     For each point ``pos[u]`` of the sorted arrays ``t``/``x``, drop it, slide
     windows of ``gw`` over the rest and evaluate the normal density of its
     values; each gene's curve is normalised to sum 1.
+
+    Shared work: a window of the reduced set that does not straddle the dropped
+    point holds the same points, in the same order, as a window of the full set
+    (the same index before the point, one further after it), so its statistics
+    are those of the full set's window, computed once. Only the ``gw - 1``
+    straddling windows are computed per point; the arithmetic of every window is
+    that of :func:`_window_stats`, so the result is bit-identical to recomputing
+    every window of every reduced set. Points are processed in parallel
+    (independent: the result does not depend on the number of threads).
     """
     n, g = x.shape
     nu = pos.shape[0]
     m = n - 1 - gw + 1
     med_out = np.empty((nu, m))
     dens = np.empty((nu, m, g))
-    rt = np.empty(n - 1)
-    rx = np.empty((n - 1, g))
+    full_med, full_mean, full_sd = _window_stats(t, x, gw)
     c = 1.0 / math.sqrt(2.0 * math.pi)
-    for u in range(nu):
+    for u in numba.prange(nu):
         p = pos[u]
-        j = 0
-        for i in range(n):
-            if i != p:
+        # straddling windows k = lo..hi hold reduced points lo .. hi + gw - 1
+        lo = max(p - gw + 1, 0)
+        hi = min(p - 1, m - 1)
+        nk = hi - lo + 1
+        if nk > 0:
+            npts = nk + gw - 1
+            rt = np.empty(npts)
+            rx = np.empty((npts, g))
+            for j in range(npts):
+                r = lo + j  # reduced index -> full index
+                i = r if r < p else r + 1
                 rt[j] = t[i]
                 for q in range(g):
                     rx[j, q] = x[i, q]
-                j += 1
-        med, mean, sd = _window_stats(rt, rx, gw)
+            s_med, s_mean, s_sd = _window_stats(rt, rx, gw)
+        else:
+            s_med = np.empty(0)
+            s_mean = np.empty((0, g))
+            s_sd = np.empty((0, g))
+        for k in range(m):
+            if k < lo:
+                med_out[u, k] = full_med[k]
+            elif k > hi:
+                med_out[u, k] = full_med[k + 1]
+            else:
+                med_out[u, k] = s_med[k - lo]
         for q in range(g):
             tot = 0.0
             xv = x[p, q]
             for k in range(m):
-                z = (xv - mean[k, q]) / sd[k, q]
-                d = c * math.exp(-0.5 * z * z) / sd[k, q]
+                if k < lo:
+                    mu = full_mean[k, q]
+                    sdv = full_sd[k, q]
+                elif k > hi:
+                    mu = full_mean[k + 1, q]
+                    sdv = full_sd[k + 1, q]
+                else:
+                    mu = s_mean[k - lo, q]
+                    sdv = s_sd[k - lo, q]
+                z = (xv - mu) / sdv
+                d = c * math.exp(-0.5 * z * z) / sdv
                 dens[u, k, q] = d
                 tot += d
             if tot > 0:
                 for k in range(m):
                     dens[u, k, q] /= tot
-        for k in range(m):
-            med_out[u, k] = med[k]
     return med_out, dens
+
+
+@numba.njit(cache=True, parallel=True)
+def _assign_times(t, x, pos, gw, aw):  # pragma: no cover - compiled
+    """One ordering step in one pass: each point's time of peak aggregate density.
+
+    The fused form of :func:`_loo_densities` followed by
+    :func:`decidua.assays.timing.density._aggregate` and the arg-max of
+    :func:`decidua.assays.timing.ordering._assign` (gene mean, mirroring at both
+    ends, running mean over ``aw`` windows), with the same arithmetic in the same
+    order, so the times are bit-identical; no (points, windows, genes) array is
+    built. Points are processed in parallel.
+    """
+    n, g = x.shape
+    nu = pos.shape[0]
+    m = n - 1 - gw + 1
+    r = aw // 2
+    length = m + 2 * r
+    nb = length - aw
+    out = np.empty(nu)
+    full_med, full_mean, full_sd = _window_stats(t, x, gw)
+    c = 1.0 / math.sqrt(2.0 * math.pi)
+    for u in numba.prange(nu):
+        p = pos[u]
+        lo = max(p - gw + 1, 0)
+        hi = min(p - 1, m - 1)
+        nk = hi - lo + 1
+        if nk > 0:
+            npts = nk + gw - 1
+            rt = np.empty(npts)
+            rx = np.empty((npts, g))
+            for j in range(npts):
+                rr = lo + j
+                i = rr if rr < p else rr + 1
+                rt[j] = t[i]
+                for q in range(g):
+                    rx[j, q] = x[i, q]
+            s_med, s_mean, s_sd = _window_stats(rt, rx, gw)
+        else:
+            s_med = np.empty(0)
+            s_mean = np.empty((0, g))
+            s_sd = np.empty((0, g))
+        med = np.empty(m)
+        dens = np.empty((m, g))
+        for k in range(m):
+            if k < lo:
+                med[k] = full_med[k]
+            elif k > hi:
+                med[k] = full_med[k + 1]
+            else:
+                med[k] = s_med[k - lo]
+        for q in range(g):
+            tot = 0.0
+            xv = x[p, q]
+            for k in range(m):
+                if k < lo:
+                    mu = full_mean[k, q]
+                    sdv = full_sd[k, q]
+                elif k > hi:
+                    mu = full_mean[k + 1, q]
+                    sdv = full_sd[k + 1, q]
+                else:
+                    mu = s_mean[k - lo, q]
+                    sdv = s_sd[k - lo, q]
+                z = (xv - mu) / sdv
+                d = c * math.exp(-0.5 * z * z) / sdv
+                dens[k, q] = d
+                tot += d
+            if tot > 0:
+                for k in range(m):
+                    dens[k, q] /= tot
+        # gene mean (numpy's add.reduce over a short axis, then the division)
+        dm = np.empty(m)
+        for k in range(m):
+            s = 0.0
+            for q in range(g):
+                s += dens[k, q]
+            dm[k] = s / g
+        # mirror at both ends
+        et = np.empty(length)
+        ed = np.empty(length)
+        for j in range(r):
+            et[j] = 2 * med[0] - med[r - j]
+            ed[j] = 2 * dm[0] - dm[r - j]
+            et[r + m + j] = 2 * med[m - 1] - med[m - 2 - j]
+            ed[r + m + j] = 2 * dm[m - 1] - dm[m - 2 - j]
+        for k in range(m):
+            et[r + k] = med[k]
+            ed[r + k] = dm[k]
+        cs = np.empty(length + 1)
+        cs[0] = 0.0
+        acc = ed[0]
+        cs[1] = acc
+        for k in range(1, length):
+            acc = acc + ed[k]
+            cs[k + 1] = acc
+        best = 0
+        best_score = (cs[aw] - cs[0]) / aw
+        for i in range(1, nb):
+            sc = (cs[aw + i] - cs[i]) / aw
+            if sc > best_score:
+                best_score = sc
+                best = i
+        if aw % 2 == 0:
+            out[u] = 0.5 * (et[aw // 2 - 1 + best] + et[aw // 2 + best])
+        else:
+            out[u] = et[aw // 2 + best]
+    return out

@@ -18,8 +18,7 @@ from decidua.assays.timing.constants import (
     WINDOW_FLOOR,
     WINDOW_STEP,
 )
-from decidua.assays.timing.density import _aggregate
-from decidua.assays.timing.kernels import _loo_densities, _window_stats
+from decidua.assays.timing.kernels import _assign_times, _window_stats
 from decidua.assays.timing.state import WindowCurves
 
 
@@ -51,11 +50,13 @@ def _with_pseudo(
 
 
 def _assign(times: np.ndarray, x: np.ndarray, gw: int, aw: int) -> np.ndarray:
-    """One EndoTime ordering step: the time of peak aggregate density for each biopsy."""
+    """One EndoTime ordering step: the time of peak aggregate density for each biopsy.
+
+    Compiled in one pass (:func:`~decidua.assays.timing.kernels._assign_times`); equal
+    bit for bit to :func:`_loo_densities` + :func:`_aggregate` + arg-max.
+    """
     st, sx, pos = _with_pseudo(times, x, gw)
-    med, dens = _loo_densities(st, sx, pos, gw)
-    btime, score = _aggregate(med, dens, aw)
-    return btime[np.arange(len(times)), np.argmax(score, axis=1)]
+    return _assign_times(st, sx, pos, gw, aw)
 
 
 def _even_ranks(raw: np.ndarray, tie_key: np.ndarray, grid: np.ndarray) -> np.ndarray:

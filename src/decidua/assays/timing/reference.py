@@ -191,7 +191,7 @@ class TimingReference:
             _with_pseudo,
             ensemble_seeds,
         )
-        from decidua.assays.timing.threshold import segmented_threshold
+        from decidua.assays.timing.threshold import bootstrap_thresholds, segmented_threshold
 
         data = validate_timing_table(df, self.genes, file=file)
         if data["BATCH"].isna().all():
@@ -255,9 +255,7 @@ class TimingReference:
         peaks = _gene_peak_times(med, dens)
         score = peaks.std(axis=1, ddof=1)
         single, psi = segmented_threshold(score)
-        boot = np.empty(THRESHOLD_BOOTSTRAP)
-        for b in range(THRESHOLD_BOOTSTRAP):
-            boot[b] = segmented_threshold(score[rng.integers(0, n, n)])[0]
+        boot = bootstrap_thresholds(score, rng, THRESHOLD_BOOTSTRAP)
         threshold = float(np.median(boot)) if self.threshold_rule == "bagged" else single
 
         # estimated LH day
