@@ -148,7 +148,15 @@ def test_reimport_adds_nothing_and_new_reference_adds_a_result(loaded, tmp_path)
 
     plate, _ = _plate(tmp_path)
     mp = _map(tmp_path)
-    assert cli("import", "qpcr", plate, "--biopsy-map", mp).exit_code == 0
+    dry = cli("import", "qpcr", plate, "--biopsy-map", mp, "--dry-run")
+    assert dry.exit_code == 0 and "DRY RUN" in dry.stdout
+    assert [r for r in json.loads(cli("biopsy", "show", "EX-002-B1", "--json").stdout)[
+        "results"]] == []  # the dry run stored nothing
+    first = cli("import", "qpcr", plate, "--biopsy-map", mp)
+    assert first.exit_code == 0, first.output
+    assert "inserted 8" in first.stdout and "UNCALLABLE" in first.stdout
+    text = cli("biopsy", "show", "EX-002-B1")
+    assert text.exit_code == 0 and "timing" in text.stdout and "IGFBP1 dCq" in text.stdout
     again = json.loads(cli("import", "qpcr", plate, "--biopsy-map", mp, "--json").stdout)
     assert again["inserted"] == 0 and again["unchanged"] == 2 * len(BIOPSIES)
     with session_scope(loaded) as s:
