@@ -1,4 +1,7 @@
-"""Schema use cases: check, upgrade, downgrade (Alembic migrations)."""
+"""Schema use cases: check and upgrade (Alembic migrations).
+
+A downgrade drops data, so it lives with the backups in :mod:`decidua.services.db`.
+"""
 
 from __future__ import annotations
 
@@ -58,11 +61,3 @@ def upgrade(revision: str = "head", url: str | None = None) -> tuple[str | None,
 
     migrate.upgrade(url, revision=revision)
     return migrate.current_revision(url), safe_url(resolve_url(url))
-
-
-def downgrade(revision: str, url: str | None = None) -> str | None:
-    """Downgrade the schema (``base`` empties the database); returns the revision reached."""
-    from decidua.store import migrate
-
-    migrate.downgrade(url, revision=revision)
-    return migrate.current_revision(url)

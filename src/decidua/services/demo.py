@@ -113,22 +113,13 @@ class DemoSummary:
 def summarize_demo(session: Session, actor: str) -> DemoSummary:
     """What the demo database holds (see :class:`DemoSummary`)."""
     from sqlalchemy import func, select
-    from sqlalchemy.orm import selectinload
 
     from decidua.risk import predict_record
+    from decidua.services.patients import patients_query
     from decidua.store import models as m
     from decidua.store.records import to_record
 
-    stmt = (
-        select(m.Patient)
-        .order_by(m.Patient.pseudonym)
-        .options(
-            selectinload(m.Patient.pregnancies),
-            selectinload(m.Patient.investigations),
-            selectinload(m.Patient.biopsies),
-            selectinload(m.Patient.interventions),
-        )
-    )
+    stmt = patients_query()
     records = [(p.study_group, to_record(p)) for p in session.scalars(stmt)]
 
     def count(entity: Any) -> int:

@@ -90,6 +90,26 @@ def summary_row(rec: domain.PatientRecord, study_group: str | None) -> dict[str,
     }
 
 
+def patients_query() -> Any:
+    """Women by id with their history, investigations, biopsies and interventions
+    loaded in one query per relation (no query per woman)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from decidua.store import models as m
+
+    return (
+        select(m.Patient)
+        .order_by(m.Patient.pseudonym)
+        .options(
+            selectinload(m.Patient.pregnancies),
+            selectinload(m.Patient.investigations),
+            selectinload(m.Patient.biopsies),
+            selectinload(m.Patient.interventions),
+        )
+    )
+
+
 def list_patients(
     session: Session, actor: str, *, group: str | None = None, limit: int = 50
 ) -> PatientList:
@@ -112,22 +132,12 @@ def list_patients(
         If the schema is missing or out of date.
     """
     from sqlalchemy import func, select
-    from sqlalchemy.orm import selectinload
 
     from decidua.store import models as m
     from decidua.store.records import to_record
 
     require_schema(session)
-    stmt = (
-        select(m.Patient)
-        .order_by(m.Patient.pseudonym)
-        .options(
-            selectinload(m.Patient.pregnancies),
-            selectinload(m.Patient.investigations),
-            selectinload(m.Patient.biopsies),
-            selectinload(m.Patient.interventions),
-        )
-    )
+    stmt = patients_query()
     if group:
         stmt = stmt.where(m.Patient.study_group == group)
     if limit:
