@@ -198,3 +198,18 @@ def test_softmax_non_endpoint_refused(tmp_path):  # type: ignore[no-untyped-def]
     f.write_text("##BLOCKS= 1\nPlate:\tP1\t1.3\tPlateFormat\tKinetic\tAbsorbance\tRaw\n~End\n")
     with pytest.raises(InputError, match="plate 'P1': a Kinetic read; ELISA needs an endpoint"):
         read_plates(f)
+
+
+def test_gen5_multiplate_sections_and_linear_standards():
+    """Three Gen5 plate sections; their standards are linear (Gen5 fitted Y=A*X+B), so a 4PL
+    has no plateau to find: a ModelError naming the plate, not a wrong curve."""
+    from decidua.errors import ModelError
+
+    plates = read_plates(DATA / "gen5_multiplate_linear.txt")
+    assert [p.plate for p in plates] == ["Plate 1", "Plate 2", "Plate 3"]
+    for p in plates:
+        assert p.meta["read"].startswith("Blank ")
+        assert sum(w.role == "standard" for w in p.wells) == 21
+        assert p.meta["vendor_curve"][0]["Curve Formula"] == "Y=A*X+B"
+    with pytest.raises(ModelError, match="plate 'Plate 2'"):
+        analyse_plate(plates[1])
