@@ -391,10 +391,14 @@ def users_deactivate(username: Annotated[str, typer.Argument()]) -> None:
 
 def export_command(
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet")] = "csv",
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("export"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (new).")] = Path(
+        "export"
+    ),
     include_non_consented: Annotated[
         bool,
-        typer.Option("--include-non-consented", help="Also export women without research consent."),
+        typer.Option(
+            "--include-non-consented", help="Also export women without research consent (admin)."
+        ),
     ] = False,
     shift_dates: Annotated[
         bool,
@@ -403,12 +407,23 @@ def export_command(
             help="Move each woman's dates by a keyed offset of 1-182 days (intervals kept).",
         ),
     ] = False,
+    include_free_text: Annotated[
+        bool,
+        typer.Option("--include-free-text", help="Also export free-text fields (warns)."),
+    ] = False,
+    exact: Annotated[
+        bool,
+        typer.Option(
+            "--exact-quasi-identifiers", help="Exact age and BMI instead of bands (warns)."
+        ),
+    ] = False,
 ) -> None:
-    """Pseudonymous research export (keyed-hash ids, no free text).
+    """Pseudonymous research export: keyed-hash ids, coded fields, age and BMI bands.
 
-    Set DECIDUA_EXPORT_KEY to get the same pseudonyms (and date shifts) across exports.
+    Set DECIDUA_EXPORT_KEY (32+ characters) to get the same pseudonyms (and date
+    shifts) across exports. Every export is audited.
 
-    Example: decidua export --format parquet -o export/
+    Example: decidua export --format parquet --shift-dates -o export/
     """
     from decidua.services import export
     from decidua.store.session import session_scope
@@ -417,10 +432,15 @@ def export_command(
     with session_scope() as s:
         result = export.export(
             s, actor(), out, fmt=fmt, include_non_consented=include_non_consented,
-            shift_dates=shift_dates,
+            shift_dates=shift_dates, include_free_text=include_free_text,
+            exact_quasi_identifiers=exact,
         )  # fmt: skip
     for name, n in result.rows.items():
         console.print(f"  {name}: {n} rows")
     console.print(f"Wrote {len(result.paths)} files to {out}")
-    if not result.stable_key:
-        console.print("(no DECIDUA_EXPORT_KEY set: pseudonyms are random for this export)")
+    console.print(
+        f"k-anonymity of {', '.join(result.quasi_identifiers) or 'no quasi-identifiers'}: "
+        f"{result.k_anonymity}"
+    )
+    for w in result.warnings:
+        err_console.print(f"Warning: {w}")
