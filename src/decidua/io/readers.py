@@ -167,8 +167,8 @@ def _decode(path: str, data: bytes) -> str:
 
 
 def _csv_rows(
-    path: str, data: bytes, normalise: bool
-) -> tuple[tuple[str, ...], list[tuple[int, list[str | None]]]]:
+    path: str, data: bytes, normalise: bool, as_dict: bool = False
+) -> tuple[tuple[str, ...], list[tuple[int, Any]]]:
     text = _decode(path, data)
     first = text.split("\n", 1)[0]
     delimiter = max((",", ";", "\t"), key=first.count)
@@ -180,16 +180,18 @@ def _csv_rows(
     if header is None or not any(h.strip() for h in header):
         raise InputError("file is empty (no header row)", file=path)
     columns = _check_header(path, header, normalise)
-    rows: list[tuple[int, list[str | None]]] = []
+    rows: list[tuple[int, Any]] = []
     problems: list[Problem] = []
+    width = len(columns)
     # The spreadsheet row of a record is its record number (the header is record 1),
     # not reader.line_num, which counts the lines inside quoted values too.
     row_no = 1
     try:
         for row_no, fields in enumerate(reader, start=2):  # noqa: B007 (used after the loop)
-            if not any(f.strip() for f in fields):
+            cells = [f.strip() or None for f in fields]
+            if not any(cells):
                 continue
-            if len(fields) != len(columns):
+            if len(cells) != width:
                 problems.append(
                     Problem(f"has {len(fields)} fields but the header has {len(columns)}",
                             path, row_no)  # fmt: skip
@@ -197,7 +199,7 @@ def _csv_rows(
                 if len(problems) >= MAX_SHAPE_PROBLEMS:
                     break
                 continue
-            rows.append((row_no, [_clean(v) for v in fields]))
+            rows.append((row_no, dict(zip(columns, cells, strict=True)) if as_dict else cells))
     except csv.Error as exc:
         problems.append(Problem(f"malformed CSV: {exc}", path, row_no + 1))
     if problems:
@@ -339,7 +341,12 @@ def read_xlsx_cells(path: str | Path, *, sheet: str | None = None) -> list[list[
 
 
 def _read(
-    path: str | Path, sheet: str | None, normalise: bool, *, text_default: bool = False
+    path: str | Path,
+    sheet: str | None,
+    normalise: bool,
+    *,
+    text_default: bool = False,
+    as_dict: bool = False,
 ) -> tuple[str, bytes, str, Any]:
     p, shown = _check_file(path)
     kind, gz = _kind(p, shown, text_default=text_default)
@@ -356,8 +363,11 @@ def _read(
     else:
         content = data
     if kind == "xlsx":
-        return kind, data, shown, _xlsx_rows(shown, content, sheet, normalise)
-    return kind, data, shown, (*_csv_rows(shown, content, normalise), None)
+        columns, rows, title = _xlsx_rows(shown, content, sheet, normalise)
+        if as_dict:
+            rows = [(n, dict(zip(columns, cells, strict=True))) for n, cells in rows]
+        return kind, data, shown, (columns, rows, title)
+    return kind, data, shown, (*_csv_rows(shown, content, normalise, as_dict), None)
 
 
 def read_table(path: str | Path, *, sheet: str | None = None) -> RawTable:
@@ -382,7 +392,7 @@ def read_table(path: str | Path, *, sheet: str | None = None) -> RawTable:
         unknown or hidden sheet, formulas without saved values or merged
         cells, naming the row (and column) where the problem is.
     """
-    kind, data, shown, parsed = _read(path, sheet, normalise=True)
+    kind, data, shown, parsed = _read(path, sheet, normalise=True, as_dict=True)
     if kind == "parquet":
         raise InputError("unsupported file type .parquet for an import: use .csv or .xlsx",
                          file=shown)  # fmt: skip
@@ -391,7 +401,7 @@ def read_table(path: str | Path, *, sheet: str | None = None) -> RawTable:
         shown,
         hashlib.sha256(data).hexdigest(),
         columns,
-        tuple((n, dict(zip(columns, cells, strict=True))) for n, cells in rows),
+        tuple(rows),
         title,
     )
 
