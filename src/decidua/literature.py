@@ -49,6 +49,19 @@ from types import MappingProxyType
 from typing import Final, Literal
 
 __all__ = [
+    "PYLYP_2018_ABNORMAL",
+    "BRIGHAM_1999_SUCCESS",
+    "DU_FOSSE_2022_AUC",
+    "KOKI_2025_AUC_VIABLE",
+    "KOKI_2025_CONCEIVED_12M",
+    "KOKI_2025_CONCEIVED_SECOND_YEAR",
+    "LUND_2012_LIVE_BIRTH_15Y",
+    "LUND_2012_LIVE_BIRTH_5Y",
+    "MARQUARD_2010_ABNORMAL",
+    "NIKITINA_2020_ABNORMAL_PRIMARY",
+    "NIKITINA_2020_ABNORMAL_SECONDARY",
+    "NIKITINA_2020_SAME_PATTERN_OR",
+    "STEPHENSON_2002_ABNORMAL",
     "ESHRE_2022_RPL_MIN_LOSSES",
     "MAGNUS_2019_AGE_BAND_LABELS",
     "MAGNUS_2019_ODDS_RATIOS",
@@ -201,3 +214,74 @@ MIYAKIS_2006_APS_TITRE_ABOVE: Final = 40.0
 #: Miyakis et al. 2006: antibodies must be persistent, positive on two occasions at least
 #: 12 weeks apart.
 MIYAKIS_2006_APS_PERSISTENCE_WEEKS: Final = 12
+
+# --------------------------------------------------------------------------- RPL clinic series
+# Appended for the recurrence-risk model v2 (issue 13). Checked with the search tool
+# (Dec 2026) against the abstracts or a quotation of the table, as each comment says.
+
+#: Brigham SA, Conlon C, Farquharson RG. A longitudinal study of pregnancy outcome following
+#: idiopathic recurrent miscarriage. Hum Reprod 1999;14:2868-71 (325 women, Liverpool):
+#: predicted chance of a successful next pregnancy by (previous miscarriages, age), from the
+#: paper's prediction table as quoted by a clinic summary (miscarriagemd.com, 2020):
+#: two losses 92 / 89 / 84 / 77 / 69% at 20 / 25 / 30 / 35 / 40; at 30 years 84 / 80 / 71%
+#: with 2 / 3 / 5 losses. The three-loss values at 25 and 40 (86%, 64%) are our reading of
+#: the same table, not found in a quotation (to verify). Overall 75% of next pregnancies
+#: succeeded; Youssef et al. (Hum Reprod 2022) found the table over-optimistic.
+BRIGHAM_1999_SUCCESS: Final[Mapping[tuple[int, int], float]] = MappingProxyType({
+    (2, 20): 0.92, (2, 25): 0.89, (2, 30): 0.84, (2, 35): 0.77, (2, 40): 0.69,
+    (3, 25): 0.86, (3, 30): 0.80, (3, 40): 0.64, (5, 30): 0.71,
+})
+
+#: Stephenson MD, Awartani KA, Robinson WP. Cytogenetic analysis of miscarriages from
+#: couples with recurrent miscarriage: a case-control study. Hum Reprod 2002;17:446-51
+#: (abstract): 195 of 420 karyotyped losses from 285 couples were abnormal (46%); euploid
+#: losses were more frequent in women < 36 than in controls. (abnormal, karyotyped).
+STEPHENSON_2002_ABNORMAL: Final = (195, 420)
+
+#: Marquard K, Westphal LM, Milki AA, Lathi RB. Etiology of recurrent pregnancy loss in
+#: women over the age of 35 years. Fertil Steril 2010;94:1473-7 (abstract): women >= 35 with
+#: >= 3 first-trimester losses, 39 of 50 karyotyped losses abnormal (78%).
+MARQUARD_2010_ABNORMAL: Final = (39, 50)
+
+#: Nikitina TV et al. Karyotype evaluation of repeated abortions in primary and secondary
+#: recurrent pregnancy loss. J Assist Reprod Genet 2020;37:517-25 (abstract, 563 losses):
+#: abnormal in 43.9% of 335 losses in primary RPL and 52.6% of 228 in secondary RPL; the odds
+#: ratio that a subsequent loss has the same karyotype pattern (normal / abnormal) as the
+#: previous one was 6.98 (recurrence of aneuploidy within couples).
+NIKITINA_2020_ABNORMAL_PRIMARY: Final = (0.439, 335)
+#: See :data:`NIKITINA_2020_ABNORMAL_PRIMARY` (secondary RPL: a previous birth).
+NIKITINA_2020_ABNORMAL_SECONDARY: Final = (0.526, 228)
+#: See :data:`NIKITINA_2020_ABNORMAL_PRIMARY`.
+NIKITINA_2020_SAME_PATTERN_OR: Final = 6.98
+
+#: Pylyp LY, Spinenko LO, Verhoglyad NV, Zukin VD. Chromosomal abnormalities in products of
+#: conception of first-trimester miscarriages detected by conventional cytogenetic
+#: analysis: a review of 1000 cases. J Assist Reprod Genet 2018;35:265-71 (abstract;
+#: sporadic and IVF miscarriages, a clinic series): 50.1% abnormal (authors' names from our
+#: reading of the record: to verify). (share abnormal, karyotyped losses).
+PYLYP_2018_ABNORMAL: Final = (0.501, 1000)
+
+#: Lund M, Kamper-Jorgensen M, Nielsen HS, et al. Prognosis for live birth in women with
+#: recurrent miscarriage: what is the best measure of success? Obstet Gynecol
+#: 2012;119:37-43 (abstract; 987 women referred 1986-2008): 66.7% (95% CI 63.7-69.7) had a
+#: live birth within 5 years of the first consultation, 71.1% (68.0-74.2) within 15 years.
+LUND_2012_LIVE_BIRTH_5Y: Final = (0.667, 0.637, 0.697)
+#: See :data:`LUND_2012_LIVE_BIRTH_5Y`.
+LUND_2012_LIVE_BIRTH_15Y: Final = (0.711, 0.680, 0.742)
+
+#: Koki C, Shields R, Sweetman R, et al. Fertility, time to pregnancy, and pregnancy
+#: outcomes among women with recurrent miscarriages in the UK: a prospective observational
+#: longitudinal study (1,201 couples, NHS miscarriage clinics), 2025 (PMC12268084): 53.4%
+#: conceived within 12 months and 22.8% in the second year of follow-up (we read both as
+#: shares of the whole cohort: to verify); prediction models' AUC 0.65 (viable pregnancy)
+#: and 0.60 (pregnancy within 12 months).
+KOKI_2025_CONCEIVED_12M: Final = 0.534
+#: See :data:`KOKI_2025_CONCEIVED_12M`.
+KOKI_2025_CONCEIVED_SECOND_YEAR: Final = 0.228
+#: See :data:`KOKI_2025_CONCEIVED_12M`.
+KOKI_2025_AUC_VIABLE: Final = 0.65
+
+#: du Fosse NA et al., Hum Reprod Update 2022 / validation studies: AUC 0.57 for age and
+#: number of losses, 0.63 with paternal factors (as quoted in the project brief and issue
+#: 13; to verify).
+DU_FOSSE_2022_AUC: Final = (0.57, 0.63)

@@ -53,9 +53,10 @@ def test_predict_what_if_next_biopsy():
     nb = out["next_biopsy"]
     assert nb["if_normal"]["p_loss"] < out["p_loss"] < nb["if_abnormal"]["p_loss"]
     assert 0 < nb["p_abnormal"] < 1
-    # the current risk is the predictive average of the two possible futures
+    # the current risk is (model v2: approximately, the call informs theta within each
+    # frailty stratum, see docs/risk-model.md) the predictive average of the two futures
     avg = nb["p_abnormal"] * nb["if_abnormal"]["p_loss"] + (1 - nb["p_abnormal"]) * nb[
         "if_normal"]["p_loss"]
-    assert abs(avg - out["p_loss"]) < 1e-9
+    assert abs(avg - out["p_loss"]) < 1e-3
     text = runner.invoke(app, ["risk", "predict", "--age", "34", "--losses", "3", "--what-if"])
     assert "If one more biopsy is called abnormal" in text.stdout

@@ -32,8 +32,9 @@ def _print_estimate(est, header: str | None = None) -> None:  # type: ignore[no-
     )
     console.print(
         f"Share of this risk: embryonic (age-related) {_pct(est.components.embryonic)}, "
-        f"endometrial {_pct(est.components.endometrial)}"
+        f"non-embryonic (all other causes) {_pct(est.components.non_embryonic)}"
     )
+    console.print(est.interval_meaning)
     ev = est.evidence
     console.print(
         f"Inputs: age {est.age:.1f}; losses {ev.n_losses_total}; live births "

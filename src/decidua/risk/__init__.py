@@ -22,7 +22,9 @@ from typing import Any
 import numpy as np
 
 from decidua.domain import DecidualCall, Outcome, PatientRecord, PregnancyRecord
+from decidua.risk.livebirth import LiveBirthOutlook, live_birth_outlook
 from decidua.risk.model import (
+    INTERVAL_MEANING,
     BiopsyOutlook,
     CohortRisk,
     Components,
@@ -31,6 +33,7 @@ from decidua.risk.model import (
     RiskModel,
     RiskParams,
     default_model,
+    shipped_draws,
     shipped_params,
 )
 
@@ -70,6 +73,14 @@ def predict(
     ------
     decidua.errors.InputError
         Age outside 12-60, negative counts, unknown outcome or biopsy call.
+
+    Examples
+    --------
+    >>> young, old = predict(25, 2), predict(40, 2)
+    >>> old.p_loss > 2 * young.p_loss          # age still matters after two losses
+    True
+    >>> sorted(young.to_dict()["components"])
+    ['embryonic', 'endometrial', 'non_embryonic']
     """
     return (model or default_model()).predict(age, history, biopsies)
 
@@ -84,7 +95,14 @@ def predict_many(
     model: RiskModel | None = None,
     **kwargs: Any,
 ) -> CohortRisk:
-    """Vectorised cohort scorer (see :meth:`RiskModel.predict_many`)."""
+    """Vectorised cohort scorer (see :meth:`RiskModel.predict_many`).
+
+    Examples
+    --------
+    >>> r = predict_many([30.0, 30.0], [0, 3], interval=None)   # fast point estimates
+    >>> bool(r.p_loss[1] > r.p_loss[0])
+    True
+    """
     return (model or default_model()).predict_many(
         age, n_losses, n_live_births, n_biopsy_abnormal, n_biopsy_normal, **kwargs
     )
@@ -106,6 +124,15 @@ def predict_record(
         Date of the assessment (``datetime.date``); default today.
     model
         Model to use; default the shipped calibrated model.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> from decidua.domain import Outcome, PatientRecord, PregnancyRecord
+    >>> rec = PatientRecord("P1", 1990, pregnancies=(
+    ...     PregnancyRecord(1, Outcome.MISCARRIAGE), PregnancyRecord(2, Outcome.ECTOPIC)))
+    >>> predict_record(rec, dt.date(2026, 7, 1)).evidence.n_losses_total  # ectopic: no loss
+    1
     """
     import datetime as dt
 
@@ -115,7 +142,9 @@ def predict_record(
 
 
 __all__ = [
+    "INTERVAL_MEANING",
     "BiopsyOutlook",
+    "LiveBirthOutlook",
     "CohortRisk",
     "Components",
     "Evidence",
@@ -123,8 +152,10 @@ __all__ = [
     "RiskModel",
     "RiskParams",
     "default_model",
+    "live_birth_outlook",
     "predict",
     "predict_many",
     "predict_record",
+    "shipped_draws",
     "shipped_params",
 ]

@@ -4,33 +4,37 @@ Structure (after the two-route view reviewed in PMC9325922, 2022, and the serial
 findings of Muter et al., Sci Adv 2025):
 
 * **Embryonic route.** A pregnancy is lost for embryonic (chiefly chromosomal, oocyte-origin)
-  reasons with probability ``e(age)``, a smooth logistic curve in maternal age.
-* **Endometrial route.** Each woman has a latent frequency ``theta`` of menstrual cycles with
-  a defective (stalled / pro-senescent) decidual reaction; ``theta ~ Beta`` across women. A
-  euploid pregnancy conceived in a defective cycle is lost with probability ``q_defective``.
+  reasons with probability ``e(age, z) = expit(logit e0(age) + sigma * z)``: a smooth
+  logistic age curve ``e0`` and a woman-specific frailty ``z ~ N(0, 1)`` (model v2). The
+  frailty is what recurrent aneuploidy within couples implies (Nikitina et al., J Assist
+  Reprod Genet 2020: odds ratio 6.98 that a subsequent loss repeats the previous one's
+  karyotype pattern); it lets losses in an older woman raise her *embryonic* risk, so that
+  age keeps mattering within a history (Brigham et al., Hum Reprod 1999).
+* **Non-embryonic route.** Each woman has a latent frequency ``theta`` of menstrual cycles
+  with a defective (stalled / pro-senescent) decidual reaction; ``theta ~ Beta`` across
+  women. A euploid pregnancy conceived in a defective cycle is lost with probability
+  ``q_defective``. Without investigations, this route carries *all* risk not explained by
+  the embryo: antiphospholipid syndrome, uterine and parental causes as well as an
+  endometrial defect; hence its share is reported as ``non_embryonic``.
 
 So a woman's loss probability in her next pregnancy is::
 
-    pi(theta) = e(age) + (1 - e(age)) * theta * q_defective
+    pi(theta, z) = e(age, z) + (1 - e(age, z)) * theta * q_defective
 
-Evidence updates ``theta`` on a fixed grid (exact 1-D quadrature):
+Evidence updates ``(theta, z)`` on a fixed grid (exact 2-D quadrature: midpoint cells in
+theta, Gauss-Hermite nodes in z): each previous loss multiplies the likelihood by
+``pi_h``; a loss with an *abnormal* karyotype is explained by its embryo (a constant
+factor: it moves neither theta nor z), one with a *normal*
+karyotype by ``e_h m + (1 - e_h) theta q`` (``m``: aneuploid loss reported normal); each
+live birth by ``1 - pi_h``; each pre-pregnancy biopsy call by
+``s theta + (1 - c)(1 - theta)`` (or its complement), with sensitivity ``s`` and
+specificity ``c`` integrated out over their Beta priors.
 
-* each previous loss multiplies the likelihood by ``pi(theta)``; a loss whose pregnancy
-  tissue was *chromosomally abnormal* multiplies it by ``e * (1 - m)`` (a constant, so it
-  does not move ``theta``), and one with a *normal* karyotype by
-  ``e * m + (1 - e) * theta * q`` (strong evidence for the endometrial route), where ``m``
-  is the chance an aneuploid loss is reported normal (maternal-cell contamination);
-* each live birth multiplies it by ``1 - pi(theta)``;
-* each pre-pregnancy biopsy from a different cycle is the clinic's normal/abnormal call on
-  that cycle, with sensitivity ``s`` and specificity ``c``; the call is abnormal with
-  probability ``s * theta + (1 - c) * (1 - theta)``. ``s`` and ``c`` are shared by all of a
-  woman's biopsies and integrated out over their Beta priors by Gauss-Legendre quadrature.
-
-The reported probability is the posterior mean of ``pi(theta)``; the 95% credible interval
-is the 2.5% and 97.5% posterior quantiles of ``pi(theta)`` (monotone in ``theta``).
-
-The interval reflects the uncertainty about this woman's ``theta``; it does not include
-uncertainty in the calibrated hyper-parameters (documented in ``docs/risk-model.md``).
+The reported probability is the posterior mean of ``pi``. The 95% interval pools the
+posterior distribution of ``pi`` over a fixed, shipped set of parameter draws from the
+calibration's Laplace approximation (the uncertainty of the published targets), so it holds
+both what the record cannot tell about this woman and what the published figures cannot
+tell about the model (:data:`INTERVAL_MEANING`).
 """
 
 from __future__ import annotations
@@ -69,6 +73,23 @@ DEFAULT_GRID_SIZE = 200
 #: Gauss-Legendre nodes per sensitivity / specificity axis.
 DEFAULT_SENS_SPEC_NODES = 12
 
+#: Gauss-Hermite nodes for the embryonic frailty z ~ N(0, 1).
+DEFAULT_FRAILTY_NODES = 7
+
+#: What the 95% interval means, in one sentence (shown with every estimate).
+INTERVAL_MEANING = (
+    "95% interval: given this record, the woman's own chance of losing the next pregnancy "
+    "lies in this range with 95% probability under the model, allowing both for what the "
+    "record cannot tell about her and for parameter uncertainty from the published figures "
+    "the model was calibrated to; it is not a range of outcomes of other women."
+)
+
+#: Ages over which the age curve was calibrated (Magnus 2019 bands < 20 to >= 45, as
+#: 16-47 in :mod:`decidua.risk.calibration`). Outside them the curve is held at its end
+#: values instead of extrapolating the quartic (which, for some parameter draws, ran to
+#: near 1 at age 12); accepted ages stay 12-60.
+AGE_CURVE_RANGE = (16.0, 47.0)
+
 #: Centre and scale of the age polynomial (years): z = (age - 30) / 10.
 AGE_CENTRE = 30.0
 AGE_SCALE = 10.0
@@ -86,6 +107,7 @@ HISTORY_OFFSET_YEARS = 2.0
 HISTORY_AGE_STEPS_PER_YEAR = 4
 
 _PARAMS_FILE = "params.json"
+_DRAWS_FILE = "param_draws.json"
 
 
 def history_age(age: np.ndarray | float) -> np.ndarray:
@@ -113,7 +135,10 @@ class RiskParams:
         Beta ``(a, b)`` priors of the clinic call's sensitivity and specificity.
     karyotype_false_normal
         Probability ``m`` that an aneuploid loss is reported karyotypically normal.
-    grid_size, sens_spec_nodes
+    embryonic_sd
+        Standard deviation ``sigma`` of the embryonic frailty on the logit scale (0: every
+        woman of one age has the same embryonic risk, the v1 model).
+    grid_size, sens_spec_nodes, frailty_nodes
         Quadrature resolution.
     notes
         Free text on where the numbers came from.
@@ -127,8 +152,10 @@ class RiskParams:
     sens_prior: tuple[float, float]
     spec_prior: tuple[float, float]
     karyotype_false_normal: float
+    embryonic_sd: float = 0.0
     grid_size: int = DEFAULT_GRID_SIZE
     sens_spec_nodes: int = DEFAULT_SENS_SPEC_NODES
+    frailty_nodes: int = DEFAULT_FRAILTY_NODES
     notes: str = ""
 
     def __post_init__(self) -> None:
@@ -147,6 +174,8 @@ class RiskParams:
             problems.append("karyotype_false_normal must be in [0, 1)")
         if len(self.age_coef) < 1:
             problems.append("age_coef needs at least one coefficient")
+        if not self.embryonic_sd >= 0:
+            problems.append("embryonic_sd must be >= 0")
         if problems:
             raise ModelError("invalid risk parameters: " + "; ".join(problems))
 
@@ -192,6 +221,30 @@ def shipped_params() -> RiskParams:
     """The calibrated parameters shipped with the package (``risk/params.json``)."""
     text = resources.files("decidua.risk").joinpath(_PARAMS_FILE).read_text(encoding="utf-8")
     return RiskParams.from_dict(json.loads(text))
+
+
+def shipped_draws(params: RiskParams | None = None) -> tuple[RiskParams, ...]:
+    """The fixed parameter draws shipped with the package (``risk/param_draws.json``).
+
+    Each draw replaces the calibrated fields of ``params`` (default :func:`shipped_params`)
+    with one draw from the calibration's Laplace approximation. Empty when no draws are
+    shipped (the interval then holds the woman's uncertainty only).
+    """
+    base = params if params is not None else shipped_params()
+    res = resources.files("decidua.risk").joinpath(_DRAWS_FILE)
+    if not res.is_file():
+        return ()
+    data = json.loads(res.read_text(encoding="utf-8"))
+    if data.get("model_version") != base.model_version:
+        raise ModelError(f"parameter draws are for model {data.get('model_version')!r}, "
+                         f"not {base.model_version!r}")
+    out = []
+    for d in data["draws"]:
+        kw = dict(d)
+        if "age_coef" in kw:
+            kw["age_coef"] = tuple(float(x) for x in kw["age_coef"])
+        out.append(replace(base, **kw))
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------- evidence
@@ -339,13 +392,26 @@ def validate_age(age: Any) -> float:
 
 @dataclass(frozen=True)
 class Components:
-    """Share of the predicted loss probability carried by each route (sums to 1)."""
+    """Share of the predicted loss probability carried by each route (sums to 1).
+
+    ``embryonic`` is the expected share of a next loss that is embryonic (chiefly
+    chromosomal); ``non_embryonic`` is the rest: every cause not explained by the embryo
+    (antiphospholipid syndrome, uterine and parental causes, an endometrial defect, unknown)
+    unless the record has excluded them. ``endometrial`` is the old name of
+    ``non_embryonic`` (model 2026.11-1), kept for one version.
+    """
 
     embryonic: float
-    endometrial: float
+    non_embryonic: float
+
+    @property
+    def endometrial(self) -> float:
+        """Deprecated alias of :attr:`non_embryonic` (kept for one version)."""
+        return self.non_embryonic
 
     def to_dict(self) -> dict[str, float]:
-        return {"embryonic": self.embryonic, "endometrial": self.endometrial}
+        return {"embryonic": self.embryonic, "non_embryonic": self.non_embryonic,
+                "endometrial": self.non_embryonic}
 
 
 @dataclass(frozen=True)
@@ -355,11 +421,20 @@ class RiskEstimate:
     Attributes
     ----------
     p_loss
-        Posterior mean loss probability of the next pregnancy.
+        Posterior mean loss probability of the next pregnancy (calibrated parameters).
     interval
-        95% credible interval of the woman's loss probability.
+        95% interval of the woman's loss probability including parameter uncertainty
+        (:data:`INTERVAL_MEANING`).
     components
-        Embryonic vs endometrial share of ``p_loss``.
+        Embryonic vs non-embryonic share of ``p_loss``.
+    interval_fixed_parameters
+        The 95% credible interval with the calibrated parameters held fixed (the woman's
+        own uncertainty only; the v1 interval).
+    p_loss_parameter_interval
+        The interval's parameter part: 2.5% and 97.5% of ``p_loss`` over the parameter
+        draws (how much the estimate itself moves with the calibration's uncertainty).
+    n_parameter_draws
+        Number of parameter draws pooled in ``interval`` (0: none shipped).
     model_version
         Version of the parameters used.
     age, evidence
@@ -381,6 +456,10 @@ class RiskEstimate:
     theta_mean: float
     theta_interval: tuple[float, float]
     sd: float = float("nan")
+    interval_fixed_parameters: tuple[float, float] = (float("nan"), float("nan"))
+    p_loss_parameter_interval: tuple[float, float] = (float("nan"), float("nan"))
+    n_parameter_draws: int = 0
+    interval_meaning: str = INTERVAL_MEANING
     label: str = RESEARCH_USE_LABEL
 
     def to_dict(self) -> dict[str, Any]:
@@ -388,6 +467,12 @@ class RiskEstimate:
             "p_loss": self.p_loss,
             "sd": self.sd,
             "interval": [self.interval[0], self.interval[1]],
+            "interval_meaning": self.interval_meaning,
+            "interval_fixed_parameters": [self.interval_fixed_parameters[0],
+                                          self.interval_fixed_parameters[1]],
+            "p_loss_parameter_interval": [self.p_loss_parameter_interval[0],
+                                          self.p_loss_parameter_interval[1]],
+            "n_parameter_draws": self.n_parameter_draws,
             "components": self.components.to_dict(),
             "model_version": self.model_version,
             "age": self.age,
@@ -430,8 +515,9 @@ class BiopsyOutlook:
 class CohortRisk:
     """Vectorised result of :meth:`RiskModel.predict_many` (one entry per woman).
 
-    ``lower`` / ``upper`` bound the 95% credible interval of each woman's loss probability;
-    ``sd`` is its posterior standard deviation.
+    ``lower`` / ``upper`` bound the 95% interval of each woman's loss probability (NaN when
+    intervals were not asked for); ``sd`` is its posterior standard deviation with the
+    calibrated parameters.
     """
 
     p_loss: np.ndarray
@@ -455,7 +541,7 @@ class CohortRisk:
             "lower": self.lower,
             "upper": self.upper,
             "embryonic_share": self.embryonic_share,
-            "endometrial_share": 1.0 - self.embryonic_share,
+            "non_embryonic_share": 1.0 - self.embryonic_share,
             "theta_mean": self.theta_mean,
             "sd": self.sd,
             "model_version": self.model_version,
@@ -493,15 +579,26 @@ def beta_nodes(a: float, b: float, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class RiskModel:
-    """The two-route recurrence-risk model with fixed hyper-parameters.
+    """The two-route recurrence-risk model.
 
     Parameters
     ----------
     params
         Hyper-parameters; default the shipped calibrated file.
+    draws
+        Parameter draws pooled into the 95% interval; ``None`` uses the shipped draws when
+        ``params`` are the shipped parameters, otherwise none.
+
+    Examples
+    --------
+    >>> m = RiskModel()
+    >>> r = m.predict(34, 3)
+    >>> round(r.components.embryonic + r.components.non_embryonic, 12)
+    1.0
     """
 
-    def __init__(self, params: RiskParams | None = None) -> None:
+    def __init__(self, params: RiskParams | None = None,
+                 draws: Sequence[RiskParams] | None = None) -> None:
         self.params = params if params is not None else shipped_params()
         p = self.params
         g = int(p.grid_size)
@@ -509,25 +606,58 @@ class RiskModel:
         self.theta = 0.5 * (self.edges[:-1] + self.edges[1:])
         self.prior = beta_grid_weights(self.edges, *p.theta_ab)
         self.log_prior = np.log(np.clip(self.prior, 1e-300, None))
+        k = int(p.frailty_nodes) if p.embryonic_sd > 0 else 1
+        z, wz = np.polynomial.hermite_e.hermegauss(k)
+        self.z = z
+        self.z_weights = wz / wz.sum()
+        # Joint prior over (z, theta): shape (K, G).
+        self.log_joint_prior = np.log(self.z_weights)[:, None] + self.log_prior[None, :]
         self._nodes: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None
         self._nodes = None  # sens/spec quadrature, built on first use
         self._biopsy_cache: dict[tuple[int, int], np.ndarray] = {}
+        if draws is None:
+            try:
+                shipped = shipped_params()
+            except Exception:  # pragma: no cover - broken install
+                shipped = None
+            draws = shipped_draws(p) if shipped is not None and p == shipped else ()
+        self._draw_params = tuple(draws)
+        self._draw_models: list[RiskModel] | None = None
 
     @property
     def model_version(self) -> str:
         return self.params.model_version
 
+    @property
+    def draws(self) -> tuple[RiskParams, ...]:
+        """Parameter draws pooled into the interval (may be empty)."""
+        return self._draw_params
+
+    def _draw_model_list(self) -> list[RiskModel]:
+        if self._draw_models is None:
+            self._draw_models = [RiskModel(d, draws=()) for d in self._draw_params]
+        return self._draw_models
+
     # -- pieces ------------------------------------------------------------------------
+    def _logit_e0(self, age: np.ndarray | float) -> np.ndarray:
+        a = np.clip(np.asarray(age, dtype=float), *AGE_CURVE_RANGE)
+        z = (a - AGE_CENTRE) / AGE_SCALE
+        return np.polynomial.polynomial.polyval(z, np.asarray(self.params.age_coef))
+
+    def embryonic_by_frailty(self, age: np.ndarray | float) -> np.ndarray:
+        """Embryonic-route loss probability at each frailty node: shape ``age.shape + (K,)``."""
+        eta = self._logit_e0(age)
+        return special.expit(np.asarray(eta)[..., None] + self.params.embryonic_sd * self.z)
+
     def embryonic(self, age: np.ndarray | float) -> np.ndarray:
-        """Embryonic-route loss probability ``e(age)``."""
-        z = (np.asarray(age, dtype=float) - AGE_CENTRE) / AGE_SCALE
-        eta = np.polynomial.polynomial.polyval(z, np.asarray(self.params.age_coef))
-        return special.expit(eta)
+        """Population-average embryonic-route loss probability at ``age`` (mean over z)."""
+        return self.embryonic_by_frailty(age) @ self.z_weights
 
     def population_risk(self, age: np.ndarray | float) -> np.ndarray:
         """Loss probability of a pregnancy of a woman with no history (prior mean)."""
-        e = self.embryonic(age)
-        return e + (1 - e) * self.params.theta_mean * self.params.q_defective
+        e = self.embryonic_by_frailty(age)
+        tq = self.params.theta_mean * self.params.q_defective
+        return (e + (1 - e) * tq) @ self.z_weights
 
     def biopsy_loglik(self, n_abnormal: int, n_normal: int) -> np.ndarray:
         """Log-likelihood over the theta grid of biopsy calls, sens/spec integrated out."""
@@ -549,6 +679,12 @@ class RiskModel:
             p_abn = np.clip(p_abn, 1e-300, 1 - 1e-16)
             ll = key[0] * np.log(p_abn) + key[1] * np.log1p(-p_abn)
             ll += np.log(ws)[:, None, None] + np.log(wc)[None, :, None]
+            # The call is assumed better than chance: the (s, c) prior is truncated to
+            # s + c > 1, so that every accuracy in the prior makes an abnormal call more
+            # likely the higher theta (model v2; with the untruncated prior many abnormal
+            # calls could be "explained" by poor specificity and an extra one lower theta).
+            better = (s[:, None] + c[None, :]) > 1.0
+            ll = np.where(better[:, :, None], ll, -np.inf)
             out = special.logsumexp(ll.reshape(-1, self.theta.size), axis=0)
         self._biopsy_cache[key] = out
         return out
@@ -562,118 +698,96 @@ class RiskModel:
         n_lb: np.ndarray,
         n_babn: np.ndarray,
         n_bnorm: np.ndarray,
+        n_kabn: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Unnormalised log posterior of theta over the grid (one row per evidence pattern).
+        """Unnormalised log posterior over the (z, theta) grid: shape ``(rows, K, G)``.
 
         ``hist_age`` is the representative age of the previous pregnancies
-        (:func:`history_age`). Losses with an abnormal karyotype have likelihood
-        ``e * (1 - m)``, constant in theta, so they only enter through ``hist_age``.
+        (:func:`history_age`).
         """
         p = self.params
-        lp = np.broadcast_to(self.log_prior, (hist_age.shape[0], self.theta.size)).copy()
-        if np.any(n_loss) or np.any(n_lb) or np.any(n_knorm):
+        n = hist_age.shape[0]
+        kk, gg = self.log_joint_prior.shape
+        lp = np.broadcast_to(self.log_joint_prior, (n, kk, gg)).copy()
+        if n_kabn is None:
+            n_kabn = np.zeros(n, dtype=np.int64)
+        if np.any(n_loss) or np.any(n_lb) or np.any(n_knorm) or np.any(n_kabn):
             tq = self.theta * p.q_defective
-            # One row of log pi / log(1 - pi) per distinct history age (few), gathered per
-            # woman: no transcendental functions on the n x grid arrays.
             uh, hidx = np.unique(hist_age, return_inverse=True)
             hidx = hidx.reshape(-1)
-            eh = self.embryonic(uh)
-            pi = eh[:, None] + (1 - eh)[:, None] * tq[None, :]
+            eh = self.embryonic_by_frailty(uh)  # (U, K)
+            pi = eh[:, :, None] + (1 - eh)[:, :, None] * tq[None, None, :]  # (U, K, G)
             if np.any(n_loss):
-                lp += n_loss[:, None] * np.log(pi)[hidx]
+                lp += n_loss[:, None, None] * np.log(pi)[hidx]
             if np.any(n_lb):
-                lp += n_lb[:, None] * np.log1p(-pi)[hidx]
+                lp += n_lb[:, None, None] * np.log1p(-pi)[hidx]
+            m = p.karyotype_false_normal
             rows = np.flatnonzero(n_knorm)
             if rows.size:
-                m = p.karyotype_false_normal
-                ek = eh[hidx[rows]][:, None]
-                lp[rows] += n_knorm[rows][:, None] * np.log(ek * m + (1 - ek) * tq[None, :])
+                # A euploid loss informs theta only: its factor uses the population-average
+                # embryonic risk at that age, so it does not lower the frailty z (which
+                # would make a euploid loss *better* news than an untested one, against
+                # the clinic series). Model v2 choice, documented in docs/risk-model.md.
+                ebar = (eh @ self.z_weights)[hidx[rows]][:, None, None]
+                lp[rows] += n_knorm[rows][:, None, None] * np.log(
+                    ebar * m + (1 - ebar) * tq[None, None, :])
+            # A loss with an abnormal karyotype is explained by that embryo: its factor is
+            # held constant in theta *and* z (model v2), so it neither moves theta nor
+            # raises the embryonic frailty. Clinic series report a better prognosis after
+            # an aneuploid than after a euploid loss (Ogasawara et al. 2000, to verify),
+            # which a frailty update would contradict.
         if np.any(n_babn) or np.any(n_bnorm):
             pairs = np.stack([n_babn, n_bnorm], axis=1)
             uniq, inv = np.unique(pairs, axis=0, return_inverse=True)
             table = np.stack([self.biopsy_loglik(a, b) for a, b in uniq])
-            lp += table[inv.reshape(-1)]
+            lp += table[inv.reshape(-1)][:, None, :]
         return lp
 
-    def _theta_summaries(self, hist_age: np.ndarray, counts: dict[str, np.ndarray],
-                         chunk_size: int
-                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Posterior mean, 2.5% / 97.5% quantiles and variance of theta per row."""
-        n = hist_age.shape[0]
-        th_mean = np.empty(n)
-        th_var = np.empty(n)
-        th_lo = np.empty(n)
-        th_hi = np.empty(n)
-        alpha = (1 - CREDIBLE_LEVEL) / 2
-        for start in range(0, n, chunk_size):
-            sl = slice(start, min(start + chunk_size, n))
-            lp = self._log_posterior(
-                hist_age[sl], counts["n_losses"][sl], counts["n_loss_karyotype_normal"][sl],
-                counts["n_live_births"][sl], counts["n_biopsy_abnormal"][sl],
-                counts["n_biopsy_normal"][sl],
-            )
-            lp -= lp.max(axis=1, keepdims=True)
-            w = np.exp(lp, out=lp)
-            w /= w.sum(axis=1, keepdims=True)
-            th_mean[sl] = w @ self.theta
-            th_var[sl] = np.maximum(w @ self.theta**2 - th_mean[sl] ** 2, 0.0)
-            cdf = np.cumsum(w, axis=1, out=w)
-            th_lo[sl] = self._quantile(cdf, alpha)
-            th_hi[sl] = self._quantile(cdf, 1 - alpha)
-        return th_mean, th_lo, th_hi, th_var
+    def _posterior_weights(self, hist_age: np.ndarray, counts: dict[str, np.ndarray]
+                           ) -> np.ndarray:
+        """Posterior weights over (z, theta): shape (rows, K, G), each row summing to 1.
 
-    def predict_many(
-        self,
-        age: Sequence[float] | np.ndarray,
-        n_losses: Sequence[int] | np.ndarray | int = 0,
-        n_live_births: Sequence[int] | np.ndarray | int = 0,
-        n_biopsy_abnormal: Sequence[int] | np.ndarray | int = 0,
-        n_biopsy_normal: Sequence[int] | np.ndarray | int = 0,
-        n_loss_karyotype_abnormal: Sequence[int] | np.ndarray | int = 0,
-        n_loss_karyotype_normal: Sequence[int] | np.ndarray | int = 0,
-        *,
-        chunk_size: int = 8192,
-    ) -> CohortRisk:
-        """Score a cohort (vectorised; 100,000 women in well under a second).
-
-        Parameters
-        ----------
-        age
-            Maternal age (years) per woman, 12-60.
-        n_losses
-            Previous losses without an informative karyotype.
-        n_live_births
-            Previous live births.
-        n_biopsy_abnormal, n_biopsy_normal
-            Number of pre-pregnancy biopsies (different cycles) called abnormal / normal.
-        n_loss_karyotype_abnormal, n_loss_karyotype_normal
-            Previous losses with an abnormal / normal pregnancy-tissue karyotype.
-        chunk_size
-            Rows processed at once (bounds memory to ``chunk_size * grid_size`` floats).
-
-        Returns
-        -------
-        CohortRisk
-
-        Raises
-        ------
-        InputError
-            Age outside 12-60, negative or non-integer counts, mismatched lengths.
+        The history (losses, live births, karyotypes) updates (z, theta) jointly and
+        exactly. A biopsy call informs theta only, **within each frailty stratum**: the
+        frailty marginal stays the history's (``P(z | history)``) and each stratum's
+        conditional theta posterior is multiplied by the calls' likelihood. This is a
+        modelling choice: exact joint updating would let an abnormal call *lower* the risk
+        of a woman with many losses (the call re-attributes her losses from the embryonic
+        frailty to theta; up to 0.014 in model 2026.12-1), which no clinic would accept from
+        an abnormal test. With it, an abnormal call always raises and a normal call always
+        lowers the estimate (the integrated call likelihood rises with theta because the
+        priors have E[s] > 1 - E[c]).
         """
-        ages = np.atleast_1d(np.asarray(age, dtype=float))
+        none = np.zeros_like(counts["n_losses"])
+        lp = self._log_posterior(
+            hist_age, counts["n_losses"], counts["n_loss_karyotype_normal"],
+            counts["n_live_births"], none, none, counts["n_loss_karyotype_abnormal"],
+        )
+        lp -= lp.max(axis=(1, 2), keepdims=True)
+        w = np.exp(lp, out=lp)
+        w /= w.sum(axis=(1, 2), keepdims=True)
+        n_babn, n_bnorm = counts["n_biopsy_abnormal"], counts["n_biopsy_normal"]
+        if np.any(n_babn) or np.any(n_bnorm):
+            pz = w.sum(axis=2, keepdims=True)
+            pairs = np.stack([n_babn, n_bnorm], axis=1)
+            uniq, inv = np.unique(pairs, axis=0, return_inverse=True)
+            table = np.stack([self.biopsy_loglik(a, b) for a, b in uniq])
+            lb = table[inv.reshape(-1)]
+            lb = np.exp(lb - lb.max(axis=1, keepdims=True))[:, None, :]
+            w = w * lb
+            w *= pz / np.maximum(w.sum(axis=2, keepdims=True), 1e-300)
+        return w
+
+    @staticmethod
+    def _validate_counts(ages: np.ndarray, named: list[tuple[str, Any]]) -> dict[str, np.ndarray]:
         n = ages.shape[0]
-        problems = []
         if not np.all(np.isfinite(ages)) or np.any((ages < MIN_AGE) | (ages > MAX_AGE)):
             bad = np.flatnonzero(~np.isfinite(ages) | (ages < MIN_AGE) | (ages > MAX_AGE))
             raise InputError(f"age must be between {MIN_AGE:g} and {MAX_AGE:g} years",
                              column="age", row=int(bad[0]) + 1, value=float(ages[bad[0]]))
+        problems = []
         counts = {}
-        for name, val in [
-            ("n_losses", n_losses), ("n_live_births", n_live_births),
-            ("n_biopsy_abnormal", n_biopsy_abnormal), ("n_biopsy_normal", n_biopsy_normal),
-            ("n_loss_karyotype_abnormal", n_loss_karyotype_abnormal),
-            ("n_loss_karyotype_normal", n_loss_karyotype_normal),
-        ]:
+        for name, val in named:
             arr = np.asarray(val)
             try:
                 whole = arr.dtype != bool and (np.issubdtype(arr.dtype, np.integer)
@@ -695,13 +809,15 @@ class RiskModel:
         if problems:
             raise InputError(problems[0] if len(problems) == 1 else
                              [InputError(p).problems[0] for p in problems])
-        # The theta posterior depends only on the evidence counts and the (rounded) history
-        # age: score each distinct pattern once, then apply the exact
-        # current-age embryonic risk per woman.
+        return counts
+
+    @staticmethod
+    def _patterns(ages: np.ndarray, counts: dict[str, np.ndarray]
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Distinct evidence patterns: (history-age steps, index of first row, inverse)."""
+        n = ages.shape[0]
         h_steps = np.rint(history_age(ages) * HISTORY_AGE_STEPS_PER_YEAR).astype(np.int64)
-        cols = [h_steps, counts["n_losses"], counts["n_live_births"],
-                counts["n_loss_karyotype_normal"], counts["n_biopsy_abnormal"],
-                counts["n_biopsy_normal"]]
+        cols = [h_steps] + [counts[k] for k in sorted(counts)]
         key = np.zeros(n, dtype=np.int64)
         overflow = False
         for col in cols:
@@ -715,23 +831,191 @@ class RiskModel:
                                           return_inverse=True)
         else:
             _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-        inverse = inverse.reshape(-1)
-        ucounts = {k: v[first] for k, v in counts.items()}
-        th_mean_u, th_lo_u, th_hi_u, th_var_u = self._theta_summaries(
-            h_steps[first] / HISTORY_AGE_STEPS_PER_YEAR, ucounts, chunk_size)
-        th_mean = th_mean_u[inverse]
+        return h_steps, first, inverse.reshape(-1)
+
+    def _summaries(self, ages: np.ndarray, counts: dict[str, np.ndarray], chunk_size: int,
+                   want_cdf: bool) -> dict[str, np.ndarray]:
+        """Per-woman point summaries (and per-pattern conditional CDFs when asked)."""
+        n = ages.shape[0]
+        h_steps, first, inverse = self._patterns(ages, counts)
+        u = first.shape[0]
+        kk, gg = self.log_joint_prior.shape
+        pz = np.empty((u, kk))      # P(z_k | data)
+        m1 = np.empty((u, kk))      # E[theta 1{z_k}]
+        m2 = np.empty((u, kk))      # E[theta^2 1{z_k}]
+        th_cdf = np.empty((u, gg))  # marginal theta CDF
+        cdf = np.empty((u, kk, gg + 1)) if want_cdf else None
+        uc = {k: v[first] for k, v in counts.items()}
+        hu = h_steps[first] / HISTORY_AGE_STEPS_PER_YEAR
+        step = max(1, chunk_size // max(kk, 1))
+        for start in range(0, u, step):
+            sl = slice(start, min(start + step, u))
+            w = self._posterior_weights(hu[sl], {k: v[sl] for k, v in uc.items()})
+            pz[sl] = w.sum(axis=2)
+            m1[sl] = w @ self.theta
+            m2[sl] = w @ self.theta**2
+            th_cdf[sl] = np.cumsum(w.sum(axis=1), axis=1)
+            if cdf is not None:
+                cdf[sl, :, 0] = 0.0
+                np.cumsum(w, axis=2, out=cdf[sl, :, 1:])
         q = self.params.q_defective
-        e = self.embryonic(ages)
-        p_loss = e + (1 - e) * th_mean * q
+        e = self.embryonic_by_frailty(ages)  # (n, K)
+        pzn, m1n, m2n = pz[inverse], m1[inverse], m2[inverse]
+        emb = np.sum(e * pzn, axis=1)
+        p_loss = emb + q * np.sum((1 - e) * m1n, axis=1)
+        second = np.sum(e**2 * pzn + 2 * q * e * (1 - e) * m1n + q**2 * (1 - e) ** 2 * m2n,
+                        axis=1)
+        out = {"p_loss": p_loss, "embryonic": emb, "e": e, "inverse": inverse,
+               "theta_mean": np.sum(m1n, axis=1),
+               "sd": np.sqrt(np.maximum(second - p_loss**2, 0.0)),
+               "theta_cdf": th_cdf, "n": np.array(n)}
+        if cdf is not None:
+            out["cdf"] = cdf
+        return out
+
+    @staticmethod
+    def _pi_cdf(t: np.ndarray, cdf: np.ndarray, inverse: np.ndarray, e: np.ndarray,
+                q: np.ndarray) -> np.ndarray:
+        """P(pi <= t) per woman (t: shape (n, j)) from per-pattern component CDFs.
+
+        ``cdf``: (patterns, C, G + 1) cumulative posterior mass over theta cells of each
+        component (a frailty node of one parameter set, already weighted); ``e``: (n, C)
+        embryonic risk per woman and component; ``q``: (C,) q_defective per component.
+        Mass is spread uniformly within a theta cell.
+        """
+        g = cdf.shape[2] - 1
+        ee = e[:, None, :]
+        th = (t[:, :, None] - ee) / ((1 - ee) * q[None, None, :])
+        pos = np.clip(th, 0.0, 1.0) * g
+        idx = np.minimum(pos.astype(np.int64), g - 1)
+        frac = pos - idx
+        rows = inverse[:, None, None]
+        cs = np.arange(cdf.shape[1])[None, None, :]
+        c0 = cdf[rows, cs, idx]
+        c1 = cdf[rows, cs, idx + 1]
+        return np.sum(c0 + frac * (c1 - c0), axis=2)
+
+    def _interval(self, ages: np.ndarray, counts: dict[str, np.ndarray], chunk_size: int,
+                  models: Sequence[RiskModel], iterations: int = 40) -> np.ndarray:
+        """2.5% and 97.5% quantiles of pi pooled (equal weights) over ``models``: (n, 2).
+
+        Bisection on the pooled CDF; all models share the theta grid and the evidence
+        patterns, so their components are stacked and evaluated together.
+        """
+        alpha = (1 - CREDIBLE_LEVEL) / 2
+        target = np.array([alpha, 1 - alpha])
+        n = ages.shape[0]
+        out = np.empty((n, 2))
+        wm = 1.0 / len(models)
+        for start in range(0, n, chunk_size):
+            sl = slice(start, min(start + chunk_size, n))
+            sub = {k: v[sl] for k, v in counts.items()}
+            summs = [mdl._summaries(ages[sl], sub, chunk_size, want_cdf=True) for mdl in models]
+            cdf = np.concatenate([sm["cdf"] for sm in summs], axis=1) * wm
+            e = np.concatenate([sm["e"] for sm in summs], axis=1)
+            q = np.concatenate([np.full(sm["e"].shape[1], mdl.params.q_defective)
+                                for mdl, sm in zip(models, summs, strict=True)])
+            inverse = summs[0]["inverse"]
+            m = sl.stop - sl.start
+            lo = np.zeros((m, 2))
+            hi = np.ones((m, 2))
+            for _ in range(iterations):
+                mid = 0.5 * (lo + hi)
+                below = self._pi_cdf(mid, cdf, inverse, e, q) < target[None, :]
+                lo = np.where(below, mid, lo)
+                hi = np.where(below, hi, mid)
+            out[sl] = 0.5 * (lo + hi)
+        return out
+
+    def predict_many(
+        self,
+        age: Sequence[float] | np.ndarray,
+        n_losses: Sequence[int] | np.ndarray | int = 0,
+        n_live_births: Sequence[int] | np.ndarray | int = 0,
+        n_biopsy_abnormal: Sequence[int] | np.ndarray | int = 0,
+        n_biopsy_normal: Sequence[int] | np.ndarray | int = 0,
+        n_loss_karyotype_abnormal: Sequence[int] | np.ndarray | int = 0,
+        n_loss_karyotype_normal: Sequence[int] | np.ndarray | int = 0,
+        *,
+        interval: str | None = "full",
+        chunk_size: int = 8192,
+    ) -> CohortRisk:
+        """Score a cohort (vectorised; point estimates for 100,000 women in under a second).
+
+        Parameters
+        ----------
+        age
+            Maternal age (years) per woman, 12-60.
+        n_losses
+            Previous losses without an informative karyotype.
+        n_live_births
+            Previous live births.
+        n_biopsy_abnormal, n_biopsy_normal
+            Number of pre-pregnancy biopsies (different cycles) called abnormal / normal.
+        n_loss_karyotype_abnormal, n_loss_karyotype_normal
+            Previous losses with an abnormal / normal pregnancy-tissue karyotype.
+        interval
+            ``"full"`` (default): 95% interval pooled over the parameter draws;
+            ``"fixed"``: with the calibrated parameters only; ``None``: point estimates
+            only (``lower`` / ``upper`` are NaN; the fast path).
+        chunk_size
+            Rows processed at once (bounds memory).
+
+        Returns
+        -------
+        CohortRisk
+
+        Raises
+        ------
+        InputError
+            Age outside 12-60, negative or non-integer counts, mismatched lengths.
+
+        Examples
+        --------
+        >>> r = RiskModel().predict_many([25.0, 40.0], 2, interval=None)
+        >>> bool(r.p_loss[1] > 2 * r.p_loss[0])
+        True
+        """
+        if interval not in ("full", "fixed", None):
+            raise InputError("interval must be 'full', 'fixed' or None", column="interval",
+                             value=interval)
+        ages = np.atleast_1d(np.asarray(age, dtype=float))
+        counts = self._validate_counts(ages, [
+            ("n_losses", n_losses), ("n_live_births", n_live_births),
+            ("n_biopsy_abnormal", n_biopsy_abnormal), ("n_biopsy_normal", n_biopsy_normal),
+            ("n_loss_karyotype_abnormal", n_loss_karyotype_abnormal),
+            ("n_loss_karyotype_normal", n_loss_karyotype_normal),
+        ])
+        n = ages.shape[0]
+        summ = self._summaries(ages, counts, chunk_size, want_cdf=False)
+        p_loss = summ["p_loss"]
+        if interval is None or n == 0:
+            lower = upper = np.full(n, np.nan)
+        else:
+            models: list[RiskModel] = [self]
+            if interval == "full":
+                models += self._draw_model_list()
+            qs = self._interval(ages, counts, chunk_size, models)
+            lower = np.minimum(qs[:, 0], p_loss)
+            upper = np.maximum(qs[:, 1], p_loss)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(p_loss > 0, summ["embryonic"] / p_loss, 0.0)
         return CohortRisk(
             p_loss=p_loss,
-            lower=e + (1 - e) * th_lo_u[inverse] * q,
-            upper=e + (1 - e) * th_hi_u[inverse] * q,
-            embryonic_share=e / p_loss,
-            theta_mean=th_mean,
+            lower=lower,
+            upper=upper,
+            embryonic_share=np.clip(share, 0.0, 1.0),
+            theta_mean=summ["theta_mean"],
             model_version=self.model_version,
-            sd=(1 - e) * q * np.sqrt(th_var_u[inverse]),
+            sd=summ["sd"],
         )
+
+    def _theta_quantiles(self, summ: dict[str, np.ndarray]) -> tuple[float, float]:
+        alpha = (1 - CREDIBLE_LEVEL) / 2
+        cdf = summ["theta_cdf"][summ["inverse"]]
+        lo = float(self._quantile(cdf, alpha)[0])
+        hi = float(self._quantile(cdf, 1 - alpha)[0])
+        return lo, hi
 
     def _quantile(self, cdf: np.ndarray, q: float) -> np.ndarray:
         """Theta quantile from row-wise grid CDFs (linear within the grid cell)."""
@@ -754,26 +1038,39 @@ class RiskModel:
         ev = encode_history(history)
         n_abn, n_norm = encode_biopsies(biopsies)
         ev = replace(ev, n_biopsy_abnormal=n_abn, n_biopsy_normal=n_norm)
-        res = self.predict_many(
-            [a], ev.n_loss, ev.n_live_births, n_abn, n_norm,
-            ev.n_loss_karyotype_abnormal, ev.n_loss_karyotype_normal,
-        )
-        p = float(res.p_loss[0])
-        emb = float(res.embryonic_share[0])
-        q = self.params.q_defective
-        e = float(self.embryonic(a))
-        th_lo = (float(res.lower[0]) - e) / ((1 - e) * q)
-        th_hi = (float(res.upper[0]) - e) / ((1 - e) * q)
+        ages = np.array([a])
+        counts = self._validate_counts(ages, [
+            ("n_losses", ev.n_loss), ("n_live_births", ev.n_live_births),
+            ("n_biopsy_abnormal", n_abn), ("n_biopsy_normal", n_norm),
+            ("n_loss_karyotype_abnormal", ev.n_loss_karyotype_abnormal),
+            ("n_loss_karyotype_normal", ev.n_loss_karyotype_normal),
+        ])
+        summ = self._summaries(ages, counts, 8192, want_cdf=False)
+        p = float(summ["p_loss"][0])
+        emb = min(max(float(summ["embryonic"][0]) / p, 0.0), 1.0) if p > 0 else 0.0
+        fixed = self._interval(ages, counts, 8192, [self])[0]
+        draws = self._draw_model_list()
+        full = self._interval(ages, counts, 8192, [self, *draws])[0] if draws else fixed
+        if draws:
+            pd_ = [float(d._summaries(ages, counts, 8192, want_cdf=False)["p_loss"][0])
+                   for d in draws]
+            p_par = tuple(float(x) for x in np.percentile(pd_, [2.5, 97.5]))
+        else:
+            p_par = (p, p)
+        th_lo, th_hi = self._theta_quantiles(summ)
         return RiskEstimate(
             p_loss=p,
-            interval=(float(res.lower[0]), float(res.upper[0])),
-            components=Components(embryonic=emb, endometrial=1.0 - emb),
+            interval=(float(min(full[0], p)), float(max(full[1], p))),
+            components=Components(embryonic=emb, non_embryonic=1.0 - emb),
             model_version=self.model_version,
             age=a,
             evidence=ev,
-            theta_mean=float(res.theta_mean[0]),
-            theta_interval=(max(th_lo, 0.0), min(th_hi, 1.0)),
-            sd=float(res.sd[0]) if res.sd is not None else float("nan"),
+            theta_mean=float(summ["theta_mean"][0]),
+            theta_interval=(th_lo, th_hi),
+            sd=float(summ["sd"][0]),
+            interval_fixed_parameters=(float(min(fixed[0], p)), float(max(fixed[1], p))),
+            p_loss_parameter_interval=(p_par[0], p_par[1]),
+            n_parameter_draws=len(draws),
         )
 
     def biopsy_outlook(
@@ -785,9 +1082,9 @@ class RiskModel:
         """What one more biopsy (from a new cycle) could change.
 
         The predictive probability that the next call is abnormal is the ratio of marginal
-        likelihoods ``Z(data + abnormal) / Z(data)`` (theta, sensitivity and specificity
+        likelihoods ``Z(data + abnormal) / Z(data)`` (theta, z, sensitivity and specificity
         integrated out), so the law of total variance holds exactly: the expected posterior
-        variance after the biopsy never exceeds the current one.
+        variance after the biopsy never exceeds the current one (calibrated parameters).
 
         Returns
         -------
@@ -798,15 +1095,19 @@ class RiskModel:
         n_abn, n_norm = encode_biopsies(biopsies)
         steps = HISTORY_AGE_STEPS_PER_YEAR
         h = np.rint(history_age(a) * steps) / steps
-        three = np.ones(3)
-        lp = self._log_posterior(
-            h * three, ev.n_loss * three.astype(np.int64),
-            ev.n_loss_karyotype_normal * three.astype(np.int64),
-            ev.n_live_births * three.astype(np.int64),
-            np.array([n_abn, n_abn + 1, n_abn]), np.array([n_norm, n_norm, n_norm + 1]),
-        )
-        log_z = special.logsumexp(lp, axis=1)
-        p_abn = float(np.exp(log_z[1] - log_z[0]))
+        one = np.ones(1, dtype=np.int64)
+        w = self._posterior_weights(np.array([h]), {
+            "n_losses": ev.n_loss * one,
+            "n_loss_karyotype_normal": ev.n_loss_karyotype_normal * one,
+            "n_live_births": ev.n_live_births * one,
+            "n_loss_karyotype_abnormal": ev.n_loss_karyotype_abnormal * one,
+            "n_biopsy_abnormal": n_abn * one, "n_biopsy_normal": n_norm * one})[0]
+        # Predictive of the next call within each stratum (sens/spec shared with the
+        # earlier calls): Z(data + abnormal) / Z(data) on the theta grid.
+        l0 = self.biopsy_loglik(n_abn, n_norm)
+        l1 = self.biopsy_loglik(n_abn + 1, n_norm)
+        ratio = np.exp(l1 - l0)
+        p_abn = float(np.sum(w * ratio[None, :]))
         calls = list(biopsies) if not isinstance(biopsies, str | bytes) else biopsies
         now = self.predict(a, history, calls)
         if_abn = self.predict(a, history, [*calls, DecidualCall.ABNORMAL])
@@ -825,7 +1126,7 @@ class RiskModel:
         history: Sequence[Outcome | str | PregnancyRecord] | int = 0,
         biopsies: Iterable[DecidualCall | str | Any] = (),
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior of ``theta`` on the grid: ``(theta, weights)`` (for plots)."""
+        """Posterior of ``theta`` on the grid (frailty integrated out): ``(theta, weights)``."""
         a = validate_age(age)
         ev = encode_history(history)
         n_abn, n_norm = encode_biopsies(biopsies)
@@ -835,8 +1136,9 @@ class RiskModel:
         lp = self._log_posterior(
             one([h]), one([ev.n_loss]), one([ev.n_loss_karyotype_normal]),
             one([ev.n_live_births]), one([n_abn]), one([n_norm]),
+            one([ev.n_loss_karyotype_abnormal]),
         )
-        w = np.exp(lp[0] - lp[0].max())
+        w = np.exp(lp[0] - lp[0].max()).sum(axis=0)
         return self.theta.copy(), w / w.sum()
 
 
@@ -844,7 +1146,7 @@ _DEFAULT_MODEL: RiskModel | None = None
 
 
 def default_model() -> RiskModel:
-    """The model built from the shipped parameters (cached)."""
+    """The model built from the shipped parameters and draws (cached)."""
     global _DEFAULT_MODEL
     if _DEFAULT_MODEL is None:
         _DEFAULT_MODEL = RiskModel(shipped_params())
