@@ -102,12 +102,60 @@ class DeciduaGroup(TyperGroup):
             self._listing = False
 
     def invoke(self, ctx):  # type: ignore[no-untyped-def]
+        import warnings
+
         try:
-            _authorize(self, ctx)
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_warning
+                warnings.simplefilter("default")
+                for quiet in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+                    warnings.simplefilter("ignore", quiet)  # developers' concern, not users'
+                _authorize(self, ctx)
+                return super().invoke(ctx)
         except DeciduaError as exc:
             report_error(exc)
             raise typer.Exit(1) from None
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+    """A Python warning as one plain line on stderr (no file, line or source code)."""
+    from decidua.cli.output import err_console
+
+    err_console.print(f"Warning: {message}")
+
+
+#: Output parameters checked before a command runs (and so before it reads large inputs):
+#: folders must not be existing files, files must not be existing folders.
+OUTPUT_DIRS = {("export", "out"), ("timing fit", "out")}
+OUTPUT_FILES = {
+    ("methylation summarize", "out"), ("methylation mbias", "out"),
+    ("methylation compare", "out"), ("methylation score", "out"), ("timing centiles", "save"),
+}  # fmt: skip
+
+
+def _check_outputs(command: str, params: dict[str, Any]) -> None:
+    import os
+    from pathlib import Path
+
+    from decidua.errors import InputError
+
+    for name, value in params.items():
+        if not isinstance(value, Path):
+            continue
+        is_dir = (command, name) in OUTPUT_DIRS or name.endswith("_dir")
+        is_file = (command, name) in OUTPUT_FILES
+        if not (is_dir or is_file):
+            continue
+        option = "--" + name.replace("_", "-")
+        if is_dir and value.exists() and not value.is_dir():
+            raise InputError("exists and is a file, not a folder", file=str(value), column=option)
+        if is_file and value.is_dir():
+            raise InputError("is a folder, not a file name", file=str(value), column=option)
+        parent = value.absolute().parent
+        if parent.exists() and not parent.is_dir():
+            raise InputError(f"{parent} is a file, not a folder", file=str(value), column=option)
+        if parent.is_dir() and not os.access(parent, os.W_OK | os.X_OK):
+            raise InputError(f"folder {parent} is not writable", file=str(value), column=option)
 
 
 def _resolve(group: Any, ctx: Any) -> tuple[str, dict[str, Any]] | None:
@@ -144,6 +192,7 @@ def _authorize(group: Any, ctx: Any) -> None:
     if found is None:
         return
     command, params = found
+    _check_outputs(command, params)
     if not access.needs_database(command, params):
         return
     from decidua.services.users import acting_user

@@ -47,6 +47,37 @@ class Assessment:
         return out
 
 
+#: Largest counts accepted from the command line: plausibility bounds for data
+#: entry (a woman's reproductive life holds far fewer pregnancies), not published
+#: figures. A larger value is a typing error; the model is not extrapolated to it.
+MAX_LOSSES = 20
+MAX_LIVE_BIRTHS = 20
+MAX_BIOPSIES = 20
+
+
+def check_plausible_counts(losses: int, live_births: int, biopsies: int = 0) -> None:
+    """Refuse counts beyond :data:`MAX_LOSSES` / :data:`MAX_LIVE_BIRTHS` / :data:`MAX_BIOPSIES`.
+
+    Raises
+    ------
+    InputError
+        Naming the option and the bound.
+    """
+    from decidua.errors import Problem
+
+    problems = [
+        Problem(f"{value} is not a plausible count (at most {bound})", column=name, value=value)
+        for name, value, bound in (
+            ("--losses", losses, MAX_LOSSES),
+            ("--live-births", live_births, MAX_LIVE_BIRTHS),
+            ("--biopsy", biopsies, MAX_BIOPSIES),
+        )
+        if value > bound
+    ]
+    if problems:
+        raise InputError(problems)
+
+
 def assess(
     age: float,
     losses: int = 0,
@@ -79,6 +110,7 @@ def assess(
 
     if losses < 0 or live_births < 0:
         raise InputError("--losses and --live-births cannot be negative")
+    check_plausible_counts(losses, live_births, len(biopsies))
     history = [Outcome.LIVE_BIRTH] * live_births + [Outcome.MISCARRIAGE] * losses
     calls = list(biopsies)
     est = predict(age, history, calls)

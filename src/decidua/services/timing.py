@@ -188,6 +188,46 @@ def fit_reference(
 # --------------------------------------------------------------------------------------
 
 
+#: Largest |ΔCt| accepted for placement: a ΔCt is the difference of two Cq values
+#: of one run, each between 0 and the run's cycle count (40-45 cycles in the
+#: standard qPCR protocols), so a larger magnitude cannot come from a real run.
+MAX_ABS_DELTA_CT = 45.0
+
+
+def check_placement_input(df: pd.DataFrame, genes: Sequence[str], file: str) -> None:
+    """Refuse empty biopsy IDs and ΔCt values no qPCR run can produce (every bad cell).
+
+    Raises
+    ------
+    InputError
+        Naming file, row, column and value.
+    """
+    import numpy as np
+    import pandas as pd
+
+    rows = df.attrs.get("rows") or list(range(2, len(df) + 2))
+    problems = []
+    if "ID" in df.columns:
+        for row, v in zip(rows, df["ID"].tolist(), strict=False):
+            if v is None or (isinstance(v, float) and np.isnan(v)) or not str(v).strip():
+                problems.append(Problem("biopsy ID is empty", file, row, "ID"))
+    for gene in genes:
+        if gene not in df.columns:
+            continue
+        values = pd.to_numeric(df[gene], errors="coerce").to_numpy(float)
+        for row, v in zip(rows, values, strict=False):
+            if np.isfinite(v) and abs(v) > MAX_ABS_DELTA_CT:
+                problems.append(
+                    Problem(
+                        f"ΔCt {v:g} is impossible for a qPCR run (|ΔCt| at most "
+                        f"{MAX_ABS_DELTA_CT:g})",
+                        file, row, gene, v,
+                    )
+                )  # fmt: skip
+    if problems:
+        raise InputError(problems[:1000])
+
+
 def place_biopsies(
     reference: Path | str, biopsies: Path, *, strict: bool = False
 ) -> tuple[Placement, list[dict[str, Any]]]:
@@ -211,6 +251,7 @@ def place_biopsies(
     """
     ref = load_reference(reference)
     df = read_csv(biopsies)
+    check_placement_input(df, ref.genes, str(biopsies))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         placement = ref.place(df, strict=strict, file=str(biopsies))

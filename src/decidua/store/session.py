@@ -93,7 +93,7 @@ def get_engine(url: str | None = None) -> Engine:
     try:
         if parsed.get_backend_name() == "sqlite":
             db = parsed.database
-            if db and db != ":memory:":
+            if db and db != ":memory:" and not db.startswith("file:"):
                 try:
                     Path(db).parent.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
@@ -152,6 +152,9 @@ _DB_ERRORS: tuple[tuple[tuple[str, ...], str], ...] = (
      "nothing was written"),
     (("disk is full", "database or disk is full", "53100", "no space left"),
      "the disk holding the database is full; nothing was written"),
+    (("disk i/o error", "file too large"),
+     "the database could not be written (disk full, file size limit or a failing disk); "
+     "nothing was written"),
 )  # fmt: skip
 
 
