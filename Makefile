@@ -6,7 +6,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test lint bench clean venv report-libs screenshots
+
+# System libraries of PDF reports (WeasyPrint: Pango and a font). Installed with
+# apt-get when run as root on Debian; otherwise the packages are named.
+REPORT_APT := libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
 
 venv: $(STAMP)
 
@@ -18,8 +22,30 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-demo: $(STAMP)
+report-libs:
+	@if command -v dpkg >/dev/null 2>&1; then \
+	  missing=""; for p in $(REPORT_APT); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	else ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0 && missing="" || missing=" $(REPORT_APT)"; fi; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	  else echo "PDF reports need the system packages:$$missing (Debian/Ubuntu: sudo apt-get install$$missing)" >&2; exit 1; fi; \
+	fi
+
+demo: $(STAMP) report-libs
 	$(BIN)/decidua demo
+
+# Pictures of one demo patient report's pages (PDF -> PNG, pdftoppm from poppler-utils).
+SHOTS := docs/screenshots
+SHOT_DIR := var/screenshots
+screenshots: $(STAMP) report-libs
+	@command -v pdftoppm >/dev/null 2>&1 || { echo "make screenshots needs pdftoppm (Debian: apt-get install poppler-utils)" >&2; exit 1; }
+	rm -rf $(SHOT_DIR) && mkdir -p $(SHOT_DIR) $(SHOTS)
+	DECIDUA_DATA_DIR=$(SHOT_DIR) $(BIN)/decidua demo >/dev/null
+	DECIDUA_DATA_DIR=$(SHOT_DIR) $(BIN)/decidua --db sqlite:///$(SHOT_DIR)/demo.sqlite \
+	  report patient DEC-0003 --on 2026-01-15 -o $(SHOT_DIR)/patient-report.pdf
+	rm -f $(SHOTS)/patient-report-*.png
+	pdftoppm -png -r 60 $(SHOT_DIR)/patient-report.pdf $(SHOTS)/patient-report
 
 # pytest exit code 5 means "no tests collected": treat it as a failure.
 test: $(STAMP)

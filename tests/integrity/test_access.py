@@ -48,6 +48,8 @@ SAMPLES: dict[str, list[tuple[list[str], dict]]] = {
     "risk patient": [(["X-1"], {"save": False}), (["X-1", "--save"], {"save": True})],
     "risk history": [(["X-1"], {})],
     "pathway patient": [(["X-1"], {})],
+    "report patient": [(["X-1", "-o", "r.pdf"], {"pseudonymise": False}),
+                       (["X-1", "-o", "r.pdf", "--pseudonymise"], {"pseudonymise": True})],
     "export": [
         (["-o", "out"], {"include_non_consented": False}),
         (["-o", "out", "--include-non-consented"], {"include_non_consented": True}),
@@ -95,6 +97,8 @@ def test_every_cli_command_is_in_the_role_table() -> None:
         ("risk patient", {"save": True}, {"admin", "clinician"}),
         ("risk history", {}, set(ROLES)),
         ("patients list", {}, set(ROLES)),
+        ("report patient", {"pseudonymise": False}, {"admin", "clinician"}),
+        ("report patient", {"pseudonymise": True}, {"admin", "clinician", "researcher"}),
         ("some future command", {}, {"admin"}),
     ],
 )

@@ -45,6 +45,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "elisa": ("decidua.cli.elisa", "app", "ELISA plates: 4PL/5PL standard curves, concentrations."),
     "qpcr": ("decidua.cli.qpcr", "app", "RT-qPCR: read plates, ΔCq, ΔΔCq, efficiency, RQ."),
     "biopsy": ("decidua.cli.biopsy", "app", "One biopsy's stored assay results."),
+    "report": ("decidua.cli.report", "app", "Reports: patient letters as PDF or HTML."),
 }  # fmt: skip
 
 _loaded: dict[str, Any] = {}

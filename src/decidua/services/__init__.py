@@ -18,6 +18,7 @@ Modules (imported lazily, so ``import decidua.services`` is cheap):
 ``imports``   import a file (all-or-nothing)
 ``risk``      recurrence risk (inputs, a stored woman, history) and care pathway
 ``export``    pseudonymous research export
+``reports``   patient reports (PDF / HTML) from stored records
 ``users``     user accounts and the acting user
 ``demo``      the bundled synthetic demo cohort
 ``methylation`` summarise call files and BAMs, M-bias, compare groups, score
@@ -30,8 +31,8 @@ import importlib
 from typing import Any
 
 _SUBMODULES = (
-    "biopsies", "database", "demo", "export", "imports", "methylation", "patients", "risk",
-    "timing", "users",
+    "biopsies", "database", "demo", "export", "imports", "methylation", "patients", "reports",
+    "risk", "timing", "users",
 )  # fmt: skip
 
 __all__ = list(_SUBMODULES)

@@ -133,6 +133,9 @@ RULES: tuple[Rule, ...] = (
     Rule("pathway patient", frozenset({ADMIN, CLINICIAN, RESEARCHER})),
     Rule("export", frozenset({ADMIN, RESEARCHER})),
     Rule("export", frozenset({ADMIN}), when=_only("include_non_consented", True)),
+    Rule("report patient", frozenset({ADMIN, CLINICIAN}), note="identified"),
+    Rule("report patient", frozenset({ADMIN, CLINICIAN, RESEARCHER}),
+         when=_only("pseudonymise", True)),
     Rule("demo", frozenset({ADMIN}), bootstrap="fresh_demo", target="database"),
 )  # fmt: skip
 

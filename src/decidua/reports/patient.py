@@ -1,0 +1,375 @@
+"""The patient report: a clinician's summary and a plain-language page for the woman.
+
+:func:`build_patient_report` takes a woman's :class:`~decidua.domain.PatientRecord`
+and what is stored on each of her biopsies (plain dicts, as the use-case layer
+reads them), computes her risk (:mod:`decidua.risk`) and care pathway
+(:mod:`decidua.pathway`) on the assessment day, and returns a frozen
+:class:`PatientReport` of text tables, plot data and the footer. Nothing here
+reads a database or a clock other than the ``generated_at`` it is given.
+
+Pseudonymised (``pseudonym`` given): no identification block; the id becomes
+the pseudonym, biopsy codes become "Biopsy 1, 2, …", dates become days from
+the first dated event of the record ("day 0", "day 212"), the year of birth,
+ethnicity, free text and source file names are left out.
+
+Research use only; not a diagnostic device.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from decidua import RESEARCH_USE_LABEL, domain
+from decidua.reports.model import Footer, Plot, Row, Table, footer, sha256_of
+from decidua.reports.plain import plain_summary
+
+#: How the risk's interval is named everywhere in the report.
+INTERVAL_NAME = "95% credible interval"
+
+
+def pct(x: float) -> str:
+    """A probability as a percentage with one decimal.
+
+    Examples
+    --------
+    >>> pct(0.4123)
+    '41.2%'
+    """
+    return f"{100 * x:.1f}%"
+
+
+@dataclass(frozen=True)
+class RiskPoint:
+    """The risk after the first ``n_biopsies`` biopsies that the model uses."""
+
+    label: str
+    n_biopsies: int
+    p_loss: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class PatientReport:
+    """Everything a patient report shows, as text and plot data.
+
+    Attributes
+    ----------
+    subject
+        The woman's id, or her pseudonym.
+    pseudonymised
+        Whether identifiers were left out.
+    identification
+        ``(label, value)`` pairs; empty when pseudonymised.
+    assessed_on
+        The assessment day as shown (a date, or "day N" when pseudonymised).
+    losses, consecutive_losses, live_births
+        Counts from the record.
+    history, investigations, biopsies, components, pathway
+        Tables.
+    missing
+        What the care pathway needs and the record lacks.
+    risk
+        The current risk (all biopsies the model uses) and its interval.
+    risk_series
+        The risk before any biopsy and after each one (same age and history).
+    risk_model_version, rules_version, stage
+        Versions and the pathway stage.
+    summary
+        Plain-language sentences for the woman.
+    plots
+        Figures to draw at render time.
+    footer
+        Versions, input checksums, generation time.
+    """
+
+    subject: str
+    pseudonymised: bool
+    identification: tuple[tuple[str, str], ...]
+    assessed_on: str
+    losses: int
+    consecutive_losses: int
+    live_births: int
+    history: Table
+    investigations: Table
+    missing: tuple[str, ...]
+    biopsies: Table
+    components: Table
+    risk: RiskPoint
+    risk_series: tuple[RiskPoint, ...]
+    risk_model_version: str
+    risk_components: tuple[tuple[str, str], ...]
+    stage: str
+    rules_version: str
+    pathway: Table
+    summary: tuple[str, ...]
+    plots: tuple[Plot, ...]
+    footer: Footer
+    title: str = "Patient report"
+    label: str = RESEARCH_USE_LABEL
+
+    @property
+    def risk_text(self) -> str:
+        """``41.2% (95% credible interval 30.1% to 52.9%)``."""
+        r = self.risk
+        return f"{pct(r.p_loss)} ({INTERVAL_NAME} {pct(r.low)} to {pct(r.high)})"
+
+    @property
+    def summary_text(self) -> str:
+        """The plain-language summary as one paragraph."""
+        return " ".join(self.summary)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready content (what the templates print)."""
+        return {
+            "title": self.title, "subject": self.subject, "pseudonymised": self.pseudonymised,
+            "identification": [list(x) for x in self.identification],
+            "assessed_on": self.assessed_on, "losses": self.losses,
+            "consecutive_losses": self.consecutive_losses, "live_births": self.live_births,
+            "history": self.history.to_dict(), "investigations": self.investigations.to_dict(),
+            "missing": list(self.missing), "biopsies": self.biopsies.to_dict(),
+            "components": self.components.to_dict(),
+            "risk": {"p_loss": self.risk.p_loss, "interval": [self.risk.low, self.risk.high],
+                     "model_version": self.risk_model_version},
+            "risk_series": [{"label": p.label, "n_biopsies": p.n_biopsies, "p_loss": p.p_loss,
+                             "interval": [p.low, p.high]} for p in self.risk_series],
+            "stage": self.stage, "rules_version": self.rules_version,
+            "pathway": self.pathway.to_dict(), "summary": list(self.summary),
+            "footer": self.footer.to_dict(), "label": self.label,
+        }
+
+
+class _Dates:
+    """Dates as shown: ISO, or days from an anchor when pseudonymised."""
+
+    def __init__(self, record: domain.PatientRecord, pseudonymised: bool) -> None:
+        self.pseudonymised = pseudonymised
+        dates = [p.outcome_date for p in record.pregnancies if p.outcome_date]
+        dates += [i.date for i in record.investigations if i.date]
+        dates += [b.biopsy_date for b in record.biopsies]
+        dates += [v.start_date for v in record.interventions]
+        self.anchor = min(dates) if dates else None
+
+    def __call__(self, d: dt.date | None) -> str:
+        if d is None:
+            return "unknown"
+        if not self.pseudonymised:
+            return d.isoformat()
+        anchor = self.anchor or d
+        return f"day {(d - anchor).days}"
+
+
+def _num(x: Any, fmt: str = "{:.2f}") -> str:
+    return "" if x is None else fmt.format(x)
+
+
+def build_patient_report(
+    record: domain.PatientRecord,
+    biopsy_results: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    on: dt.date,
+    study_group: str | None = None,
+    pseudonym: str | None = None,
+    research_biopsy: bool | None = None,
+    generated_at: dt.datetime | str | None = None,
+    decidua_version: str | None = None,
+) -> PatientReport:
+    """Build a woman's report from her record and her biopsies' stored results.
+
+    Parameters
+    ----------
+    record
+        The woman's record.
+    biopsy_results
+        Per biopsy code, what is stored on it: ``call``, ``reasons``,
+        ``components`` (``name, value, centile, reference, flag``),
+        ``rule_version``, ``timing`` (the newest placement: ``estimated_lh_day``,
+        ``interval``, ``callable``) and ``results`` (``kind, result_key,
+        qc_status, source_file, source_sha256, importer_version,
+        analysis_version``) — the document of ``decidua biopsy show --json``.
+        Biopsies without an entry have no stored result.
+    on
+        Assessment day: her age and the pregnancies counted are as of this day.
+    study_group
+        Shown in the identification block.
+    pseudonym
+        Build the pseudonymised variant under this name (no identifiers).
+    research_biopsy
+        The clinic runs a research biopsy programme (``None``: the rule file's default).
+    generated_at
+        Generation time (default now, UTC): the only field that differs between
+        two builds from the same records.
+    decidua_version
+        Default: the installed version.
+
+    Returns
+    -------
+    PatientReport
+
+    Raises
+    ------
+    decidua.errors.InputError
+        If the risk model refuses her inputs (age outside 12-60).
+
+    Examples
+    --------
+    >>> from decidua.domain import (BiopsyRecord, DecidualCall, Outcome, PatientRecord,
+    ...                             PregnancyRecord)
+    >>> rec = PatientRecord("P1", 1990, pregnancies=tuple(
+    ...     PregnancyRecord(i, Outcome.MISCARRIAGE, 8.0) for i in (1, 2, 3)),
+    ...     biopsies=(BiopsyRecord("P1-B1", dt.date(2024, 3, 9), dt.date(2024, 3, 1),
+    ...                            clinic_call=DecidualCall.ABNORMAL),))
+    >>> r = build_patient_report(rec, on=dt.date(2025, 1, 1),
+    ...                          generated_at="2025-01-01T00:00:00Z")
+    >>> r.losses, len(r.risk_series), r.risk.p_loss == r.risk_series[-1].p_loss
+    (3, 2, True)
+    """
+    from decidua.pathway import next_steps
+    from decidua.risk import default_model
+
+    biopsy_results = dict(biopsy_results or {})
+    anon = pseudonym is not None
+    when = _Dates(record, anon)
+    age = record.age_on(on)
+    model = default_model()
+    pregnancies = [p for p in sorted(record.pregnancies, key=lambda p: p.order)
+                   if p.outcome_date is None or p.outcome_date < on]
+
+    # identification
+    ident: tuple[tuple[str, str], ...] = ()
+    if not anon:
+        ident = (("Patient id", record.patient_id), ("Year of birth", str(record.year_of_birth)),
+                 ("Age on the assessment day", f"{age:.0f} years"),
+                 ("BMI", _num(record.bmi, "{:.1f}") or "not recorded"),
+                 ("Ethnicity", record.ethnicity or "not recorded"),
+                 ("Study group", study_group or "not recorded"))
+
+    # obstetric history
+    hist_rows = []
+    for p in sorted(record.pregnancies, key=lambda p: p.order):
+        karyo = "" if p.karyotype is domain.KaryotypeResult.NOT_TESTED else p.karyotype.value
+        if p.karyotype_detail and not anon:
+            karyo += f" ({p.karyotype_detail})"
+        hist_rows.append(Row((str(p.order), when(p.outcome_date),
+                              p.outcome.value.replace("_", " "),
+                              _num(p.gestation_weeks, "{:g}"),
+                              p.conception.value.replace("_", " "), karyo or "not tested")))
+    history = Table("Obstetric history",
+                    ("#", "date", "outcome", "weeks", "conception", "karyotype"),
+                    tuple(hist_rows))
+
+    # investigations and what is missing
+    inv_rows = []
+    for i in record.investigations:
+        info = domain.INVESTIGATION_KINDS.get(i.kind)
+        value = f"{i.value:g} {i.unit or ''}".strip() if i.value is not None else ""
+        inv_rows.append(Row((when(i.date), info.label if info else i.kind, value,
+                             i.interpretation.value, "" if anon else (i.text or ""))))
+    investigations = Table("Investigations", ("date", "investigation", "value",
+                                              "interpretation", "note"), tuple(inv_rows))
+
+    pathway = next_steps(record, on=on, research_biopsy_available=research_biopsy)
+
+    # biopsies
+    codes = {b.biopsy_id: (f"Biopsy {k}" if anon else b.biopsy_id)
+             for k, b in enumerate(record.biopsies, start=1)}
+    bx_rows, comp_rows = [], []
+    versions: list[tuple[str, str | None]] = [("risk model", model.model_version),
+                                              ("care-pathway rules", pathway.rules_version)]
+    file_sums: list[tuple[str, str | None]] = []
+    used = []
+    for b in record.biopsies:
+        doc = biopsy_results.get(b.biopsy_id, {})
+        t = doc.get("timing") or None
+        if t and t.get("estimated_lh_day") is not None:
+            lo, hi = (t.get("interval") or [None, None])[:2]
+            est = f"LH+{t['estimated_lh_day']:.1f}"
+            if lo is not None and hi is not None:
+                est += f" ({lo:.1f} to {hi:.1f})"
+            if t.get("callable") is False:
+                est += ", uncallable"
+        else:
+            est = "not measured"
+        call = doc.get("call") or "not analysed"
+        reasons = "; ".join(doc.get("reasons") or [])
+        uses = b.clinic_call is not None and not b.on_treatment
+        if uses:
+            used.append(b)
+        bx_rows.append(Row(
+            (codes[b.biopsy_id], when(b.biopsy_date), str(b.cycle_number or ""),
+             f"LH+{b.lh_day}" if b.lh_day is not None else "unknown", est,
+             b.clinic_call.value if b.clinic_call else "not recorded",
+             "yes" if b.on_treatment else "no", call),
+            note=("" if uses else "not used by the risk model ("
+                  + ("on treatment" if b.on_treatment else "no clinic call") + ")")
+            + (("; " if not uses else "") + reasons if reasons else "")))
+        for c in doc.get("components") or []:
+            comp_rows.append(Row((codes[b.biopsy_id], str(c.get("name", "")),
+                                  _num(c.get("value"), "{:.3f}"),
+                                  _num(c.get("centile"), "{:.0f}"),
+                                  c.get("flag") or "")))
+        versions.append(("screening rules", doc.get("rule_version")))
+        for r in doc.get("results") or []:
+            versions.append((f"{r.get('kind')} importer", r.get("importer_version")))
+            if r.get("analysis_version"):
+                versions.append((f"{r.get('kind')} reference", r.get("analysis_version")))
+            name = "input file" if anon else f"file {r.get('source_file') or '?'}"
+            file_sums.append((name, r.get("source_sha256")))
+    biopsies = Table("Biopsies", ("biopsy", "date", "cycle", "LH+ day", "timing estimate",
+                                  "clinic call", "treated", "screening call"), tuple(bx_rows))
+    components = Table("Screening components", ("biopsy", "component", "value", "centile",
+                                                "flag"), tuple(comp_rows),
+                       empty="No assay results stored.")
+
+    # risk now, and before / after each biopsy (same age and history)
+    series = []
+    for k in range(len(used) + 1):
+        est_k = model.predict(age, pregnancies, used[:k])
+        label = "before biopsies" if k == 0 else f"after {codes[used[k - 1].biopsy_id]}"
+        series.append(RiskPoint(label, k, est_k.p_loss, *est_k.interval))
+    risk = series[-1]
+    final = model.predict(age, pregnancies, used)
+    risk_components = (("embryonic (age-related)", pct(final.components.embryonic)),
+                       ("endometrial", pct(final.components.endometrial)))
+
+    step_rows = []
+    for s in pathway.steps:
+        step_rows.append(Row((s.kind.replace("_", " "), s.action, s.text, s.line),
+                             note="; ".join(s.missing)))
+    pathway_table = Table("Care pathway", ("kind", "action", "step", "guideline line"),
+                          tuple(step_rows))
+
+    summary = plain_summary(
+        losses=record.n_losses, live_births=record.n_live_births,
+        n_biopsies=len(record.biopsies),
+        n_abnormal=sum(b.clinic_call is domain.DecidualCall.ABNORMAL for b in record.biopsies),
+        n_normal=sum(b.clinic_call is domain.DecidualCall.NORMAL for b in record.biopsies),
+        p_loss=risk.p_loss, low=risk.low, high=risk.high, n_missing=len(pathway.missing),
+        n_offered=sum(s.action == "offer" and s.status != "done" for s in pathway.steps))
+
+    plots = (Plot("risk_series", "Risk of losing the next pregnancy, before and after "
+                  "each biopsy",
+                  {"labels": [p.label for p in series], "p_loss": [p.p_loss for p in series],
+                   "low": [p.low for p in series], "high": [p.high for p in series]},
+                  caption=f"Dots: risk; bars: {INTERVAL_NAME}. Same age and history at "
+                          "every point: only the biopsies change."),)
+
+    inputs = {"record": record, "biopsy_results": biopsy_results, "on": on,
+              "study_group": study_group, "pseudonym": pseudonym,
+              "research_biopsy": research_biopsy}
+    foot = footer(versions=versions,
+                  checksums=[("records", sha256_of(inputs)), *file_sums],
+                  generated_at=generated_at, decidua_version=decidua_version)
+    return PatientReport(
+        subject=pseudonym if anon else record.patient_id, pseudonymised=anon,
+        identification=ident, assessed_on=when(on), losses=record.n_losses,
+        consecutive_losses=record.consecutive_losses(), live_births=record.n_live_births,
+        history=history, investigations=investigations, missing=tuple(pathway.missing),
+        biopsies=biopsies, components=components, risk=risk, risk_series=tuple(series),
+        risk_model_version=model.model_version, risk_components=risk_components,
+        stage=pathway.stage, rules_version=pathway.rules_version, pathway=pathway_table,
+        summary=summary, plots=plots, footer=foot)
+

@@ -1,0 +1,86 @@
+"""Shared records for the report tests: one woman built by hand (known content)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+
+from decidua.domain import (
+    BiopsyRecord,
+    DecidualCall,
+    Interpretation,
+    InvestigationRecord,
+    KaryotypeResult,
+    Outcome,
+    PatientRecord,
+    PregnancyRecord,
+)
+
+ON = dt.date(2025, 6, 1)
+
+
+@pytest.fixture
+def record() -> PatientRecord:
+    """Three losses then a live birth then a loss; three biopsies (abnormal, normal, abnormal
+    on treatment); a few investigations."""
+    return PatientRecord(
+        "PT-7731", 1988, bmi=24.5, ethnicity="Mixed White and Asian",
+        pregnancies=(
+            PregnancyRecord(1, Outcome.MISCARRIAGE, 7.0, outcome_date=dt.date(2019, 2, 3)),
+            PregnancyRecord(2, Outcome.MISCARRIAGE, 9.5, karyotype=KaryotypeResult.NORMAL,
+                            outcome_date=dt.date(2019, 9, 14)),
+            PregnancyRecord(3, Outcome.LIVE_BIRTH, 39.0, outcome_date=dt.date(2021, 1, 20)),
+            PregnancyRecord(4, Outcome.MISCARRIAGE, 6.0, outcome_date=dt.date(2022, 5, 2)),
+        ),
+        investigations=(
+            InvestigationRecord("tsh", Interpretation.NORMAL, dt.date(2022, 7, 1), 2.1,
+                                "mIU/L"),
+            InvestigationRecord("lupus_anticoagulant", Interpretation.NORMAL,
+                                dt.date(2022, 7, 1), text="seen by Dr Example"),
+        ),
+        biopsies=(
+            BiopsyRecord("PT-7731-B1", dt.date(2023, 3, 10), dt.date(2023, 3, 2), 1,
+                         clinic_call=DecidualCall.ABNORMAL),
+            BiopsyRecord("PT-7731-B2", dt.date(2023, 5, 12), dt.date(2023, 5, 5), 2,
+                         clinic_call=DecidualCall.NORMAL),
+            BiopsyRecord("PT-7731-B3", dt.date(2023, 8, 11), dt.date(2023, 8, 3), 3,
+                         on_treatment=True, clinic_call=DecidualCall.ABNORMAL),
+        ),
+    )
+
+
+SHA = "5f" * 32
+
+
+@pytest.fixture
+def biopsy_docs() -> dict:
+    """What ``decidua biopsy show --json`` gives for B1 (a qPCR result and its placement)."""
+    return {"PT-7731-B1": {
+        "call": "uncallable", "reasons": ["no screening rule is implemented yet"],
+        "rule_version": None,
+        "timing": {"estimated_lh_day": 6.42, "interval": [5.1, 7.8], "callable": True},
+        "components": [{"name": "timing", "value": 6.42, "centile": None,
+                        "reference": "default sha256:abc", "flag": None},
+                       {"name": "IL15 dCq", "value": 3.217, "centile": None,
+                        "reference": None, "flag": "high_sd"}],
+        "results": [{"kind": "qpcr", "result_key": "plate=1", "qc_status": "pass",
+                     "source_file": "plate-PT-7731.csv", "source_sha256": SHA,
+                     "importer_version": "decidua.io.qpcr/1", "analysis_version": None},
+                    {"kind": "timing", "result_key": "t", "qc_status": "pass",
+                     "source_file": "plate-PT-7731.csv", "source_sha256": SHA,
+                     "importer_version": "decidua.io.qpcr/1",
+                     "analysis_version": "default sha256:abc"}]}}
+
+
+def _pdf_pages(data: bytes) -> list[str]:
+    from pypdf import PdfReader
+
+    return [p.extract_text() for p in PdfReader(io.BytesIO(data)).pages]
+
+
+@pytest.fixture
+def pdf_pages():  # type: ignore[no-untyped-def]
+    """Text of each page of a PDF (pypdf): ``pdf_pages(data) -> list[str]``."""
+    return _pdf_pages
