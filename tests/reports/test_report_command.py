@@ -96,7 +96,7 @@ def test_roles_identified_for_clinicians_pseudonymised_for_researchers(
     monkeypatch.setenv("DECIDUA_USER", "rita")
     res = runner.invoke(app, ["--db", loaded, "report", "patient", "EX-001", "-o", str(out)])
     assert res.exit_code == 1 and "may not run" in res.output and not out.exists()
-    monkeypatch.setenv("DECIDUA_EXPORT_KEY", "test-key")
+    monkeypatch.setenv("DECIDUA_EXPORT_KEY", "report-test-key-" + "0" * 32)
     res = runner.invoke(app, ["--db", loaded, "report", "patient", "EX-001", "-o", str(out),
                               "--pseudonymise"])
     assert res.exit_code == 0, res.output
