@@ -333,7 +333,7 @@ def build_patient_report(
     risk = series[-1]
     final = model.predict(age, pregnancies, used)
     risk_components = (("embryonic (age-related)", pct(final.components.embryonic)),
-                       ("endometrial", pct(final.components.endometrial)))
+                       ("not embryonic", pct(final.components.non_embryonic)))
 
     step_rows = []
     for s in pathway.steps:
