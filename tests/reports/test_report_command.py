@@ -119,3 +119,15 @@ def test_bad_requests_are_clear_errors(loaded: str, tmp_path: Path) -> None:
     res = runner.invoke(app, ["--db", loaded, "report", "patient", "EX-001", "-o",
                               str(tmp_path / "x.pdf"), "--on", "yesterday"])
     assert res.exit_code == 1 and "--on" in res.output
+
+
+def test_output_folder_is_refused_and_missing_folders_are_made(loaded: str,
+                                                               tmp_path: Path) -> None:
+    (tmp_path / "a.pdf").mkdir()
+    res = runner.invoke(app, ["--db", loaded, "report", "patient", "EX-001", "-o",
+                              str(tmp_path / "a.pdf")])
+    assert res.exit_code == 1 and "is a folder" in res.output
+    out = tmp_path / "new" / "dir" / "EX-001.html"
+    res = runner.invoke(app, ["--db", loaded, "report", "patient", "EX-001", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "Research use only; not a diagnostic device." in out.read_text()

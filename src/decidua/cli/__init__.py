@@ -131,6 +131,7 @@ OUTPUT_DIRS = {("export", "out"), ("timing fit", "out")}
 OUTPUT_FILES = {
     ("methylation summarize", "out"), ("methylation mbias", "out"),
     ("methylation compare", "out"), ("methylation score", "out"), ("timing centiles", "save"),
+    ("report patient", "out"),
 }  # fmt: skip
 
 

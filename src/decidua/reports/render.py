@@ -102,6 +102,7 @@ def write(report: Any, path: str | Path) -> Path:
     """Render to ``path`` (format from its suffix); returns the path."""
     fmt = output_format(path)
     out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "pdf":
         out.write_bytes(to_pdf(report))
     else:
