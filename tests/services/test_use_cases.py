@@ -120,3 +120,21 @@ def test_cli_modules_hold_no_sql(name: str) -> None:
                                                                    "decidua.store.users",
                                                                    "decidua.io.importers"))]
     assert banned == []
+
+
+@pytest.mark.parametrize("path", sorted((SRC / "services").glob("*.py")), ids=lambda p: p.name)
+def test_services_know_nothing_of_the_cli(path: Path) -> None:
+    """Use cases are shared with the web application: no Typer, Rich, CLI or printing."""
+    tree = ast.parse(path.read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(a.name.split(".")[0] for a in node.names)
+            imported.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.update({node.module.split(".")[0], node.module})
+    assert not imported & {"typer", "rich", "click", "decidua.cli"}
+    assert not any(m.startswith("decidua.cli") for m in imported)
+    prints = [n.lineno for n in ast.walk(tree)
+              if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "print"]  # fmt: skip
+    assert prints == []
