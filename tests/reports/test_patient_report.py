@@ -141,3 +141,32 @@ def test_unknown_output_suffix_is_a_clear_error(report, tmp_path):  # type: igno
 
     with pytest.raises(InputError, match=r"\.pdf or \.html"):
         render.write(report, tmp_path / "letter.docx")
+
+
+def test_plots_history_timing_and_risk(report, record, biopsy_docs, tmp_path):  # type: ignore[no-untyped-def]
+    kinds = [p.kind for p in report.plots]
+    assert kinds == ["risk_series", "history", "timing"]
+    hist = next(p for p in report.plots if p.kind == "history").data
+    # days from the first dated event (2019-02-03): no dates in the plot data
+    assert [p["x"] for p in hist["pregnancies"]] == [0, 223, 717, 1184]
+    assert [p["group"] for p in hist["pregnancies"]] == ["loss", "loss", "live birth", "loss"]
+    tim = next(p for p in report.plots if p.kind == "timing").data
+    assert tim["estimate"] == [6.42, None, None] and tim["lh_day"] == [8, 7, 8]
+    risk = next(p for p in report.plots if p.kind == "risk_series").data
+    assert risk["p_loss"] == [p.p_loss for p in report.risk_series]
+    # without a stored placement there is no timing plot
+    bare = build_patient_report(record, {}, on=ON)
+    assert [p.kind for p in bare.plots] == ["risk_series", "history"]
+    html = render.to_html(report)
+    assert html.count("data:image/svg+xml;base64,") == 3
+    pdf_html = render.to_html(report, fmt="pdf")
+    assert pdf_html.count("data:image/png;base64,") == 3
+    import base64
+
+    from PIL import Image
+
+    png = base64.b64decode(pdf_html.split("data:image/png;base64,")[1].split('"')[0])
+    (tmp_path / "risk.png").write_bytes(png)
+    with Image.open(tmp_path / "risk.png") as im:
+        dpi = im.info.get("dpi", (0, 0))[0]
+        assert round(dpi) == 200 and im.size[0] == 6 * 200  # 6 in wide at 200 dpi

@@ -142,6 +142,27 @@ class PatientReport:
         }
 
 
+def _history_data(record: domain.PatientRecord, anchor: dt.date | None) -> dict[str, Any]:
+    """Plot data of the history timeline: days from ``anchor`` (no dates)."""
+    def x(d: dt.date | None) -> int | None:
+        return None if d is None or anchor is None else (d - anchor).days
+
+    def group(p: domain.PregnancyRecord) -> str:
+        if p.is_loss:
+            return "loss"
+        return "live birth" if p.outcome is domain.Outcome.LIVE_BIRTH else "other"
+
+    return {
+        "x_label": "years from the first dated event",
+        "pregnancies": [{"x": x(p.outcome_date), "label": str(p.order), "group": group(p)}
+                        for p in record.pregnancies if p.outcome_date],
+        "biopsies": [{"x": x(b.biopsy_date), "label": ""} for b in record.biopsies],
+        "interventions": [{"x0": x(v.start_date), "x1": x(v.end_date or v.start_date),
+                           "label": v.kind.value.replace("_", " ")}
+                          for v in record.interventions],
+    }
+
+
 class _Dates:
     """Dates as shown: ISO, or days from an anchor when pseudonymised."""
 
@@ -281,9 +302,17 @@ def build_patient_report(
                                               ("care-pathway rules", pathway.rules_version)]
     file_sums: list[tuple[str, str | None]] = []
     used = []
+    tplot: dict[str, list[Any]] = {"labels": [], "lh_day": [], "estimate": [], "low": [],
+                                   "high": []}
     for b in record.biopsies:
         doc = biopsy_results.get(b.biopsy_id, {})
         t = doc.get("timing") or None
+        tl, th = ((t.get("interval") or [None, None])[:2] if t else (None, None))
+        tplot["labels"].append(codes[b.biopsy_id])
+        tplot["lh_day"].append(b.lh_day)
+        tplot["estimate"].append(t.get("estimated_lh_day") if t else None)
+        tplot["low"].append(tl)
+        tplot["high"].append(th)
         if t and t.get("estimated_lh_day") is not None:
             lo, hi = (t.get("interval") or [None, None])[:2]
             est = f"LH+{t['estimated_lh_day']:.1f}"
@@ -355,7 +384,16 @@ def build_patient_report(
                   {"labels": [p.label for p in series], "p_loss": [p.p_loss for p in series],
                    "low": [p.low for p in series], "high": [p.high for p in series]},
                   caption=f"Dots: risk; bars: {INTERVAL_NAME}. Same age and history at "
-                          "every point: only the biopsies change."),)
+                          "every point: only the biopsies change."),
+             Plot("history", "Obstetric history as a timeline",
+                  _history_data(record, when.anchor),
+                  caption="Pregnancies by outcome (number = order), biopsies and treatment "
+                          "courses; years from the first dated event."))
+    if any(e is not None for e in tplot["estimate"]):
+        plots += (Plot("timing", "Timing of each biopsy against the reference", tplot,
+                       caption="Squares: estimated LH+ day from gene expression on the "
+                               "timing reference, with its interval; circles: LH+ day from "
+                               "the dates; shaded: LH+5 to LH+9."),)
 
     inputs = {"record": record, "biopsy_results": biopsy_results, "on": on,
               "study_group": study_group, "pseudonym": pseudonym,

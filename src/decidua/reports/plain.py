@@ -91,8 +91,8 @@ def plain_summary(
                "pregnancy.")
     out.append(f"This is our best guess. It could be as low as {_bare(low)}, "
                f"or as high as {_bare(high)}.")
-    out.append("So most women like you would have a baby next time."
-               if p_loss < 0.5 else "Some women like you would have a baby next time.")
+    out.append(f"So {natural_frequency(1.0 - p_loss)} women like you would not lose "
+               "the next pregnancy.")
     if n_missing:
         out.append("Some tests are not done yet. Your doctor will talk with you about them.")
     if n_offered:

@@ -44,7 +44,7 @@ def risk_series(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
     p = [100 * x for x in data["p_loss"]]
     lo = [100 * x for x in data["low"]]
     hi = [100 * x for x in data["high"]]
-    fig = Figure(figsize=(6.0, 2.8), layout="constrained")
+    fig = Figure(figsize=(6.0, 2.4), layout="constrained")
     ax = fig.add_subplot()
     xs = list(range(len(labels)))
     ax.errorbar(xs, p, yerr=[[a - b for a, b in zip(p, lo, strict=True)],
@@ -58,8 +58,100 @@ def risk_series(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
     return fig
 
 
+#: Colours of pregnancy outcomes on the history timeline (losses red, births green).
+_OUTCOME_COLOURS = {"loss": "#b22222", "live birth": "#2e7d32", "other": "#777777"}
+
+
+def history_timeline(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
+    """Obstetric history on one time axis: pregnancies (by outcome), biopsies, treatments.
+
+    ``data``: ``x_label``; ``pregnancies`` [{x, label, group}] with ``group`` in
+    loss / live birth / other; ``biopsies`` [{x, label}]; ``interventions``
+    [{x0, x1, label}]. ``x`` are days from the first event (dates are not drawn:
+    the axis is in years from it, so a pseudonymised report shows the same figure).
+
+    Examples
+    --------
+    >>> fig = history_timeline({"x_label": "years", "pregnancies": [
+    ...     {"x": 0, "label": "1", "group": "loss"}], "biopsies": [{"x": 400, "label": "B1"}],
+    ...     "interventions": []})
+    >>> len(fig.axes)
+    1
+    """
+    from matplotlib.figure import Figure
+
+    _pyplot()
+    fig = Figure(figsize=(6.5, 1.9), layout="constrained")
+    ax = fig.add_subplot()
+    for group, colour in _OUTCOME_COLOURS.items():
+        pts = [p for p in data["pregnancies"] if p["group"] == group]
+        if pts:
+            ax.scatter([p["x"] / 365.25 for p in pts], [1.0] * len(pts), s=70, c=colour,
+                       marker="o", label=f"pregnancy: {group}", zorder=3)
+            for p in pts:
+                ax.annotate(p["label"], (p["x"] / 365.25, 1.0), textcoords="offset points",
+                            xytext=(0, 7), ha="center", fontsize=7)
+    bx = data["biopsies"]
+    if bx:
+        ax.scatter([b["x"] / 365.25 for b in bx], [0.5] * len(bx), marker="v", s=50,
+                   c="#1f4e79", label="biopsy", zorder=3)
+    for v in data["interventions"]:
+        ax.plot([v["x0"] / 365.25, v["x1"] / 365.25], [0.0, 0.0], lw=6, c="#e0a030",
+                solid_capstyle="butt")
+        ax.annotate(v["label"], (v["x0"] / 365.25, 0.0), textcoords="offset points",
+                    xytext=(0, 6), fontsize=7)
+    ax.set_yticks([1.0, 0.5, 0.0], ["pregnancies", "biopsies", "treatment"], fontsize=8)
+    ax.set_ylim(-0.4, 1.5)
+    ax.set_xlabel(data.get("x_label", "years from the first event"), fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    return fig
+
+
+def timing(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
+    """Each biopsy's LH+ day from the dates against its timing estimate from gene
+    expression (with the interval), on the reference's LH+ axis.
+
+    ``data``: ``labels``, ``lh_day`` (from dates, ``None`` unknown), ``estimate``,
+    ``low``, ``high`` (``None`` where not measured).
+
+    Examples
+    --------
+    >>> fig = timing({"labels": ["B1"], "lh_day": [8], "estimate": [6.4], "low": [5.1],
+    ...               "high": [7.8]})
+    >>> len(fig.axes)
+    1
+    """
+    from matplotlib.figure import Figure
+
+    _pyplot()
+    fig = Figure(figsize=(6.0, 2.6), layout="constrained")
+    ax = fig.add_subplot()
+    ys = list(range(len(data["labels"])))
+    for y, d, e, lo, hi in zip(ys, data["lh_day"], data["estimate"], data["low"],
+                               data["high"], strict=True):
+        if e is not None:
+            ax.errorbar([e], [y], xerr=[[e - (lo if lo is not None else e)],
+                                        [(hi if hi is not None else e) - e]],
+                        fmt="s", c="#1f4e79", capsize=4,
+                        label="estimate (gene expression)")
+        if d is not None:
+            ax.plot([d], [y], "o", mfc="none", c="#b22222", label="LH+ day from dates")
+    handles, labels = ax.get_legend_handles_labels()
+    uniq = dict(zip(labels, handles, strict=True))
+    ax.legend(uniq.values(), uniq.keys(), fontsize=7, loc="lower right")
+    ax.axvspan(5, 9, color="#2e7d32", alpha=0.08)  # the mid-secretory window, LH+5 to LH+9
+    ax.set_yticks(ys, data["labels"], fontsize=8)
+    ax.set_xlabel("LH+ day")
+    ax.invert_yaxis()
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title("research use only; not a diagnostic device", fontsize=7)
+    return fig
+
+
 #: Figure builders by :attr:`Plot.kind`.
-BUILDERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {"risk_series": risk_series}
+BUILDERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+    "risk_series": risk_series, "history": history_timeline, "timing": timing}
 
 
 def figure(kind: str, data: Mapping[str, Any]):  # type: ignore[no-untyped-def]

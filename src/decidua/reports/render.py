@@ -39,7 +39,7 @@ def _plots(report: Any, fmt: str) -> list[dict[str, str]]:
     out = []
     for p in getattr(report, "plots", ()):
         fig = plots.figure(p.kind, p.data)
-        out.append({"title": p.title, "caption": p.caption,
+        out.append({"kind": p.kind, "title": p.title, "caption": p.caption,
                     "src": plots.data_uri(fig, "svg" if fmt == "html" else "png")})
     return out
 
