@@ -23,7 +23,12 @@ import pytest
 from test_architecture import core_files, module_name
 
 #: Packages whose public functions and classes must each carry an ``Examples`` section.
-REQUIRE_EXAMPLES = ("decidua.literature", "decidua.stats", "decidua.synthetic")
+REQUIRE_EXAMPLES = (
+    "decidua.assays.timing",
+    "decidua.literature",
+    "decidua.stats",
+    "decidua.synthetic",
+)
 
 OPTIONFLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 

@@ -50,6 +50,13 @@ class OutOfPhaseCalibration(KeyAccess):
         Reliability of the raw held-out masses and of the map fitted on the other folds.
     method, target
         What was fitted, against what.
+
+    Examples
+    --------
+    >>> from decidua.assays.timing import load_default_reference
+    >>> oop = load_default_reference().calibration.out_of_phase
+    >>> len(oop.coef), oop.cross_validated.n, oop.cross_validated.ece < oop.raw.ece
+    (2, 257, True)
     """
 
     method: str
@@ -98,6 +105,13 @@ class HeldOutPredictions(KeyAccess):
     out_of_phase_raw, out_of_phase_event
         Raw out-of-phase mass and the full-cohort fit's out-of-phase call (None in
         reference format /2).
+
+    Examples
+    --------
+    >>> from decidua.assays.timing import load_default_reference
+    >>> held = load_default_reference().calibration.held_out
+    >>> len(held.ids), sorted(set(held.batch))[:3]
+    (257, ['1', '2', '3'])
     """
 
     ids: tuple[str, ...]
@@ -164,6 +178,15 @@ class TimingCalibration(KeyAccess):
         The Platt map of the out-of-phase probability, or None (raw mass).
     method, target, seed
         What was calibrated, against what, with which fold seed.
+
+    Examples
+    --------
+    >>> from decidua.assays.timing import load_default_reference
+    >>> cal = load_default_reference().calibration
+    >>> cal.level, cal.mass_level, len(cal.folds)
+    (0.95, 0.6, 9)
+    >>> TimingCalibration.from_dict(cal.to_dict()) == cal
+    True
     """
 
     method: str
@@ -353,6 +376,16 @@ def calibrate(
     ------
     ModelError
         Fewer than 3 batches, or ``df`` is not the fitted cohort.
+
+    Examples
+    --------
+    Nine refits of the default ensemble take several seconds, so this is not run here:
+
+    >>> from decidua.assays.timing import TimingReference, load_endotime_training_data
+    >>> data = load_endotime_training_data()
+    >>> cal = calibrate(TimingReference().fit(data, seed=1), data)  # doctest: +SKIP
+    >>> cal.mass_level  # doctest: +SKIP
+    0.6
     """
     res = ref._require()
     data = validate_timing_table(df, ref.genes, file=file)

@@ -32,7 +32,14 @@ def _bspline_basis(t: np.ndarray, knots: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class CentileScores:
-    """Centile and z-score of marker values at their estimated cycle times."""
+    """Centile and z-score of marker values at their estimated cycle times.
+
+    Examples
+    --------
+    >>> s = CentileScores(np.array([7.0]), np.array([3.2]), np.array([0.5]), np.array([0.0]))
+    >>> s.to_dict()
+    {'time': [7.0], 'value': [3.2], 'centile': [0.5], 'z': [0.0]}
+    """
 
     time: np.ndarray
     value: np.ndarray
@@ -56,6 +63,24 @@ class TimingCentiles:
     of :data:`CENTILE_GRID`; predicted quantiles are sorted at each time
     (monotone rearrangement, Chernozhukov, Fernández-Val & Galichon,
     Econometrica 2010) so curves never cross.
+
+    Examples
+    --------
+    A marker whose median rises by 1 per day with a normal spread of SD 1 (synthetic,
+    known truth): the fitted median at day 7 is near 17 and a value 1.645 SD above it
+    is near the 95th centile.
+
+    >>> rng = np.random.default_rng(0)
+    >>> t = rng.uniform(1, 13, 400)
+    >>> v = 10 + t + rng.normal(0, 1, 400)
+    >>> c = TimingCentiles("marker").fit(t, v)
+    >>> round(float(c.curves([7.0])["p50"][0]))
+    17
+    >>> s = c.score([7.0], [17 + 1.645])
+    >>> bool(abs(s.centile[0] - 0.95) < 0.04)
+    True
+    >>> TimingCentiles.from_dict(c.to_dict()).quantiles(7.0).shape
+    (1, 39)
     """
 
     def __init__(self, marker: str = "marker", time_name: str = "estimated_lh_day") -> None:

@@ -17,13 +17,25 @@ DEFAULT_REFERENCE_COMMAND = "python -m decidua.assays.timing --write-default-ref
 
 
 def training_data_sha256() -> str:
-    """sha256 of the shipped EndoTime ``training_data.csv`` (file bytes)."""
+    """sha256 of the shipped EndoTime ``training_data.csv`` (file bytes).
+
+    Examples
+    --------
+    >>> len(training_data_sha256())
+    64
+    """
     ref = resources.files("decidua.reference").joinpath("endotime/training_data.csv")
     return hashlib.sha256(ref.read_bytes()).hexdigest()
 
 
 def default_reference_path() -> Path:
-    """Path of the shipped default reference (``reference/endotime/reference.json``)."""
+    """Path of the shipped default reference (``reference/endotime/reference.json``).
+
+    Examples
+    --------
+    >>> default_reference_path().name
+    'reference.json'
+    """
     return Path(str(resources.files("decidua.reference").joinpath("endotime/reference.json")))
 
 
@@ -43,6 +55,14 @@ def fit_default_reference(*, calibrate: bool = True) -> TimingReference:
     TimingReference
         Fitted with ``seed=DEFAULT_REFERENCE_SEED``, with provenance (data sha256,
         seed, model and Decidua versions, regeneration command).
+
+    Examples
+    --------
+    The fit takes a few seconds (80 orderings with the calibration), so it is not run here:
+
+    >>> ref = fit_default_reference()  # doctest: +SKIP
+    >>> ref.to_dict()["cohort"] == load_default_reference().to_dict()["cohort"]  # doctest: +SKIP
+    True
     """
     data = load_endotime_training_data()
     ref = TimingReference().fit(data, seed=DEFAULT_REFERENCE_SEED)
@@ -70,6 +90,11 @@ def write_default_reference(path: str | Path | None = None) -> Path:
     -------
     pathlib.Path
         The file written.
+
+    Examples
+    --------
+    >>> write_default_reference("/tmp/reference.json")  # doctest: +SKIP
+    PosixPath('/tmp/reference.json')
     """
     return fit_default_reference().save(path if path is not None else default_reference_path())
 
@@ -81,6 +106,12 @@ def load_default_reference() -> TimingReference:
     ------
     InputError
         If the shipped file is missing (regenerate with ``DEFAULT_REFERENCE_COMMAND``).
+
+    Examples
+    --------
+    >>> ref = load_default_reference()
+    >>> ref.provenance["seed"], ref.n_seeds, len(ref.result.ids)
+    (1, 8, 257)
     """
     ref = resources.files("decidua.reference").joinpath("endotime/reference.json")
     if not ref.is_file():

@@ -31,7 +31,15 @@ if TYPE_CHECKING:
 
 
 def reference_to_dict(ref: TimingReference) -> dict[str, Any]:
-    """Everything needed to place biopsies, as JSON-ready data."""
+    """Everything needed to place biopsies, as JSON-ready data.
+
+    Examples
+    --------
+    >>> from decidua.assays.timing import load_default_reference
+    >>> d = reference_to_dict(load_default_reference())
+    >>> d["model_version"], len(d["cohort"]["ID"])
+    ('decidua.timing.reference/3', 257)
+    """
     from decidua import __version__
 
     res = ref._require()
@@ -108,7 +116,16 @@ def reference_to_dict(ref: TimingReference) -> dict[str, Any]:
 
 
 def save_reference(ref: TimingReference, path: str | Path) -> Path:
-    """Write the reference as versioned JSON (a directory gets ``reference.json``)."""
+    """Write the reference as versioned JSON (a directory gets ``reference.json``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from decidua.assays.timing import load_default_reference
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     save_reference(load_default_reference(), Path(tmp)).name
+    'reference.json'
+    """
     p = Path(path)
     if p.is_dir():
         p = p / "reference.json"
@@ -117,7 +134,15 @@ def save_reference(ref: TimingReference, path: str | Path) -> Path:
 
 
 def reference_from_dict(cls: type[TimingReference], d: Mapping[str, Any]) -> TimingReference:
-    """Rebuild a reference saved by :meth:`to_dict`."""
+    """Rebuild a reference saved by :meth:`to_dict`.
+
+    Examples
+    --------
+    >>> from decidua.assays.timing import TimingReference, load_default_reference
+    >>> ref = load_default_reference()
+    >>> reference_from_dict(TimingReference, ref.to_dict()).to_dict() == ref.to_dict()
+    True
+    """
     if d.get("model_version") not in READABLE_MODEL_VERSIONS:
         raise InputError(
             f"unsupported timing reference version {d.get('model_version')!r} "
@@ -191,7 +216,14 @@ def reference_from_dict(cls: type[TimingReference], d: Mapping[str, Any]) -> Tim
 
 
 def load_reference(cls: type[TimingReference], path: str | Path) -> TimingReference:
-    """Read a reference written by :meth:`save` (a file or a directory)."""
+    """Read a reference written by :meth:`save` (a file or a directory).
+
+    Examples
+    --------
+    >>> from decidua.assays.timing import TimingReference, default_reference_path
+    >>> load_reference(TimingReference, default_reference_path()).n_seeds
+    8
+    """
     p = Path(path)
     if p.is_dir():
         p = p / "reference.json"

@@ -37,6 +37,13 @@ def plot_gene_curves(
 
     ``placement`` with the matching ``new_biopsies`` table highlights new biopsies.
     Returns a matplotlib Figure (Agg; no display needed).
+
+    Examples
+    --------
+    >>> from decidua.assays.timing import load_default_reference
+    >>> fig = plot_gene_curves(load_default_reference())
+    >>> len(fig.axes)
+    6
     """
     res = reference.result
     if res is None:
@@ -85,7 +92,14 @@ def plot_gene_curves(
 
 
 def plot_asynchrony(reference: TimingReference):  # type: ignore[no-untyped-def]
-    """Sorted asynchrony scores of the reference with the threshold."""
+    """Sorted asynchrony scores of the reference with the threshold.
+
+    Examples
+    --------
+    >>> from decidua.assays.timing import load_default_reference
+    >>> plot_asynchrony(load_default_reference()).axes[0].get_ylabel()
+    'asynchrony score (days)'
+    """
     res = reference.result
     if res is None:
         raise ModelError("the timing reference has not been fitted or loaded")
@@ -101,7 +115,17 @@ def plot_asynchrony(reference: TimingReference):  # type: ignore[no-untyped-def]
 
 
 def plot_centiles(centiles: TimingCentiles, time: float | None = None, value: float | None = None):  # type: ignore[no-untyped-def]
-    """Centile chart (5/10/50/90/95) over cycle time, with a patient's value."""
+    """Centile chart (5/10/50/90/95) over cycle time, with a patient's value.
+
+    Examples
+    --------
+    >>> from decidua.assays.timing import TimingCentiles
+    >>> rng = np.random.default_rng(0)
+    >>> t = rng.uniform(1, 13, 200)
+    >>> c = TimingCentiles("marker").fit(t, t + rng.normal(0, 1, 200))
+    >>> plot_centiles(c, time=7.0, value=8.0).axes[0].get_xlabel()
+    'estimated_lh_day'
+    """
     knots = centiles.knots
     if knots is None:
         raise ModelError("centiles have not been fitted or loaded")

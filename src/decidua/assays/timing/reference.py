@@ -85,8 +85,22 @@ class TimingReference:
 
     Examples
     --------
-    >>> ref = TimingReference().fit(load_endotime_training_data(), seed=1)  # doctest: +SKIP
-    >>> ref.place(new_biopsies).to_frame()  # doctest: +SKIP
+    Placing biopsies on the reference shipped with Decidua:
+
+    >>> from decidua.assays.timing import load_default_reference, load_endotime_training_data
+    >>> ref = load_default_reference()
+    >>> placed = ref.place(load_endotime_training_data().iloc[:2])
+    >>> placed.to_frame()[["ID", "estimated_lh_day", "interval_low", "interval_high"]].round(2)
+           ID  estimated_lh_day  interval_low  interval_high
+    0  15-074              7.01          5.83           7.44
+    1  16-036              9.37          9.02          10.74
+    >>> ref.summary()["asynchrony_threshold"]["level"]
+    0.9
+
+    Fitting one (a few seconds with the default seed ensemble; not run here):
+
+    >>> data = load_endotime_training_data()
+    >>> ref = TimingReference().fit(data, seed=1).calibrate(data)  # doctest: +SKIP
     """
 
     def __init__(

@@ -33,6 +33,15 @@ class TimingFitResult:
         ``"converged"``, ``"cap reached"`` or ``"oscillating"``.
     distances
         Euclidean distance between successive orderings, per iteration.
+
+    Examples
+    --------
+    >>> from decidua.assays.timing import load_default_reference
+    >>> res = load_default_reference().result
+    >>> res.stop_reason, res.iterations, len(res.ids)
+    ('oscillating', 19, 257)
+    >>> res.to_frame().columns[:4].tolist()
+    ['ID', 'pseudotime', 'estimated_lh_day', 'estimated_hours']
     """
 
     ids: tuple[str, ...]
@@ -110,6 +119,16 @@ class Placement:
         :meth:`TimingReference.calibrate`).
     out_of_phase_calibrated
         Whether the out-of-phase probability is Platt-calibrated.
+
+    Examples
+    --------
+    >>> from decidua.assays.timing import load_default_reference, load_endotime_training_data
+    >>> p = load_default_reference().place(load_endotime_training_data().iloc[:1])
+    >>> iv = p.intervals[0]
+    >>> iv.level, iv.low <= iv.estimate <= iv.high, p.interval_calibrated
+    (0.95, True, True)
+    >>> sorted(p.to_dict()["biopsies"][0])[:4]
+    ['ID', 'asynchronous', 'asynchrony_score', 'batch_shift']
     """
 
     ids: tuple[str, ...]

@@ -39,6 +39,12 @@ class WindowCurves:
         (m,) median pseudotime of each window.
     mean, sd
         (m, genes) unweighted mean and tent-weighted SD of the scaled −ΔCt.
+
+    Examples
+    --------
+    >>> c = WindowCurves(time=np.array([1.0, 2.0]), mean=np.ones((2, 1)), sd=np.ones((2, 1)))
+    >>> c.to_dict(("GPX3",))["mean"]
+    {'GPX3': [1.0, 1.0]}
     """
 
     time: np.ndarray
@@ -100,6 +106,13 @@ class TimingState:
         The seed-ensemble members.
     max_iterations_used
         Iteration cap of the fit (None for a loaded reference: its ``max_iterations``).
+
+    Examples
+    --------
+    >>> from decidua.assays.timing import load_default_reference
+    >>> st = load_default_reference().state
+    >>> st.lh_range, st.final_gene_window, st.threshold_bootstrap.level
+    ((5.0, 12.0), 20, 0.9)
     """
 
     scaling_min: np.ndarray

@@ -14,7 +14,14 @@ from decidua.errors import InputError, Problem
 
 
 def load_endotime_training_data() -> pd.DataFrame:
-    """Return EndoTime's 257-biopsy training cohort (shipped, GPL-3; see its README)."""
+    """Return EndoTime's 257-biopsy training cohort (shipped, GPL-3; see its README).
+
+    Examples
+    --------
+    >>> df = load_endotime_training_data()
+    >>> df.shape, list(df.columns[:3])
+    ((257, 9), ['ID', 'BATCH', 'LH'])
+    """
     ref = resources.files("decidua.reference").joinpath("endotime/training_data.csv")
     with resources.as_file(ref) as path:
         return pd.read_csv(path, dtype={"ID": str})
@@ -53,6 +60,20 @@ def validate_timing_table(
     ------
     InputError
         Listing every problem (row numbers as a spreadsheet shows them).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from decidua.errors import InputError
+    >>> table = load_endotime_training_data().head(3)
+    >>> validate_timing_table(table)["LH"].tolist()
+    [6.0, 11.0, 7.0]
+    >>> bad = table.assign(GPX3=["1.2", "n/a", None])
+    >>> try:
+    ...     validate_timing_table(bad, file="cohort.csv")
+    ... except InputError as exc:
+    ...     [(p.row, p.column, p.reason) for p in exc.problems]
+    [(3, 'GPX3', 'ΔCt value is not a number'), (4, 'GPX3', 'ΔCt value is missing')]
     """
     ids, batch, lh, x = _validate_arrays(df, genes, file, require_lh, lh_range)
     cols: dict[str, Any] = {"ID": ids, "BATCH": batch, "LH": lh}
