@@ -1,0 +1,133 @@
+"""Benchmark: a patient report with 3 biopsies, built and rendered warm, in-process.
+
+Target (issue 17): a patient report with 3 biopsies renders in < 2 s warm and
+in-process. The woman is built by hand (four pregnancies, two investigations,
+three biopsies, one with a stored timing placement and marker components: the
+shape of ``decidua biopsy show --json``), so no database is timed. Rows (median of
+``--runs`` after one warm-up run; wall and CPU seconds, the machine is shared):
+
+- ``build``: :func:`decidua.reports.patient.build_patient_report` (risk before and
+  after each biopsy, care pathway, summary, footer checksums);
+- ``build + HTML``: the same and :func:`decidua.reports.render.to_html` (three
+  matplotlib figures as SVG);
+- ``build + PDF``: the same and :func:`decidua.reports.render.to_pdf` (figures as
+  200-dpi PNG, WeasyPrint layout) - the figure the target is about;
+- the target is judged on CPU seconds (wall time is shown too: on a shared machine it
+  measures the other processes as well);
+- baseline, same run: WeasyPrint alone laying out the very HTML page of the PDF
+  (already rendered, images included): the least any PDF of this page costs.
+
+Run: .venv/bin/python benchmarks/reports.py [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+
+TARGET_S = 2.0
+
+
+def inputs():  # type: ignore[no-untyped-def]
+    from decidua.domain import (
+        BiopsyRecord,
+        DecidualCall,
+        Interpretation,
+        InvestigationRecord,
+        Outcome,
+        PatientRecord,
+        PregnancyRecord,
+    )
+
+    rec = PatientRecord(
+        "BENCH-1", 1987, bmi=26.0,
+        pregnancies=tuple(PregnancyRecord(i, o, w, outcome_date=dt.date(2018 + i, 3, 1))
+                          for i, (o, w) in enumerate([(Outcome.MISCARRIAGE, 7.0),
+                                                      (Outcome.MISCARRIAGE, 9.0),
+                                                      (Outcome.LIVE_BIRTH, 39.0),
+                                                      (Outcome.MISCARRIAGE, 6.5)], 1)),
+        investigations=(InvestigationRecord("tsh", Interpretation.NORMAL, dt.date(2023, 1, 5),
+                                            2.0, "mIU/L"),
+                        InvestigationRecord("lupus_anticoagulant", Interpretation.NORMAL,
+                                            dt.date(2023, 1, 5))),
+        biopsies=tuple(BiopsyRecord(f"BENCH-1-B{k}", dt.date(2023, 2 * k, 10),
+                                    dt.date(2023, 2 * k, 2), k, clinic_call=c)
+                       for k, c in enumerate([DecidualCall.ABNORMAL, DecidualCall.NORMAL,
+                                              DecidualCall.ABNORMAL], 1)))
+    docs = {f"BENCH-1-B{k}": {
+        "call": "uncallable", "reasons": ["no screening rule is implemented yet"],
+        "rule_version": None,
+        "timing": {"estimated_lh_day": 6.0 + k / 2, "interval": [5.0 + k / 2, 7.5 + k / 2],
+                   "callable": True},
+        "components": [{"name": "timing", "value": 6.0 + k / 2, "centile": None,
+                        "reference": "default", "flag": None},
+                       *({"name": f"{g} dCq", "value": 2.0 + i, "centile": None,
+                          "reference": None, "flag": None}
+                         for i, g in enumerate(["GPX3", "SLC15A2", "IL2RB", "CXCL14",
+                                                "DPP4", "IGFBP1"]))],
+        "results": [{"kind": "qpcr", "result_key": "p", "qc_status": "pass",
+                     "source_file": "plate.csv", "source_sha256": f"{k:x}" * 64,
+                     "importer_version": "decidua.io.qpcr/1", "analysis_version": None}]}
+        for k in (1, 2, 3)}
+    return rec, docs
+
+
+def timed(fn: Callable[[], object], runs: int) -> tuple[float, float]:
+    fn()  # warm-up
+    wall, cpu = [], []
+    for _ in range(runs):
+        w, c = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - w)
+        cpu.append(time.process_time() - c)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    warnings.simplefilter("ignore")
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
+
+    from weasyprint import HTML
+
+    from decidua.reports import render
+    from decidua.reports.patient import build_patient_report
+
+    rec, docs = inputs()
+    on = dt.date(2025, 6, 1)
+
+    def build():  # type: ignore[no-untyped-def]
+        return build_patient_report(rec, docs, on=on, generated_at="2025-06-01T00:00:00Z")
+
+    page = render.to_html(build(), fmt="pdf")
+    rows = [
+        ("build (data object)", *timed(build, args.runs)),
+        ("build + HTML (3 SVG figures)", *timed(lambda: render.to_html(build()), args.runs)),
+        ("build + PDF (3 PNG figures, WeasyPrint)",
+         *timed(lambda: render.to_pdf(build()), args.runs)),
+    ]
+    base = timed(lambda: HTML(string=page).write_pdf(), args.runs)
+    n_pages = len(__import__("pypdf").PdfReader(__import__("io").BytesIO(
+        render.to_pdf(build()))).pages)
+    print(f"patient report, 3 biopsies, {n_pages} PDF pages; median of {args.runs} warm runs")
+    print(f"{'work':44s} {'wall s':>8s} {'CPU s':>8s} {'x baseline (CPU)':>17s}")
+    for name, w, c in rows:
+        print(f"{name:44s} {w:8.3f} {c:8.3f} {c / base[1]:17.2f}")
+    print(f"{'baseline: WeasyPrint alone, same page':44s} {base[0]:8.3f} {base[1]:8.3f} "
+          f"{1.0:17.2f}")
+    pdf_wall, pdf_cpu = rows[2][1], rows[2][2]
+    verdict = "meets" if pdf_cpu < TARGET_S else "MISSES"
+    print(f"target: build + PDF < {TARGET_S:.0f} s warm: {pdf_cpu:.2f} CPU s ({verdict}); "
+          f"{pdf_wall:.2f} s wall (inflated when the machine is shared)")
+
+
+if __name__ == "__main__":
+    main()
