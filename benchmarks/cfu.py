@@ -13,7 +13,9 @@ best of ``--repeat`` runs):
    the true count is known, so both tools' errors are printed. OpenCFU gets
    the same minimum colony radius as Decidua (``-r``), so neither counts the
    abortive (< 50-cell) colonies by design; OpenCFU has no multi-well mode
-   (``-m auto`` finds one dish), so its 6-well count is not per well.
+   (``-m auto`` finds one dish), so its 6-well count is not per well. Two
+   dishes have what real photographs have: pen writing, a glare spot and a
+   lid edge; and pale colonies on a dark background (the picture inverted).
 2. OpenCFU's own sample photographs (``tests/data/cfu/opencfu``, provenance
    in the README there): counts of both tools and their disagreement.
    Decidua is run with ``min_area_px = pi * 3**2`` to match OpenCFU's default
@@ -136,28 +138,37 @@ def main(argv: list[str] | None = None) -> int:
     if args.overlay_dir:
         args.overlay_dir.mkdir(parents=True, exist_ok=True)
 
-    header = (f"{'work':34s} {'MP':>4s} {'truth':>5s} {'decidua':>7s} {'opencfu':>7s} "
+    header = (f"{'work':40s} {'MP':>4s} {'truth':>5s} {'decidua':>7s} {'opencfu':>7s} "
               f"{'ours s':>7s} {'ocfu s':>7s} {'ratio':>6s} {'ours cpu':>8s} {'ocfu cpu':>8s} "
               f"{'ratio':>6s}")
     print("seconds: best of --repeat runs, wall clock and CPU time; ratio = ours / opencfu")
     print(header)
     print("-" * len(header))
     tmp = Path(tempfile.mkdtemp(prefix="cfu-bench-"))
-    synthetic = [("dish", 30, 1), ("dish", 150, 1), ("dish", 300, 1), ("6-well", 40, 1)]
-    for layout, n, seed in synthetic:
-        plate = make_plate(layout, n, seed=seed)
-        path = tmp / f"syn_{layout}_{n}.png"
-        cv2.imwrite(str(path), plate.image[..., ::-1])
+    # (layout, colonies per well, seed, generator options, label); "inverted"
+    # turns the picture into pale colonies on a dark background
+    synthetic = [("dish", 30, 1, {}, ""), ("dish", 150, 1, {}, ""), ("dish", 300, 1, {}, ""),
+                 ("6-well", 40, 1, {}, ""),
+                 ("dish", 60, 4, {"n_writing": 3, "glare": 0.3, "lid": True},
+                  " +pen, glare, lid"),
+                 ("dish", 60, 5, {"inverted": True}, " pale on dark")]
+    for layout, n, seed, opts, label in synthetic:
+        opts = dict(opts)
+        inverted = opts.pop("inverted", False)
+        plate = make_plate(layout, n, seed=seed, **opts)
+        image = 255 - plate.image if inverted else plate.image
+        path = tmp / f"syn_{layout}_{n}_{seed}.png"
+        cv2.imwrite(str(path), image[..., ::-1])
         truth = sum(plate.counts().values())
-        res, t_ours = run_decidua(plate.image, layout, args.repeat)
+        res, t_ours = run_decidua(image, layout, args.repeat)
         # same minimum colony size for OpenCFU (its -r is a radius in px)
         r_min = round(math.sqrt(res.min_area_px / math.pi))
         oc_n, oc_t, oc_c, oc_xy = (run_opencfu(tool, path, args.repeat, r_min, args.cpu) if tool
                                    else (None, None, None, None))
-        _row(f"synthetic {layout} n={n}/well", plate.image, truth, res.total, oc_n, t_ours,
+        _row(f"synthetic {layout} n={n}/well{label}", image, truth, res.total, oc_n, t_ours,
              (oc_t, oc_c))
         if args.overlay_dir:
-            _overlay(args.overlay_dir / path.name, plate.image, res, oc_xy)
+            _overlay(args.overlay_dir / path.name, image, res, oc_xy)
     for path in sorted(SAMPLES.glob("*")):
         if path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"):
             continue
@@ -189,7 +200,7 @@ def _row(work, img, truth, ours, ocfu, t_ours, t_ocfu) -> None:
         ratio = f"{mine / theirs:6.2f}" if theirs else "   n/a"
         their = f"{theirs:7.3f}" if theirs is not None else "    n/a"
         cells.append(f"{mine:7.3f} {their} {ratio}")
-    print(f"{work:34s} {mp:4.1f} {truth if truth is not None else '-':>5} {ours:7d} "
+    print(f"{work:40s} {mp:4.1f} {truth if truth is not None else '-':>5} {ours:7d} "
           f"{ocfu if ocfu is not None else 'n/a':>7} {cells[0]}  {cells[1]}")
     sys.stdout.flush()
 

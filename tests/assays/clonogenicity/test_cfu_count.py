@@ -284,3 +284,18 @@ def test_dynamics_markers_match_h_maxima(gap, h):
                             structure=np.ones((3, 3), bool))
     assert int(ws.max()) == n_ref
     assert set(np.unique(ws[m])) == set(range(1, n_ref + 1))
+
+
+def test_pen_writing_is_rejected_as_writing():
+    """Synthetic pen strokes across a dish (generator truth: never counted) are
+    reported as "writing" and the colonies are still counted within 5 %."""
+    plate = make_plate("dish", 60, seed=4, n_writing=3)
+    res = count_colonies(plate.image, "dish")
+    rep = res.report()
+    assert rep["wells"][0]["rejected"]["writing"] >= 2
+    assert abs(res.total - 60) <= 3, res.total
+
+
+def test_glare_and_lid_do_not_change_the_count():
+    plate = make_plate("dish", 60, seed=4, glare=0.3, lid=True)
+    assert abs(count_colonies(plate.image, "dish").total - 60) <= 3

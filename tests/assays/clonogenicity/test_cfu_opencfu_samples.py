@@ -59,3 +59,22 @@ def test_counts_identical_across_processes():
                               text=True, check=True)
         runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     assert runs[0][b] == runs[1][b]
+
+
+def test_pale_colonies_and_pen_on_sample_c():
+    """C.jpg: pale colonies under pen marks. OpenCFU finds 392 and misses many
+    pale colonies (overlay in docs/cfu-evidence/C-overlay.jpg); Decidua finds at
+    least as many, and none of its colonies lies on the black pen strokes
+    (the strokes and dots are reported as "writing"; a colony with a pen dot on
+    it is still a colony)."""
+    img, res = count_image_file(SAMPLES / "C.jpg", "dish", min_area_px=math.pi * 3**2,
+                                use_sidecar=False)
+    assert res.total >= 392
+    rep = res.report()
+    assert rep["wells"][0]["pale"] is True  # the pale-colony thresholds were used
+    assert rep["wells"][0]["rejected"]["writing"] >= 5
+    ink = img.sum(axis=2) < 60  # the black pen: nothing else on C is that dark
+    acc = res.colonies[res.colonies["accepted"]]
+    on_pen = [cid for cid, area in zip(acc["colony_id"], acc["area_px"], strict=True)
+              if (ink & (res.labels == cid)).sum() > 0.25 * area]
+    assert on_pen == [], on_pen

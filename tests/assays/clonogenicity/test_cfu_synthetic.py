@@ -59,3 +59,17 @@ def test_trial_generator_is_seeded_and_shaped():
     assert a.equals(b)
     assert len(a) == 40 and set(a["arm"]) == {0, 1}
     assert (a[["baseline_colonies", "followup_colonies"]] >= 0).all().all()
+
+
+def test_real_photo_features_keep_the_default_plate():
+    """The options for real-photo features draw after the default draws: with
+    them off the plate is bit-identical; with them on the colonies are the same."""
+    base = make_plate("dish", 20, seed=6, px_per_mm=14)
+    same = make_plate("dish", 20, seed=6, px_per_mm=14, stain_scale=1.0, n_writing=0, glare=0.0)
+    assert (base.image == same.image).all()
+    marked = make_plate("dish", 20, seed=6, px_per_mm=14, n_writing=2, glare=0.3, lid=True)
+    assert marked.counts() == base.counts()
+    assert (marked.truth["kind"] == "writing").sum() == 2
+    assert not (marked.image == base.image).all()
+    pale = make_plate("dish", 20, seed=6, px_per_mm=14, stain_scale=0.25)
+    assert pale.image.mean() > base.image.mean()  # less stain

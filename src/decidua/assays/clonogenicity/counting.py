@@ -50,6 +50,7 @@ from decidua.assays.clonogenicity.segmentation import (
     _fill_small_holes,
     _filled_area,
     _hysteresis_threshold,
+    _ink_mask,
     _object_stats,
     _solidity,
     _split,
@@ -117,6 +118,14 @@ POLARITIES = ("dark", "light", "auto")
 #: background only when that reading stands out this many times more
 #: clearly (bright-tail score) than the dark one: stained plates stay dark.
 LIGHT_SCORE_RATIO = 2.0
+#: Pale wells (see :func:`_faint_threshold`).
+PALE_MIN_OBJECTS = 20
+PALE_RATIO = 2.0
+PALE_NOISE_K = 4.0
+PALE_FLOOR = 0.04
+#: Hysteresis floors used in pale wells (instead of LOW / HIGH_CONTRAST_FLOOR).
+PALE_LOW_FLOOR = 0.03
+PALE_HIGH_FLOOR = 0.08
 #: Working resolution: the image is downsampled (INTER_AREA) when the
 #: minimum colony radius exceeds WORK_DOWNSAMPLE_FROM x WORK_MIN_RADIUS_PX
 #: pixels, so that it becomes WORK_MIN_RADIUS_PX (a 36 MP photograph of a
@@ -517,6 +526,13 @@ def count_colonies(
         if not mask.any():
             continue
         crop = img[y0:y1, x0:x1]
+        disc = mask
+        ink = _ink_mask(crop, disc, min_px, um_per_px) if polarity != "light" else None
+        if ink is not None and ink.any():
+            # writing is left out of the analysis (treated like the outside of
+            # the well: the background is extrapolated over it) and reported
+            grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+            mask = disc & ~cv2.dilate(ink.view(np.uint8), grow).view(bool)
         if polarity == "light":
             con, score = _background_contrast_scored(255 - crop, mask, se_px)
             chosen = "light"
@@ -531,24 +547,35 @@ def count_colonies(
         med, sigma = _background_level(con.ravel()[np.flatnonzero(mask.ravel())[::3]])
         lo = max(LOW_CONTRAST_FLOOR, med + LOW_NOISE_K * sigma)
         hi = max(HIGH_CONTRAST_FLOOR, med + HIGH_NOISE_K * sigma)
-        raw = _hysteresis_threshold(con, lo, hi)
-        opened = cv2.morphologyEx(raw.view(np.uint8), cv2.MORPH_OPEN, open_kernel).view(bool)
-        opened = _fill_small_holes(opened, int(HOLE_FRACTION * min_px))
-        # thin structures removed by the opening: keep the large ones as rejected
-        thin_lab = measure.label(raw & ~opened)
-        _drop_small_labels(thin_lab, max(4, int(min_px / 2)), inclusive=True)
-        band = _bubble_band(raw, min_px)
-        lab, rings = _split(opened, h_split, min_px)
-        # drop specks below a quarter of the minimum area before measuring
-        # (in place, on the object pixels only: labels are not renumbered)
-        _drop_small_labels(lab, 0.25 * min_px, inclusive=False)
-        ring2 = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
-        edge = cv2.erode(mask.astype(np.uint8), ring2, iterations=2) == 0
-        crop_grey = grey[y0:y1, x0:x1]
-        # per-object statistics in one vectorised pass (labelled sums), then
-        # a short per-object decision loop; only the shape tests that need an
-        # outline (solidity, holes) look at the object's bounding box
-        st = _object_stats(lab, con, crop_grey, band, edge, r_min_px)
+        faint_thr = FAINT_CONTRAST
+        for attempt in range(2):
+            raw = _hysteresis_threshold(con, lo, hi)
+            opened = cv2.morphologyEx(raw.view(np.uint8), cv2.MORPH_OPEN, open_kernel).view(bool)
+            opened = _fill_small_holes(opened, int(HOLE_FRACTION * min_px))
+            # thin structures removed by the opening: keep the large ones as rejected
+            thin_lab = measure.label(raw & ~opened)
+            _drop_small_labels(thin_lab, max(4, int(min_px / 2)), inclusive=True)
+            band = _bubble_band(raw, min_px)
+            lab, rings = _split(opened, h_split, min_px)
+            # drop specks below a quarter of the minimum area before measuring
+            # (in place, on the object pixels only: labels are not renumbered)
+            _drop_small_labels(lab, 0.25 * min_px, inclusive=False)
+            ring2 = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+            edge = cv2.erode(disc.astype(np.uint8), ring2, iterations=2) == 0
+            crop_grey = grey[y0:y1, x0:x1]
+            # per-object statistics in one vectorised pass (labelled sums), then
+            # a short per-object decision loop; only the shape tests that need an
+            # outline (solidity, holes) look at the object's bounding box
+            st = _object_stats(lab, con, crop_grey, band, edge, r_min_px)
+            faint_thr = min(faint_thr, _faint_threshold(st, min_px, sigma))
+            pale_lo = max(PALE_LOW_FLOOR, med + LOW_NOISE_K * sigma)
+            pale_hi = max(PALE_HIGH_FLOOR, med + HIGH_NOISE_K * sigma)
+            if attempt == 0 and faint_thr < FAINT_CONTRAST and (pale_lo < lo or pale_hi < hi):
+                # pale colonies: threshold again with floors for unstained colonies
+                lo, hi = pale_lo, pale_hi
+                continue
+            break
+        info["pale"] = faint_thr < FAINT_CONTRAST
         lut = np.zeros(st.n + 1, np.int32)
         for i, sl in enumerate(ndi.find_objects(lab), start=1):
             area = float(st.area[i])
@@ -560,7 +587,7 @@ def count_colonies(
             # includes a blur halo that makes specks look bigger than they are
             if area < CORE_FRACTION * min_px or st.core_area[i] < CORE_FRACTION * min_px:
                 reason = "small"
-            elif mean_con < FAINT_CONTRAST:
+            elif mean_con < faint_thr:
                 reason = "faint"  # uneven background, not a stained colony
             elif st.centre_con[i] / max(mean_con, 1e-6) < HOLLOW_RATIO:
                 reason = "bubble"  # bright centre inside a dark outline
@@ -590,6 +617,21 @@ def count_colonies(
             next_id += 1
         crop_lab = lut[lab]
         labels[y0:y1, x0:x1] = np.where(crop_lab > 0, crop_lab, labels[y0:y1, x0:x1])
+        if ink is not None and ink.any():
+            ink_lab = measure.label(ink, connectivity=2)
+            for rp in measure.regionprops(ink_lab):
+                coords = rp.coords
+                cy_, cx_ = rp.centroid
+                labels[y0 + coords[:, 0], x0 + coords[:, 1]] = next_id
+                rows.append({
+                    "colony_id": next_id, "well": wrow.well, "x": x0 + cx_, "y": y0 + cy_,
+                    "area_px": float(rp.area), "area_um2": float(rp.area) * um_per_px**2,
+                    "diameter_um": 2.0 * math.sqrt(rp.area / math.pi) * um_per_px,
+                    "mean_intensity": float(crop_grey[coords[:, 0], coords[:, 1]].mean()),
+                    "mean_contrast": float("nan"), "accepted": False,
+                    "reason": "writing", "source": "auto",
+                })
+                next_id += 1
         for rp in measure.regionprops(thin_lab, intensity_image=con):
             coords = rp.coords
             cy_, cx_ = rp.centroid
@@ -619,6 +661,7 @@ def count_colonies(
     wt["contrast_score"] = [float(i["contrast_score"]) for i in well_info]
     wt["visible_fraction"] = [float(i["visible_fraction"]) for i in well_info]
     wt["countable"] = [bool(i["countable"]) for i in well_info]
+    wt["pale"] = [bool(i.get("pale", False)) for i in well_info]
     result = CountResult(lay.name, _with_counts(wt, colonies), colonies, um_per_px, min_px,
                          params, labels, ())
     corr = tuple(corrections)
@@ -659,6 +702,26 @@ def _count_downsampled(img: np.ndarray, layout: str, scale: float, wells: pd.Dat
               "well_diameter_mm": diam_mm}
     return CountResult(res.layout, out_w, col, res.um_per_px / math.sqrt(sx * sy), min_px,
                        params, labels, ())
+
+
+def _faint_threshold(st: Any, min_px: float, sigma: float) -> float:
+    """Mean darkening below which an object is background unevenness.
+
+    :data:`FAINT_CONTRAST` (stained colonies), unless the well's colonies are
+    pale: at least :data:`PALE_MIN_OBJECTS` colony-sized objects, more than
+    :data:`PALE_RATIO` times as many below the stained threshold as above it
+    (unstained or lightly stained colonies, OpenCFU sample C). The
+    threshold then follows the well's noise (:data:`PALE_NOISE_K` robust
+    sigma, at least :data:`PALE_FLOOR`).
+    """
+    if st.n == 0:
+        return FAINT_CONTRAST
+    sized = (st.area[1:] >= CORE_FRACTION * min_px) & (st.core_area[1:] >= CORE_FRACTION * min_px)
+    faint = int(np.count_nonzero(sized & (st.con_mean[1:] < FAINT_CONTRAST)))
+    strong = int(np.count_nonzero(sized & (st.con_mean[1:] >= FAINT_CONTRAST)))
+    if faint >= PALE_MIN_OBJECTS and faint > PALE_RATIO * strong:
+        return min(FAINT_CONTRAST, max(PALE_NOISE_K * sigma, PALE_FLOOR))
+    return FAINT_CONTRAST
 
 
 def _visible_fraction(cx: float, cy: float, r: float, w: int, h: int) -> float:

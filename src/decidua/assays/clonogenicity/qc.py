@@ -80,7 +80,8 @@ def well_qc(wells: pd.DataFrame, colonies: pd.DataFrame, *, layout: str,
     -------
     list of dict
         ``well, colonies (None if not countable), countable, polarity,
-        rejected {reason: n}, flags [..], confidence``.
+        pale (the pale-colony thresholds were used), rejected {reason: n},
+        flags [..], confidence``.
 
     Examples
     --------
@@ -131,6 +132,7 @@ def well_qc(wells: pd.DataFrame, colonies: pd.DataFrame, *, layout: str,
         out.append({
             "well": name, "colonies": n_acc if countable else None, "countable": countable,
             "polarity": None if pol is None or _isnan(pol) else str(pol),
+            "pale": bool(w.get("pale", False)),
             "rejected": rejected, "flags": flags, "confidence": round(conf, 3),
         })
     return out

@@ -527,3 +527,92 @@ def _watershed_pieces(m: np.ndarray, dist: np.ndarray, h: float) -> np.ndarray:
     if k < 2:
         return m.astype(np.int32)
     return _merge_shallow_basins(d, segmentation.watershed(-d, markers, mask=m), h)
+
+
+#: Ink (pen writing, labels, marker): pixels darker than this fraction of the
+#: well's median lightness (CIE L*, OpenCV 8-bit Lab) ...
+INK_L_FRACTION = 0.35
+#: ... and close to neutral (Lab chroma below this, 8-bit units): black or
+#: grey ink, unlike crystal violet (purple), Giemsa or haematoxylin (blue).
+INK_CHROMA = 14.0
+#: An ink component is writing when it is line-like: its area exceeds this
+#: multiple of the disc inscribed at its thickest point (a round colony ~1,
+#: a pen stroke tens).
+INK_LINE_RATIO = 6.0
+#: ... and long: at least this many mm of stroke (area over twice its
+#: thickness). Components touching the well's edge are the wall's shadow,
+#: handled by the rim rules, not writing.
+#: A stroke is at least this thick (half-width, px) and covers at least this
+#: multiple of the minimum colony area: thinner or smaller dark marks (dust
+#: fibres) are left to the debris rules, which keep colonies touching them.
+INK_MIN_HALF_WIDTH_PX = 2.5
+#: Once a well has writing, every other ink mark of at least this fraction
+#: of the minimum colony area is writing too (letters, dots).
+INK_DOT_FRACTION = 0.5
+INK_MIN_AREA_FACTOR = 10.0
+INK_MIN_LENGTH_MM = 2.0
+
+
+def _ink_mask(crop: np.ndarray, mask: np.ndarray, min_px: float, um_per_px: float) -> np.ndarray:
+    """Pen writing and other near-black, neutral, line-like marks in a well.
+
+    The stain axis in a perceptual colour space: stained colonies shift the
+    hue (purple, blue, brown) as they darken; writing is dark and neutral.
+    Pixels darker than :data:`INK_L_FRACTION` of the well's median L* with
+    chroma below :data:`INK_CHROMA` are ink candidates; a connected group of
+    them is writing when it is big and thick enough (:data:`INK_MIN_AREA_FACTOR`,
+    :data:`INK_MIN_HALF_WIDTH_PX`), clear of the well's edge, line-like
+    (:data:`INK_LINE_RATIO`) and long (:data:`INK_MIN_LENGTH_MM`), so a round
+    dark colony or a dust fibre is never taken for ink. Grey pictures (no
+    colour) have no ink by this rule.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask of the writing (inside ``mask``).
+    """
+    probe = crop[::7, ::7].astype(np.int16)
+    spread = probe.max(axis=2) - probe.min(axis=2)
+    if np.count_nonzero(spread > 4) < 0.01 * spread.size:
+        # a grey picture: no colour to tell ink from stain
+        return np.zeros(mask.shape, bool)
+    lab = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2LAB)
+    light = lab[..., 0]
+    vals = light[mask]
+    if vals.size == 0:
+        return np.zeros(mask.shape, bool)
+    dark = (light < INK_L_FRACTION * float(np.median(vals))) & mask
+    if not dark.any():
+        return dark
+    a = lab[..., 1].astype(np.int16) - 128
+    b = lab[..., 2].astype(np.int16) - 128
+    cand = dark & (a * a + b * b < INK_CHROMA**2)
+    n, lab_c, stats, _ = cv2.connectedComponentsWithStats(cand.view(np.uint8), connectivity=8)
+    big = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= INK_MIN_AREA_FACTOR * min_px)
+    big = big[big > 0]
+    out = np.zeros(mask.shape, bool)
+    if big.size == 0:
+        return out
+    ring = cv2.erode(mask.view(np.uint8), np.ones((5, 5), np.uint8)) == 0
+    at_edge = np.zeros(n, bool)
+    at_edge[np.unique(lab_c[ring & cand])] = True
+    dist = cv2.distanceTransform(cand.view(np.uint8), cv2.DIST_L2, 3)
+    thick = np.zeros(n, np.float64)
+    np.maximum.at(thick, lab_c.ravel(), dist.ravel())
+    writing = np.zeros(n, bool)
+    for i in big:
+        area = float(stats[i, cv2.CC_STAT_AREA])
+        length_mm = area / (2.0 * max(thick[i], 1.0)) * um_per_px / 1000.0
+        writing[i] = (not at_edge[i] and thick[i] >= INK_MIN_HALF_WIDTH_PX
+                      and area > INK_LINE_RATIO * math.pi * max(thick[i], 1.0) ** 2
+                      and length_mm >= INK_MIN_LENGTH_MM)
+    if writing.any():
+        # a pen was used in this well: its shorter strokes (letters) and dots
+        # are writing too (on a colour picture stained colonies are not
+        # neutral black, so near-black neutral marks here are ink)
+        area_all = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
+        shorter = ~at_edge & (area_all >= INK_DOT_FRACTION * min_px)
+        shorter[0] = False
+        writing |= shorter
+        out = writing[lab_c]
+    return out
