@@ -134,3 +134,16 @@ def test_child_row_with_case_variant_parent_gets_a_hint(
     with pytest.raises(InputError) as err:
         import_file(f, "pregnancies", url=db, actor="t")
     assert "the stored id is 'EX-001'" in str(err.value)
+
+
+def test_files_above_the_row_cap_are_refused(
+    snap, db: str, examples: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from decidua.io import importers
+
+    monkeypatch.setattr(importers, "MAX_IMPORT_ROWS", 2)  # the example file has 3 rows
+    before = snap(db)
+    with pytest.raises(InputError) as err:
+        import_file(examples / "patients.csv", "patients", url=db, actor="t")
+    assert "at most 2 are imported at once: split the file" in str(err.value)
+    assert snap(db) == before

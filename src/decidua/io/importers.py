@@ -28,6 +28,12 @@ from decidua.store import models as m
 from decidua.store.session import lock_for_write
 
 IMPORTER_VERSION = "1"
+#: Most data rows of one import file. Every row is validated and compared in one
+#: transaction, so memory grows with the rows. Measured peak resident memory of
+#: `decidua import patients` (SQLite): 100,000 rows 408 MB, 150,000 rows 559 MB.
+#: At this cap an import stays below 500 MB; split larger files (each part is
+#: its own all-or-nothing import).
+MAX_IMPORT_ROWS = 100_000
 _CHUNK = 500
 
 ProgressFn = Callable[[int, int], None]
@@ -345,6 +351,12 @@ def import_table(
     spec = SPECS.get(kind)
     if spec is None:
         raise InputError(f"unknown import kind {kind!r}; choose from: {', '.join(SPECS)}")
+    if len(table.rows) > MAX_IMPORT_ROWS:
+        raise InputError(
+            f"has {len(table.rows):,} data rows; at most {MAX_IMPORT_ROWS:,} are imported at "
+            "once: split the file (each part is imported all-or-nothing)",
+            file=table.path,
+        )
     rows, problems = check_rows(table, spec.schema)
     total = len(table.rows)
     if progress:
