@@ -23,12 +23,19 @@ class Outcome(StrEnum):
     MOLAR = "molar"
     TERMINATION = "termination"
     ONGOING = "ongoing"
+    #: Fetal death at or after 24 completed weeks (UK definition; RCOG Green-top 17, 2023:
+    #: miscarriage is a loss before 24 weeks). Not a pregnancy loss for RPL counting.
+    STILLBIRTH = "stillbirth"
 
 
 #: Outcomes counted as a pregnancy loss for recurrent pregnancy loss.
 #: ESHRE guideline "Recurrent pregnancy loss" (2022 update), recommendation on
-#: definitions: biochemical losses count, ectopic and molar pregnancies do not.
+#: definitions: biochemical losses count, ectopic and molar pregnancies do not; a
+#: stillbirth (>= 24 weeks) is not a pregnancy loss in that sense either.
 LOSS_OUTCOMES: frozenset[Outcome] = frozenset({Outcome.MISCARRIAGE, Outcome.BIOCHEMICAL})
+
+#: Completed weeks before which a live birth is preterm (WHO definition).
+PRETERM_BEFORE_WEEKS = 37.0
 
 #: Outcomes that end a run of consecutive losses (a pregnancy that reached birth).
 RUN_BREAKING_OUTCOMES: frozenset[Outcome] = frozenset({Outcome.LIVE_BIRTH})
@@ -203,6 +210,14 @@ class PregnancyRecord:
     @property
     def is_loss(self) -> bool:
         return self.outcome in LOSS_OUTCOMES
+
+    @property
+    def preterm(self) -> bool | None:
+        """A live birth before 37 completed weeks (derived, not stored); ``None`` when it
+        is not a live birth or the gestation is not recorded."""
+        if self.outcome is not Outcome.LIVE_BIRTH or self.gestation_weeks is None:
+            return None
+        return self.gestation_weeks < PRETERM_BEFORE_WEEKS
 
 
 @dataclass(frozen=True)

@@ -175,6 +175,9 @@ class PregnancyRow(RowSchema):
             raise ValueError("gestation_weeks: a live birth before 20 weeks is not plausible")
         if g is not None and self.outcome is Outcome.BIOCHEMICAL and g > 12:
             raise ValueError("gestation_weeks: a biochemical loss after 12 weeks is not plausible")
+        if g is not None and self.outcome is Outcome.STILLBIRTH and g < 24:
+            raise ValueError("gestation_weeks: a stillbirth is at or after 24 weeks; record an "
+                             "earlier fetal death as a miscarriage")
         return self
 
     def to_record(self) -> dict[str, Any]:
