@@ -155,7 +155,7 @@ def main() -> int:
     lines += [
         "",
         f"Primary vs secondary RPL (33 y, 3 losses, no / one live birth): {_pct(prim)} vs "
-        f"{_pct(sec)} embryonic (Nikitina 2020: secondary higher).",
+        f"{_pct(sec)} embryonic (Nikitina 2020: secondary higher; not reproduced).",
         "",
         "## The interval and its parameter part",
         "",
