@@ -81,7 +81,7 @@ def test_more_biopsies_shrink_uncertainty(age, history, calls):
     """Expected posterior spread after one more biopsy does not exceed today's (law of total
     variance; exact in v1, within 1% in v2, where a call informs theta within each frailty
     stratum: measured worst ratio 1.0005). Model v2: a run of normal biopsies
-    narrows the 95% interval for women aged 18-38 with at most two previous losses; outside
+    narrows the 95% interval for women aged 21-35 with at most two previous losses; outside
     that range the interval is dominated by the embryonic frailty, which biopsies cannot
     inform, and can widen slightly (documented in docs/risk-model.md)."""
     m = RiskModel(shipped_params())
@@ -89,7 +89,7 @@ def test_more_biopsies_shrink_uncertainty(age, history, calls):
     assert out.expected_sd_after <= out.now.sd * (1 + 1e-2)
     assert 0.0 < out.p_abnormal < 1.0
     n_loss = sum(h in (Outcome.MISCARRIAGE, Outcome.BIOCHEMICAL) for h in history)
-    if n_loss <= 2 and 18 <= age <= 38:
+    if n_loss <= 2 and 21 <= age <= 35:
         w0 = predict(age, history).interval
         w4 = predict(age, history, ["normal"] * 4).interval
         assert (w4[1] - w4[0]) < (w0[1] - w0[0])

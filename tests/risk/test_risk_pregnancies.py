@@ -56,3 +56,27 @@ def test_stillbirth_imports_and_earlier_fetal_death_is_refused(db: str, examples
     r = runner.invoke(app, ["--db", db, "import", "pregnancies", str(bad)])
     assert r.exit_code == 1
     assert "stillbirth" in r.output and "Traceback" not in r.output
+
+
+def test_previous_pregnancies_scored_at_their_real_ages():
+    """Issue 13: previous pregnancies are scored at her real ages from the stored dates,
+    not at age - 2. Three losses at 24-26 say less about the age-related (embryonic) risk
+    she carries at 40 than three losses at 38, so her risk is lower (measured 0.42 vs
+    0.52); in the spirit of Kolte 2021 (recent outcomes matter most)."""
+    import datetime as dt
+
+    from decidua.risk import predict_record
+
+    dates = (dt.date(2010, 3, 1), dt.date(2011, 3, 1), dt.date(2012, 3, 1))
+    dated = PatientRecord("P", 1986, pregnancies=tuple(
+        PregnancyRecord(i, Outcome.MISCARRIAGE, outcome_date=d)
+        for i, d in enumerate(dates, start=1)))
+    undated = PatientRecord("P", 1986, pregnancies=tuple(
+        PregnancyRecord(i, Outcome.MISCARRIAGE) for i in range(1, 4)))
+    on = dt.date(2026, 7, 1)
+    p_dated = predict_record(dated, on).p_loss
+    p_undated = predict_record(undated, on).p_loss
+    assert p_undated == predict(dated.age_on(on), 3).p_loss
+    assert p_dated < p_undated - 0.05
+    h = sum(dated.age_on(d) for d in dates) / 3
+    assert predict(dated.age_on(on), 3, history_age=h).p_loss == p_dated

@@ -44,6 +44,7 @@ def predict(
     biopsies: Iterable[DecidualCall | str | Any] = (),
     *,
     model: RiskModel | None = None,
+    history_age: float | None = None,
 ) -> RiskEstimate:
     """Probability that a woman's next pregnancy ends in a loss.
 
@@ -62,12 +63,15 @@ def predict(
         a call or on treatment).
     model
         Model to use; default the shipped calibrated model.
+    history_age
+        Age (years) at which the previous pregnancies are scored; default ``age - 2``.
+        :func:`predict_record` passes her mean real age at their outcome dates.
 
     Returns
     -------
     RiskEstimate
-        ``p_loss``, 95% credible ``interval``, ``components`` (embryonic vs endometrial
-        share), ``model_version``.
+        ``p_loss``, 95% ``interval`` (with parameter uncertainty) and its meaning,
+        ``components`` (embryonic vs non-embryonic share), ``model_version``.
 
     Raises
     ------
@@ -82,7 +86,7 @@ def predict(
     >>> sorted(young.to_dict()["components"])
     ['embryonic', 'endometrial', 'non_embryonic']
     """
-    return (model or default_model()).predict(age, history, biopsies)
+    return (model or default_model()).predict(age, history, biopsies, history_age=history_age)
 
 
 def predict_many(
@@ -116,6 +120,9 @@ def predict_record(
 ) -> RiskEstimate:
     """Risk for a stored woman: age on ``on`` (default today), all pregnancies, biopsies.
 
+    Previous pregnancies are scored at her real age then: the mean of her ages at the
+    outcome dates of her losses and live births (``age - 2`` when none is dated).
+
     Parameters
     ----------
     record
@@ -136,9 +143,19 @@ def predict_record(
     """
     import datetime as dt
 
+    from decidua.domain import LOSS_OUTCOMES
+
     day = on if on is not None else dt.date.today()
     pregnancies = sorted(record.pregnancies, key=lambda p: p.order)
-    return predict(record.age_on(day), list(pregnancies), record.biopsies, model=model)
+    age = record.age_on(day)
+    # Score previous pregnancies at her real ages then (mean age at the dated outcomes of
+    # the pregnancies that carry evidence); age - 2 when none is dated.
+    dated = [record.age_on(p.outcome_date) for p in pregnancies
+             if p.outcome_date is not None and p.outcome_date <= day
+             and (p.outcome in LOSS_OUTCOMES or p.outcome is Outcome.LIVE_BIRTH)]
+    h = min(max(float(np.mean(dated)), 12.0), age) if dated else None
+    return (model or default_model()).predict(age, list(pregnancies), record.biopsies,
+                                              history_age=h)
 
 
 __all__ = [

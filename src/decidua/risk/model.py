@@ -106,8 +106,24 @@ HISTORY_OFFSET_YEARS = 2.0
 #: age is used exactly.
 HISTORY_AGE_STEPS_PER_YEAR = 4
 
+#: Key under which an explicit history age (years, per woman) travels with the counts.
+HISTORY_AGE_KEY = "_history_age"
+
 _PARAMS_FILE = "params.json"
 _DRAWS_FILE = "param_draws.json"
+
+
+def _check_history_age(values: Any, ages: np.ndarray) -> np.ndarray:
+    h = np.atleast_1d(np.asarray(values, dtype=float))
+    if h.shape != ages.shape:
+        raise InputError(f"history_age has {h.size} values for {ages.size} ages",
+                         column="history_age")
+    bad = ~np.isfinite(h) | (h < MIN_AGE) | (h > ages + 1e-9)
+    if np.any(bad):
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError("history_age must lie between 12 and the current age",
+                         column="history_age", row=i + 1, value=float(h[i]))
+    return h
 
 
 def history_age(age: np.ndarray | float) -> np.ndarray:
@@ -816,8 +832,10 @@ class RiskModel:
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Distinct evidence patterns: (history-age steps, index of first row, inverse)."""
         n = ages.shape[0]
-        h_steps = np.rint(history_age(ages) * HISTORY_AGE_STEPS_PER_YEAR).astype(np.int64)
-        cols = [h_steps] + [counts[k] for k in sorted(counts)]
+        hist = counts.get(HISTORY_AGE_KEY)
+        hist = history_age(ages) if hist is None else hist
+        h_steps = np.rint(hist * HISTORY_AGE_STEPS_PER_YEAR).astype(np.int64)
+        cols = [h_steps] + [counts[k] for k in sorted(counts) if k != HISTORY_AGE_KEY]
         key = np.zeros(n, dtype=np.int64)
         overflow = False
         for col in cols:
@@ -938,6 +956,7 @@ class RiskModel:
         n_loss_karyotype_normal: Sequence[int] | np.ndarray | int = 0,
         *,
         interval: str | None = "full",
+        history_age: Sequence[float] | np.ndarray | None = None,
         chunk_size: int = 8192,
     ) -> CohortRisk:
         """Score a cohort (vectorised; point estimates for 100,000 women in under a second).
@@ -958,6 +977,10 @@ class RiskModel:
             ``"full"`` (default): 95% interval pooled over the parameter draws;
             ``"fixed"``: with the calibrated parameters only; ``None``: point estimates
             only (``lower`` / ``upper`` are NaN; the fast path).
+        history_age
+            Age (years) at which each woman's previous pregnancies are scored, e.g. the
+            mean of her real ages at their outcomes; default ``age - 2``
+            (:func:`history_age`). Must lie between 12 and her current age.
         chunk_size
             Rows processed at once (bounds memory).
 
@@ -987,6 +1010,8 @@ class RiskModel:
             ("n_loss_karyotype_normal", n_loss_karyotype_normal),
         ])
         n = ages.shape[0]
+        if history_age is not None:
+            counts[HISTORY_AGE_KEY] = _check_history_age(history_age, ages)
         summ = self._summaries(ages, counts, chunk_size, want_cdf=False)
         p_loss = summ["p_loss"]
         if interval is None or n == 0:
@@ -1032,8 +1057,15 @@ class RiskModel:
         age: float,
         history: Sequence[Outcome | str | PregnancyRecord] | int = 0,
         biopsies: Iterable[DecidualCall | str | Any] = (),
+        *,
+        history_age: float | None = None,
     ) -> RiskEstimate:
-        """Risk of losing the next pregnancy for one woman (see :func:`decidua.risk.predict`)."""
+        """Risk of losing the next pregnancy for one woman (see :func:`decidua.risk.predict`).
+
+        ``history_age``: age at which her previous pregnancies are scored (default
+        ``age - 2``); :func:`decidua.risk.predict_record` passes the mean of her real ages
+        at their outcome dates.
+        """
         a = validate_age(age)
         ev = encode_history(history)
         n_abn, n_norm = encode_biopsies(biopsies)
@@ -1045,6 +1077,8 @@ class RiskModel:
             ("n_loss_karyotype_abnormal", ev.n_loss_karyotype_abnormal),
             ("n_loss_karyotype_normal", ev.n_loss_karyotype_normal),
         ])
+        if history_age is not None:
+            counts[HISTORY_AGE_KEY] = _check_history_age([history_age], ages)
         summ = self._summaries(ages, counts, 8192, want_cdf=False)
         p = float(summ["p_loss"][0])
         emb = min(max(float(summ["embryonic"][0]) / p, 0.0), 1.0) if p > 0 else 0.0
