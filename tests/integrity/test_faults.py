@@ -9,7 +9,9 @@ Each case runs the real ``decidua`` CLI in a child process:
 - a full disk, simulated for the child alone by a file-size limit
   (``RLIMIT_FSIZE``, with ``SIGXFSZ`` ignored, so writes past the limit fail
   with ``EFBIG`` as they would with ``ENOSPC``): the import and the export end
-  with exit 1 and a message, and leave no partial rows or files.
+  with exit 1 and a message, and leave no partial rows or files; on
+  PostgreSQL the patient table is moved to a tablespace on a 1 MB tmpfs
+  (when the tests run as root beside the server; skipped otherwise).
 
 The synthetic import files are generated here (ids ``F-00000``…, fixed years
 and BMI), large enough for the import to last a moment.
@@ -156,3 +158,54 @@ def test_full_disk_during_an_export_leaves_no_file(db: str, tmp_path: Path) -> N
     fine = subprocess.run([*base, "export", "-o", str(out)], env=env, capture_output=True)
     assert fine.returncode == 0, fine.stderr
     assert sum(1 for _ in (out / "patients.csv").open()) == 2_501
+
+
+def test_full_disk_on_postgresql_tablespace(db: str, tmp_path: Path) -> None:
+    """PostgreSQL: the patient table on a 1 MB tmpfs tablespace (needs root and a local server)."""
+    if db.startswith("sqlite"):
+        pytest.skip("PostgreSQL tablespace")
+    import pwd
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    host = make_url(db).host or "localhost"
+    if os.geteuid() != 0 or host not in ("127.0.0.1", "localhost", "::1"):
+        pytest.skip("needs root (to mount a tmpfs) and a PostgreSQL server on this machine")
+    try:
+        owner = pwd.getpwnam("postgres")
+    except KeyError:
+        pytest.skip("no postgres OS user to own the tablespace folder")
+    import tempfile
+
+    # beside /tmp, not under pytest's folder: the server's OS user must reach it
+    mnt = Path(tempfile.mkdtemp(prefix="decidua-tablespace-"))
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
+                             capture_output=True)  # fmt: skip
+    if mounted.returncode != 0:
+        mnt.rmdir()
+        pytest.skip("cannot mount a tmpfs here")
+    name = f"decidua_small_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(db, isolation_level="AUTOCOMMIT")
+    try:
+        os.chown(mnt, owner.pw_uid, owner.pw_gid)
+        with admin.connect() as c:
+            c.execute(text(f"CREATE TABLESPACE {name} LOCATION '{mnt}'"))
+            c.execute(text(f"ALTER TABLE patient SET TABLESPACE {name}"))
+        f = _patients(tmp_path / "p.csv", 20_000)
+        done = subprocess.run(
+            [sys.executable, "-c", CLI, "--db", db, "import", "patients", str(f)],
+            env=_env(tmp_path), capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 1, (done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr
+        assert "full" in done.stderr and "nothing was written" in done.stderr
+        assert _count(db) == 0 and _count(db, m.ImportRun) == 0
+    finally:
+        dispose_engines()
+        with admin.connect() as c:
+            c.execute(text("ALTER TABLE patient SET TABLESPACE pg_default"))
+            c.execute(text(f"DROP TABLESPACE IF EXISTS {name}"))
+        admin.dispose()
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+        mnt.rmdir()
