@@ -77,6 +77,9 @@ __all__ = [
     "RCOG_2011_RPL_MIN_LOSSES",
     "RPL_MIN_LOSSES",
     "TEWARY_2020_CFU_RATE_RATIO",
+    "TUCKERMAN_2007_CONTROL_UNK_PCT",
+    "TUCKERMAN_2007_LH_DAYS",
+    "TUCKERMAN_2007_RPL_UNK_PCT",
     "TEWARY_2020_CYCLES",
     "TEWARY_2020_DOSE",
     "TEWARY_2020_MIN_LOSSES",
@@ -204,6 +207,21 @@ TEWARY_2020_CFU_RATE_RATIO: Final = (1.52, 1.32, 1.75)
 PRISM_2019_DOSE: Final = "400 mg vaginal twice daily"
 #: See :data:`PRISM_2019_DOSE` (weeks of gestation).
 PRISM_2019_END_WEEKS: Final = 16.0
+
+# --------------------------------------------------------------------------- uNK cells
+
+#: uNK cells (CD56+) as % of endometrial stromal cells at LH+7 to LH+9, controls (n=10):
+#: (mean, lowest, highest) = 6.2 % (range 2.2-13.9 %). Tuckerman E, Laird SM, Prakash A,
+#: Li TC. Prognostic value of the measurement of uterine natural killer cells in the
+#: endometrium of women with recurrent miscarriage. Hum Reprod 2007;22(8):2208-2213
+#: (abstract; checked with the search tool, Dec 2026). Counting: CD56 immunocytochemistry,
+#: % of stromal cells (Sheffield protocol).
+TUCKERMAN_2007_CONTROL_UNK_PCT: Final = (6.2, 2.2, 13.9)
+#: Tuckerman et al. 2007: women with unexplained recurrent miscarriage (n=87), same
+#: protocol: mean 11.2 % (range 1.1-41.4 %).
+TUCKERMAN_2007_RPL_UNK_PCT: Final = (11.2, 1.1, 41.4)
+#: Tuckerman et al. 2007: biopsies obtained on days LH+7 to LH+9 (inclusive).
+TUCKERMAN_2007_LH_DAYS: Final = (7, 9)
 
 # --------------------------------------------------------------------------- APS criteria
 

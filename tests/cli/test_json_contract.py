@@ -136,6 +136,7 @@ CASES: dict[str, Callable[[Inputs], list[str]]] = {
     "qpcr quantify": lambda i: ["qpcr", "quantify", str(DATA / "qpcr" / "livak2001_cmyc_gapdh.csv"),
                                 "--reference-gene", "GAPDH", "--calibrator", "brain", "--json"],
     "biopsy show": lambda i: [*i.loaded_db(), "biopsy", "show", "EX-001-B1", "--json"],
+    "biopsy analyse": lambda i: [*i.loaded_db(), "biopsy", "analyse", "--all", "--json"],
 }  # fmt: skip
 
 

@@ -39,6 +39,7 @@ SAMPLES: dict[str, list[tuple[list[str], dict]]] = {
     "patients list": [([], {})],
     "patient show": [(["X-1"], {})],
     "biopsy show": [(["B-1"], {})],
+    "biopsy analyse": [(["B-1"], {})],
     "users add": [
         (["zz", "--role", "researcher"], {"role": "researcher"}),
         (["zz", "--role", "admin"], {"role": "admin"}),

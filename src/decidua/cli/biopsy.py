@@ -62,17 +62,54 @@ def show(
     if as_json:
         echo_json(doc)
         return
-    console.print(f"Biopsy {doc['biopsy']} (LH+{doc['lh_day']}): call {doc['call']} — "
-                  + "; ".join(doc["reasons"]))
-    t = table("Components", ["name", "value", "centile", "reference", "flag"])
+    where = (f"stored call {doc['call_id']} ({doc['computed_at']})" if doc["stored"]
+             else "not stored")
+    console.print(f"Biopsy {doc['biopsy']} (LH+{doc['lh_day']}): call {doc['call']} "
+                  f"[rule {doc['rule_version']}, {where}]")
+    for r in doc["reasons"]:
+        console.print(f"  - {r}")
+    t = table("Components", ["name", "value", "centile", "status", "flag", "reference"])
     for c in doc["components"]:
         v = c["value"]
         t.add_row(c["name"], "" if v is None else f"{v:.3f}",
-                  "" if c["centile"] is None else f"{c['centile']:.0f}",
-                  c["reference"] or "", c["flag"] or "")
+                  "" if c["centile"] is None else f"{100 * c['centile']:.0f}",
+                  c.get("status") or "", c["flag"] or "", c["reference"] or "")
     console.print(t)
     for r in doc["results"]:
         console.print(f"  result {r['id']}: {r['kind']} {r['result_key']} from "
                       f"{r['source_file']} (sha256 {(r['source_sha256'] or '')[:12]}…, "
                       f"{r['importer_version']}, {r['analysis_version'] or '-'}), "
                       f"QC {r['qc_status']}")
+
+
+@app.command("analyse")
+def analyse(
+    codes: list[str] = typer.Argument(None, help="Biopsy codes (or --all)."),
+    all_biopsies: bool = typer.Option(False, "--all", help="Every stored biopsy."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """(Re)compute and store the screening call of biopsies (a new call, never an overwrite).
+
+    Example: decidua biopsy analyse EX-001-B1   |   decidua biopsy analyse --all --json
+    """
+    from decidua.cli.core import actor
+    from decidua.cli.output import console, echo_json
+    from decidua.services import biopsies
+    from decidua.store.session import session_scope
+
+    if codes and all_biopsies:
+        raise InputError("give biopsy codes or --all, not both")
+    with session_scope() as s:
+        report = biopsies.analyse_biopsies(s, actor(), list(codes or []),
+                                           all_biopsies=all_biopsies)
+    doc = report.to_dict()
+    if as_json:
+        echo_json(doc)
+        return
+    n = doc["calls"]
+    console.print(f"{doc['biopsies']} biopsies analysed: {n['normal']} normal, "
+                  f"{n['abnormal']} abnormal, {n['uncallable']} uncallable; "
+                  f"{doc['inserted']} new calls stored, {doc['unchanged']} unchanged")
+    if len(report.calls) <= 50:
+        for c in report.calls:
+            console.print(f"  {c['biopsy']}: {c['call']} — " + "; ".join(c["reasons"]))

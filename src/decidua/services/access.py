@@ -127,6 +127,8 @@ RULES: tuple[Rule, ...] = (
     Rule("patients list", _READ),
     Rule("patient show", _READ),
     Rule("biopsy show", _READ),
+    Rule("biopsy analyse", frozenset({ADMIN, CLINICIAN, SCIENTIST}),
+         note="stores a new computed call"),
     Rule("risk patient", _READ),
     Rule("risk patient", frozenset({ADMIN, CLINICIAN}), when=_only("save", True)),
     Rule("risk history", _READ),

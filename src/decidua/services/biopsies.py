@@ -339,13 +339,15 @@ def _result_dict(r: Any) -> dict[str, Any]:
 
 
 def show_biopsy(session: Session, code: str) -> dict[str, Any]:
-    """One biopsy's stored results and the components they give.
+    """One biopsy's call, its components and every stored result.
 
-    Returns ``{"biopsy", "call", "reasons", "components", "rule_version", "lh_day",
-    "timing", "results"}`` (``timing``: the newest placement as stored).
-    Components: the newest timing placement (value = estimated LH day) and the
-    newest ΔCq of each marker. No screening rule is implemented yet,
-    so the call is ``uncallable`` (never ``normal`` by default).
+    Returns ``{"biopsy", "call", "reasons", "components": [{"name", "value", "centile",
+    "reference", "flag", ...}], "rule_version", "stored", "call_id", "computed_at",
+    "lh_day", "timing", "results", "calls"}``. The call is the newest stored one
+    (``decidua biopsy analyse``); a biopsy never analysed gets the call the current
+    rule gives, computed now and not stored (``stored: false``). ``calls`` lists every
+    stored call, oldest first. Never ``normal`` by default: missing assays are
+    ``uncallable``.
 
     Raises
     ------
@@ -362,30 +364,338 @@ def show_biopsy(session: Session, code: str) -> dict[str, Any]:
         raise NotFoundError(f"no biopsy {code!r}")
     results = list(session.scalars(select(m.AssayResult).where(
         m.AssayResult.biopsy_id == b.id).order_by(m.AssayResult.id)))
-    components: list[dict[str, Any]] = []
     timing = [r for r in results if r.kind == "timing" and "estimated_lh_day" in r.values]
-    if timing:
-        t = timing[-1].values
-        flag = None
-        if not t.get("callable", True):
-            flag = "uncallable"
-        elif t.get("asynchronous"):
-            flag = "asynchronous"
-        components.append({"name": "timing", "value": t["estimated_lh_day"], "centile": None,
-                           "reference": timing[-1].analysis_version, "flag": flag})
-    latest: dict[str, tuple[Any, Any]] = {}
+    stored = list(session.scalars(select(m.BiopsyCall).where(
+        m.BiopsyCall.biopsy_id == b.id).order_by(m.BiopsyCall.id)))
+    if stored:
+        c = stored[-1]
+        head = {"biopsy": b.code, "call": c.call, "reasons": list(c.reasons),
+                "components": list(c.components), "rule_version": c.rule_version,
+                "stored": True, "call_id": c.id,
+                "computed_at": c.created_at.isoformat() if c.created_at else None,
+                "evidence": c.evidence}
+    else:
+        doc = compute_call(session, code)
+        head = {**doc, "stored": False, "call_id": None, "computed_at": None}
+        head["reasons"] = [*doc["reasons"],
+                           "computed now, not stored (run `decidua biopsy analyse`)"]
+        if not results:
+            head["reasons"].insert(0, "no assay results stored for this biopsy")
+    return {**head, "lh_day": b.lh_day,
+            "timing": timing[-1].values if timing else None,
+            "results": [_result_dict(r) for r in results],
+            "calls": [{"call_id": c.id, "call": c.call, "rule_version": c.rule_version,
+                       "computed_at": c.created_at.isoformat() if c.created_at else None,
+                       "actor": c.actor} for c in stored]}
+
+
+# --------------------------------------------------------------------------------------
+# Screening: evidence from stored results, the computed call, stored calls
+
+#: Version of the code that turns stored results into screening evidence.
+ANALYSIS_VERSION = "decidua.services.biopsies.screening/1"
+#: Markers of the qPCR panel outside the six timing genes (read against clinic fits).
+TIMING_GENE_SET = frozenset({"IL2RB", "IGFBP1", "CXCL14", "DPP4", "GPX3", "SLC15A2"})
+
+
+@dataclass
+class References:
+    """The references a screening run reads values against (loaded once per run)."""
+
+    genes: dict[str, Any]
+    clinic: dict[tuple[str, str | None], Any]
+    unk: Any
+
+    def find(self, marker: str, protocol: str | None = None) -> Any | None:
+        """A clinic fit of the marker (under that protocol when given), else ``None``."""
+        return self.clinic.get((marker, protocol)) or (
+            self.clinic.get((marker, None)) if protocol is None else None)
+
+
+def load_references(session: Session) -> References:
+    """Shipped references plus the newest clinic fit of each marker (and protocol)."""
+    from sqlalchemy import select
+
+    from decidua.reference.centiles import DayCentiles
+    from decidua.reference.defaults import timing_gene_references, unk_reference
+    from decidua.store import models as m
+
+    clinic: dict[tuple[str, str | None], Any] = {}
+    for row in session.scalars(select(m.MarkerReference).order_by(m.MarkerReference.id)):
+        ref = DayCentiles.from_dict(row.data)
+        clinic[(row.marker, row.protocol)] = ref
+        clinic[(row.marker, None)] = ref
+    return References(timing_gene_references(), clinic, unk_reference())
+
+
+def _ref_label(ref: Any, basis: str) -> str:
+    return f"{ref.version} ({ref.info.label}; {basis})"
+
+
+def pooled_cfu(rows: list[Any]) -> dict[str, Any] | None:
+    """CFU % with its exact Poisson interval pooled over a biopsy's stored count rows."""
+    from decidua.assays.clonogenicity.stats import cfu_percent
+
+    counts = [r for r in rows if "colonies" in r.values and "cells_seeded" in r.values]
+    if not counts:
+        return None
+    col = sum(int(r.values["colonies"]) for r in counts)
+    cells = sum(int(r.values["cells_seeded"]) for r in counts)
+    est = cfu_percent(col, cells, n_plates=len(counts))
+    qc = "pass" if all(r.qc_status == "pass" for r in counts) else (
+        "fail" if any(r.qc_status == "fail" for r in counts) else "pending")
+    return {"colonies": col, "cells_seeded": cells, "cfu_pct": est.cfu_pct,
+            "interval": est.interval.to_dict(), "n_wells": len(counts), "qc_status": qc,
+            "result_ids": [r.id for r in counts],
+            "protocol": sorted({str(r.values.get("method", "manual")) for r in counts})}
+
+
+def pooled_unk(rows: list[Any]) -> dict[str, Any] | None:
+    """uNK % CD56+ with its beta-binomial interval pooled over a biopsy's stored fields."""
+    from decidua.assays.unk import unk_percent
+
+    fields = [r for r in rows if "cd56_positive" in r.values]
+    if not fields:
+        return None
+    est = unk_percent([int(r.values["cd56_positive"]) for r in fields],
+                      [int(r.values["stromal_cells"]) for r in fields])
+    protocols = sorted({str(r.values.get("protocol")) for r in fields})
+    qc = "pass" if all(r.qc_status == "pass" for r in fields) else (
+        "fail" if any(r.qc_status == "fail" for r in fields) else "pending")
+    return {**est.to_dict(), "protocol": protocols[0] if len(protocols) == 1 else None,
+            "protocols": protocols,
+            "magnification": sorted({str(r.values.get("magnification")) for r in fields}),
+            "qc_status": qc, "result_ids": [r.id for r in fields]}
+
+
+def biopsy_evidence(b: Any, results: list[Any], refs: References) -> tuple[Any, dict[str, Any]]:
+    """A biopsy's screening evidence from its stored results, and a JSON snapshot of it."""
+    from decidua.screening import BiopsyEvidence, MarkerEvidence, TimingEvidence
+
+    lh = b.lh_day
+    snap: dict[str, Any] = {"lh_day": lh}
+    timing = None
+    day, basis = (float(lh) if lh is not None else None), "by LH day (no timing placement)"
+    placements = [r for r in results if r.kind == "timing" and "estimated_lh_day" in r.values]
+    if placements:
+        r = placements[-1]
+        t = r.values
+        lo, hi = t.get("interval", [math.nan, math.nan])
+        timing = TimingEvidence(float(t["estimated_lh_day"]), float(lo), float(hi),
+                                bool(t.get("asynchronous")), bool(t.get("callable", True)),
+                                t.get("uncallable_reason"), r.qc_status, r.analysis_version)
+        snap["timing_result_id"] = r.id
+        if t.get("callable", True) and r.qc_status == "pass":
+            day, basis = float(t["estimated_lh_day"]), "by estimated LH day"
+    snap["day"], snap["day_basis"] = day, basis
+
+    cfu = None
+    cfu_rows = [r for r in results if r.kind == "cfu"]
+    pooled = pooled_cfu(cfu_rows)
+    if pooled is not None:
+        ref = refs.find("cfu_pct")
+        centile = reason = label = None
+        if ref is None:
+            reason = "no CFU reference fitted (`decidua reference fit cfu_pct`)"
+        elif day is None:
+            reason = "no cycle day (no LH day, no timing) to read the CFU % against"
+        else:
+            centile = float(ref.centile([day], [pooled["cfu_pct"]])[0])
+            label = _ref_label(ref, basis)
+        iv = pooled["interval"]
+        cfu = MarkerEvidence("cfu", pooled["cfu_pct"], centile, label, pooled["qc_status"],
+                             reason=reason, interval=(iv["low"], iv["high"]))
+        snap["cfu"] = {**pooled, "centile": centile, "reference": label}
+
+    unk = None
+    pooled_u = pooled_unk([r for r in results if r.kind == "unk"])
+    if pooled_u is not None:
+        proto = pooled_u["protocol"]
+        centile = reason = label = flag = None
+        clinic = refs.find("unk_pct", proto) if proto else None
+        if proto is None:
+            reason = f"fields counted under several protocols ({', '.join(pooled_u['protocols'])})"
+        elif clinic is not None and day is not None:
+            centile = float(clinic.centile([day], [pooled_u["unk_pct"]])[0])
+            label = _ref_label(clinic, basis)
+        elif proto == refs.unk.info.protocol:
+            verdict = refs.unk.classify(lh, pooled_u["unk_pct"])
+            label = f"{refs.unk.version} ({refs.unk.info.label}; by LH day)"
+            if verdict in ("low", "high", None):
+                flag = verdict
+            else:
+                reason = f"Tuckerman 2007 range: {verdict}"
+        else:
+            reason = (f"no uNK reference for protocol {proto!r} (references are never "
+                      "compared across counting protocols; fit one with `decidua reference "
+                      "fit unk_pct`)")
+        iv = pooled_u["interval"]
+        unk = MarkerEvidence("unk", pooled_u["unk_pct"], centile, label, pooled_u["qc_status"],
+                             range_flag=flag, reason=reason, interval=(iv["low"], iv["high"]))
+        snap["unk"] = {**pooled_u, "centile": centile, "reference": label, "flag": flag}
+
+    latest: dict[str, tuple[dict[str, Any], Any]] = {}
     for r in results:
         if r.kind == "qpcr":
             for g, v in r.values.get("markers", {}).items():
                 latest[g] = (v, r)
-    for g, (v, _r) in latest.items():
-        components.append({"name": f"{g} dCq", "value": v.get("delta_cq"), "centile": None,
-                           "reference": None,
-                           "flag": "; ".join(v.get("flags", [])) or None})
-    reasons = ["no screening rule is implemented yet: the call is not computed"]
-    if not results:
-        reasons.insert(0, "no assay results stored for this biopsy")
-    return {"biopsy": b.code, "call": "uncallable", "reasons": reasons,
-            "components": components, "rule_version": None, "lh_day": b.lh_day,
-            "timing": timing[-1].values if timing else None,
-            "results": [_result_dict(r) for r in results]}
+    markers = []
+    snap["markers"] = {}
+    for g, (v, r) in latest.items():
+        dcq = v.get("delta_cq")
+        centile = reason = label = None
+        if g.upper() in TIMING_GENE_SET:
+            ref = refs.find(g) or refs.genes.get(g)
+            gday, gbasis = (float(lh) if lh is not None else None), "by LH day"
+        else:
+            ref, gday, gbasis = refs.find(g), day, basis
+        if dcq is None:
+            reason = "no ΔCq"
+        elif ref is None:
+            reason = f"no reference centiles for {g} (`decidua reference fit {g}`)"
+        elif gday is None:
+            reason = "no cycle day to read it against"
+        else:
+            centile = float(ref.centile([gday], [float(dcq)])[0])
+            label = _ref_label(ref, gbasis)
+        markers.append(MarkerEvidence(g, dcq, centile, label, r.qc_status, reason=reason))
+        snap["markers"][g] = {"delta_cq": dcq, "centile": centile, "reference": label,
+                              "result_id": r.id, "qc_status": r.qc_status}
+    ev = BiopsyEvidence(b.code, lh, timing, cfu, unk, tuple(markers))
+    return ev, snap
+
+
+def _results_by_biopsy(session: Session, ids: list[int]) -> dict[int, list[Any]]:
+    from sqlalchemy import select
+
+    from decidua.store import models as m
+
+    out: dict[int, list[Any]] = {i: [] for i in ids}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        for r in session.scalars(select(m.AssayResult).where(
+                m.AssayResult.biopsy_id.in_(chunk)).order_by(m.AssayResult.id)):
+            out[r.biopsy_id].append(r)
+    return out
+
+
+def compute_call(session: Session, code: str, *, refs: References | None = None) -> dict[str, Any]:
+    """The call the current rule gives a biopsy from its stored results (nothing stored)."""
+    from sqlalchemy import select
+
+    from decidua.screening import evaluate
+    from decidua.store import models as m
+
+    require_schema(session)
+    b = session.scalar(select(m.Biopsy).where(m.Biopsy.code == code))
+    if b is None:
+        raise NotFoundError(f"no biopsy {code!r}")
+    refs = refs or load_references(session)
+    ev, snap = biopsy_evidence(b, _results_by_biopsy(session, [b.id])[b.id], refs)
+    call = evaluate(ev)
+    return {**call.to_dict(), "evidence": snap}
+
+
+@dataclass
+class AnalyseReport:
+    """What ``analyse_biopsies`` stored."""
+
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    inserted: int = 0
+    unchanged: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        counts = {c: sum(1 for x in self.calls if x["call"] == c)
+                  for c in ("normal", "abnormal", "uncallable")}
+        return {"biopsies": len(self.calls), "inserted": self.inserted,
+                "unchanged": self.unchanged, "calls": counts,
+                "results": [{k: x[k] for k in ("biopsy", "call", "reasons", "rule_version",
+                                               "call_id")} for x in self.calls]}
+
+
+def analyse_biopsies(session: Session, actor: str, codes: list[str] | None = None, *,
+                     all_biopsies: bool = False, rules: Any = None) -> AnalyseReport:
+    """(Re)compute and store the screening call of biopsies; never overwrites a call.
+
+    A biopsy whose newest stored call already has the same call, components and rule
+    version gets no new row (``unchanged``); otherwise a new :class:`BiopsyCall` is
+    added, audited.
+
+    Raises
+    ------
+    NotFoundError
+        An unknown biopsy code.
+    InputError
+        Neither codes nor ``all_biopsies``.
+    """
+    from sqlalchemy import select
+
+    from decidua.screening import default_rules, evaluate
+    from decidua.store import audit
+    from decidua.store import models as m
+    from decidua.store.session import lock_for_write
+
+    require_schema(session)
+    if not codes and not all_biopsies:
+        raise InputError("name a biopsy code or use --all")
+    if all_biopsies:
+        biopsies = list(session.scalars(select(m.Biopsy).order_by(m.Biopsy.code)))
+    else:
+        wanted = sorted(set(codes or []))
+        found = {b.code: b for b in session.scalars(
+            select(m.Biopsy).where(m.Biopsy.code.in_(wanted)))}
+        missing = [c for c in wanted if c not in found]
+        if missing:
+            raise NotFoundError("no biopsy " + ", ".join(repr(c) for c in missing))
+        biopsies = [found[c] for c in wanted]
+    rules = rules or default_rules()
+    refs = load_references(session)
+    ids = [b.id for b in biopsies]
+    results = _results_by_biopsy(session, ids)
+    newest: dict[int, Any] = {}
+    for i in range(0, len(ids), 500):
+        for c in session.scalars(select(m.BiopsyCall).where(
+                m.BiopsyCall.biopsy_id.in_(ids[i:i + 500])).order_by(m.BiopsyCall.id)):
+            newest[c.biopsy_id] = c
+    lock_for_write(session, ("biopsy_call",))
+    report = AnalyseReport()
+    new_rows = []
+    for b in biopsies:
+        ev, snap = biopsy_evidence(b, results[b.id], refs)
+        call = evaluate(ev, rules)
+        doc = call.to_dict()
+        old = newest.get(b.id)
+        if (old is not None and old.call == call.call and old.rule_version == call.rule_version
+                and old.components == doc["components"]):
+            report.unchanged += 1
+            report.calls.append({**doc, "call_id": old.id})
+            continue
+        row = m.BiopsyCall(biopsy_id=b.id, call=call.call, reasons=doc["reasons"],
+                           components=doc["components"], evidence=snap,
+                           rule_version=call.rule_version, analysis_version=ANALYSIS_VERSION,
+                           actor=actor)
+        new_rows.append((b, row, doc))
+    session.add_all([r for _, r, _ in new_rows])
+    session.flush()
+    for b, row, doc in new_rows:
+        audit.record(session, actor=actor, action="create", entity="biopsy_call",
+                     entity_id=row.id, entity_key=f"{b.code}:call:{row.id}"[:128],
+                     after={"call": row.call, "rule_version": row.rule_version})
+        report.inserted += 1
+        report.calls.append({**doc, "call_id": row.id})
+    report.calls.sort(key=lambda x: x["biopsy"])
+    return report
+
+
+def latest_calls(session: Session, biopsy_ids: list[int]) -> dict[int, Any]:
+    """The newest stored :class:`BiopsyCall` of each biopsy (absent: never analysed)."""
+    from sqlalchemy import select
+
+    from decidua.store import models as m
+
+    out: dict[int, Any] = {}
+    for i in range(0, len(biopsy_ids), 500):
+        for c in session.scalars(select(m.BiopsyCall).where(
+                m.BiopsyCall.biopsy_id.in_(biopsy_ids[i:i + 500])).order_by(m.BiopsyCall.id)):
+            out[c.biopsy_id] = c
+    return out

@@ -234,6 +234,52 @@ class AssayResult(Base):
     biopsy: Mapped[Biopsy] = relationship(back_populates="assay_results")
 
 
+#: Calls a computed biopsy call can take (``decidua.screening.CALLS``).
+BIOPSY_CALLS = ["normal", "abnormal", "uncallable"]
+
+
+class BiopsyCall(Base):
+    """A computed screening call on a biopsy (``decidua biopsy analyse``), never overwritten.
+
+    ``evidence`` snapshots what the call used (result ids, values, centiles and the
+    reference versions), so that the call can be reproduced from records and versions.
+    """
+
+    __tablename__ = "biopsy_call"
+    __table_args__ = (CheckConstraint(_in("call", BIOPSY_CALLS), name="call"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    biopsy_id: Mapped[int] = mapped_column(ForeignKey("biopsy.id", ondelete="CASCADE"), index=True)
+    call: Mapped[str] = mapped_column(String(16))
+    reasons: Mapped[list[Any]] = mapped_column(JSON)
+    components: Mapped[list[Any]] = mapped_column(JSON)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    rule_version: Mapped[str] = mapped_column(String(32))
+    analysis_version: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MarkerReference(Base):
+    """A clinic's fitted reference centiles of one marker (``decidua reference fit``).
+
+    ``data`` is :meth:`decidua.reference.centiles.DayCentiles.to_dict`; ``version`` its
+    hash. Refitting adds a row; calls record the version they used.
+    """
+
+    __tablename__ = "marker_reference"
+    __table_args__ = (UniqueConstraint("marker", "version", name="uq_marker_reference_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    marker: Mapped[str] = mapped_column(String(32), index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    protocol: Mapped[str] = mapped_column(String(128))
+    n: Mapped[int] = mapped_column(Integer)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    actor: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Intervention(Base):
     """An intervention course (recorded, never recommended)."""
 
@@ -322,9 +368,11 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Biopsy",
+    "BiopsyCall",
     "ImportRun",
     "Intervention",
     "Investigation",
+    "MarkerReference",
     "Patient",
     "Pregnancy",
     "RiskAssessment",
