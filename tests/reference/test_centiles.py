@@ -78,7 +78,7 @@ def test_monotone_in_value_and_bounded():
 
 
 def test_shipped_references_are_labelled():
-    for g, ref in timing_gene_references().items():
+    for ref in timing_gene_references().values():
         assert ref.info.time_basis == "lh_day"
         assert "clinic population" in ref.info.population and "not healthy" in ref.info.population
     u = unk_reference()
