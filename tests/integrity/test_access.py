@@ -51,6 +51,8 @@ SAMPLES: dict[str, list[tuple[list[str], dict]]] = {
     "pathway patient": [(["X-1"], {})],
     "report patient": [(["X-1", "-o", "r.pdf"], {"pseudonymise": False}),
                        (["X-1", "-o", "r.pdf", "--pseudonymise"], {"pseudonymise": True})],
+    "report biopsy": [(["B-1", "-o", "r.pdf"], {})],
+    "biopsy sign": [(["B-1"], {})],
     "export": [
         (["-o", "out"], {"include_non_consented": False}),
         (["-o", "out", "--include-non-consented"], {"include_non_consented": True}),
@@ -100,6 +102,8 @@ def test_every_cli_command_is_in_the_role_table() -> None:
         ("patients list", {}, set(ROLES)),
         ("report patient", {"pseudonymise": False}, {"admin", "clinician"}),
         ("report patient", {"pseudonymise": True}, {"admin", "clinician", "researcher"}),
+        ("report biopsy", {}, {"admin", "clinician", "scientist"}),
+        ("biopsy sign", {}, {"scientist"}),
         ("some future command", {}, {"admin"}),
     ],
 )

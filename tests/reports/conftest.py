@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from decidua.domain import (
     BiopsyRecord,
@@ -84,3 +87,58 @@ def _pdf_pages(data: bytes) -> list[str]:
 def pdf_pages():  # type: ignore[no-untyped-def]
     """Text of each page of a PDF (pypdf): ``pdf_pages(data) -> list[str]``."""
     return _pdf_pages
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "import"
+runner = CliRunner()
+
+
+def qpcr_plate(tmp_path: Path, shift: float = 0.0, name: str = "plate") -> tuple[Path, Path]:
+    """A synthetic plate (known ΔCq: EndoTime training biopsies) and its biopsy map."""
+    from decidua.assays.timing import GENES, load_endotime_training_data
+
+    codes = ["EX-001-B1", "EX-001-B2", "EX-002-B1", "EX-003-B1"]
+    train = load_endotime_training_data().head(len(codes))
+    rows = [("well", "sample", "target", "cq")]
+    for i, (_, t) in enumerate(train.iterrows()):
+        col = 1
+        for target, level in [("RPL19", 0.0)] + [(g, float(t[g])) for g in GENES]:
+            for d in (-0.05, 0.05):
+                cq = f"{20 + level + d + shift:.6f}"
+                rows.append((f"{'ABCD'[i]}{col}", f"S{i + 1}", target, cq))
+                col += 1
+    plate, bmap = tmp_path / f"{name}.csv", tmp_path / f"{name}-map.csv"
+    with plate.open("w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    with bmap.open("w", newline="") as fh:
+        csv.writer(fh).writerows([("sample", "biopsy_id"),
+                                  *((f"S{i + 1}", c) for i, c in enumerate(codes))])
+    return plate, bmap
+
+
+@pytest.fixture
+def make_plate():  # type: ignore[no-untyped-def]
+    """:func:`qpcr_plate` as a fixture."""
+    return qpcr_plate
+
+
+@pytest.fixture
+def loaded(db: str, tmp_path: Path) -> str:
+    """The example records and a synthetic qPCR plate stored on four biopsies; users
+    rita (researcher), cleo (clinician), sam (scientist, "Sam Scientist")."""
+    from decidua.cli import app
+
+    for kind in ("patients", "pregnancies", "investigations", "biopsies", "interventions"):
+        res = runner.invoke(app, ["--db", db, "import", kind, str(EXAMPLES / f"{kind}.csv")])
+        assert res.exit_code == 0, res.output
+    plate, bmap = qpcr_plate(tmp_path)
+    res = runner.invoke(app, ["--db", db, "import", "qpcr", str(plate), "--biopsy-map",
+                              str(bmap)])
+    assert res.exit_code == 0, res.output
+    for user, role in (("rita", "researcher"), ("cleo", "clinician"), ("sam", "scientist")):
+        res = runner.invoke(app, ["--db", db, "users", "add", user, "--role", role,
+                                  "--name", f"{user.title()} {role.title()}"])
+        assert res.exit_code == 0, res.output
+    return db
+
+

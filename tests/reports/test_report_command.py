@@ -6,7 +6,6 @@ Cqs built from one EndoTime training biopsy's ΔCt) stored on EX-001's biopsies.
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from pathlib import Path
@@ -18,7 +17,6 @@ from decidua.cli import app
 from decidua.store.session import session_scope
 
 runner = CliRunner()
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "import"
 
 
 def _text(path: Path) -> str:
@@ -26,42 +24,6 @@ def _text(path: Path) -> str:
 
     pages = PdfReader(io.BytesIO(path.read_bytes())).pages
     return re.sub(r"\s+", " ", " ".join(p.extract_text() for p in pages))
-
-
-def _plate(tmp_path: Path) -> tuple[Path, Path]:
-    from decidua.assays.timing import GENES, load_endotime_training_data
-
-    codes = ["EX-001-B1", "EX-001-B2", "EX-002-B1", "EX-003-B1"]
-    train = load_endotime_training_data().head(len(codes))
-    rows = [("well", "sample", "target", "cq")]
-    for i, (_, t) in enumerate(train.iterrows()):
-        col = 1
-        for target, level in [("RPL19", 0.0)] + [(g, float(t[g])) for g in GENES]:
-            for d in (-0.05, 0.05):
-                rows.append((f"{'ABCD'[i]}{col}", f"S{i + 1}", target, f"{20 + level + d:.6f}"))
-                col += 1
-    plate, bmap = tmp_path / "plate.csv", tmp_path / "map.csv"
-    with plate.open("w", newline="") as fh:
-        csv.writer(fh).writerows(rows)
-    with bmap.open("w", newline="") as fh:
-        csv.writer(fh).writerows([("sample", "biopsy_id"),
-                                  *((f"S{i + 1}", c) for i, c in enumerate(codes))])
-    return plate, bmap
-
-
-@pytest.fixture
-def loaded(db: str, tmp_path: Path) -> str:
-    for kind in ("patients", "pregnancies", "investigations", "biopsies", "interventions"):
-        res = runner.invoke(app, ["--db", db, "import", kind, str(EXAMPLES / f"{kind}.csv")])
-        assert res.exit_code == 0, res.output
-    plate, bmap = _plate(tmp_path)
-    res = runner.invoke(app, ["--db", db, "import", "qpcr", str(plate), "--biopsy-map",
-                              str(bmap)])
-    assert res.exit_code == 0, res.output
-    for user, role in (("rita", "researcher"), ("cleo", "clinician")):
-        res = runner.invoke(app, ["--db", db, "users", "add", user, "--role", role])
-        assert res.exit_code == 0, res.output
-    return db
 
 
 def test_patient_report_pdf_from_stored_records(loaded: str, tmp_path: Path) -> None:

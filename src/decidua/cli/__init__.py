@@ -45,7 +45,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "elisa": ("decidua.cli.elisa", "app", "ELISA plates: 4PL/5PL standard curves, concentrations."),
     "qpcr": ("decidua.cli.qpcr", "app", "RT-qPCR: read plates, ΔCq, ΔΔCq, efficiency, RQ."),
     "biopsy": ("decidua.cli.biopsy", "app", "One biopsy's stored assay results."),
-    "report": ("decidua.cli.report", "app", "Reports: patient letters as PDF or HTML."),
+    "report": ("decidua.cli.report", "app",
+               "Reports: patient letters and biopsy lab reports as PDF or HTML."),
 }  # fmt: skip
 
 _loaded: dict[str, Any] = {}
@@ -131,7 +132,7 @@ OUTPUT_DIRS = {("export", "out"), ("timing fit", "out")}
 OUTPUT_FILES = {
     ("methylation summarize", "out"), ("methylation mbias", "out"),
     ("methylation compare", "out"), ("methylation score", "out"), ("timing centiles", "save"),
-    ("report patient", "out"),
+    ("report patient", "out"), ("report biopsy", "out"),
 }  # fmt: skip
 
 

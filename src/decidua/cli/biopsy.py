@@ -113,3 +113,29 @@ def analyse(
     if len(report.calls) <= 50:
         for c in report.calls:
             console.print(f"  {c['biopsy']}: {c['call']} — " + "; ".join(c["reasons"]))
+
+
+@app.command("sign")
+def sign(
+    code: str = typer.Argument(..., help="Biopsy code (e.g. EX-001-B1)."),
+    note: str = typer.Option(None, "--note", help="A note kept with the signature."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Sign a biopsy's results as they are now (scientist; audited). Signed results
+    cannot change; new results need a new signed version.
+
+    Example: decidua biopsy sign EX-001-B1
+    """
+    from decidua.cli.core import actor
+    from decidua.cli.output import console, echo_json
+    from decidua.services import reports
+    from decidua.store.session import session_scope
+
+    with session_scope() as s:
+        res = reports.sign_biopsy(s, actor(), code, note=note)
+    if as_json:
+        echo_json(res.to_dict())
+        return
+    what = "signed" if res.created else "already signed (results unchanged)"
+    console.print(f"Biopsy {res.biopsy}: {what}, version {res.version}, {res.n_results} "
+                  f"results, sha256 {res.results_sha256[:16]}")

@@ -10,7 +10,8 @@ import typer
 
 from decidua.errors import InputError
 
-app = typer.Typer(help="Reports: patient letters as PDF or HTML.", no_args_is_help=True)
+app = typer.Typer(help="Reports: patient letters and biopsy lab reports as PDF or HTML.",
+                  no_args_is_help=True)
 
 
 def _day(value: str | None) -> dt.date | None:
@@ -52,3 +53,27 @@ def patient_cmd(
     path = reports.write_report(rep, out)
     console.print(f"Wrote {path} ({rep.title.lower()}, {rep.subject}"
                   f"{', pseudonymised' if pseudonymise else ''}). {rep.label}")
+
+
+@app.command("biopsy")
+def biopsy_cmd(
+    code: Annotated[str, typer.Argument(help="Biopsy code.")],
+    out: Annotated[Path, typer.Option("-o", "--output", help="Output file: .pdf or .html.")],
+) -> None:
+    """A biopsy's lab report: each assay with its files and checksums, QC flags, the call
+    and the signature block (filled once a scientist runs `decidua biopsy sign`).
+
+    Example: decidua report biopsy EX-001-B1 -o EX-001-B1.pdf
+    """
+    from decidua.cli.core import actor
+    from decidua.cli.output import console
+    from decidua.reports.render import output_format
+    from decidua.services import reports
+    from decidua.store.session import session_scope
+
+    output_format(out)
+    with session_scope() as s:
+        rep = reports.biopsy_report(s, actor(), code)
+    path = reports.write_report(rep, out)
+    console.print(f"Wrote {path} (biopsy report, {rep.subject}; {rep.signature.text}) "
+                  f"{rep.label}")

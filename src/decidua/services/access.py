@@ -138,6 +138,8 @@ RULES: tuple[Rule, ...] = (
     Rule("report patient", frozenset({ADMIN, CLINICIAN}), note="identified"),
     Rule("report patient", frozenset({ADMIN, CLINICIAN, RESEARCHER}),
          when=_only("pseudonymise", True)),
+    Rule("report biopsy", frozenset({ADMIN, CLINICIAN, SCIENTIST})),
+    Rule("biopsy sign", frozenset({SCIENTIST}), note="a scientist's signature"),
     Rule("demo", frozenset({ADMIN}), bootstrap="fresh_demo", target="database"),
 )  # fmt: skip
 

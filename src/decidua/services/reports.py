@@ -10,6 +10,7 @@ and admins, pseudonymised ones for researchers too.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +84,128 @@ def patient_report(
         record, docs, on=on or dt.date.today(), study_group=patient.study_group,
         pseudonym=report_pseudonym(record.patient_id) if pseudonymise else None,
         generated_at=generated_at)
+
+
+def _signoff_dict(s: Any) -> dict[str, Any]:
+    return {"version": s.version, "actor": s.actor, "display_name": s.display_name,
+            "role": s.role, "signed_at": s.signed_at.isoformat() if s.signed_at else None,
+            "results_sha256": s.results_sha256, "result_ids": list(s.result_ids or []),
+            "note": s.note}
+
+
+def _biopsy(session: Session, code: str) -> Any:
+    from sqlalchemy import select
+
+    from decidua.errors import NotFoundError
+    from decidua.store import models as m
+
+    b = session.scalar(select(m.Biopsy).where(m.Biopsy.code == code))
+    if b is None:
+        raise NotFoundError(f"no biopsy {code!r}")
+    return b
+
+
+def signoffs(session: Session, code: str) -> list[dict[str, Any]]:
+    """A biopsy's sign-offs, oldest first."""
+    from sqlalchemy import select
+
+    from decidua.store import models as m
+
+    b = _biopsy(session, code)
+    rows = session.scalars(select(m.BiopsySignoff).where(m.BiopsySignoff.biopsy_id == b.id)
+                           .order_by(m.BiopsySignoff.version))
+    return [_signoff_dict(s) for s in rows]
+
+
+def biopsy_report(
+    session: Session, actor: str, code: str, *, generated_at: dt.datetime | str | None = None
+) -> Any:
+    """A biopsy's lab report: each result with its provenance and QC, the call, the
+    signature block (from the newest sign-off, valid only if the results are unchanged).
+
+    Raises
+    ------
+    NotFoundError
+        For an unknown code.
+    """
+    from decidua.reports.biopsy import build_biopsy_report
+    from decidua.services.biopsies import show_biopsy
+
+    require_schema(session)
+    b = _biopsy(session, code)
+    doc = show_biopsy(session, code)
+    return build_biopsy_report(
+        doc, patient_id=b.patient.pseudonym, biopsy_date=b.biopsy_date,
+        cycle_number=b.cycle_number, on_treatment=b.on_treatment, clinic_call=b.clinic_call,
+        signoffs=signoffs(session, code), generated_at=generated_at)
+
+
+@dataclass(frozen=True)
+class SignOff:
+    """What ``sign_biopsy`` did: the version signed, and whether it is new."""
+
+    biopsy: str
+    version: int
+    results_sha256: str
+    n_results: int
+    created: bool
+    signed_by: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"biopsy": self.biopsy, "version": self.version,
+                "results_sha256": self.results_sha256, "n_results": self.n_results,
+                "created": self.created, "signed_by": self.signed_by}
+
+
+def sign_biopsy(session: Session, actor: str, code: str, *, note: str | None = None) -> SignOff:
+    """Sign a biopsy's results as they are now (audited).
+
+    The sign-off records the SHA-256 of the results and their ids; those results can then
+    no longer change (the store refuses an update or delete). Signing unchanged results
+    again adds nothing; after new results, signing adds the next version.
+
+    Raises
+    ------
+    NotFoundError
+        Unknown biopsy, or an actor who is not a user of this database.
+    InputError
+        No results to sign.
+    """
+    from sqlalchemy import select
+
+    from decidua.errors import InputError, NotFoundError
+    from decidua.reports.biopsy import results_digest
+    from decidua.services.biopsies import show_biopsy
+    from decidua.store import audit
+    from decidua.store import models as m
+    from decidua.store.session import lock_for_write
+
+    require_schema(session)
+    lock_for_write(session, ("biopsy_signoff",))
+    b = _biopsy(session, code)
+    doc = show_biopsy(session, code)
+    results = doc["results"]
+    if not results:
+        raise InputError(f"biopsy {code!r} has no assay results to sign")
+    user = session.scalar(select(m.User).where(m.User.username == actor))
+    if user is None:
+        raise NotFoundError(f"{actor!r} is not a user of this database")
+    digest = results_digest(results)
+    last = session.scalar(select(m.BiopsySignoff).where(m.BiopsySignoff.biopsy_id == b.id)
+                          .order_by(m.BiopsySignoff.version.desc()).limit(1))
+    if last is not None and last.results_sha256 == digest:
+        return SignOff(code, last.version, digest, len(results), False, last.actor)
+    row = m.BiopsySignoff(biopsy_id=b.id, version=(last.version + 1) if last else 1,
+                          actor=actor, display_name=user.display_name, role=user.role,
+                          results_sha256=digest, result_ids=[r["id"] for r in results],
+                          note=note)
+    session.add(row)
+    session.flush()
+    audit.record(session, actor=actor, action="create", entity="biopsy_signoff",
+                 entity_id=row.id, entity_key=f"{code}:v{row.version}",
+                 after={"version": row.version, "results_sha256": digest,
+                        "result_ids": row.result_ids, "role": user.role})
+    return SignOff(code, row.version, digest, len(results), True, actor)
 
 
 def write_report(report: Any, out: str | Path) -> Path:

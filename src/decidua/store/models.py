@@ -363,12 +363,70 @@ class AuditEvent(Base):
     import_run_id: Mapped[int | None] = mapped_column(ForeignKey("import_run.id"))
 
 
+class BiopsySignoff(Base):
+    """A scientist's sign-off of a biopsy's results, as they were when signed.
+
+    ``results_sha256`` is the checksum of the signed results (kind, key, values, QC,
+    provenance, versions); ``result_ids`` the results it covers. A signed result
+    cannot change (see :func:`_refuse_signed_change`); new results make the
+    sign-off stale until a new ``version`` is signed.
+    """
+
+    __tablename__ = "biopsy_signoff"
+    __table_args__ = (
+        UniqueConstraint("biopsy_id", "version", name="uq_biopsy_signoff_version"),
+        CheckConstraint("version >= 1", name="version"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    biopsy_id: Mapped[int] = mapped_column(
+        ForeignKey("biopsy.id", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str | None] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16))
+    signed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    results_sha256: Mapped[str] = mapped_column(String(64))
+    result_ids: Mapped[list[int]] = mapped_column(JSON)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+def _refuse_signed_change(mapper: Any, connection: Any, target: AssayResult) -> None:
+    """An assay result covered by a sign-off is never updated or deleted in place."""
+    from sqlalchemy import select
+
+    rows = connection.execute(
+        select(BiopsySignoff.version, BiopsySignoff.result_ids).where(
+            BiopsySignoff.biopsy_id == target.biopsy_id)).all()
+    for version, ids in rows:
+        if target.id in (ids or []):
+            from decidua.errors import InputError
+
+            raise InputError(
+                f"assay result {target.id} ({target.kind} {target.result_key}) is signed "
+                f"(sign-off version {version}): it cannot change; add a new result and "
+                "sign a new version")
+
+
+def _install_signoff_guard() -> None:
+    from sqlalchemy import event
+
+    for name in ("before_update", "before_delete"):
+        if not event.contains(AssayResult, name, _refuse_signed_change):
+            event.listen(AssayResult, name, _refuse_signed_change)
+
+
+_install_signoff_guard()
+
+
 __all__ = [
     "AssayResult",
     "AuditEvent",
     "Base",
     "Biopsy",
     "BiopsyCall",
+    "BiopsySignoff",
     "ImportRun",
     "Intervention",
     "Investigation",
