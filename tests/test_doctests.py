@@ -26,6 +26,8 @@ from test_architecture import core_files, module_name
 REQUIRE_EXAMPLES = (
     "decidua.assays.timing",
     "decidua.literature",
+    "decidua.pathway",
+    "decidua.risk",
     "decidua.stats",
     "decidua.synthetic",
 )

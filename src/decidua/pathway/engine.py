@@ -95,7 +95,14 @@ _STATUS_OVERRIDES = ("plan",)
 
 @dataclass(frozen=True)
 class Rule:
-    """One row of the rule table."""
+    """One row of the rule table.
+
+    Examples
+    --------
+    >>> rule = default_rules().rules[0]
+    >>> rule.id, rule.action
+    ('information_support', 'consider')
+    """
 
     id: str
     kind: str
@@ -131,6 +138,15 @@ class RuleSet:
     """A validated, versioned rule table.
 
     Use :meth:`load` (a path) or :func:`default_rules` (the shipped ``rules.yaml``).
+
+    Examples
+    --------
+    >>> rs = RuleSet.from_mapping({
+    ...     "version": "t", "sources": {"s": {"citation": "C"}},
+    ...     "rules": [{"id": "a", "kind": "care", "step": "x", "source": "s", "line": "l",
+    ...                "strength": "strong"}]})
+    >>> rs.version, rs.rules[0].action
+    ('t', 'offer')
     """
 
     version: str
@@ -244,7 +260,13 @@ _DEFAULT: RuleSet | None = None
 
 
 def default_rules() -> RuleSet:
-    """The shipped rule table (``decidua/pathway/rules.yaml``), cached."""
+    """The shipped rule table (``decidua/pathway/rules.yaml``), cached.
+
+    Examples
+    --------
+    >>> default_rules().version
+    '2026.12-1'
+    """
     global _DEFAULT
     if _DEFAULT is None:
         text = resources.files("decidua.pathway").joinpath("rules.yaml").read_text("utf-8")
@@ -257,7 +279,16 @@ def default_rules() -> RuleSet:
 
 @dataclass(frozen=True)
 class Step:
-    """One recommended (or explicitly not recommended) step."""
+    """One recommended (or explicitly not recommended) step.
+
+    Examples
+    --------
+    >>> from decidua.domain import Outcome, PatientRecord, PregnancyRecord
+    >>> rec = PatientRecord("P", 1990, pregnancies=(PregnancyRecord(1, Outcome.MISCARRIAGE),))
+    >>> s = next_steps(rec).step("information_support")
+    >>> s.text.startswith("Consider:"), s.strength
+    (True, 'good_practice_point')
+    """
 
     id: str
     kind: str
@@ -281,7 +312,17 @@ class Step:
 
 @dataclass(frozen=True)
 class PathwayResult:
-    """Output of :func:`next_steps`."""
+    """Output of :func:`next_steps`.
+
+    Examples
+    --------
+    >>> from decidua.domain import Outcome, PatientRecord, PregnancyRecord
+    >>> rec = PatientRecord("P", 1990, pregnancies=tuple(
+    ...     PregnancyRecord(i, Outcome.MISCARRIAGE) for i in (1, 2)))
+    >>> res = next_steps(rec)
+    >>> res.rpl, res.stage
+    (True, 'after two losses (RPL, ESHRE 2022)')
+    """
 
     patient_id: str
     losses: int
@@ -366,7 +407,15 @@ APS_PANEL = (("lupus_anticoagulant",), ("anticardiolipin_igg", "anticardiolipin_
 
 
 def aps_tested_negative(record: PatientRecord) -> bool:
-    """True when every antibody group of :data:`APS_PANEL` was tested and none is positive."""
+    """True when every antibody group of :data:`APS_PANEL` was tested and none is positive.
+
+    Examples
+    --------
+    >>> from decidua.domain import Interpretation, InvestigationRecord, PatientRecord
+    >>> la = InvestigationRecord("lupus_anticoagulant", Interpretation.NORMAL)
+    >>> aps_tested_negative(PatientRecord("P", 1990, investigations=(la,)))
+    False
+    """
     if aps_status(record) != "negative":
         return False
     return all(any(record.latest_investigation(k) is not None for k in group)
@@ -383,6 +432,13 @@ def thyroid_status(record: PatientRecord) -> str | None:
     ``None`` (no TSH or TPO result). "Raised" / "low" use the recorded value against
     :data:`TSH_RAISED_MIU_L` / :data:`TSH_LOW_MIU_L`; the laboratory's interpretation
     decides whether the TSH is abnormal at all.
+
+    Examples
+    --------
+    >>> from decidua.domain import Interpretation, InvestigationRecord, PatientRecord
+    >>> tsh = InvestigationRecord("tsh", Interpretation.ABNORMAL, value=6.1)
+    >>> thyroid_status(PatientRecord("P", 1990, investigations=(tsh,)))
+    'subclinical_hypothyroidism'
     """
     tsh = record.latest_investigation("tsh")
     ft4 = record.latest_investigation("free_t4")
@@ -409,6 +465,12 @@ def loss_trimester(p: PregnancyRecord) -> str | None:
 
     A loss without a recorded gestation is counted as first-trimester (most are); a
     biochemical loss is first-trimester by definition.
+
+    Examples
+    --------
+    >>> from decidua.domain import Outcome, PregnancyRecord
+    >>> loss_trimester(PregnancyRecord(1, Outcome.MISCARRIAGE, gestation_weeks=15))
+    'second'
     """
     if p.outcome == "stillbirth":  # Outcome.STILLBIRTH (string compare: older vocabularies)
         return "stillbirth"

@@ -165,7 +165,15 @@ OGASAWARA_DIRECTION: tuple[str, float, int, int, float, float] = (
 
 @dataclass(frozen=True)
 class PopulationSummary:
-    """Model-implied population figures (what the calibration compares)."""
+    """Model-implied population figures (what the calibration compares).
+
+    Examples
+    --------
+    >>> from decidua.risk.model import RiskModel, shipped_params
+    >>> model = RiskModel(shipped_params(), draws=())
+    >>> sorted(population_summary(model).aor)
+    [1, 2, 3]
+    """
 
     band_risk: dict[str, float]
     aor: dict[int, float]
@@ -241,6 +249,13 @@ def population_summary(model: RiskModel,
     PopulationSummary
         Band risks averaged over whole-year ages in each band; odds ratios pooled over
         :data:`MAGNUS_AGE_WEIGHTS` strata by Mantel-Haenszel; overall risk per pregnancy.
+
+    Examples
+    --------
+    >>> from decidua.risk.model import RiskModel, shipped_params
+    >>> model = RiskModel(shipped_params(), draws=())
+    >>> round(population_summary(model).aor[1], 2)
+    1.54
     """
     surv = _survival(pregnancies_per_woman)
     band_ages = [np.arange(lo, hi + 1) + 0.5 for _, lo, hi, _, _ in MAGNUS_AGE_BANDS]
@@ -285,7 +300,13 @@ def population_summary(model: RiskModel,
 
 @dataclass(frozen=True)
 class CalibrationRow:
-    """One published target and the model's value."""
+    """One published target and the model's value.
+
+    Examples
+    --------
+    >>> CalibrationRow("x", 1.0, 0.5, 1.5, 1.2, "documented tolerance").within
+    True
+    """
 
     target: str
     published: float
@@ -306,7 +327,15 @@ class CalibrationRow:
 
 @dataclass(frozen=True)
 class CalibrationResult:
-    """Outcome of :func:`calibrate`: fitted parameters and model-vs-published rows."""
+    """Outcome of :func:`calibrate`: fitted parameters and model-vs-published rows.
+
+    Examples
+    --------
+    >>> from decidua.risk.model import shipped_params
+    >>> res = calibrate(shipped_params(), grid_size=30, max_evaluations=2)
+    >>> isinstance(res, CalibrationResult), res.n_evaluations <= 3
+    (True, True)
+    """
 
     params: RiskParams
     rows: tuple[CalibrationRow, ...]
@@ -327,7 +356,15 @@ class CalibrationResult:
 
 
 def comparison_rows(summary: PopulationSummary) -> tuple[CalibrationRow, ...]:
-    """Model-vs-published rows for every Magnus target."""
+    """Model-vs-published rows for every Magnus target.
+
+    Examples
+    --------
+    >>> from decidua.risk.model import RiskModel, shipped_params
+    >>> model = RiskModel(shipped_params(), draws=())
+    >>> len(comparison_rows(population_summary(model)))
+    13
+    """
     rows = []
     for label, _, _, v, tol in MAGNUS_AGE_BANDS:
         rows.append(CalibrationRow(f"risk at age {label}", v, v - tol, v + tol,
@@ -450,6 +487,13 @@ def parameter_draws(params: RiskParams, *, n_draws: int = N_PARAMETER_DRAWS,
     -------
     (draws, covariance)
         ``n_draws`` parameter sets (seeded, reproducible) and the covariance used.
+
+    Examples
+    --------
+    >>> from decidua.risk.model import shipped_params
+    >>> draws, cov = parameter_draws(shipped_params(), n_draws=3)  # doctest: +SKIP
+    >>> len(draws)  # doctest: +SKIP
+    3
     """
     x0 = _pack(params)
     k = x0.size
@@ -476,7 +520,17 @@ def parameter_draws(params: RiskParams, *, n_draws: int = N_PARAMETER_DRAWS,
 
 
 def save_parameter_draws(draws: Sequence[RiskParams], path: Any) -> None:
-    """Write draws (the fitted fields only) as versioned JSON (``risk/param_draws.json``)."""
+    """Write draws (the fitted fields only) as versioned JSON (``risk/param_draws.json``).
+
+    Examples
+    --------
+    >>> import json, pathlib, tempfile
+    >>> from decidua.risk.model import shipped_draws
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / 'draws.json'
+    >>> save_parameter_draws(shipped_draws()[:2], path)
+    >>> len(json.loads(path.read_text())['draws'])
+    2
+    """
     import json
     from pathlib import Path
 
@@ -522,6 +576,13 @@ def calibrate(
     Returns
     -------
     CalibrationResult
+
+    Examples
+    --------
+    >>> from decidua.risk.model import shipped_params
+    >>> res = calibrate(shipped_params(), grid_size=30, max_evaluations=2)  # a smoke run
+    >>> res.params.model_version
+    'calibrated'
     """
     template = start if start is not None else DEFAULT_START
 
@@ -544,7 +605,15 @@ def calibrate(
 
 @dataclass(frozen=True)
 class QuenbyReport:
-    """Population prevalences implied by the model (reported, not asserted)."""
+    """Population prevalences implied by the model (reported, not asserted).
+
+    Examples
+    --------
+    >>> from decidua.risk.model import RiskModel, shipped_params
+    >>> model = RiskModel(shipped_params(), draws=())
+    >>> sorted(quenby_report(model).share_with_losses)
+    ['1', '2', '>=3']
+    """
 
     pregnancies_per_woman: tuple[float, ...]
     mean_pregnancies: float
@@ -581,6 +650,13 @@ def quenby_report(model: RiskModel,
     Returns
     -------
     QuenbyReport
+
+    Examples
+    --------
+    >>> from decidua.risk.model import RiskModel, shipped_params
+    >>> model = RiskModel(shipped_params(), draws=())
+    >>> quenby_report(model).share_with_losses['1'] > 0.1
+    True
     """
     pmf = np.asarray(pregnancies_per_woman, dtype=float)
     pmf = pmf / pmf.sum()
@@ -630,7 +706,14 @@ PRIOR_CASES: tuple[tuple[str, float, int, int, int], ...] = (
 
 
 def prior_sensitivity(params: RiskParams) -> list[dict[str, Any]]:
-    """p_loss and interval for :data:`PRIOR_CASES` under each of :data:`PRIOR_SCENARIOS`."""
+    """p_loss and interval for :data:`PRIOR_CASES` under each of :data:`PRIOR_SCENARIOS`.
+
+    Examples
+    --------
+    >>> from decidua.risk.model import shipped_params
+    >>> len(prior_sensitivity(shipped_params()))
+    24
+    """
     out = []
     for scen, (sp, cp) in PRIOR_SCENARIOS.items():
         model = RiskModel(replace(params, sens_prior=sp, spec_prior=cp))
@@ -642,7 +725,15 @@ def prior_sensitivity(params: RiskParams) -> list[dict[str, Any]]:
 
 
 def plot_calibration(result: CalibrationResult):  # -> matplotlib.figure.Figure
-    """Model vs published (with published CIs / tolerances): age curve and odds ratios."""
+    """Model vs published (with published CIs / tolerances): age curve and odds ratios.
+
+    Examples
+    --------
+    >>> from decidua.risk.model import shipped_params
+    >>> res = calibrate(shipped_params(), grid_size=30, max_evaluations=2)
+    >>> len(plot_calibration(res).axes)  # doctest: +SKIP
+    2
+    """
     import matplotlib
 
     matplotlib.use("Agg")

@@ -54,6 +54,14 @@ class ClinicFit:
         Optimiser's success flag.
     base_params
         Parameters the fit started from (age curve and q_defective kept).
+
+    Examples
+    --------
+    >>> from decidua.risk.model import shipped_params
+    >>> df = simulate_cohort(shipped_params(), 30, sensitivity=0.8, specificity=0.8, seed=1)
+    >>> fit = fit_clinic_data(df)  # doctest: +SKIP
+    >>> fit.updated_params().model_version  # doctest: +SKIP
+    '2026.12-1'
     """
 
     sensitivity: float
@@ -150,6 +158,14 @@ def fit_clinic_data(cohort: pd.DataFrame, params: RiskParams | None = None) -> C
         Missing columns or invalid values (all listed with their rows).
     ModelError
         Too few women.
+
+    Examples
+    --------
+    >>> from decidua.risk.model import shipped_params
+    >>> df = simulate_cohort(shipped_params(), 30, sensitivity=0.8, specificity=0.8, seed=1)
+    >>> fit = fit_clinic_data(df)  # doctest: +SKIP
+    >>> 0 < fit.sensitivity < 1  # doctest: +SKIP
+    True
     """
     df = _validate_cohort(cohort)
     base = params if params is not None else RiskModel().params
@@ -241,6 +257,13 @@ def simulate_cohort(
     -------
     pandas.DataFrame
         :data:`COHORT_COLUMNS` plus ``theta`` (the true value, for checks).
+
+    Examples
+    --------
+    >>> from decidua.risk.model import shipped_params
+    >>> df = simulate_cohort(shipped_params(), 30, sensitivity=0.8, specificity=0.8, seed=1)
+    >>> len(df), 'next_loss' in df.columns
+    (30, True)
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     model = RiskModel(params)

@@ -102,6 +102,12 @@ class LiveBirthOutlook:
         from the parameter draws.
     months_to_birth, months_after_loss, monthly_conception, never_conceive
         The assumptions used.
+
+    Examples
+    --------
+    >>> o = live_birth_outlook(33, 2)
+    >>> sorted(o.to_dict()["cumulative"])
+    ['1', '2', '5']
     """
 
     next_pregnancy: float

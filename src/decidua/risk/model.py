@@ -127,7 +127,13 @@ def _check_history_age(values: Any, ages: np.ndarray) -> np.ndarray:
 
 
 def history_age(age: np.ndarray | float) -> np.ndarray:
-    """Age at which a woman's previous pregnancies are scored (``age - 2``, at least 12)."""
+    """Age at which a woman's previous pregnancies are scored (``age - 2``, at least 12).
+
+    Examples
+    --------
+    >>> history_age([30.0, 13.0]).tolist()
+    [28.0, 12.0]
+    """
     return np.maximum(np.asarray(age, dtype=float) - HISTORY_OFFSET_YEARS, MIN_AGE)
 
 
@@ -158,6 +164,12 @@ class RiskParams:
         Quadrature resolution.
     notes
         Free text on where the numbers came from.
+
+    Examples
+    --------
+    >>> p = shipped_params()
+    >>> RiskParams.from_dict(p.to_dict()) == p
+    True
     """
 
     model_version: str
@@ -234,7 +246,13 @@ class RiskParams:
 
 
 def shipped_params() -> RiskParams:
-    """The calibrated parameters shipped with the package (``risk/params.json``)."""
+    """The calibrated parameters shipped with the package (``risk/params.json``).
+
+    Examples
+    --------
+    >>> shipped_params().model_version
+    '2026.12-1'
+    """
     text = resources.files("decidua.risk").joinpath(_PARAMS_FILE).read_text(encoding="utf-8")
     return RiskParams.from_dict(json.loads(text))
 
@@ -245,6 +263,11 @@ def shipped_draws(params: RiskParams | None = None) -> tuple[RiskParams, ...]:
     Each draw replaces the calibrated fields of ``params`` (default :func:`shipped_params`)
     with one draw from the calibration's Laplace approximation. Empty when no draws are
     shipped (the interval then holds the woman's uncertainty only).
+
+    Examples
+    --------
+    >>> len(shipped_draws())
+    40
     """
     base = params if params is not None else shipped_params()
     res = resources.files("decidua.risk").joinpath(_DRAWS_FILE)
@@ -268,7 +291,13 @@ def shipped_draws(params: RiskParams | None = None) -> tuple[RiskParams, ...]:
 
 @dataclass(frozen=True)
 class Evidence:
-    """Counts that summarise a woman's evidence about ``theta`` (sufficient statistics)."""
+    """Counts that summarise a woman's evidence (sufficient statistics).
+
+    Examples
+    --------
+    >>> Evidence(n_loss=2, n_loss_karyotype_abnormal=1).n_losses_total
+    3
+    """
 
     n_loss: int = 0  # losses without an informative karyotype
     n_loss_karyotype_abnormal: int = 0
@@ -317,6 +346,11 @@ def encode_history(history: Sequence[Outcome | str | PregnancyRecord] | int) -> 
     ------
     InputError
         Negative count, non-integer count, or unknown outcome.
+
+    Examples
+    --------
+    >>> encode_history(["live_birth", "miscarriage", "ectopic"]).n_loss
+    1
     """
     if isinstance(history, bool | float | np.floating):
         raise InputError("history must be a whole number of losses or a list of outcomes",
@@ -365,6 +399,11 @@ def encode_biopsies(biopsies: Iterable[DecidualCall | str | Any]) -> tuple[int, 
     -------
     tuple of int
         ``(n_abnormal, n_normal)``.
+
+    Examples
+    --------
+    >>> encode_biopsies(["abnormal", "normal", "normal"])
+    (1, 2)
     """
     if isinstance(biopsies, str | bytes):
         raise InputError("biopsies must be a list of calls, not a string", column="biopsies",
@@ -392,7 +431,13 @@ def encode_biopsies(biopsies: Iterable[DecidualCall | str | Any]) -> tuple[int, 
 
 
 def validate_age(age: Any) -> float:
-    """Check a maternal age (years) and return it as float."""
+    """Check a maternal age (years) and return it as float.
+
+    Examples
+    --------
+    >>> validate_age("34.5")
+    34.5
+    """
     try:
         value = float(age)
     except (TypeError, ValueError):
@@ -415,6 +460,12 @@ class Components:
     (antiphospholipid syndrome, uterine and parental causes, an endometrial defect, unknown)
     unless the record has excluded them. ``endometrial`` is the old name of
     ``non_embryonic`` (model 2026.11-1), kept for one version.
+
+    Examples
+    --------
+    >>> c = Components(embryonic=0.4, non_embryonic=0.6)
+    >>> c.endometrial, sorted(c.to_dict())
+    (0.6, ['embryonic', 'endometrial', 'non_embryonic'])
     """
 
     embryonic: float
@@ -461,6 +512,12 @@ class RiskEstimate:
         Posterior standard deviation of the woman's loss probability.
     label
         "Research use only; not a diagnostic device."
+
+    Examples
+    --------
+    >>> r = default_model().predict(30, 0)
+    >>> r.interval[0] < r.p_loss < r.interval[1], r.n_parameter_draws
+    (True, 40)
     """
 
     p_loss: float
@@ -503,6 +560,12 @@ class RiskEstimate:
 class BiopsyOutlook:
     """What one more pre-pregnancy biopsy could change (see :meth:`RiskModel.biopsy_outlook`).
 
+    Examples
+    --------
+    >>> o = default_model().biopsy_outlook(34, 3)
+    >>> o.if_normal.p_loss < o.now.p_loss < o.if_abnormal.p_loss
+    True
+
     Attributes
     ----------
     p_abnormal
@@ -534,6 +597,12 @@ class CohortRisk:
     ``lower`` / ``upper`` bound the 95% interval of each woman's loss probability (NaN when
     intervals were not asked for); ``sd`` is its posterior standard deviation with the
     calibrated parameters.
+
+    Examples
+    --------
+    >>> r = default_model().predict_many([30.0, 35.0], 1, interval=None)
+    >>> len(r), list(r.to_frame().columns)[:2]
+    (2, ['p_loss', 'lower'])
     """
 
     p_loss: np.ndarray
@@ -578,7 +647,14 @@ class CohortRisk:
 
 
 def beta_grid_weights(grid_edges: np.ndarray, a: float, b: float) -> np.ndarray:
-    """Prior mass of each grid cell under Beta(a, b) (CDF differences; exact for any a, b)."""
+    """Prior mass of each grid cell under Beta(a, b) (CDF differences; exact for any a, b).
+
+    Examples
+    --------
+    >>> w = beta_grid_weights(np.linspace(0, 1, 5), 2.0, 2.0)
+    >>> round(float(w.sum()), 12), w.round(3).tolist()
+    (1.0, [0.156, 0.344, 0.344, 0.156])
+    """
     w = np.diff(stats.beta.cdf(grid_edges, a, b))
     w = np.clip(w, 0.0, None)
     return w / w.sum()
@@ -588,6 +664,12 @@ def beta_nodes(a: float, b: float, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Gauss-Legendre nodes in probability space mapped through the Beta(a, b) quantile.
 
     Returns nodes ``x`` and weights ``w`` with ``sum(w * f(x)) ~= E[f(X)]``, X ~ Beta(a, b).
+
+    Examples
+    --------
+    >>> x, w = beta_nodes(5.0, 2.0, 12)
+    >>> round(float(np.sum(w * x)), 3)   # mean of Beta(5, 2) = 5/7
+    0.714
     """
     u, w = np.polynomial.legendre.leggauss(n)
     u = 0.5 * (u + 1.0)
@@ -1180,7 +1262,13 @@ _DEFAULT_MODEL: RiskModel | None = None
 
 
 def default_model() -> RiskModel:
-    """The model built from the shipped parameters and draws (cached)."""
+    """The model built from the shipped parameters and draws (cached).
+
+    Examples
+    --------
+    >>> default_model() is default_model()
+    True
+    """
     global _DEFAULT_MODEL
     if _DEFAULT_MODEL is None:
         _DEFAULT_MODEL = RiskModel(shipped_params())
