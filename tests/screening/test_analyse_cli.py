@@ -118,6 +118,15 @@ def test_reanalysis_adds_a_call_and_never_overwrites(cohort, tmp_path):
     c = next(c for c in show["components"] if c["name"] == "cfu")
     assert c["value"] == pytest.approx(0.6)  # CFU % = 3 / 500 x 100, stored with the call
     assert show["evidence"]["cfu"]["interval"]["method"] == "exact Poisson (Garwood)"
+    # the pooled CFU % is stored as a result derived from the counts, with its interval
+    summary = [r for r in show["results"] if r["kind"] == "cfu" and "cfu_pct" in r["values"]]
+    assert len(summary) == 1
+    v = summary[0]["values"]
+    assert v["cfu_pct"] == pytest.approx(0.6) and v["colonies"] == 3
+    assert v["interval"]["low"] < 0.6 < v["interval"]["high"]
+    assert summary[0]["derived_from_id"] is not None
+    fourth = json.loads(cli("biopsy", "analyse", code, "--json").stdout)
+    assert fourth["inserted"] == 0 and fourth["summary_results"] == 0
 
 
 def test_show_before_analyse_computes_without_storing(cohort):

@@ -92,6 +92,8 @@ SPECS: dict[str, ImportSpec] = {
                    "patient_id", ("patient_id", "kind", "start_date"), "intervention courses"),
         ImportSpec("cfu", schemas.CfuCountRow, m.AssayResult, m.Biopsy, "biopsy_id",
                    ("biopsy_id", "kind", "result_key"), "manual colony (CFU) counts"),
+        ImportSpec("unk", schemas.UnkFieldRow, m.AssayResult, m.Biopsy, "biopsy_id",
+                   ("biopsy_id", "kind", "result_key"), "uNK (CD56) counts per field"),
     ]
 }  # fmt: skip
 

@@ -341,3 +341,64 @@ class CfuCountRow(RowSchema):
             "qc_status": QCStatus.PASS.value,
             "batch": self.batch,
         }
+
+
+class UnkFieldRow(RowSchema):
+    """One microscope field of a uNK (CD56) count sheet (docs/screening.md).
+
+    ``stromal_cells`` is every stromal cell counted in the field, CD56+ cells among
+    them; ``protocol`` names the counting protocol (e.g. ``tuckerman2007``), which
+    decides the reference the % is read against (never across protocols).
+    """
+
+    parent_column: ClassVar[str | None] = "biopsy_id"
+    key_columns: ClassVar[tuple[str, ...]] = ("biopsy_id", "protocol", "field")
+    column_attrs: ClassVar[dict[str, tuple[str, ...]]] = {
+        "field": ("result_key", "values.field"),
+        "protocol": ("result_key", "values.protocol"),
+        "cd56_positive": ("values.cd56_positive",),
+        "stromal_cells": ("values.stromal_cells",),
+        "magnification": ("values.magnification",),
+        "method": ("values.method",),
+        "count_date": ("values.count_date",),
+    }
+
+    biopsy_id: Code
+    field: int = Field(ge=1, le=1000)
+    cd56_positive: int
+    stromal_cells: int
+    magnification: Annotated[str, StringConstraints(min_length=1, max_length=16)]
+    protocol: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,48}$")]
+    method: Annotated[str, StringConstraints(pattern=r"^(manual|image)$")] = "manual"
+    count_date: PastDate | None = None
+    batch: ShortText | None = None
+
+    @model_validator(mode="after")
+    def _counts(self) -> UnkFieldRow:
+        if self.cd56_positive < 0:
+            raise ValueError(f"cd56_positive: negative count in field {self.field}")
+        if self.stromal_cells < 0:
+            raise ValueError(f"stromal_cells: negative count in field {self.field}")
+        if self.stromal_cells == 0:
+            raise ValueError(f"stromal_cells: no stromal cells counted in field {self.field}")
+        if self.cd56_positive > self.stromal_cells:
+            raise ValueError(f"cd56_positive: {self.cd56_positive} CD56+ cells above the "
+                             f"{self.stromal_cells} stromal cells of field {self.field}")
+        return self
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "kind": AssayKind.UNK.value,
+            "result_key": f"protocol={self.protocol};field={self.field}",
+            "values": {
+                "field": self.field,
+                "cd56_positive": self.cd56_positive,
+                "stromal_cells": self.stromal_cells,
+                "magnification": self.magnification,
+                "protocol": self.protocol,
+                "method": self.method,
+                "count_date": self.count_date.isoformat() if self.count_date else None,
+            },
+            "qc_status": QCStatus.PASS.value,
+            "batch": self.batch,
+        }

@@ -30,8 +30,9 @@ from functools import lru_cache
 from decidua.literature import TUCKERMAN_2007_CONTROL_UNK_PCT, TUCKERMAN_2007_LH_DAYS
 from decidua.reference.centiles import DayCentiles, RangeReference, ReferenceInfo
 
-#: Counting protocol of the Tuckerman 2007 uNK figures.
-TUCKERMAN_2007_PROTOCOL = "CD56 immunohistochemistry, % of stromal cells (Tuckerman 2007)"
+#: Counting-protocol code of the Tuckerman 2007 uNK figures (the ``protocol`` column of a
+#: uNK count sheet): CD56 immunohistochemistry, % of stromal cells, LH+7-9.
+TUCKERMAN_2007_PROTOCOL = "tuckerman2007"
 #: Population label of the EndoTime training data.
 ENDOTIME_POPULATION = ("clinic population: Implantation Research Clinic patients, Coventry "
                        "(EndoTime training data, Lipecki et al. 2022), not healthy controls")
@@ -69,7 +70,8 @@ def timing_gene_references() -> dict[str, DayCentiles]:
 def unk_reference() -> RangeReference:
     """The Tuckerman 2007 control range of uNK % at LH+7-9 (protocol-specific)."""
     _, low, high = TUCKERMAN_2007_CONTROL_UNK_PCT
-    info = ReferenceInfo("unk_pct", "Tuckerman et al., Hum Reprod 2007;22:2208 (controls, "
-                         "n=10)", "fertile controls (n=10)", TUCKERMAN_2007_PROTOCOL, "lh_day",
-                         "published control range (Tuckerman 2007)")
+    source = ("Tuckerman et al., Hum Reprod 2007;22:2208 (controls, n=10; CD56 "
+              "immunohistochemistry, % of stromal cells)")
+    info = ReferenceInfo("unk_pct", source, "fertile controls (n=10)", TUCKERMAN_2007_PROTOCOL,
+                         "lh_day", "published control range (Tuckerman 2007)")
     return RangeReference(info, low, high, *TUCKERMAN_2007_LH_DAYS)

@@ -436,7 +436,8 @@ def pooled_cfu(rows: list[Any]) -> dict[str, Any] | None:
     """CFU % with its exact Poisson interval pooled over a biopsy's stored count rows."""
     from decidua.assays.clonogenicity.stats import cfu_percent
 
-    counts = [r for r in rows if "colonies" in r.values and "cells_seeded" in r.values]
+    counts = [r for r in rows if "colonies" in r.values and "cells_seeded" in r.values
+              and "cfu_pct" not in r.values]
     if not counts:
         return None
     col = sum(int(r.values["colonies"]) for r in counts)
@@ -454,7 +455,7 @@ def pooled_unk(rows: list[Any]) -> dict[str, Any] | None:
     """uNK % CD56+ with its beta-binomial interval pooled over a biopsy's stored fields."""
     from decidua.assays.unk import unk_percent
 
-    fields = [r for r in rows if "cd56_positive" in r.values]
+    fields = [r for r in rows if "cd56_positive" in r.values and "unk_pct" not in r.values]
     if not fields:
         return None
     est = unk_percent([int(r.values["cd56_positive"]) for r in fields],
@@ -603,14 +604,50 @@ class AnalyseReport:
     calls: list[dict[str, Any]] = field(default_factory=list)
     inserted: int = 0
     unchanged: int = 0
+    summaries: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         counts = {c: sum(1 for x in self.calls if x["call"] == c)
                   for c in ("normal", "abnormal", "uncallable")}
         return {"biopsies": len(self.calls), "inserted": self.inserted,
-                "unchanged": self.unchanged, "calls": counts,
+                "unchanged": self.unchanged, "summary_results": self.summaries,
+                "calls": counts,
                 "results": [{k: x[k] for k in ("biopsy", "call", "reasons", "rule_version",
                                                "call_id")} for x in self.calls]}
+
+
+#: Analysis versions of the per-biopsy summaries stored beside the raw counts.
+CFU_SUMMARY_VERSION = "decidua.assays.clonogenicity.stats.cfu_percent/1"
+UNK_SUMMARY_VERSION = "decidua.assays.unk.stats.unk_percent/1"
+
+
+def _summary_results(b: Any, rows: list[Any], snap: dict[str, Any]) -> list[tuple[str, Any]]:
+    """New pooled CFU % / uNK % results (with their intervals) for a biopsy's counts.
+
+    Stored as assay results derived from the counts (kind ``cfu`` / ``unk``, values
+    ``cfu_pct`` / ``unk_pct``), keyed by the count rows they pool, so the same counts
+    give one summary and new counts a new one; nothing is overwritten.
+    """
+    from decidua.store import models as m
+
+    have = {(r.kind, r.result_key) for r in rows}
+    out = []
+    for kind, name, version in (("cfu", "cfu_pct", CFU_SUMMARY_VERSION),
+                                ("unk", "unk_pct", UNK_SUMMARY_VERSION)):
+        pooled = snap.get(kind)
+        if not pooled:
+            continue
+        ids = pooled["result_ids"]
+        digest = hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:16]
+        key = f"{name}:rows={digest}"
+        if (kind, key) in have:
+            continue
+        values = {k: v for k, v in pooled.items() if k not in ("centile", "reference", "flag")}
+        out.append((b.code, m.AssayResult(
+            biopsy_id=b.id, kind=kind, result_key=key, values=values,
+            qc_status=pooled["qc_status"], importer_version=None,
+            analysis_version=version, derived_from_id=ids[-1])))
+    return out
 
 
 def analyse_biopsies(session: Session, actor: str, codes: list[str] | None = None, *,
@@ -657,11 +694,13 @@ def analyse_biopsies(session: Session, actor: str, codes: list[str] | None = Non
         for c in session.scalars(select(m.BiopsyCall).where(
                 m.BiopsyCall.biopsy_id.in_(ids[i:i + 500])).order_by(m.BiopsyCall.id)):
             newest[c.biopsy_id] = c
-    lock_for_write(session, ("biopsy_call",))
+    lock_for_write(session, ("biopsy_call", "assay_result"))
     report = AnalyseReport()
     new_rows = []
+    summaries = []
     for b in biopsies:
         ev, snap = biopsy_evidence(b, results[b.id], refs)
+        summaries.extend(_summary_results(b, results[b.id], snap))
         call = evaluate(ev, rules)
         doc = call.to_dict()
         old = newest.get(b.id)
@@ -675,8 +714,13 @@ def analyse_biopsies(session: Session, actor: str, codes: list[str] | None = Non
                            rule_version=call.rule_version, analysis_version=ANALYSIS_VERSION,
                            actor=actor)
         new_rows.append((b, row, doc))
-    session.add_all([r for _, r, _ in new_rows])
+    session.add_all([r for _, r, _ in new_rows] + [r for _, r in summaries])
     session.flush()
+    for code, r in summaries:
+        audit.record(session, actor=actor, action="create", entity="assay_result",
+                     entity_id=r.id, entity_key=f"{code}:{r.kind}:{r.result_key}"[:128],
+                     after={"kind": r.kind, "result_key": r.result_key})
+        report.summaries += 1
     for b, row, doc in new_rows:
         audit.record(session, actor=actor, action="create", entity="biopsy_call",
                      entity_id=row.id, entity_key=f"{b.code}:call:{row.id}"[:128],

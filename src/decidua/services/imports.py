@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from decidua.io.importers import ImportReport
 
 #: The kinds of import file, in the order a new database is filled (parents first).
-KINDS = ("patients", "pregnancies", "investigations", "biopsies", "interventions", "cfu")
+KINDS = ("patients", "pregnancies", "investigations", "biopsies", "interventions", "cfu", "unk")
 
 ProgressFn = Callable[[int, int], None]
 
