@@ -221,6 +221,26 @@ class SummaryRun:
         return wide.reset_index()
 
 
+def _import_in_background(module: str) -> None:
+    """Start importing ``module`` on a thread, once (start-up, issue 10).
+
+    The table at the end needs pandas; importing it while the first file is
+    parsed (the parsers run without the GIL) instead of before takes its
+    import off the command's critical path. Called once the parser has
+    yielded a chunk, so no other import is in progress on another thread.
+    """
+    import sys
+    import threading
+
+    if module in sys.modules or any(t.name == f"decidua-import-{module}"
+                                    for t in threading.enumerate()):
+        return
+    import importlib
+
+    threading.Thread(target=importlib.import_module, args=(module,), daemon=True,
+                     name=f"decidua-import-{module}").start()
+
+
 def parse_sample_names(text: str | None, inputs: Sequence[Path]) -> list[str]:
     """Sample names: the comma-separated ``text`` (one per input, distinct) or file names."""
     if text is None:
@@ -277,8 +297,6 @@ def summarize_files(
         Inputs that cannot answer the contexts asked, bad options, unreadable
         files (each problem naming its file).
     """
-    import pandas as pd
-
     from decidua.assays.methylation import (
         BamExtractor,
         ExtractionOptions,
@@ -312,6 +330,7 @@ def summarize_files(
             def annotated(chunks=chunks, tick=tick, kind=kind):  # type: ignore[no-untyped-def]
                 done = 0
                 for chunk in chunks:
+                    _import_in_background("pandas")
                     if ref is not None:
                         chunk = annotate_from_fasta(chunk, ref)
                     done += len(chunk)
@@ -333,6 +352,8 @@ def summarize_files(
     finally:
         if ref is not None:
             ref.close()
+    import pandas as pd
+
     table = pd.concat(frames, ignore_index=True)
     for col in ("chrom", "start", "end"):
         if col not in table:

@@ -5,51 +5,56 @@ Readers for Bismark, MethylDackel and methylKit outputs and for Bismark BAMs
 annotation, streaming summaries per context and region, group comparison and
 a stemness-signature score (Lucas et al., Stem Cells 2016;34:346–356).
 
-Pure science code: no database, web or CLI imports, no printing.
+Pure science code: no database, web or CLI imports, no printing. Names are
+imported from their submodules on first use, so reading a text file does not
+load pysam or scipy.
 """
 
-from decidua.assays.methylation.bam import (
-    BamExtractor,
-    ExtractionOptions,
-    ExtractionStats,
-    MBias,
-    extract_bam,
-    extract_mbias,
-)
-from decidua.assays.methylation.calls import CONTEXTS, DINUCLEOTIDES, MethylationCalls
-from decidua.assays.methylation.compare import (
-    GroupComparison,
-    StemnessScore,
-    compare_groups,
-    stemness_score,
-)
-from decidua.assays.methylation.contexts import (
-    SELECTORS,
-    annotate_from_fasta,
-    context_mask,
-    parse_contexts,
-)
-from decidua.assays.methylation.readers import TEXT_FORMATS, detect_format, iter_calls, read_calls
-from decidua.assays.methylation.regions import (
-    DEFAULT_CA_MOTIF,
-    DEFAULT_GENES,
-    DEFAULT_TELOMERE_BIN_BP,
-    DEFAULT_TELOMERE_DISTANCE_BP,
-    RegionSet,
-    fixed_bins,
-    gene_bodies,
-    motif_sites,
-    read_bed,
-    read_chrom_sizes,
-    telomere_bins,
-)
-from decidua.assays.methylation.summaries import (
-    MethylationSummary,
-    SummaryAccumulator,
-    collapse_stream,
-    region_matrix,
-    summarize,
-)
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: Public name -> submodule; imported on first use (start-up: issue 10).
+_EXPORTS = {
+    "BamExtractor": "bam",
+    "CONTEXTS": "calls",
+    "DEFAULT_CA_MOTIF": "regions",
+    "DEFAULT_GENES": "regions",
+    "DEFAULT_TELOMERE_BIN_BP": "regions",
+    "DEFAULT_TELOMERE_DISTANCE_BP": "regions",
+    "DINUCLEOTIDES": "calls",
+    "ExtractionOptions": "bam",
+    "ExtractionStats": "bam",
+    "GroupComparison": "compare",
+    "MBias": "bam",
+    "MethylationCalls": "calls",
+    "MethylationSummary": "summaries",
+    "RegionSet": "regions",
+    "SELECTORS": "contexts",
+    "StemnessScore": "compare",
+    "SummaryAccumulator": "summaries",
+    "TEXT_FORMATS": "readers",
+    "annotate_from_fasta": "contexts",
+    "collapse_stream": "summaries",
+    "compare_groups": "compare",
+    "context_mask": "contexts",
+    "detect_format": "readers",
+    "extract_bam": "bam",
+    "extract_mbias": "bam",
+    "fixed_bins": "regions",
+    "gene_bodies": "regions",
+    "iter_calls": "readers",
+    "motif_sites": "regions",
+    "parse_contexts": "contexts",
+    "read_bed": "regions",
+    "read_calls": "readers",
+    "read_chrom_sizes": "regions",
+    "region_matrix": "summaries",
+    "stemness_score": "compare",
+    "summarize": "summaries",
+    "telomere_bins": "regions",
+}
 
 __all__ = [
     "BamExtractor",
@@ -90,3 +95,16 @@ __all__ = [
     "summarize",
     "telomere_bins",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'decidua.assays.methylation' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"decidua.assays.methylation.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -32,10 +32,9 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import pysam
 
 from decidua.assays.methylation.calls import (
     CTX_CG,
@@ -46,6 +45,10 @@ from decidua.assays.methylation.calls import (
 )
 from decidua.assays.methylation.contexts import fasta_for_htslib
 from decidua.errors import InputError
+
+if TYPE_CHECKING:  # imported where used: a text-file summary needs neither
+    import pandas as pd
+    import pysam
 
 # XM byte → context code (255 = not a counted call) and methylated flag
 _XM_CTX = np.full(256, 255, dtype=np.uint8)
@@ -144,6 +147,8 @@ class MBias:
         and context (Bismark's layout; no R2 rows without read-2 calls);
         ``percent`` is NaN at zero coverage.
         """
+        import pandas as pd
+
         frames = []
         for r, read in enumerate(("R1", "R2")):
             length = _last_used(self.counts[r])
@@ -465,6 +470,8 @@ class BamExtractor:
             raise InputError("file not found", file=str(self.path))
 
     def _open(self) -> pysam.AlignmentFile:
+        import pysam
+
         try:
             mode = {".sam": "r", ".cram": "rc"}.get(self.path.suffix.lower(), "rb")
             reference = None

@@ -30,9 +30,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported where a table is made (start-up)
+    import pandas as pd
 
 #: Cytosine contexts, in code order; ``N`` = unknown.
 CONTEXTS: tuple[str, ...] = ("CG", "CHG", "CHH", "N")
@@ -245,6 +248,8 @@ class MethylationCalls:
         Columns: chrom, pos (1-based), strand (``+``/``-``/``*``), context,
         trinucleotide, methylated, unmethylated.
         """
+        import pandas as pd
+
         names = np.array(self.chrom_names if self.chrom_names else [""], dtype=object)
         strand_text = np.array(["*", "+", "-"], dtype=object)
         tri_text = np.array([trinucleotide_text(i) for i in range(256)], dtype=object)

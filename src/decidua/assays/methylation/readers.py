@@ -47,14 +47,11 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pacsv
 from isal import isal_zlib
 
-from decidua.assays.methylation import _fastparse as fp
 from decidua.assays.methylation.calls import (
     BASE_LUT,
     CONTEXTS,
@@ -66,6 +63,9 @@ from decidua.assays.methylation.calls import (
     MethylationCalls,
 )
 from decidua.errors import InputError
+
+if TYPE_CHECKING:  # pyarrow and the numba parser are imported where used (start-up)
+    import pyarrow as pa
 
 #: Formats understood by :func:`iter_calls`.
 TEXT_FORMATS = ("cytosine_report", "bismark_cov", "bedgraph", "methylkit")
@@ -79,8 +79,15 @@ _GZIP_MAGIC = b"\x1f\x8b"
 @dataclass(frozen=True)
 class _Layout:
     names: tuple[str, ...]
-    types: dict[str, pa.DataType]
+    types: dict[str, str]  # column -> "int64", "string", "chrom" or "float64"
     header_lines: int
+
+    def arrow_types(self) -> dict[str, pa.DataType]:
+        import pyarrow as pa
+
+        kinds = {"int64": pa.int64(), "string": pa.string(), "float64": pa.float64(),
+                 "chrom": pa.dictionary(pa.int32(), pa.string())}
+        return {name: kinds[kind] for name, kind in self.types.items()}
 
 
 def _is_gzip(path: Path) -> bool:
@@ -138,9 +145,9 @@ def detect_format(path: str | Path) -> str:
 
 
 def _layout(path: Path, fmt: str) -> _Layout:
-    i64 = pa.int64()
-    s = pa.string()
-    chrom = pa.dictionary(pa.int32(), pa.string())
+    i64 = "int64"
+    s = "string"
+    chrom = "chrom"
     if fmt == "cytosine_report":
         names = ("chrom", "pos", "strand", "methylated", "unmethylated", "context", "tri")
         types = {"chrom": chrom, "pos": i64, "strand": s, "methylated": i64,
@@ -162,7 +169,7 @@ def _layout(path: Path, fmt: str) -> _Layout:
         else:
             names = ("chrom", "pos", "strand", "coverage", "freqC", "freqT")
         types = {"chrom": chrom, "pos": i64, "strand": s, "coverage": i64,
-                 "freqC": pa.float64()}
+                 "freqC": "float64"}
         return _Layout(names, types, 1)
     raise InputError(f"unknown format {fmt!r}; expected one of {', '.join(TEXT_FORMATS)}")
 
@@ -251,6 +258,8 @@ class _ChromCoder:
         self.index: dict[str, int] = {}
 
     def codes(self, column: pa.Array) -> np.ndarray:
+        import pyarrow as pa
+
         if isinstance(column, pa.ChunkedArray):
             column = column.combine_chunks()
         if not pa.types.is_dictionary(column.type):
@@ -271,7 +280,7 @@ class _ChromCoder:
 def _locate_problem(path: Path, layout: _Layout, exc: Exception) -> InputError:
     """Re-scan a file line by line to name the first bad line (error path only)."""
     n_fields = len(layout.names)
-    int_cols = [i for i, n in enumerate(layout.names) if layout.types.get(n) == pa.int64()]
+    int_cols = [i for i, n in enumerate(layout.names) if layout.types.get(n) == "int64"]
     lineno = 0
     try:
         with _open_text(path) as fh:
@@ -371,6 +380,9 @@ def iter_calls(
         return
     if engine == "fast":
         raise InputError(f"the fast engine does not read {fmt!r} files; use engine='arrow'")
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     include = [n for n in layout.names if n in layout.types]
     read_opts = pacsv.ReadOptions(
         column_names=list(layout.names),
@@ -379,7 +391,7 @@ def iter_calls(
         use_threads=True,
     )
     parse_opts = pacsv.ParseOptions(delimiter="\t", quote_char=False)
-    conv_opts = pacsv.ConvertOptions(column_types=layout.types, include_columns=include)
+    conv_opts = pacsv.ConvertOptions(column_types=layout.arrow_types(), include_columns=include)
     compression = "gzip" if _is_gzip(path) else None
     coder = _ChromCoder()
     rows_before = 0
@@ -469,25 +481,32 @@ def iter_calls(
         )
 
 
-_ERR_TEXT = {
-    fp.ERR_COLUMNS: "wrong number of tab-separated columns",
-    fp.ERR_INTEGER: "not an integer",
-    fp.ERR_NEGATIVE: "negative count",
-    fp.ERR_STRAND: "strand must be '+' or '-'",
-}
+def _err_text(code: int) -> str:
+    from decidua.assays.methylation import _fastparse as fp
+
+    return {
+        fp.ERR_COLUMNS: "wrong number of tab-separated columns",
+        fp.ERR_INTEGER: "not an integer",
+        fp.ERR_NEGATIVE: "negative count",
+        fp.ERR_STRAND: "strand must be '+' or '-'",
+    }[code]
+
 
 _END = object()
 _NO_I8 = np.empty(0, np.int8)
 _NO_U8 = np.empty(0, np.uint8)
 _DECOMPRESS_ERRORS = (EOFError, OSError, zlib.error, isal_zlib.error)
 
+#: Blocks the reader thread may queue ahead of the parsers.
+_QUEUE_BLOCKS = 4
+
 
 class _Stopped(Exception):
     """The consumer went away; the reader thread ends."""
 
 
-class _Inflater:
-    """Readable gzip stream inflated with ISA-L (``isal_zlib``; the GIL is released).
+class _ExactInflater:
+    """gzip stream inflated member by member with ``isal_zlib`` (error path).
 
     Handles multi-member files (bgzip). Unlike a buffered gzip reader it hands
     out every byte inflated before a truncation, so the error can name the
@@ -535,10 +554,55 @@ class _Inflater:
             raise EOFError("compressed file ended before the end-of-stream marker")
         return 0
 
+    def close(self) -> None:
+        self._fh.close()
+
+
+class _Inflater:
+    """Readable gzip stream inflated with ISA-L, straight into the caller's buffer.
+
+    Every member (one, several concatenated, or bgzip's BGZF blocks of at most
+    64 KB) is inflated by ISA-L's C gzip reader (``isal_zlib._GzipReader``,
+    the reader behind ``isal.igzip``: one C loop over the members with the GIL
+    released, CRC-32 and length of each member checked). It drops the last
+    bytes inflated before a truncation, so on any decompression error the
+    file is inflated again by :class:`_ExactInflater` (error path only),
+    skipping the bytes handed out already; the error then names the first
+    incomplete line.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._fh = open(path, "rb")  # noqa: SIM115
+        self._reader = isal_zlib._GzipReader(self._fh, 1 << 20)
+        self._given = 0
+        self._exact: _ExactInflater | None = None
+
+    def readinto(self, view: memoryview) -> int:
+        """Fill (part of) ``view`` with inflated bytes; 0 at the end of the last member."""
+        if self._exact is None:
+            try:
+                k = self._reader.readinto(view)
+            except _DECOMPRESS_ERRORS:
+                self._exact = _ExactInflater(self._path)
+                scratch = memoryview(bytearray(1 << 20))
+                left = self._given
+                while left:  # the same bytes again: checked inflation, so they cannot differ
+                    k = self._exact.readinto(scratch[: min(left, len(scratch))])
+                    if not k:  # pragma: no cover - the file changed under us
+                        raise EOFError("compressed file changed while being read") from None
+                    left -= k
+            else:
+                self._given += k
+                return k
+        return self._exact.readinto(view)
+
     def __enter__(self) -> _Inflater:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._exact is not None:
+            self._exact.close()
         self._fh.close()
 
 
@@ -549,21 +613,36 @@ def _open_binary(path: Path) -> BinaryIO | _Inflater:
     return open(path, "rb", buffering=0)  # noqa: SIM115
 
 
-def _line_blocks(path: Path, block_size: int, header_lines: int) -> Iterator[memoryview]:
+def _new_buffer(free: queue.SimpleQueue | None, size: int) -> bytearray:
+    """A recycled block buffer of at least ``size`` bytes, or a new one."""
+    while free is not None:
+        try:
+            buf = free.get_nowait()
+        except queue.Empty:
+            break
+        if len(buf) >= size:
+            return buf
+    return bytearray(size)
+
+
+def _line_blocks(path: Path, block_size: int, header_lines: int,
+                 free: queue.SimpleQueue | None = None) -> Iterator[memoryview]:
     """Yield blocks of complete lines (each ending with a newline), header lines removed.
 
-    Each block is a fresh buffer of about ``block_size`` bytes filled with
-    ``readinto`` (no concatenation copies); only the incomplete last line is
-    carried over. A truncated or corrupt gzip stream first yields the
-    complete lines read so far, then raises (``EOFError`` / ``OSError``).
+    Each block is a buffer of about ``block_size`` bytes filled with
+    ``readinto`` (no concatenation copies), taken from ``free`` when the
+    consumer has handed one back (no fresh pages to fault in per block); only
+    the incomplete last line is carried over. A truncated or corrupt gzip
+    stream first yields the complete lines read so far, then raises
+    (``EOFError`` / ``OSError``).
     """
     carry = b""
     skip = header_lines
     with _open_binary(path) as fh:
         eof = False
         while not eof:
-            size = max(block_size, 2 * len(carry), 64)
-            buf = bytearray(size)
+            buf = _new_buffer(free, max(block_size, 2 * len(carry), 64))
+            size = len(buf)
             view = memoryview(buf)
             filled = len(carry)
             view[:filled] = carry
@@ -592,7 +671,7 @@ def _line_blocks(path: Path, block_size: int, header_lines: int) -> Iterator[mem
 
 
 def _produce(path: Path, block_size: int, header_lines: int, q: queue.Queue,
-             stop: threading.Event) -> None:
+             stop: threading.Event, free: queue.SimpleQueue) -> None:
     """Reader thread: read / inflate blocks of complete lines and queue them."""
 
     def put(item: object) -> None:
@@ -606,7 +685,7 @@ def _produce(path: Path, block_size: int, header_lines: int, q: queue.Queue,
 
     try:
         try:
-            for block in _line_blocks(path, block_size, header_lines):
+            for block in _line_blocks(path, block_size, header_lines, free):
                 put(("block", block))
         except _DECOMPRESS_ERRORS as exc:
             put(("truncated", str(exc) or type(exc).__name__))
@@ -619,11 +698,13 @@ def _produce(path: Path, block_size: int, header_lines: int, q: queue.Queue,
             put(("error", exc))
 
 
-def _parse_block(block: memoryview, layout: np.ndarray) -> tuple:
+def _parse_block(block: memoryview, report: bool) -> tuple:
     """Parse one block of complete lines (runs without the GIL in a worker thread)."""
+    from decidua.assays.methylation import _fastparse as fp
+
     buf = np.frombuffer(block, dtype=np.uint8)
     cap = len(buf) // fp.MIN_LINE_BYTES + 1
-    report = layout is fp.REPORT_LAYOUT
+    layout = fp.REPORT_LAYOUT if report else fp.COV_LAYOUT
     pos = np.empty(cap, np.int64)
     meth = np.empty(cap, np.int64)
     unmeth = np.empty(cap, np.int64)
@@ -633,6 +714,7 @@ def _parse_block(block: memoryview, layout: np.ndarray) -> tuple:
     runs = np.empty((3, cap), np.int64)
     res = fp.parse_block(buf, layout, pos, strand, meth, unmeth, ctx, tri,
                          runs[0], runs[1], runs[2])
+    del buf  # the block's buffer may be recycled once this returns
     n = res[0]
     if report:
         strand, ctx, tri = strand[:n], ctx[:n], tri[:n]
@@ -652,9 +734,13 @@ def _iter_fast(
     block_size: int,
     require_sorted: bool,
 ) -> Iterator[MethylationCalls]:
-    q: queue.Queue = queue.Queue(maxsize=2)
+    q: queue.Queue = queue.Queue(maxsize=_QUEUE_BLOCKS)
+    free: queue.SimpleQueue = queue.SimpleQueue()
     stop = threading.Event()
-    thread = threading.Thread(target=_produce, args=(path, block_size, header_lines, q, stop),
+    # The reader thread starts inflating before the parser is loaded (numba's
+    # start-up holds the GIL; inflation does not need it).
+    thread = threading.Thread(target=_produce,
+                              args=(path, block_size, header_lines, q, stop, free),
                               daemon=True, name="decidua-methylation-reader")
     thread.start()
     names: list[str] = []
@@ -663,12 +749,13 @@ def _iter_fast(
     last_chrom, last_pos = -1, -1
     finished: set[int] = set()
     report = fmt == "cytosine_report"
-    layout = fp.REPORT_LAYOUT if report else fp.COV_LAYOUT
     columns = _REPORT_COLUMNS if report else _COV_COLUMNS
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="decidua-methylation-parse")
     pending: deque = deque()
     done = False
     try:
+        from decidua.assays.methylation import _fastparse as fp
+
         while pending or not done:
             while not done and len(pending) < 3:
                 item = q.get()
@@ -682,7 +769,7 @@ def _iter_fast(
                     pending.append(("truncated", item))
                     done = True
                     break
-                pending.append(("block", item[1], pool.submit(_parse_block, item[1], layout)))
+                pending.append(("block", item[1], pool.submit(_parse_block, item[1], report)))
             if not pending:
                 break
             entry = pending.popleft()
@@ -698,7 +785,7 @@ def _iter_fast(
             if err != fp.ERR_NONE:
                 raw = bytes(block)
                 text = raw.split(b"\n", lines + 1)[lines] if lines < raw.count(b"\n") else b""
-                raise InputError(_ERR_TEXT[err], file=str(path), row=lines_before + lines + 1,
+                raise InputError(_err_text(err), file=str(path), row=lines_before + lines + 1,
                                  column=columns[min(col, len(columns) - 1)],
                                  value=text.decode("utf-8", "replace").rstrip("\r"))
             first_line = lines_before + 1
@@ -712,6 +799,9 @@ def _iter_fast(
                     names.append(key.decode("utf-8", "replace"))
                     index[key] = code
                 codes[k] = code
+            if isinstance(block.obj, bytearray):  # parsed and named: the buffer can be reused
+                free.put(block.obj)
+            del block, entry
             if n_runs == 1:
                 chrom = np.full(n, codes[0], np.int32)
             else:

@@ -23,11 +23,14 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from decidua.errors import InputError
+
+if TYPE_CHECKING:  # pandas is imported where a table is made (start-up)
+    import pandas as pd
 
 #: Telomere-proximal region: distance from each chromosome end (our default;
 #: Lucas et al. 2016 report enrichment "near telomeres" without a cut-off).
@@ -69,6 +72,8 @@ class RegionSet:
 
     def to_frame(self) -> pd.DataFrame:
         """Regions as a DataFrame (chrom, start, end, name)."""
+        import pandas as pd
+
         return pd.DataFrame({"chrom": self.chrom, "start": self.start, "end": self.end,
                              "name": self.name})
 

@@ -31,11 +31,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
-from decidua.assays.methylation import _fastparse as fp
 from decidua.assays.methylation.calls import (
     CTX_CG,
     CTX_CHG,
@@ -46,6 +45,9 @@ from decidua.assays.methylation.calls import (
 from decidua.assays.methylation.contexts import context_mask
 from decidua.assays.methylation.regions import RegionSet
 from decidua.errors import InputError
+
+if TYPE_CHECKING:  # pandas is imported where a table is made (start-up)
+    import pandas as pd
 
 _FIELDS = ("n_sites", "methylated", "unmethylated", "sum_fraction")
 
@@ -151,7 +153,7 @@ class SummaryAccumulator:
         self._index: dict[str, _RegionIndex] = {}
         self._seg: dict[tuple[str, str], np.ndarray] = {}
         if regions is not None:
-            for chrom in pd.unique(regions.chrom):
+            for chrom in dict.fromkeys(regions.chrom.tolist()):  # order of appearance
                 ids = np.flatnonzero(regions.chrom == chrom)
                 bounds = np.unique(np.concatenate([regions.start[ids], regions.end[ids]]))
                 self._index[chrom] = _RegionIndex(
@@ -166,6 +168,8 @@ class SummaryAccumulator:
         self.rows += len(calls)
         if len(calls) == 0:
             return
+        from decidua.assays.methylation import _fastparse as fp
+
         table = fp.context_table(calls.context, calls.trinucleotide, calls.methylated,
                                  calls.unmethylated, self.min_coverage)
         self.covered += float(table[:, :, 0].sum())
@@ -288,6 +292,8 @@ class MethylationSummary:
 
     def global_frame(self) -> pd.DataFrame:
         """One row per context: n_sites, methylated, unmethylated, weighted, mean_of_sites."""
+        import pandas as pd
+
         rows = []
         for c in self.contexts:
             n, m, u, f = self.global_sums[c]
@@ -307,6 +313,8 @@ class MethylationSummary:
         ``start``/``end`` are BED coordinates (0-based, half-open) of the
         nullable integer dtype ``Int64``.
         """
+        import pandas as pd
+
         if self.regions is None or len(self.regions) == 0:
             return pd.DataFrame({
                 "region": pd.Series(dtype=object), "chrom": pd.Series(dtype=object),
@@ -342,6 +350,8 @@ class MethylationSummary:
         (``Int64``), missing (``<NA>``) with an empty ``chrom`` on the genome
         rows.
         """
+        import pandas as pd
+
         g = self.global_frame()
         g.insert(0, "region", "genome")
         g.insert(1, "chrom", pd.Series([pd.NA] * len(g), dtype=object))
@@ -421,6 +431,8 @@ def region_matrix(
     Regions with fewer than ``min_sites`` covered sites in a sample are NaN for
     that sample.
     """
+    import pandas as pd
+
     if value not in ("weighted", "mean_of_sites", "methylated", "unmethylated", "n_sites"):
         raise InputError(f"unknown value {value!r}", column="value", value=value)
     rows = {}
