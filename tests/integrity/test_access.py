@@ -52,6 +52,7 @@ SAMPLES: dict[str, list[tuple[list[str], dict]]] = {
     "report patient": [(["X-1", "-o", "r.pdf"], {"pseudonymise": False}),
                        (["X-1", "-o", "r.pdf", "--pseudonymise"], {"pseudonymise": True})],
     "report biopsy": [(["B-1", "-o", "r.pdf"], {})],
+    "report cohort": [(["-o", "c.html"], {})],
     "biopsy sign": [(["B-1"], {})],
     "export": [
         (["-o", "out"], {"include_non_consented": False}),
@@ -104,6 +105,7 @@ def test_every_cli_command_is_in_the_role_table() -> None:
         ("report patient", {"pseudonymise": True}, {"admin", "clinician", "researcher"}),
         ("report biopsy", {}, {"admin", "clinician", "scientist"}),
         ("biopsy sign", {}, {"scientist"}),
+        ("report cohort", {}, {"admin", "researcher"}),
         ("some future command", {}, {"admin"}),
     ],
 )

@@ -132,7 +132,7 @@ OUTPUT_DIRS = {("export", "out"), ("timing fit", "out")}
 OUTPUT_FILES = {
     ("methylation summarize", "out"), ("methylation mbias", "out"),
     ("methylation compare", "out"), ("methylation score", "out"), ("timing centiles", "save"),
-    ("report patient", "out"), ("report biopsy", "out"),
+    ("report patient", "out"), ("report biopsy", "out"), ("report cohort", "out"),
 }  # fmt: skip
 
 

@@ -77,3 +77,28 @@ def biopsy_cmd(
     path = reports.write_report(rep, out)
     console.print(f"Wrote {path} (biopsy report, {rep.subject}; {rep.signature.text}) "
                   f"{rep.label}")
+
+
+@app.command("cohort")
+def cohort_cmd(
+    out: Annotated[Path, typer.Option("-o", "--output", help="Output file: .html or .pdf.")],
+    on: Annotated[str | None, typer.Option(
+        "--on", help="Assessment day of the risk, YYYY-MM-DD (default today).")] = None,
+) -> None:
+    """The pseudonymised cohort report for researchers: calls and risk across the cohort,
+    the clinic call against the next pregnancy's outcome where known.
+
+    Example: decidua report cohort -o cohort.html
+    """
+    from decidua.cli.core import actor
+    from decidua.cli.output import console
+    from decidua.reports.render import output_format
+    from decidua.services import reports
+    from decidua.store.session import session_scope
+
+    output_format(out)
+    day = _day(on)
+    with session_scope() as s:
+        rep = reports.cohort_report(s, actor(), on=day)
+    path = reports.write_report(rep, out)
+    console.print(f"Wrote {path} (cohort report, {rep.subject}). {rep.label}")

@@ -149,9 +149,34 @@ def timing(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
     return fig
 
 
+def risk_hist(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
+    """Histogram of risks (0-100 %) per group: ``{"groups": {name: [p, ...]}}``.
+
+    Examples
+    --------
+    >>> len(risk_hist({"groups": {"rpl": [0.3, 0.5], "control": [0.1]}}).axes)
+    1
+    """
+    from matplotlib.figure import Figure
+
+    _pyplot()
+    fig = Figure(figsize=(6.0, 2.6), layout="constrained")
+    ax = fig.add_subplot()
+    bins = [5 * i for i in range(21)]
+    for name, ps in data["groups"].items():
+        if ps:
+            ax.hist([100 * x for x in ps], bins=bins, alpha=0.55, label=f"{name} (n={len(ps)})")
+    ax.set_xlabel("risk of losing the next pregnancy (%)")
+    ax.set_ylabel("women")
+    ax.legend(fontsize=7)
+    ax.set_title("research use only; not a diagnostic device", fontsize=7)
+    return fig
+
+
 #: Figure builders by :attr:`Plot.kind`.
 BUILDERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
-    "risk_series": risk_series, "history": history_timeline, "timing": timing}
+    "risk_series": risk_series, "history": history_timeline, "timing": timing,
+    "risk_hist": risk_hist}
 
 
 def figure(kind: str, data: Mapping[str, Any]):  # type: ignore[no-untyped-def]

@@ -139,6 +139,7 @@ RULES: tuple[Rule, ...] = (
     Rule("report patient", frozenset({ADMIN, CLINICIAN, RESEARCHER}),
          when=_only("pseudonymise", True)),
     Rule("report biopsy", frozenset({ADMIN, CLINICIAN, SCIENTIST})),
+    Rule("report cohort", frozenset({ADMIN, RESEARCHER}), note="pseudonymised aggregates"),
     Rule("biopsy sign", frozenset({SCIENTIST}), note="a scientist's signature"),
     Rule("demo", frozenset({ADMIN}), bootstrap="fresh_demo", target="database"),
 )  # fmt: skip

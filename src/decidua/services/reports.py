@@ -208,6 +208,40 @@ def sign_biopsy(session: Session, actor: str, code: str, *, note: str | None = N
     return SignOff(code, row.version, digest, len(results), True, actor)
 
 
+def cohort_report(
+    session: Session, actor: str, *, on: dt.date | None = None,
+    generated_at: dt.datetime | str | None = None,
+) -> Any:
+    """The pseudonymised cohort report of every woman in the database (aggregates only).
+
+    Raises
+    ------
+    InputError
+        If the schema is missing or out of date.
+    """
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from decidua.reports.cohort import build_cohort_report
+    from decidua.store import models as m
+    from decidua.store.records import to_record
+
+    require_schema(session)
+    patients = list(session.scalars(select(m.Patient).order_by(m.Patient.pseudonym).options(
+        selectinload(m.Patient.pregnancies), selectinload(m.Patient.investigations),
+        selectinload(m.Patient.biopsies), selectinload(m.Patient.interventions))))
+    calls: dict[str, str] = {}
+    if hasattr(m, "BiopsyCall"):
+        rows = session.execute(select(m.Biopsy.code, m.BiopsyCall.call)
+                               .join(m.BiopsyCall, m.BiopsyCall.biopsy_id == m.Biopsy.id)
+                               .order_by(m.BiopsyCall.id))
+        calls = {code: call for code, call in rows}  # the newest call of each biopsy wins
+    return build_cohort_report([to_record(p) for p in patients],
+                               {p.pseudonym: p.study_group for p in patients},
+                               screening_calls=calls, on=on or dt.date.today(),
+                               generated_at=generated_at)
+
+
 def write_report(report: Any, out: str | Path) -> Path:
     """Render a report to ``out`` (``.pdf`` or ``.html``)."""
     from decidua.reports.render import write
