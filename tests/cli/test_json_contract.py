@@ -96,6 +96,15 @@ class Inputs:
         cv2.imwrite(str(path), make_plate("dish", 20, seed=3).image[..., ::-1])
         return path
 
+    def unk_field(self) -> Path:
+        from PIL import Image
+
+        from decidua.assays.unk.synthetic import make_field
+
+        path = self.tmp / "field.png"
+        Image.fromarray(make_field(60, 6, seed=2).image).save(path)
+        return path
+
 
 def _import(i: Inputs) -> list[str]:
     return [*i.loaded_db()[:2], "import", "patients", str(EXAMPLES / "patients.csv"), "--json"]
@@ -135,6 +144,9 @@ CASES: dict[str, Callable[[Inputs], list[str]]] = {
                             "--json"],
     "qpcr quantify": lambda i: ["qpcr", "quantify", str(DATA / "qpcr" / "livak2001_cmyc_gapdh.csv"),
                                 "--reference-gene", "GAPDH", "--calibrator", "brain", "--json"],
+    "unk count": lambda i: ["unk", "count", str(i.unk_field()), "--overlay-dir",
+                            str(i.tmp / "qc"), "--json"],
+    "unk pool": lambda i: ["unk", "pool", str(DATA / "unk" / "field_counts.csv"), "--json"],
     "biopsy show": lambda i: [*i.loaded_db(), "biopsy", "show", "EX-001-B1", "--json"],
     "biopsy analyse": lambda i: [*i.loaded_db(), "biopsy", "analyse", "--all", "--json"],
 }  # fmt: skip

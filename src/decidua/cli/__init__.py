@@ -44,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                     "CpG and non-CpG methylation from bisulfite data."),
     "elisa": ("decidua.cli.elisa", "app", "ELISA plates: 4PL/5PL standard curves, concentrations."),
     "qpcr": ("decidua.cli.qpcr", "app", "RT-qPCR: read plates, ΔCq, ΔΔCq, efficiency, RQ."),
+    "unk": ("decidua.cli.unk", "app", "uNK density from CD56 images or field counts."),
     "biopsy": ("decidua.cli.biopsy", "app", "One biopsy's stored assay results."),
     "report": ("decidua.cli.report", "app",
                "Reports: patient letters and biopsy lab reports as PDF or HTML."),

@@ -108,6 +108,7 @@ RULES: tuple[Rule, ...] = (
     Rule("methylation", None, note="sequencing files"),
     Rule("qpcr", None, note="instrument files"),
     Rule("elisa", None, note="plate files"),
+    Rule("unk", None, note="images and count tables"),
     # schema and backups
     Rule("db upgrade", frozenset({ADMIN}), bootstrap="no_schema"),
     Rule("db downgrade", frozenset({ADMIN})),
