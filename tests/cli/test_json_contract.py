@@ -148,6 +148,8 @@ CASES: dict[str, Callable[[Inputs], list[str]]] = {
                             str(i.tmp / "qc"), "--json"],
     "unk pool": lambda i: ["unk", "pool", str(DATA / "unk" / "field_counts.csv"), "--json"],
     "biopsy show": lambda i: [*i.loaded_db(), "biopsy", "show", "EX-001-B1", "--json"],
+    "reference fit": lambda i: [*i.loaded_db(), "reference", "fit", "IGFBP1", "--from",
+                                str(i.training()), "--day-column", "LH", "--json"],
     "biopsy analyse": lambda i: [*i.loaded_db(), "biopsy", "analyse", "--all", "--json"],
 }  # fmt: skip
 

@@ -40,6 +40,7 @@ SAMPLES: dict[str, list[tuple[list[str], dict]]] = {
     "patient show": [(["X-1"], {})],
     "biopsy show": [(["B-1"], {})],
     "biopsy analyse": [(["B-1"], {})],
+    "reference fit": [(["cfu_pct"], {})],
     "users add": [
         (["zz", "--role", "researcher"], {"role": "researcher"}),
         (["zz", "--role", "admin"], {"role": "admin"}),

@@ -46,6 +46,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "qpcr": ("decidua.cli.qpcr", "app", "RT-qPCR: read plates, ΔCq, ΔΔCq, efficiency, RQ."),
     "unk": ("decidua.cli.unk", "app", "uNK density from CD56 images or field counts."),
     "biopsy": ("decidua.cli.biopsy", "app", "One biopsy's stored assay results."),
+    "reference": ("decidua.cli.reference", "app",
+                  "Reference centiles by cycle day (fit a clinic's own)."),
     "report": ("decidua.cli.report", "app",
                "Reports: patient letters and biopsy lab reports as PDF or HTML."),
 }  # fmt: skip

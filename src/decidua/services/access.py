@@ -128,6 +128,7 @@ RULES: tuple[Rule, ...] = (
     Rule("patients list", _READ),
     Rule("patient show", _READ),
     Rule("biopsy show", _READ),
+    Rule("reference fit", frozenset({ADMIN, SCIENTIST}), note="stores a clinic reference"),
     Rule("biopsy analyse", frozenset({ADMIN, CLINICIAN, SCIENTIST}),
          note="stores a new computed call"),
     Rule("risk patient", _READ),

@@ -519,7 +519,7 @@ def biopsy_evidence(b: Any, results: list[Any], refs: References) -> tuple[Any, 
         elif clinic is not None and day is not None:
             centile = float(clinic.centile([day], [pooled_u["unk_pct"]])[0])
             label = _ref_label(clinic, basis)
-        elif proto == refs.unk.info.protocol:
+        elif refs.unk is not None and proto == refs.unk.info.protocol:
             verdict = refs.unk.classify(lh, pooled_u["unk_pct"])
             label = f"{refs.unk.version} ({refs.unk.info.label}; by LH day)"
             if verdict in ("low", "high", None):
