@@ -209,3 +209,15 @@ def test_loaded_float_image_with_negative_values(tmp_path):
     Image.fromarray(a, mode="F").save(path)
     img = load_image(path)
     assert img[0, 0, 0] == 0 and img[-1, -1, 0] == 255
+
+
+def test_split_touching_colonies_are_reported():
+    """The per-well QC says how many touching objects the watershed cut and into
+    how many pieces; a dense synthetic dish (generator: a quarter of colonies
+    placed touching) has some, a dish of isolated colonies none."""
+    dense = make_plate("dish", 150, seed=1, touching_fraction=0.5)
+    split = count_colonies(dense.image, "dish").report()["wells"][0]["split"]
+    assert split["objects"] >= 5 and split["pieces"] >= 2 * split["objects"]
+    sparse = make_plate("dish", 8, seed=1, touching_fraction=0.0, n_bubbles=0, n_fibres=0)
+    few = count_colonies(sparse.image, "dish").report()["wells"][0]["split"]["objects"]
+    assert few <= 2 and few < split["objects"]  # (the wall's shadow can be cut too)

@@ -22,9 +22,10 @@ from decidua.assays.clonogenicity.count import count_image_file
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "cfu" / "opencfu"
 #: OpenCFU 4.0.0 counts measured on the sample files (see module docstring).
-OPENCFU_COUNTS = {"A.png": 67, "Q.jpg.png": 462}
-#: Allowed relative disagreement with OpenCFU on these plates.
-TOLERANCE = 0.10
+OPENCFU_COUNTS = {"A.png": 67, "B.png": 69, "Q.jpg.png": 462}
+#: Allowed relative disagreement with OpenCFU on these plates (issue 14: 5 %;
+#: B.png joined when colonies on the dish wall were counted, 61 -> 68).
+TOLERANCE = 0.05
 
 
 @pytest.mark.parametrize("name", sorted(OPENCFU_COUNTS))

@@ -67,6 +67,11 @@ DEFAULT_MIN_AREA_UM2 = 100_000.0
 MAX_COLONY_RADIUS_MM = 3.0
 #: Fraction of the detected well radius masked as rim.
 DEFAULT_RIM_FRACTION = 0.03
+#: The analysed disc reaches this fraction beyond the detected wall radius
+#: before the rim mask: colonies grow up the dish wall, on the slope the
+#: wall-radius refinement stops at (OpenCFU sample B: 8 colonies there, 61
+#: -> 69, OpenCFU 69); objects of the wall itself are rejected as edge.
+DEFAULT_WALL_FRACTION = 0.03
 #: Objects whose mean relative darkening is below this are background
 #: unevenness, not stained colonies (a crystal-violet colony darkens the
 #: green channel by > 30 %).
@@ -385,6 +390,7 @@ def count_colonies(
     min_area_px: float | None = None,
     well_diameter_mm: float | None = None,
     rim_fraction: float = DEFAULT_RIM_FRACTION,
+    wall_fraction: float = DEFAULT_WALL_FRACTION,
     wells: pd.DataFrame | None = None,
     corrections: Iterable[Correction] = (),
     polarity: str = "auto",
@@ -406,6 +412,9 @@ def count_colonies(
         Inner diameter of the dish / wells; default from the layout.
     rim_fraction
         Fraction of the well radius masked as rim.
+    wall_fraction
+        Fraction of the well radius analysed beyond the detected wall (the
+        wall's slope, where colonies also grow); 0 to stop at the wall.
     wells
         Known wells (``well, cx, cy, radius_px``) to skip detection.
     corrections
@@ -445,6 +454,8 @@ def count_colonies(
         raise InputError(f"polarity must be one of {', '.join(POLARITIES)}", value=polarity)
     if not 0.0 <= rim_fraction < 0.5:
         raise InputError("rim_fraction must be in [0, 0.5)", value=rim_fraction)
+    if not 0.0 <= wall_fraction <= 0.2:
+        raise InputError("wall_fraction must be in [0, 0.2]", value=wall_fraction)
     if min_area_px is not None and not min_area_px > 0:
         raise InputError("minimum area must be > 0 px", value=min_area_px)
     if min_area_px is None and (min_area_um2 is None or not min_area_um2 > 0):
@@ -489,7 +500,7 @@ def count_colonies(
         # far more pixels than colonies need: count a downsampled copy at the
         # working resolution and map the result back to this image
         res = _count_downsampled(img, lay.name, scale, well_tab, min_px, rim_fraction,
-                                 polarity, well_diameter_mm, diam_mm)
+                                 polarity, well_diameter_mm, diam_mm, wall_fraction)
         params = {**res.params, "min_area_um2": min_area_um2, "min_area_px": min_px,
                   "well_diameter_assumed": well_diameter_mm is None,
                   "min_area_from_cells": (min_area_px is None
@@ -509,7 +520,7 @@ def count_colonies(
     well_info: list[dict[str, Any]] = []
     next_id = 1
     for wrow in well_tab.itertuples(index=False):
-        r_in = float(wrow.radius_px) * (1.0 - rim_fraction)
+        r_in = float(wrow.radius_px) * (1.0 + wall_fraction) * (1.0 - rim_fraction)
         info = {"polarity": None, "contrast_score": float("nan"),
                 "visible_fraction": _visible_fraction(wrow.cx, wrow.cy, float(wrow.radius_px),
                                                       W, H)}
@@ -543,7 +554,10 @@ def count_colonies(
                 con_l, score_l = _background_contrast_scored(255 - crop, mask, se_px)
                 if score_l > LIGHT_SCORE_RATIO * max(score, 1e-6):
                     con, score, chosen = con_l, score_l, "light"
-        info["polarity"], info["contrast_score"] = chosen, score
+        # the QC contrast score of the well proper (the wall band is dark)
+        r_wall = float(wrow.radius_px) * (1.0 - rim_fraction)
+        inner = mask & ((xx - wrow.cx) ** 2 + (yy - wrow.cy) ** 2 <= r_wall**2)
+        info["polarity"], info["contrast_score"] = chosen, _tail_score(con, inner, score)
         med, sigma = _background_level(con.ravel()[np.flatnonzero(mask.ravel())[::3]])
         lo = max(LOW_CONTRAST_FLOOR, med + LOW_NOISE_K * sigma)
         hi = max(HIGH_CONTRAST_FLOOR, med + HIGH_NOISE_K * sigma)
@@ -576,6 +590,7 @@ def count_colonies(
                 continue
             break
         info["pale"] = faint_thr < FAINT_CONTRAST
+        info["split_objects"], info["split_pieces"] = _split_counts(opened, lab)
         lut = np.zeros(st.n + 1, np.int32)
         for i, sl in enumerate(ndi.find_objects(lab), start=1):
             area = float(st.area[i])
@@ -604,6 +619,9 @@ def count_colonies(
                     reason = "bubble"
                 elif _solidity(obj) < MIN_SOLIDITY:
                     reason = "debris"
+            if reason and math.hypot(x0 + float(st.cx[i]) - wrow.cx,
+                                     y0 + float(st.cy[i]) - wrow.cy) > r_wall:
+                reason = "rim"  # rejected in the wall band: the wall, not an artefact
             lut[i] = next_id
             rows.append({
                 "colony_id": next_id, "well": wrow.well,
@@ -650,6 +668,7 @@ def count_colonies(
     params = {
         "layout": lay.name, "min_area_um2": min_area_um2, "min_area_px": min_px,
         "well_diameter_mm": diam_mm, "rim_fraction": rim_fraction,
+        "wall_fraction": wall_fraction,
         "open_radius_px": open_r, "h_split_px": h_split,
         "hole_fill_px": int(HOLE_FRACTION * min_px),
         "polarity": polarity,
@@ -662,6 +681,8 @@ def count_colonies(
     wt["visible_fraction"] = [float(i["visible_fraction"]) for i in well_info]
     wt["countable"] = [bool(i["countable"]) for i in well_info]
     wt["pale"] = [bool(i.get("pale", False)) for i in well_info]
+    wt["split_objects"] = [int(i.get("split_objects", 0)) for i in well_info]
+    wt["split_pieces"] = [int(i.get("split_pieces", 0)) for i in well_info]
     result = CountResult(lay.name, _with_counts(wt, colonies), colonies, um_per_px, min_px,
                          params, labels, ())
     corr = tuple(corrections)
@@ -679,7 +700,8 @@ def _with_counts(wells: pd.DataFrame, colonies: pd.DataFrame) -> pd.DataFrame:
 
 def _count_downsampled(img: np.ndarray, layout: str, scale: float, wells: pd.DataFrame,
                        min_px: float, rim_fraction: float, polarity: str,
-                       well_diameter_mm: float | None, diam_mm: float) -> CountResult:
+                       well_diameter_mm: float | None, diam_mm: float,
+                       wall_fraction: float = DEFAULT_WALL_FRACTION) -> CountResult:
     """Count ``img`` downsampled by ``scale`` (INTER_AREA) and map the result
     back: coordinates and areas scaled, labels enlarged (nearest neighbour)."""
     H, W = img.shape[:2]
@@ -690,7 +712,8 @@ def _count_downsampled(img: np.ndarray, layout: str, scale: float, wells: pd.Dat
     wt["cx"], wt["cy"] = wt["cx"] / sx, wt["cy"] / sy
     wt["radius_px"] = wt["radius_px"] / math.sqrt(sx * sy)
     res = count_colonies(small, layout, min_area_px=min_px / (sx * sy), well_diameter_mm=diam_mm,
-                         rim_fraction=rim_fraction, wells=wt, polarity=polarity)
+                         rim_fraction=rim_fraction, wall_fraction=wall_fraction, wells=wt,
+                         polarity=polarity)
     out_w = res.wells.copy()
     out_w["cx"], out_w["cy"] = out_w["cx"] * sx, out_w["cy"] * sy
     out_w["radius_px"] = wells["radius_px"].to_numpy(float)
@@ -702,6 +725,28 @@ def _count_downsampled(img: np.ndarray, layout: str, scale: float, wells: pd.Dat
               "well_diameter_mm": diam_mm}
     return CountResult(res.layout, out_w, col, res.um_per_px / math.sqrt(sx * sy), min_px,
                        params, labels, ())
+
+
+def _tail_score(con: np.ndarray, region: np.ndarray, default: float) -> float:
+    """Bright-tail contrast score (99.5th percentile over robust noise) in a region."""
+    vals = con[region][::3]
+    if vals.size < 100:
+        return default
+    med, sigma = _background_level(vals)
+    return (float(np.percentile(vals, 99.5)) - med) / sigma
+
+
+def _split_counts(binary: np.ndarray, lab: np.ndarray) -> tuple[int, int]:
+    """How many connected objects of ``binary`` the watershed cut, and into how
+    many pieces in all (labels of ``lab`` per 4-connected component)."""
+    _n, comp = cv2.connectedComponents(binary.view(np.uint8), connectivity=4, ltype=cv2.CV_32S)
+    sel = lab > 0
+    if not sel.any():
+        return 0, 0
+    pairs = np.unique(comp[sel].astype(np.int64) * (int(lab.max()) + 1) + lab[sel])
+    per_comp = np.bincount(pairs // (int(lab.max()) + 1))
+    cut = per_comp > 1
+    return int(cut.sum()), int(per_comp[cut].sum())
 
 
 def _faint_threshold(st: Any, min_px: float, sigma: float) -> float:

@@ -10,8 +10,9 @@ Flags (per well):
   well's bright-tail contrast score, robust noise units, is below
   :data:`LOW_CONTRAST_SCORE`): pale or unstained colonies may be missed.
 - ``most_rejected`` - most candidate objects were rejected (and at least
-  :data:`MIN_REJECTED_FOR_FLAG` of them, specks below the minimum area not
-  counted): the artefact rules decided the count.
+  :data:`MIN_REJECTED_FOR_FLAG` of them; specks below the minimum area and
+  objects at the edge / on the wall not counted): the artefact rules decided
+  the count.
 - ``tntc`` - too many to count: accepted colonies cover more than
   :data:`TNTC_COVERAGE` of the well, where touching colonies merge and counts
   under-estimate.
@@ -80,7 +81,8 @@ def well_qc(wells: pd.DataFrame, colonies: pd.DataFrame, *, layout: str,
     -------
     list of dict
         ``well, colonies (None if not countable), countable, polarity,
-        pale (the pale-colony thresholds were used), rejected {reason: n},
+        pale (the pale-colony thresholds were used), split (touching objects
+        cut by the watershed and the pieces they gave), rejected {reason: n},
         flags [..], confidence``.
 
     Examples
@@ -112,7 +114,7 @@ def well_qc(wells: pd.DataFrame, colonies: pd.DataFrame, *, layout: str,
         if countable and score is not None and not _isnan(score) \
                 and float(score) < LOW_CONTRAST_SCORE:
             flags.append("low_contrast")
-        n_rej = sum(v for k, v in rejected.items() if k != "small")
+        n_rej = sum(v for k, v in rejected.items() if k not in ("small", "edge"))
         if countable and n_rej >= MIN_REJECTED_FOR_FLAG and n_rej > n_acc:
             flags.append("most_rejected")
         if countable and len(colonies):
@@ -133,6 +135,9 @@ def well_qc(wells: pd.DataFrame, colonies: pd.DataFrame, *, layout: str,
             "well": name, "colonies": n_acc if countable else None, "countable": countable,
             "polarity": None if pol is None or _isnan(pol) else str(pol),
             "pale": bool(w.get("pale", False)),
+            "split": {"objects": int(w.get("split_objects", 0) or 0),
+                      "pieces": int(w.get("split_pieces", 0) or 0),
+                      "method": "distance-transform watershed, h-maxima markers"},
             "rejected": rejected, "flags": flags, "confidence": round(conf, 3),
         })
     return out
