@@ -47,6 +47,8 @@ SAMPLES: dict[str, list[tuple[list[str], dict]]] = {
     ],
     "users list": [([], {})],
     "users deactivate": [(["zz"], {})],
+    "users set-password": [(["zz"], {})],
+    "serve": [([], {})],
     "risk patient": [(["X-1"], {"save": False}), (["X-1", "--save"], {"save": True})],
     "risk history": [(["X-1"], {})],
     "pathway patient": [(["X-1"], {})],

@@ -50,6 +50,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                   "Reference centiles by cycle day (fit a clinic's own)."),
     "report": ("decidua.cli.report", "app",
                "Reports: patient letters and biopsy lab reports as PDF or HTML."),
+    "serve": ("decidua.cli.serve", "serve_command", "Run the clinic web application."),
 }  # fmt: skip
 
 _loaded: dict[str, Any] = {}

@@ -345,17 +345,71 @@ def users_add(
     username: Annotated[str, typer.Argument(help="Login name (lower case).")],
     role: Annotated[str, typer.Option(help="admin | clinician | scientist | researcher")],
     name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read a web password from standard input.")
+    ] = False,
 ) -> None:
-    """Create a user with a role (audited).
+    """Create a user with a role (audited). Never waits for input: without
+    --password-stdin the user has no web login until `decidua users set-password NAME`.
 
     Example: decidua users add asha --role scientist --name "Asha P."
+    Example: printf '%s' "$PW" | decidua users add asha --role admin --password-stdin
     """
-    from decidua.services.users import add_user
+    from decidua.services.users import add_user, set_password
     from decidua.store.session import session_scope
 
+    password = _stdin_password() if password_stdin else None
     with session_scope() as s:
         user = add_user(s, actor(), username, role, display_name=name)
-    console.print(f"added {user['username']} ({user['role']})")
+        if password is not None:
+            set_password(s, actor(), username, password)
+    login = "with a web login" if password is not None else (
+        f"no web login until `decidua users set-password {user['username']}`")
+    console.print(f"added {user['username']} ({user['role']}), {login}")
+
+
+def _stdin_password() -> str:
+    """A password from standard input (one line; the trailing newline dropped)."""
+    import sys
+
+    from decidua.errors import InputError
+
+    if sys.stdin is None or sys.stdin.isatty():
+        raise InputError("--password-stdin: pipe the password in (standard input is a terminal)")
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        raise InputError("--password-stdin: standard input held no password")
+    return line
+
+
+@users_app.command("set-password")
+def users_set_password(
+    username: Annotated[str, typer.Argument()],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Set a user's web password (asked twice, hidden, unless --password-stdin).
+
+    Example: decidua users set-password asha
+    """
+    import sys
+
+    from decidua.errors import InputError
+    from decidua.services.users import set_password
+    from decidua.store.session import session_scope
+
+    if password_stdin or sys.stdin is None or not sys.stdin.isatty():
+        password = _stdin_password()
+    else:
+        import getpass
+
+        password = getpass.getpass("New web password: ")
+        if getpass.getpass("Again: ") != password:
+            raise InputError("the two passwords differ; nothing was changed")
+    with session_scope() as s:
+        set_password(s, actor(), username, password)
+    console.print(f"web password set for {username}")
 
 
 @users_app.command("list")

@@ -144,6 +144,8 @@ RULES: tuple[Rule, ...] = (
     Rule("report cohort", frozenset({ADMIN, RESEARCHER}), note="pseudonymised aggregates"),
     Rule("biopsy sign", frozenset({SCIENTIST}), note="a scientist's signature"),
     Rule("demo", frozenset({ADMIN}), bootstrap="fresh_demo", target="database"),
+    Rule("serve", frozenset({ADMIN}),
+         note="starts the web application, which checks every request against this table"),
 )  # fmt: skip
 
 

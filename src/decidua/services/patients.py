@@ -225,3 +225,133 @@ def timeline(rec: domain.PatientRecord, results: dict[str, list[dict]]) -> list[
         events.append(TimelineEvent(v.start_date, "intervention", detail))
     events.sort(key=lambda e: e.date or dt.date.min)
     return events
+
+
+def search_patients(
+    session: Session,
+    actor: str,
+    *,
+    search: str | None = None,
+    min_losses: int | None = None,
+    max_losses: int | None = None,
+    min_age: int | None = None,
+    max_age: int | None = None,
+    last_call: str | None = None,
+    on: dt.date | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> PatientList:
+    """One page of women matching filters, filtered in the database (fast on large cohorts).
+
+    Parameters
+    ----------
+    search
+        Part of the patient id (case-insensitive).
+    min_losses, max_losses
+        Bounds on the number of losses (all recorded pregnancies).
+    min_age, max_age
+        Bounds on the age in whole years on ``on`` (default today), from the year of birth.
+    last_call
+        Clinic call of her latest biopsy: ``normal``, ``abnormal`` or ``none`` (no call).
+    limit, offset
+        The page. ``total`` of the result counts every matching woman.
+
+    Each row also has ``last_biopsy_call`` (``None``: no biopsy or no call).
+    """
+    from sqlalchemy import func, or_, select
+
+    from decidua.store import models as m
+    from decidua.store.records import to_record
+
+    require_schema(session)
+    year = (on or dt.date.today()).year
+    losses = (
+        select(func.count())
+        .where(m.Pregnancy.patient_id == m.Patient.id,
+               m.Pregnancy.outcome.in_([o.value for o in domain.LOSS_OUTCOMES]))
+        .correlate(m.Patient)
+        .scalar_subquery()
+    )  # fmt: skip
+    latest = (
+        select(m.Biopsy.clinic_call)
+        .where(m.Biopsy.patient_id == m.Patient.id)
+        .order_by(m.Biopsy.biopsy_date.desc(), m.Biopsy.id.desc())
+        .limit(1)
+        .correlate(m.Patient)
+        .scalar_subquery()
+    )
+    conds: list[Any] = []
+    if search:
+        escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conds.append(func.lower(m.Patient.pseudonym).like(f"%{escaped}%", escape="\\"))
+    if min_losses is not None:
+        conds.append(losses >= min_losses)
+    if max_losses is not None:
+        conds.append(losses <= max_losses)
+    if min_age is not None:  # age in whole years this year: year - year_of_birth (± 1)
+        conds.append(m.Patient.year_of_birth <= year - min_age)
+    if max_age is not None:
+        conds.append(m.Patient.year_of_birth >= year - max_age)
+    if last_call == "none":
+        conds.append(or_(latest.is_(None)))
+    elif last_call:
+        conds.append(latest == last_call)
+    ids = select(m.Patient.id).where(*conds)
+    total = session.scalar(select(func.count()).select_from(ids.subquery())) or 0
+    stmt = patients_query().where(*conds).offset(offset)
+    if limit:
+        stmt = stmt.limit(limit)
+    rows = []
+    for p in session.scalars(stmt):
+        rec = to_record(p)
+        row = summary_row(rec, p.study_group)
+        dated = sorted(rec.biopsies, key=lambda b: (b.biopsy_date or dt.date.min))
+        call = dated[-1].clinic_call if dated else None
+        row["last_biopsy_call"] = call.value if call else None
+        rows.append(row)
+    return PatientList(rows, int(total))
+
+
+def patient_audit(
+    session: Session, actor: str, patient_id: str, *, values: bool = True
+) -> list[dict[str, Any]]:
+    """The audit trail of one woman's records (her row, pregnancies, investigations,
+    biopsies and their results, interventions, risk assessments), oldest first.
+
+    ``values=False`` leaves out the before / after values (a researcher's view).
+
+    Raises
+    ------
+    NotFoundError
+        For an unknown id.
+    """
+    from sqlalchemy import and_, or_, select
+
+    from decidua.store import models as m
+    from decidua.store.records import get_patient
+
+    require_schema(session)
+    p = get_patient(session, patient_id)
+    biopsy_ids = [b.id for b in p.biopsies]
+    ids: dict[str, list[int]] = {
+        "patient": [p.id],
+        "pregnancy": [x.id for x in p.pregnancies],
+        "investigation": [x.id for x in p.investigations],
+        "biopsy": biopsy_ids,
+        "intervention": [x.id for x in p.interventions],
+        "assay_result": list(session.scalars(
+            select(m.AssayResult.id).where(m.AssayResult.biopsy_id.in_(biopsy_ids)))),
+        "risk_assessment": list(session.scalars(
+            select(m.RiskAssessment.id).where(m.RiskAssessment.patient_id == p.id))),
+    }  # fmt: skip
+    conds = [and_(m.AuditEvent.entity == e, m.AuditEvent.entity_id.in_(v))
+             for e, v in ids.items() if v]  # fmt: skip
+    events = session.scalars(
+        select(m.AuditEvent).where(or_(*conds)).order_by(m.AuditEvent.at, m.AuditEvent.id)
+    )
+    return [
+        {"at": a.at.isoformat(), "actor": a.actor, "action": a.action, "entity": a.entity,
+         "key": a.entity_key, "before": a.before if values else None,
+         "after": a.after if values else None}
+        for a in events
+    ]  # fmt: skip

@@ -38,14 +38,15 @@ def add_user(
     return _as_dict(user)
 
 
-def list_users(session: Session, actor: str) -> list[dict[str, Any]]:
-    """Every user: ``username, role, active, name``, by user name."""
+def list_users(session: Session, actor: str, *, web: bool = False) -> list[dict[str, Any]]:
+    """Every user: ``username, role, active, name`` (and ``web_login``), by user name."""
     from sqlalchemy import select
 
     from decidua.store import models as m
 
     require_schema(session)
-    return [_as_dict(u) for u in session.scalars(select(m.User).order_by(m.User.username))]
+    users = session.scalars(select(m.User).order_by(m.User.username))
+    return [_as_dict(u, web=web) for u in users]
 
 
 def deactivate_user(session: Session, actor: str, username: str) -> dict[str, Any]:
@@ -56,5 +57,187 @@ def deactivate_user(session: Session, actor: str, username: str) -> dict[str, An
     return _as_dict(set_active(session, username, False, actor=actor))
 
 
-def _as_dict(u: Any) -> dict[str, Any]:
-    return {"username": u.username, "role": u.role, "active": u.active, "name": u.display_name}
+def _as_dict(u: Any, *, web: bool = False) -> dict[str, Any]:
+    out = {"username": u.username, "role": u.role, "active": u.active, "name": u.display_name}
+    if web:
+        out["web_login"] = u.password_hash is not None
+    return out
+
+
+# ---------------------------------------------------------------- web logins and API tokens
+
+#: Shortest web password accepted (our choice; NIST SP 800-63B asks for at least 8).
+MIN_PASSWORD_LENGTH = 10
+
+
+def _hasher() -> Any:
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()  # argon2id with the library's (RFC 9106 low-memory) parameters
+
+
+def _get_user(session: Session, username: str) -> Any:
+    from sqlalchemy import select
+
+    from decidua.errors import NotFoundError
+    from decidua.store import models as m
+
+    user = session.scalars(select(m.User).where(m.User.username == username)).first()
+    if user is None:
+        raise NotFoundError(f"no user {username!r}")
+    return user
+
+
+def set_password(session: Session, actor: str, username: str, password: str) -> dict[str, Any]:
+    """Set a user's web password (stored as an argon2 hash; audited without the hash).
+
+    Raises
+    ------
+    InputError
+        A password shorter than :data:`MIN_PASSWORD_LENGTH` characters.
+    NotFoundError
+        An unknown user.
+    """
+    from decidua.errors import InputError
+    from decidua.store import audit
+
+    require_schema(session)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InputError(
+            f"the password must have at least {MIN_PASSWORD_LENGTH} characters",
+            column="password",
+        )
+    user = _get_user(session, username)
+    had = user.password_hash is not None
+    user.password_hash = _hasher().hash(password)
+    audit.record(
+        session, actor=actor, action="update", entity="app_user", entity_id=user.id,
+        entity_key=f"username={username}", before={"web_password": "set" if had else None},
+        after={"web_password": "set"},
+    )  # fmt: skip
+    return _as_dict(user)
+
+
+def check_login(session: Session, username: str, password: str) -> dict[str, Any] | None:
+    """The active user whose web password this is, else ``None`` (no reason given).
+
+    An unknown user costs one hash too, so timing does not tell which names exist.
+    """
+    from argon2.exceptions import InvalidHashError, VerificationError
+    from sqlalchemy import select
+
+    from decidua.store import models as m
+
+    require_schema(session)
+    user = session.scalars(select(m.User).where(m.User.username == username)).first()
+    hasher = _hasher()
+    if user is None or user.password_hash is None or not user.active:
+        hasher.hash(password)
+        return None
+    try:
+        hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    return _as_dict(user)
+
+
+def get_active_user(session: Session, username: str) -> dict[str, Any] | None:
+    """The user if registered and active (roles can change between requests), else ``None``."""
+    from sqlalchemy import select
+
+    from decidua.store import models as m
+
+    user = session.scalars(select(m.User).where(m.User.username == username)).first()
+    return _as_dict(user) if user is not None and user.active else None
+
+
+def _token_digest(token: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session: Session, actor: str, username: str, name: str) -> dict[str, Any]:
+    """A new API token for ``username``: the secret is returned once, only its SHA-256 stored.
+
+    Returns ``{"id", "username", "name", "token"}``.
+    """
+    import secrets
+
+    from decidua.errors import InputError
+    from decidua.store import audit
+    from decidua.store import models as m
+
+    require_schema(session)
+    name = name.strip()
+    if not 1 <= len(name) <= 64:
+        raise InputError("a token name has 1-64 characters", column="name", value=name)
+    user = _get_user(session, username)
+    token = "dcd_" + secrets.token_urlsafe(32)
+    row = m.ApiToken(user_id=user.id, name=name, token_sha256=_token_digest(token),
+                     created_by=actor)  # fmt: skip
+    session.add(row)
+    session.flush()
+    audit.record(
+        session, actor=actor, action="create", entity="api_token", entity_id=row.id,
+        entity_key=f"username={username} name={name}", after={"username": username, "name": name},
+    )  # fmt: skip
+    return {"id": row.id, "username": username, "name": name, "token": token}
+
+
+def list_tokens(session: Session, actor: str) -> list[dict[str, Any]]:
+    """Every token (never its secret): ``id, username, name, created_at, created_by, revoked``."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import joinedload
+
+    from decidua.store import models as m
+
+    require_schema(session)
+    rows = session.scalars(
+        select(m.ApiToken).options(joinedload(m.ApiToken.user)).order_by(m.ApiToken.id)
+    )
+    return [
+        {"id": t.id, "username": t.user.username, "name": t.name,
+         "created_at": t.created_at.isoformat(), "created_by": t.created_by,
+         "revoked": t.revoked_at is not None}
+        for t in rows
+    ]  # fmt: skip
+
+
+def revoke_token(session: Session, actor: str, token_id: int) -> None:
+    """Revoke a token (kept, marked revoked; audited).
+
+    Raises
+    ------
+    NotFoundError
+        No token with that id.
+    """
+    from decidua.errors import NotFoundError
+    from decidua.store import audit
+    from decidua.store import models as m
+    from decidua.store.models import utcnow
+
+    require_schema(session)
+    row = session.get(m.ApiToken, token_id)
+    if row is None:
+        raise NotFoundError(f"no API token {token_id}")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        audit.record(
+            session, actor=actor, action="update", entity="api_token", entity_id=row.id,
+            entity_key=f"name={row.name}", before={"revoked": False}, after={"revoked": True},
+        )  # fmt: skip
+
+
+def user_for_token(session: Session, token: str) -> dict[str, Any] | None:
+    """The active user owning an unrevoked token, else ``None``."""
+    from sqlalchemy import select
+
+    from decidua.store import models as m
+
+    row = session.scalars(
+        select(m.ApiToken).where(m.ApiToken.token_sha256 == _token_digest(token))
+    ).first()
+    if row is None or row.revoked_at is not None or not row.user.active:
+        return None
+    return _as_dict(row.user)

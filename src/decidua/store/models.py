@@ -340,6 +340,24 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: argon2 hash of the web password; ``None``: no web login.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+
+
+class ApiToken(Base):
+    """A token for scripts using the JSON API: only its SHA-256 is stored; revocable."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship()
 
 
 class AuditEvent(Base):
@@ -421,6 +439,7 @@ _install_signoff_guard()
 
 
 __all__ = [
+    "ApiToken",
     "AssayResult",
     "AuditEvent",
     "Base",

@@ -1,0 +1,455 @@
+"""HTML pages: login, patients, a patient, forms, uploads, biopsies, audit, users."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from decidua.errors import DeciduaError, InputError
+from decidua.web import access as web_access
+from decidua.web import security
+from decidua.web.common import NotLoggedIn, db_url, need, patient_detail, patient_row
+
+router = APIRouter(include_in_schema=False)
+
+
+def render(request: Request, name: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
+    ctx.setdefault("user", getattr(request.state, "user", None))
+    ctx["csrf"] = request.state.session["csrf"]
+    ctx["can"] = lambda route, **p: bool(ctx["user"]) and web_access.allowed(
+        ctx["user"]["role"], route, **p)
+    return request.app.state.templates.TemplateResponse(request, name, ctx, status_code=status_code)
+
+
+def session_scope(request: Request) -> Any:
+    from decidua.store.session import session_scope as scope
+
+    return scope(db_url(request))
+
+
+def current_user(request: Request, s: Any) -> dict[str, Any]:
+    """The logged-in, still active user (roles are read fresh on every request)."""
+    from decidua.services.users import get_active_user
+
+    name = request.state.session.get("user")
+    user = get_active_user(s, name) if name else None
+    if user is None:
+        request.state.session.clear()
+        request.state.session.update(security.new_session())
+        raise NotLoggedIn("please log in")
+    request.state.user = user
+    return user
+
+
+def login_required(request: Request, route: str, **params: Any) -> dict[str, Any]:
+    with session_scope(request) as s:
+        return need(current_user(request, s), route, **params)
+
+
+# ---------------------------------------------------------------- login
+
+
+@router.get("/login")
+def login_form(request: Request) -> Response:
+    return render(request, "login.html", user=None, error=None, username="")
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    from decidua.services.users import check_login
+
+    form = await request.form()
+    username = str(form.get("username", "")).strip()[:64]
+    password = str(form.get("password", ""))
+    client = request.client.host if request.client else "?"
+    limiter: security.RateLimiter = request.app.state.limiter
+    if limiter.blocked(username, client):
+        return render(request, "login.html", 429, user=None, username=username,
+                      error="too many failed logins: wait 15 minutes and try again")
+    with session_scope(request) as s:
+        user = check_login(s, username, password)
+    if user is None:
+        limiter.failed(username, client)
+        return render(request, "login.html", 401, user=None, username=username,
+                      error="wrong user name or password (or no web login yet)")
+    limiter.succeeded(username)
+    fresh = security.new_session(user["username"])  # a new session id: no fixation
+    request.state.session.clear()
+    request.state.session.update(fresh)
+    return RedirectResponse("/patients", 303)
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    request.state.session.clear()
+    request.state.session.update(security.new_session())
+    return RedirectResponse("/login", 303)
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    login_required(request, "patients")
+    return RedirectResponse("/patients", 303)
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+# ---------------------------------------------------------------- patients
+
+
+def _int_or_none(value: str | None) -> int | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise InputError("a whole number is needed", value=value) from None
+
+
+@router.get("/patients")
+def patients_page(request: Request) -> Response:
+    from decidua.services.patients import search_patients
+
+    q = request.query_params
+    filters = {k: q.get(k, "") for k in ("search", "min_losses", "max_losses", "min_age",
+                                          "max_age", "last_call", "page")}  # fmt: skip
+    if filters["last_call"] not in ("", "normal", "abnormal", "none"):
+        filters["last_call"] = ""
+    page = max(1, _int_or_none(filters["page"]) or 1)
+    with session_scope(request) as s:
+        user = need(current_user(request, s), "patients")
+        result = search_patients(
+            s, user["username"], search=filters["search"] or None,
+            min_losses=_int_or_none(filters["min_losses"]),
+            max_losses=_int_or_none(filters["max_losses"]),
+            min_age=_int_or_none(filters["min_age"]), max_age=_int_or_none(filters["max_age"]),
+            last_call=filters["last_call"] or None, limit=50, offset=(page - 1) * 50,
+        )  # fmt: skip
+    rows = [patient_row(r, user) for r in result.rows]
+    return render(request, "patients.html", rows=rows, total=result.total, filters=filters,
+                  page=page, pages=max(1, (result.total + 49) // 50))
+
+
+@router.get("/patients/new")
+def patient_new(request: Request) -> Response:
+    user = login_required(request, "patient_new")
+    return render(request, "form.html", user=user, form=PATIENT_FORM, values={}, errors={},
+                  action="/patients/new", title="New woman")
+
+
+@router.post("/patients/new")
+async def patient_create(request: Request) -> Response:
+    user = login_required(request, "patient_create")
+    values = await _values(request, PATIENT_FORM)
+    errors = _store_row(request, user, "patients", values, PATIENT_FORM)
+    if errors:
+        return render(request, "form.html", 422, user=user, form=PATIENT_FORM, values=values,
+                      errors=errors, action="/patients/new", title="New woman")
+    return RedirectResponse(f"/patients/{values['patient_id']}", 303)
+
+
+@router.get("/patients/{patient_id}")
+def patient_page(request: Request, patient_id: str) -> Response:
+    with session_scope(request) as s:
+        user = need(current_user(request, s), "patient")
+        detail = patient_detail(s, user, patient_id)
+    return render(request, "patient.html", p=detail)
+
+
+def _form_page(name: str, form: list, kind: str):  # type: ignore[no-untyped-def]
+    title = {"pregnancies": "Add a pregnancy", "biopsies": "Add a biopsy"}[kind]
+
+    def show(request: Request, patient_id: str) -> Response:
+        user = login_required(request, f"{name}_new")
+        return render(request, "form.html", user=user, form=form, errors={},
+                      values={"patient_id": patient_id}, title=f"{title}: {patient_id}",
+                      action=f"/patients/{patient_id}/{kind}/new")
+
+    async def create(request: Request, patient_id: str) -> Response:
+        user = login_required(request, f"{name}_create")
+        values = await _values(request, form)
+        values["patient_id"] = patient_id
+        errors = _store_row(request, user, kind, values, form)
+        if errors:
+            return render(request, "form.html", 422, user=user, form=form, values=values,
+                          errors=errors, title=f"{title}: {patient_id}",
+                          action=f"/patients/{patient_id}/{kind}/new")
+        return RedirectResponse(f"/patients/{patient_id}", 303)
+
+    router.add_api_route(f"/patients/{{patient_id}}/{kind}/new", show, methods=["GET"])
+    router.add_api_route(f"/patients/{{patient_id}}/{kind}/new", create, methods=["POST"])
+
+
+@router.get("/patients/{patient_id}/audit")
+def patient_audit(request: Request, patient_id: str) -> Response:
+    from decidua.services.patients import patient_audit as audit_events
+
+    with session_scope(request) as s:
+        user = need(current_user(request, s), "patient_audit")
+        events = audit_events(s, user["username"], patient_id,
+                              values=user["role"] != "researcher")
+    return render(request, "audit.html", patient_id=patient_id, events=events)
+
+
+@router.get("/biopsies/{code}")
+def biopsy_page(request: Request, code: str) -> Response:
+    from decidua.services.biopsies import show_biopsy
+
+    with session_scope(request) as s:
+        need(current_user(request, s), "biopsy")
+        b = show_biopsy(s, code)
+    return render(request, "biopsy.html", b=b)
+
+
+# ---------------------------------------------------------------- forms
+
+# (field, label, type, choices, help) — field names are the import file's columns.
+PATIENT_FORM = [
+    ("patient_id", "Patient id", "text", None, "the clinic's pseudonymous id"),
+    ("year_of_birth", "Year of birth", "number", None, ""),
+    ("bmi", "BMI", "text", None, "kg/m², optional"),
+    ("ethnicity", "Ethnicity", "text", None, "optional"),
+    ("study_group", "Study group", "select", ["rpl", "control", "other"], ""),
+    ("consent_research", "Research consent", "select", ["no", "yes"], ""),
+    ("consent_biobank", "Biobank consent", "select", ["no", "yes"], ""),
+    ("consent_contact", "Contact consent", "select", ["no", "yes"], ""),
+]
+PREGNANCY_FORM = [
+    ("order", "Order", "number", None, "1 for her first pregnancy"),
+    ("outcome", "Outcome", "select", ["miscarriage", "biochemical", "live_birth", "stillbirth",
+                                      "ectopic", "molar", "termination", "ongoing"], ""),
+    ("gestation_weeks", "Gestation (weeks)", "text", None, "optional"),
+    ("conception", "Conception", "select", ["spontaneous", "ovulation_induction", "iui", "ivf",
+                                            "icsi", "assisted_other", "unknown"], ""),
+    ("karyotype", "Karyotype", "select", ["not_tested", "normal", "abnormal", "failed"], ""),
+    ("karyotype_detail", "Karyotype detail", "text", None, "optional, e.g. 47,XX,+16"),
+    ("outcome_date", "Outcome date", "date", None, "YYYY-MM-DD"),
+]
+BIOPSY_FORM = [
+    ("biopsy_id", "Biopsy id", "text", None, ""),
+    ("cycle_number", "Cycle", "number", None, "optional"),
+    ("lh_surge_date", "LH surge date", "date", None, "YYYY-MM-DD"),
+    ("biopsy_date", "Biopsy date", "date", None, "YYYY-MM-DD"),
+    ("on_treatment", "On treatment", "select", ["false", "true"], ""),
+    ("clinic_call", "Decidual reaction (clinic call)", "select", ["", "normal", "abnormal"],
+     "optional"),
+]
+
+_form_page("pregnancy", PREGNANCY_FORM, "pregnancies")
+_form_page("biopsy", BIOPSY_FORM, "biopsies")
+
+
+async def _values(request: Request, form: list) -> dict[str, str]:
+    data = await request.form()
+    return {f[0]: str(data.get(f[0], "")).strip()[:500] for f in form}
+
+
+def _store_row(request: Request, user: dict[str, Any], kind: str, values: dict[str, str],
+               form: list) -> dict[str, str]:
+    """Store one form as a one-row import (the importer validates and audits); field errors."""
+    from decidua.services.imports import import_file
+
+    columns = ["patient_id", *[f[0] for f in form if f[0] != "patient_id"]]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(columns)
+    w.writerow([values.get(c, "") for c in columns])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"web-form-{kind}.csv"
+        path.write_text(buf.getvalue(), encoding="utf-8")
+        try:
+            with session_scope(request) as s:
+                import_file(s, user["username"], kind, path)
+        except InputError as exc:
+            errors: dict[str, str] = {}
+            for p in exc.problems:
+                key = p.column if p.column in values else "_form"
+                errors[key] = (errors.get(key, "") + " " + p.reason).strip()
+            return errors
+    return {}
+
+
+# ---------------------------------------------------------------- uploads
+
+KIND_NAMES = web_access.UPLOAD_KINDS
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+def _upload_dir(request: Request) -> Path:
+    from decidua.settings import get_settings
+
+    d = Path(get_settings().data_dir) / "uploads"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@router.get("/upload")
+def upload_form(request: Request) -> Response:
+    user = login_required(request, "upload")
+    kinds = [k for k in KIND_NAMES if web_access.allowed(user["role"], "upload", kind=k)]
+    return render(request, "upload.html", kinds=kinds, report=None, problems=None, token=None)
+
+
+@router.post("/upload")
+async def upload_preview(request: Request) -> Response:
+    """Validate the file as a dry run: row-level problems, or what would be stored."""
+    from decidua.services.imports import import_file
+
+    user = login_required(request, "upload")
+    form = await request.form()
+    kind = str(form.get("kind", ""))
+    kinds = [k for k in KIND_NAMES if web_access.allowed(user["role"], "upload", kind=k)]
+    need(user, "upload_preview", kind=kind)
+    if kind not in KIND_NAMES:
+        raise InputError(f"unknown import kind {kind!r}")
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str) or not upload.filename:
+        return render(request, "upload.html", 422, kinds=kinds, report=None, token=None,
+                      problems=[{"row": None, "column": "file", "value": None,
+                                 "reason": "choose a file"}])
+    token = secrets.token_urlsafe(24)
+    folder = _upload_dir(request) / token
+    folder.mkdir()
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(upload.filename).name)[:100] or "upload.csv"
+    path = folder / name
+    path.write_bytes(await upload.read())
+    (folder / ".owner").write_text(f"{user['username']}\n{kind}\n", encoding="utf-8")
+    try:
+        with session_scope(request) as s:
+            report = import_file(s, user["username"], kind, path, dry_run=True)
+    except InputError as exc:
+        _discard(folder)
+        probs = [{"row": p.row, "column": p.column, "value": p.value, "reason": p.reason}
+                 for p in exc.problems]  # fmt: skip
+        return render(request, "upload.html", 422, kinds=kinds, report=None, problems=probs,
+                      token=None, kind=kind, filename=name)
+    return render(request, "upload.html", kinds=kinds, report=report.to_dict(), problems=None,
+                  token=token, kind=kind, filename=name)
+
+
+def _discard(folder: Path) -> None:
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@router.post("/upload/commit")
+async def upload_commit(request: Request) -> Response:
+    from decidua.services.imports import import_file
+
+    user = login_required(request, "upload")
+    form = await request.form()
+    token = str(form.get("token", ""))
+    if not _TOKEN.match(token):
+        raise InputError("no such upload: upload the file again")
+    folder = _upload_dir(request) / token
+    owner = folder / ".owner"
+    if not owner.exists():
+        raise InputError("no such upload (already stored or discarded): upload the file again")
+    username, kind = owner.read_text(encoding="utf-8").split("\n")[:2]
+    if username != user["username"]:
+        raise InputError("no such upload: upload the file again")
+    need(user, "upload_commit", kind=kind)
+    files = [p for p in folder.iterdir() if p.name != ".owner"]
+    try:
+        with session_scope(request) as s:
+            report = import_file(s, user["username"], kind, files[0])
+    except InputError as exc:
+        probs = [{"row": p.row, "column": p.column, "value": p.value, "reason": p.reason}
+                 for p in exc.problems]  # fmt: skip
+        return render(request, "upload.html", 422, kinds=[kind], report=None, problems=probs,
+                      token=None, kind=kind, filename=files[0].name)
+    finally:
+        _discard(folder)
+    return render(request, "upload.html", kinds=[kind], report=report.to_dict(),
+                  problems=None, token=None, kind=kind, filename=files[0].name, stored=True)
+
+
+# ---------------------------------------------------------------- users
+
+
+@router.get("/users")
+def users_page(request: Request) -> Response:
+    from decidua.services.users import list_tokens, list_users
+
+    with session_scope(request) as s:
+        user = need(current_user(request, s), "users")
+        users = list_users(s, user["username"], web=True)
+        tokens = list_tokens(s, user["username"])
+    return render(request, "users.html", users=users, tokens=tokens, new_token=None,
+                  error=None)
+
+
+async def _users_action(request: Request, route: str, action: Any) -> Response:
+    from decidua.services.users import list_tokens, list_users
+
+    user = login_required(request, route)
+    form = await request.form()
+    error, new_token = None, None
+    try:
+        with session_scope(request) as s:
+            new_token = action(s, user["username"], form)
+    except DeciduaError as exc:
+        error = str(exc)
+    with session_scope(request) as s:
+        users = list_users(s, user["username"], web=True)
+        tokens = list_tokens(s, user["username"])
+    return render(request, "users.html", 422 if error else 200, user=user, users=users,
+                  tokens=tokens, new_token=new_token, error=error)
+
+
+@router.post("/users")
+async def user_create(request: Request) -> Response:
+    from decidua.services.users import add_user, set_password
+
+    def act(s: Any, actor: str, form: Any) -> None:
+        name = str(form.get("username", "")).strip()
+        add_user(s, actor, name, str(form.get("role", "")),
+                 display_name=str(form.get("name", "")).strip() or None)
+        if form.get("password"):
+            set_password(s, actor, name, str(form.get("password")))
+
+    return await _users_action(request, "user_create", act)
+
+
+@router.post("/users/{username}/password")
+async def user_password(request: Request, username: str) -> Response:
+    from decidua.services.users import set_password
+
+    return await _users_action(request, "user_password", lambda s, a, f: set_password(
+        s, a, username, str(f.get("password", ""))) and None)
+
+
+@router.post("/users/{username}/deactivate")
+async def user_deactivate(request: Request, username: str) -> Response:
+    from decidua.services.users import deactivate_user
+
+    return await _users_action(request, "user_deactivate",
+                               lambda s, a, f: deactivate_user(s, a, username) and None)
+
+
+@router.post("/tokens")
+async def token_create(request: Request) -> Response:
+    from decidua.services.users import create_token
+
+    return await _users_action(request, "token_create", lambda s, a, f: create_token(
+        s, a, str(f.get("username", "")), str(f.get("name", ""))))
+
+
+@router.post("/tokens/{token_id}/revoke")
+async def token_revoke(request: Request, token_id: int) -> Response:
+    from decidua.services.users import revoke_token
+
+    return await _users_action(request, "token_revoke",
+                               lambda s, a, f: revoke_token(s, a, token_id))
