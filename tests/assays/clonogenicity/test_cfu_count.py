@@ -299,3 +299,13 @@ def test_pen_writing_is_rejected_as_writing():
 def test_glare_and_lid_do_not_change_the_count():
     plate = make_plate("dish", 60, seed=4, glare=0.3, lid=True)
     assert abs(count_colonies(plate.image, "dish").total - 60) <= 3
+
+
+def test_overlay_legend(dish_plate, dish_result):
+    """The CLI's overlay has a legend box in the top-left corner; the plain
+    overlay does not."""
+    plain = render_overlay(dish_plate.image, dish_result)
+    with_legend = render_overlay(dish_plate.image, dish_result, legend=True)
+    box = (slice(0, 60), slice(0, 200))
+    assert (plain[box] != with_legend[box]).any()
+    assert (plain[300:, 300:] == with_legend[300:, 300:]).all()

@@ -14,10 +14,14 @@ from decidua.assays.clonogenicity.image import check_image
 from decidua.errors import InputError
 
 
-def render_overlay(image: np.ndarray, result: CountResult) -> np.ndarray:
+def render_overlay(image: np.ndarray, result: CountResult, *, legend: bool = False) -> np.ndarray:
     """QC picture: counted colonies outlined in green and numbered, rejected
     objects outlined in red, manual additions as cyan circles, manual
-    removals crossed in orange, wells in yellow with their count.
+    removals crossed in orange, wells in yellow with their count (a well
+    that is not countable: "not countable").
+
+    With ``legend``, a box in the top-left corner explains the colours and
+    gives the total, the flags and the confidence (as in the JSON).
 
     Returns
     -------
@@ -68,18 +72,49 @@ def render_overlay(image: np.ndarray, result: CountResult) -> np.ndarray:
         cv2.line(img, (x - s, y + s), (x + s, y - s), (255, 140, 0), 2)
     for wrow in result.wells.itertuples(index=False):
         cv2.circle(img, (int(wrow.cx), int(wrow.cy)), int(wrow.radius_px), (255, 215, 0), 2)
-        label = f"{wrow.well}: {wrow.colonies}"
+        countable = bool(getattr(wrow, "countable", True))
+        label = f"{wrow.well}: {wrow.colonies}" if countable else f"{wrow.well}: not countable"
         org = (int(wrow.cx - wrow.radius_px * 0.5), int(max(wrow.cy - wrow.radius_px * 0.85, 20)))
         cv2.putText(img, label, org, cv2.FONT_HERSHEY_SIMPLEX, 1.2 * max(scale, 0.6), (0, 0, 0), 5,
                     cv2.LINE_AA)
         cv2.putText(img, label, org, cv2.FONT_HERSHEY_SIMPLEX, 1.2 * max(scale, 0.6),
                     (255, 215, 0), 2, cv2.LINE_AA)
     del ids
+    if legend:
+        _draw_legend(img, result, scale)
     return img
 
 
-def save_overlay(path: str | Path, image: np.ndarray, result: CountResult) -> Path:
-    """Render the QC overlay and write it as PNG; returns the path.
+_LEGEND = (((0, 200, 0), "counted colony (numbered)"), ((230, 0, 0), "rejected object"),
+           ((255, 140, 0), "removed by hand"), ((0, 220, 255), "added by hand"),
+           ((255, 215, 0), "well: count"))
+
+
+def _draw_legend(img: np.ndarray, result: CountResult, scale: float) -> None:
+    rep = result.report()
+    lines = [f"colonies: {rep['colonies']}   confidence: {rep['confidence']:.2f}",
+             "flags: " + (", ".join(rep["flags"]) or "none")]
+    fs = 0.5 * max(scale, 0.6)
+    step = int(22 * max(scale, 0.6))
+    width = int(430 * max(scale, 0.6))
+    height = step * (len(_LEGEND) + len(lines)) + step // 2
+    h, w = img.shape[:2]
+    x1, y1 = min(width, w - 1), min(height, h - 1)
+    img[:y1, :x1] = (img[:y1, :x1].astype(np.float32) * 0.25 + 191).astype(np.uint8)
+    y = step
+    for colour, text in _LEGEND:
+        cv2.rectangle(img, (8, y - step // 2), (8 + step // 2, y), colour, 2)
+        cv2.putText(img, text, (16 + step // 2, y), cv2.FONT_HERSHEY_SIMPLEX, fs, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+        y += step
+    for text in lines:
+        cv2.putText(img, text, (8, y), cv2.FONT_HERSHEY_SIMPLEX, fs, (0, 0, 0), 1, cv2.LINE_AA)
+        y += step
+
+
+def save_overlay(path: str | Path, image: np.ndarray, result: CountResult, *,
+                 legend: bool = True) -> Path:
+    """Render the QC overlay (with its legend) and write it as PNG; returns the path.
 
     Examples
     --------
@@ -93,7 +128,7 @@ def save_overlay(path: str | Path, image: np.ndarray, result: CountResult) -> Pa
     >>> cv2.imread(str(path)).shape
     (467, 467, 3)
     """
-    out = render_overlay(image, result)
+    out = render_overlay(image, result, legend=legend)
     p = Path(path)
     if not cv2.imwrite(str(p), out[..., ::-1]):
         raise InputError("cannot write overlay", file=str(p))
