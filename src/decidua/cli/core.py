@@ -149,7 +149,7 @@ def import_command(
         str,
         typer.Argument(
             help="patients | pregnancies | investigations | biopsies | interventions | cfu "
-            "| unk | qpcr"
+            "| unk | qpcr | elisa"
         ),
     ],
     file: Annotated[Path, typer.Argument(help="CSV or XLSX file (see docs/formats.md).")],
@@ -166,8 +166,19 @@ def import_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     biopsy_map: Annotated[
         Path | None,
-        typer.Option("--biopsy-map", help="qpcr only: CSV/XLSX sample,biopsy_id (docs/qpcr.md)."),
+        typer.Option("--biopsy-map", help="qpcr: CSV/XLSX sample,biopsy_id (docs/qpcr.md); "
+                     "elisa: sample,biopsy_id,culture_day,treatment,analyte (docs/elisa.md)."),
     ] = None,
+    plate_map: Annotated[
+        Path | None, typer.Option("--map", help="elisa only: plate map of an OD grid.")
+    ] = None,
+    analyte: Annotated[
+        str | None, typer.Option("--analyte", help="elisa only: the plates' analyte.")
+    ] = None,
+    model: Annotated[str, typer.Option("--model", help="elisa only: 4pl or 5pl.")] = "4pl",
+    weights: Annotated[
+        str, typer.Option("--weights", help="elisa only: none, 1/y2, 1/var or power.")
+    ] = "none",
     reference_gene: Annotated[
         list[str] | None,
         typer.Option("--reference-gene", help="qpcr only: reference target (default RPL19/L19)."),
@@ -176,7 +187,8 @@ def import_command(
     """Import one file in one transaction: every bad row is reported and nothing is written.
 
     Example: decidua import patients patients.xlsx --sheet Patients --dry-run;
-    decidua import qpcr plate.rdml --biopsy-map map.csv
+    decidua import qpcr plate.rdml --biopsy-map map.csv;
+    decidua import elisa plate.txt --biopsy-map map.csv --analyte PRL
     """
     from decidua.services import imports
     from decidua.store.session import session_scope
@@ -185,6 +197,12 @@ def import_command(
         from decidua.cli.biopsy import import_qpcr_cli
 
         import_qpcr_cli(file, biopsy_map, reference_gene, dry_run=dry_run, as_json=as_json)
+        return
+    if kind == "elisa":
+        from decidua.cli.elisa import import_elisa_cli
+
+        import_elisa_cli(file, biopsy_map, plate_map, analyte, model, weights, dry_run=dry_run,
+                         as_json=as_json)
         return
     imports.check_kind(kind)
     with _progress() as bar, session_scope() as s:

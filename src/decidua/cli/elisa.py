@@ -94,3 +94,34 @@ def fit(
             t.add_row(s.sample, " ".join(s.wells), _fmt(s.mean_concentration),
                       _fmt(s.cv_pct, 3), s.flag or "")
         console.print(t)
+
+
+def import_elisa_cli(file: Path, biopsy_map: Path | None, plate_map: Path | None,
+                     analyte: str | None, model: str, weights: str, *, dry_run: bool,
+                     as_json: bool) -> None:
+    """`decidua import elisa FILE --biopsy-map MAP.csv` (called by the import command)."""
+    from decidua.cli.core import actor
+    from decidua.errors import InputError
+    from decidua.services.elisa_import import import_elisa
+    from decidua.store.session import session_scope
+
+    if biopsy_map is None:
+        raise InputError("import elisa needs --biopsy-map MAP.csv (columns sample, biopsy_id, "
+                         "culture_day, treatment, analyte)", file=str(file))
+    with session_scope() as s:
+        report = import_elisa(s, actor(), file, biopsy_map, plate_map=plate_map, model=model,
+                              weights=weights, analyte=analyte, dry_run=dry_run)
+    if as_json:
+        echo_json(report.to_dict())
+        return
+    prefix = "DRY RUN (nothing written) — " if dry_run else ""
+    console.print(f"{prefix}elisa {file}: {len(report.plates)} plates, "
+                  f"{len(report.results)} samples on biopsies; inserted {report.inserted}, "
+                  f"unchanged {report.unchanged}")
+    t = table("stored", ["biopsy", "sample", "plate", "analyte", "day", "concentration", "flag"])
+    for r in report.results:
+        t.add_row(r["biopsy"], r["sample"], r["plate"], r["analyte"], f"{r['culture_day']:g}",
+                  _fmt(r["concentration"]), r["flag"] or "")
+    console.print(t)
+    if report.unmapped_samples:
+        console.print("  not stored (not in the map): " + ", ".join(report.unmapped_samples))
