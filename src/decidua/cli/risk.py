@@ -106,6 +106,11 @@ def patient_cmd(
         echo_json(res.to_dict())
     else:
         _print_estimate(res.estimate, header=f"Patient {res.record.patient_id}")
+        for b in res.biopsies:
+            moved = (f": {100 * b['p_loss_before']:.1f}% -> {100 * b['p_loss_after']:.1f}% "
+                     f"({100 * b['change']:+.1f} points)" if "change" in b else "")
+            console.print(f"  biopsy {b['biopsy']} ({b['biopsy_date']}): "
+                          f"{b['call'] or 'no call'} [{b['note']}]{moved}")
         if save:
             console.print("Assessment stored.")
 

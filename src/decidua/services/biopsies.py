@@ -743,3 +743,78 @@ def latest_calls(session: Session, biopsy_ids: list[int]) -> dict[int, Any]:
                 m.BiopsyCall.biopsy_id.in_(biopsy_ids[i:i + 500])).order_by(m.BiopsyCall.id)):
             out[c.biopsy_id] = c
     return out
+
+
+# --------------------------------------------------------------------------------------
+# The risk from computed calls
+
+
+def calls_for_risk(session: Session, record: Any) -> tuple[Any, list[dict[str, Any]]]:
+    """A woman's record with each biopsy's call as the risk should use it, and the sources.
+
+    Per biopsy: the newest computed call (``biopsy analyse``) when one exists — its
+    ``normal``/``abnormal`` is used, an ``uncallable`` one gives no evidence (the typed
+    call is then *not* used: the stored results could not support one); the typed
+    clinic call only where no computed call exists; biopsies on treatment are never
+    used (as the risk model does). Returns the record with ``clinic_call`` replaced
+    accordingly and one row per biopsy: ``biopsy, biopsy_date, call, source
+    (computed | clinic | none), computed_call, computed_call_id, clinic_call, used,
+    note``.
+    """
+    import dataclasses
+
+    from sqlalchemy import select
+
+    from decidua.domain import DecidualCall
+    from decidua.store import models as m
+
+    codes = [b.biopsy_id for b in record.biopsies]
+    ids = {b.code: b.id for b in session.scalars(
+        select(m.Biopsy).where(m.Biopsy.code.in_(codes)))} if codes else {}
+    computed = latest_calls(session, list(ids.values()))
+    new_biopsies, rows = [], []
+    for b in record.biopsies:
+        c = computed.get(ids.get(b.biopsy_id, -1))
+        typed = b.clinic_call.value if b.clinic_call is not None else None
+        if c is not None:
+            call, source = (c.call if c.call != "uncallable" else None), "computed"
+            note = ("computed call uncallable: no evidence from this biopsy (reasons: "
+                    + "; ".join(c.reasons) + ")" if call is None else "computed call")
+        elif typed is not None:
+            call, source, note = typed, "clinic", "typed clinic call (no computed call)"
+        else:
+            call, source, note = None, "none", "no call"
+        if b.on_treatment and call is not None:
+            note += "; on treatment: not used by the risk"
+        used = call is not None and not b.on_treatment
+        rows.append({"biopsy": b.biopsy_id, "biopsy_date": b.biopsy_date.isoformat(),
+                     "call": call, "source": source,
+                     "computed_call": c.call if c is not None else None,
+                     "computed_call_id": c.id if c is not None else None,
+                     "clinic_call": typed, "used": used, "note": note})
+        new_biopsies.append(dataclasses.replace(
+            b, clinic_call=DecidualCall(call) if call is not None else None))
+    return dataclasses.replace(record, biopsies=tuple(new_biopsies)), rows
+
+
+def biopsy_contributions(record: Any, rows: list[dict[str, Any]], on: Any,
+                         predict: Any) -> None:
+    """Add to each used row how much that biopsy moved the estimate, in date order.
+
+    ``p_loss_before`` is the estimate from her history and the earlier used biopsies,
+    ``p_loss_after`` with this one added, ``change`` the difference (``predict`` is
+    :func:`decidua.risk.predict_record`).
+    """
+    import dataclasses
+
+    order = sorted((i for i, r in enumerate(rows) if r["used"]),
+                   key=lambda i: (rows[i]["biopsy_date"], rows[i]["biopsy"]))
+    by_code = {b.biopsy_id: b for b in record.biopsies}
+    kept: list[Any] = []
+    prev = float(predict(dataclasses.replace(record, biopsies=()), on).p_loss)
+    for i in order:
+        kept.append(by_code[rows[i]["biopsy"]])
+        p = float(predict(dataclasses.replace(record, biopsies=tuple(kept)), on).p_loss)
+        rows[i].update(p_loss_before=round(prev, 4), p_loss_after=round(p, 4),
+                       change=round(p - prev, 4))
+        prev = p

@@ -126,10 +126,14 @@ class PatientAssessment:
     estimate: RiskEstimate
     on: dt.date
     saved: bool
+    #: Per biopsy: the call used and its source (computed / clinic), and how much it
+    #: moved the estimate (``decidua.services.biopsies.calls_for_risk``).
+    biopsies: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The ``risk patient --json`` document."""
-        return {"patient_id": self.record.patient_id, **self.estimate.to_dict()}
+        return {"patient_id": self.record.patient_id, **self.estimate.to_dict(),
+                "biopsy_calls": list(self.biopsies)}
 
 
 def assess_patient(
@@ -151,16 +155,21 @@ def assess_patient(
         If the schema is missing or out of date.
     """
     from decidua.risk import predict_record
+    from decidua.services.biopsies import biopsy_contributions, calls_for_risk
     from decidua.store.assessments import save_assessment
     from decidua.store.records import load_patient_record
 
     day = on or dt.date.today()
     require_schema(session)
     record = load_patient_record(session, patient_id)
+    # each biopsy's computed call where one exists, else its typed clinic call
+    record, calls = calls_for_risk(session, record)
     est = predict_record(record, day)
+    biopsy_contributions(record, calls, day, predict_record)
     if save:
-        save_assessment(session, record, est.to_dict(), on=day, actor=actor)
-    return PatientAssessment(record, est, day, save)
+        save_assessment(session, record, {**est.to_dict(), "biopsy_calls": calls}, on=day,
+                        actor=actor)
+    return PatientAssessment(record, est, day, save, tuple(calls))
 
 
 @dataclass(frozen=True)
