@@ -121,7 +121,7 @@ def sign(
     note: str = typer.Option(None, "--note", help="A note kept with the signature."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
-    """Sign a biopsy's results as they are now (scientist; audited). Signed results
+    """Sign a biopsy's results as they are now (scientist or admin; audited). Signed results
     cannot change; new results need a new signed version.
 
     Example: decidua biopsy sign EX-001-B1

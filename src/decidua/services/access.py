@@ -142,7 +142,7 @@ RULES: tuple[Rule, ...] = (
          when=_only("pseudonymise", True)),
     Rule("report biopsy", frozenset({ADMIN, CLINICIAN, SCIENTIST})),
     Rule("report cohort", frozenset({ADMIN, RESEARCHER}), note="pseudonymised aggregates"),
-    Rule("biopsy sign", frozenset({SCIENTIST}), note="a scientist's signature"),
+    Rule("biopsy sign", frozenset({ADMIN, SCIENTIST}), note="a scientist's signature"),
     Rule("demo", frozenset({ADMIN}), bootstrap="fresh_demo", target="database"),
     Rule("serve", frozenset({ADMIN}),
          note="starts the web application, which checks every request against this table"),
