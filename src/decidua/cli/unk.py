@@ -39,12 +39,23 @@ def count(
                                         "(base 10) above which a cell is CD56+."),
     overlay_dir: Path = typer.Option(None, "--overlay-dir", help="Write a QC overlay PNG per "
                                      "field here (CD56+ red, stromal green)."),
+    sheet_out: Path = typer.Option(None, "--sheet-out", help="Write the counts as a uNK "
+                                   "count sheet for `decidua import unk` (needs --biopsy)."),
+    protocol: str = typer.Option("lash2016", "--protocol", help="Counting protocol written to "
+                                 "--sheet-out (references are never pooled across protocols)."),
+    magnification: str = typer.Option("x400", "--magnification", help="Objective written to "
+                                      "--sheet-out."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Count CD56+ (DAB) and stromal (haematoxylin-only) cells per field and pooled.
 
-    Example: decidua unk count field01.png field02.png --biopsy B-001 --overlay-dir qc --json
+    Example: decidua unk count field01.png field02.png --biopsy B-001 --overlay-dir qc --json;
+    decidua unk count f*.png --biopsy B-001 --sheet-out counts.csv && decidua import unk counts.csv
     """
+    from decidua.errors import InputError
+
+    if sheet_out is not None and not biopsy:
+        raise InputError("--sheet-out needs --biopsy CODE (the sheet's biopsy_id)")
     from decidua.assays.clonogenicity.image import image_sha256, load_image
     from decidua.assays.unk.image import ANALYSIS_VERSION, PROTOCOL, count_field, save_overlay
 
@@ -60,6 +71,17 @@ def count(
             d["overlay"] = str(save_overlay(overlay_dir / f"{p.stem}_overlay.png", img, r))
         fields.append(d)
     pooled = _pooled([(f["cd56_positive"], f["total"]) for f in fields])
+    if sheet_out is not None:
+        import csv
+
+        sheet_out.parent.mkdir(parents=True, exist_ok=True)
+        with sheet_out.open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["biopsy_id", "field", "cd56_positive", "stromal_cells", "magnification",
+                        "protocol", "method"])
+            for i, f in enumerate(fields, start=1):
+                w.writerow([biopsy, i, f["cd56_positive"], f["total"], magnification, protocol,
+                            "image"])
     if as_json:
         echo_json({"biopsy": biopsy, "protocol": PROTOCOL, "analysis_version": ANALYSIS_VERSION,
                    "fields": fields, "pooled": pooled})

@@ -140,3 +140,31 @@ def test_cli_pool_refuses_bad_counts(tmp_path: Path, rows: str, want: str):
     r = runner.invoke(app, ["unk", "pool", str(p), "--json"])
     assert r.exit_code == 1
     assert "counts.csv" in r.output and want in r.output and "3" in r.output
+
+
+def test_count_sheet_imports_as_image_counts(db, tmp_path: Path):
+    """`unk count --sheet-out` writes a sheet `decidua import unk` stores (method image)."""
+    examples = Path(__file__).resolve().parents[3] / "examples" / "import"
+    for kind in ("patients", "biopsies"):
+        r = runner.invoke(app, ["--db", db, "import", kind, str(examples / f"{kind}.csv")])
+        assert r.exit_code == 0, r.output
+    paths = []
+    for s in range(3):
+        p = tmp_path / f"f{s}.png"
+        Image.fromarray(make_field(50, 5, seed=10 + s).image).save(p)
+        paths.append(str(p))
+    sheet = tmp_path / "counts.csv"
+    r = runner.invoke(app, ["unk", "count", *paths, "--biopsy", "EX-001-B1", "--sheet-out",
+                            str(sheet), "--json"])
+    assert r.exit_code == 0, r.output
+    counted = json.loads(r.stdout)["fields"]
+    r = runner.invoke(app, ["--db", db, "import", "unk", str(sheet)])
+    assert r.exit_code == 0, r.output
+    show = json.loads(runner.invoke(app, ["--db", db, "biopsy", "show", "EX-001-B1",
+                                          "--json"]).stdout)
+    stored = sorted((x for x in show["results"] if x["kind"] == "unk"),
+                    key=lambda x: x["values"]["field"])
+    assert [x["values"]["method"] for x in stored] == ["image"] * 3
+    assert [x["values"]["protocol"] for x in stored] == ["lash2016"] * 3
+    assert [x["values"]["cd56_positive"] for x in stored] == [f["cd56_positive"] for f in counted]
+    assert [x["values"]["stromal_cells"] for x in stored] == [f["total"] for f in counted]
