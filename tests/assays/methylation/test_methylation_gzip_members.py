@@ -149,3 +149,23 @@ def test_reading_a_text_file_loads_no_pandas_pyarrow_or_pysam(plain: tuple) -> N
                          text=True).stdout.splitlines()
     assert out[0] == "[]"
     assert out[1] == "4445 ['numba']"
+
+
+def test_parser_start_up_skips_scipy_linalg_and_numba_blas_still_works() -> None:
+    """numba's array-math registry loads without scipy.linalg; np.dot in numba code still runs."""
+    code = (
+        "import sys\n"
+        "import numpy as np\n"
+        "from decidua.assays.methylation import _fastparse as fp\n"
+        "z = np.zeros(4, np.int64)\n"
+        "fp.context_table(np.zeros(4, np.uint8), np.zeros(4, np.uint8), z, z, 1)\n"
+        "print('scipy.linalg' in sys.modules)\n"
+        "import numba.np.arraymath as am\n"
+        "from numba import njit\n"
+        "dot = njit(lambda a, b: np.dot(a, b))\n"
+        "a = np.arange(12.0).reshape(3, 4)\n"
+        "print(am._HAVE_BLAS, np.allclose(dot(a, a.T), a @ a.T))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True).stdout.splitlines()
+    assert out == ["False", "True True"]

@@ -15,8 +15,40 @@ lines consumed, an error code and the 0-based column of the first error
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 from numba import njit
+
+
+def _load_numba_target_without_scipy_linalg() -> None:
+    """Load numba's array-math registry without its ``scipy.linalg`` import.
+
+    On the first call of any compiled function numba imports
+    ``numba.np.arraymath``, which imports all of ``scipy.linalg`` only to set
+    a flag saying whether BLAS is available (``_HAVE_BLAS``, via
+    ``numba.np.linalg.ensure_blas``): a quarter to a half of the parser's
+    start-up, for loops that use no BLAS. SciPy is a declared dependency, so
+    the flag is true; it is set without that import. Every later BLAS use
+    (``np.dot`` and ``np.linalg`` in compiled code) still calls numba's own
+    check, restored right after.
+    """
+    if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
+        return
+    try:
+        import numba.np.linalg as nb_linalg
+
+        check = nb_linalg.ensure_blas
+    except (ImportError, AttributeError):  # pragma: no cover - another numba layout
+        return
+    nb_linalg.ensure_blas = lambda: None
+    try:
+        import numba.np.arraymath  # noqa: F401
+    finally:
+        nb_linalg.ensure_blas = check
+
+
+_load_numba_target_without_scipy_linalg()
 
 ERR_NONE = 0
 ERR_COLUMNS = 1

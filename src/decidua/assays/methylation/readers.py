@@ -72,6 +72,10 @@ TEXT_FORMATS = ("cytosine_report", "bismark_cov", "bedgraph", "methylkit")
 
 #: Default Arrow block size (bytes of uncompressed text per chunk).
 DEFAULT_BLOCK_SIZE = 8 << 20
+#: Default block size of the fast engine: its per-block columns (about 7 MB per
+#: 2 MB of text) stay in malloc's heap and are reused, where 8 MB blocks get
+#: fresh pages from the kernel every block (a third of the run in page faults).
+FAST_BLOCK_SIZE = 2 << 20
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -320,7 +324,7 @@ def iter_calls(
     fmt: str | None = None,
     *,
     context: str | None = None,
-    block_size: int = DEFAULT_BLOCK_SIZE,
+    block_size: int | None = None,
     require_sorted: bool = False,
     engine: str = "auto",
 ) -> Iterator[MethylationCalls]:
@@ -342,7 +346,9 @@ def iter_calls(
         annotated from a reference (:func:`~decidua.assays.methylation.
         contexts.annotate_from_fasta`).
     block_size
-        Bytes of text per chunk (bounds memory).
+        Bytes of text per chunk (bounds memory); default
+        :data:`FAST_BLOCK_SIZE` for the fast engine, :data:`DEFAULT_BLOCK_SIZE`
+        for Arrow.
     require_sorted
         Raise :class:`InputError` (naming the line) when positions decrease
         within a chromosome or a chromosome re-appears after another one.
@@ -375,7 +381,8 @@ def iter_calls(
     if engine not in ("auto", "fast", "arrow"):
         raise InputError(f"unknown engine {engine!r}; expected auto, fast or arrow")
     if engine != "arrow" and fmt in ("cytosine_report", "bismark_cov", "bedgraph"):
-        yield from _iter_fast(path, fmt, layout.header_lines, fixed_context, block_size,
+        yield from _iter_fast(path, fmt, layout.header_lines, fixed_context,
+                              block_size or FAST_BLOCK_SIZE,
                               require_sorted)
         return
     if engine == "fast":
@@ -387,7 +394,7 @@ def iter_calls(
     read_opts = pacsv.ReadOptions(
         column_names=list(layout.names),
         skip_rows=layout.header_lines,
-        block_size=block_size,
+        block_size=block_size or DEFAULT_BLOCK_SIZE,
         use_threads=True,
     )
     parse_opts = pacsv.ParseOptions(delimiter="\t", quote_char=False)
@@ -873,5 +880,5 @@ def read_calls(path: str | Path, fmt: str | None = None, **kwargs: object) -> Me
     return MethylationCalls.concat(iter_calls(path, fmt, **kwargs))  # type: ignore[arg-type]
 
 
-__all__ = ["DEFAULT_BLOCK_SIZE", "TEXT_FORMATS", "detect_format", "iter_calls",
+__all__ = ["DEFAULT_BLOCK_SIZE", "FAST_BLOCK_SIZE", "TEXT_FORMATS", "detect_format", "iter_calls",
            "known_annotation", "read_calls"]
