@@ -150,6 +150,7 @@ CASES: dict[str, Callable[[Inputs], list[str]]] = {
     "biopsy show": lambda i: [*i.loaded_db(), "biopsy", "show", "EX-001-B1", "--json"],
     "reference fit": lambda i: [*i.loaded_db(), "reference", "fit", "IGFBP1", "--from",
                                 str(i.training()), "--day-column", "LH", "--json"],
+    "patient monitor": lambda i: [*i.loaded_db(), "patient", "monitor", "EX-001", "--json"],
     "biopsy analyse": lambda i: [*i.loaded_db(), "biopsy", "analyse", "--all", "--json"],
 }  # fmt: skip
 

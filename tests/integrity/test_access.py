@@ -38,6 +38,7 @@ SAMPLES: dict[str, list[tuple[list[str], dict]]] = {
     ],
     "patients list": [([], {})],
     "patient show": [(["X-1"], {})],
+    "patient monitor": [(["X-1"], {})],
     "biopsy show": [(["B-1"], {})],
     "biopsy analyse": [(["B-1"], {})],
     "reference fit": [(["cfu_pct"], {})],

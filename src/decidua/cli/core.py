@@ -257,6 +257,11 @@ def patients_list(
     console.print(t)
 
 
+from decidua.cli.monitor import monitor_command  # noqa: E402 - registered below
+
+patient_app.command("monitor")(monitor_command)
+
+
 @patient_app.command("show")
 def patient_show(
     patient_id: Annotated[str, typer.Argument(help="Pseudonymous patient id.")],

@@ -127,6 +127,7 @@ RULES: tuple[Rule, ...] = (
     Rule("qc", frozenset({ADMIN, SCIENTIST})),
     Rule("patients list", _READ),
     Rule("patient show", _READ),
+    Rule("patient monitor", _READ),
     Rule("biopsy show", _READ),
     Rule("reference fit", frozenset({ADMIN, SCIENTIST}), note="stores a clinic reference"),
     Rule("biopsy analyse", frozenset({ADMIN, CLINICIAN, SCIENTIST}),
