@@ -96,6 +96,13 @@ class Inputs:
         cv2.imwrite(str(path), make_plate("dish", 20, seed=3).image[..., ::-1])
         return path
 
+    def cultures(self) -> Path:
+        from decidua.assays.decidualization.synthetic import synthetic_cultures
+
+        path = self.tmp / "cultures.csv"
+        synthetic_cultures(8, seed=1)[0].to_csv(path, index=False)
+        return path
+
     def unk_field(self) -> Path:
         from PIL import Image
 
@@ -144,6 +151,10 @@ CASES: dict[str, Callable[[Inputs], list[str]]] = {
                             "--json"],
     "qpcr quantify": lambda i: ["qpcr", "quantify", str(DATA / "qpcr" / "livak2001_cmyc_gapdh.csv"),
                                 "--reference-gene", "GAPDH", "--calibrator", "brain", "--json"],
+    "decidualization fit": lambda i: ["decidualization", "fit", str(i.cultures()), "-o",
+                                      str(i.tmp / "dref.json"), "--json"],
+    "decidualization course": lambda i: ["decidualization", "course", str(i.cultures()),
+                                         "--json"],
     "unk count": lambda i: ["unk", "count", str(i.unk_field()), "--overlay-dir",
                             str(i.tmp / "qc"), "--json"],
     "unk pool": lambda i: ["unk", "pool", str(DATA / "unk" / "field_counts.csv"), "--json"],

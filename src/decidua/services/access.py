@@ -109,6 +109,7 @@ RULES: tuple[Rule, ...] = (
     Rule("qpcr", None, note="instrument files"),
     Rule("elisa", None, note="plate files"),
     Rule("unk", None, note="images and count tables"),
+    Rule("decidualization", None, note="culture tables and reference files"),
     # schema and backups
     Rule("db upgrade", frozenset({ADMIN}), bootstrap="no_schema"),
     Rule("db downgrade", frozenset({ADMIN})),

@@ -218,7 +218,20 @@ def time_courses(frame: Any) -> tuple[CultureCourse, ...]:
     if missing:
         raise InputError(f"time course table needs the columns {', '.join(REQUIRED_COLUMNS)} "
                          f"(missing: {', '.join(missing)})")
+    import pandas as pd
+
     df = frame.copy()
+    file_rows = frame.attrs.get("rows")
+    bad = []
+    for col in ("day", "value"):
+        num = pd.to_numeric(df[col], errors="coerce")
+        for i in [int(k) for k in (num.isna() & df[col].notna()).to_numpy().nonzero()[0]]:
+            row = file_rows[i] if file_rows and i < len(file_rows) else i + 1
+            bad.append(Problem(f"{col} is not a number", row=row, column=col,
+                               value=df[col].iloc[i]))
+        df[col] = num
+    if bad:
+        raise InputError(bad)
     if "scale" not in df.columns:
         df["scale"] = "concentration"
     df["culture"] = df["culture"].astype(str)
