@@ -100,6 +100,11 @@ def home(request: Request) -> Response:
     return RedirectResponse("/patients", 303)
 
 
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    return Response(status_code=204)
+
+
 @router.get("/healthz")
 def healthz() -> dict[str, str]:
     return {"status": "ok"}

@@ -37,7 +37,7 @@ CSP = (
 )
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Paths an anonymous visitor may reach (everything else redirects to the login).
-PUBLIC_PREFIXES = ("/login", "/static/", "/api/", "/openapi.json", "/healthz")
+PUBLIC_PREFIXES = ("/login", "/static/", "/api/", "/openapi.json", "/healthz", "/favicon.ico")
 
 
 def load_secret(data_dir: Path | None, given: str | None = None) -> bytes:
