@@ -52,7 +52,7 @@ def test_api_conforms_to_its_schema(web_schema) -> None:  # type: ignore[no-unty
                   database=None)
         def run(case):  # type: ignore[no-untyped-def]
             r = case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, checks=CHECKS)
-            seen.add((op.label, r.status_code))
+            seen.add((case.operation.label, r.status_code))
 
         run()
     # the calls reached the application: successes and validation refusals both seen
