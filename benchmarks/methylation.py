@@ -26,7 +26,19 @@ Work, in one run:
      ``BISMARK_EXTRACTOR`` environment variable or ``PATH``.
    Target: ≥ 2× the Perl extractor.
 
+3. ``decidua methylation summarize --context CG,CHG,CHH,CA,CC,CT`` of a
+   9,000,000-row CX report compressed as concatenated gzip members (one
+   ``gzip -6`` member per 1,000,000-row chromosome, as ``cat a.gz b.gz``
+   makes) and as bgzip (BGZF blocks of 64 KB, htslib via pysam), the whole
+   command in a child process (start-up included), against ``zcat FILE |
+   wc -l`` on the same file in the same run (issue 10). Wall and CPU time
+   (user + system of the child and its children) are both reported: the
+   machine is shared, so wall time depends on the load and CPU time shows
+   the work. The genome rows of both files must equal those of the plain
+   file (counts exact). Target: wall within 1.5x of ``zcat | wc -l``.
+
 Run: .venv/bin/python benchmarks/methylation.py [N_ROWS] [N_BAM_COPIES] [REPEATS]
+     .venv/bin/python benchmarks/methylation.py --members [N_ROWS] [REPEATS]   (part 3 only)
 
 The plain and gzip runs and ``zcat`` are repeated REPEATS times (default 3),
 interleaved, and the best wall time of each is reported (shared machine).
@@ -160,6 +172,91 @@ def timed_shell(cmd: str) -> float:
     return time.perf_counter() - t0
 
 
+def timed_cpu(cmd: list[str] | str, **kwargs: object) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system of the child and everything it waited for)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, **kwargs)  # type: ignore[call-overload]
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def make_members(plain: Path, out: Path, rows_per_member: int = ROWS_PER_CHROM) -> int:
+    """Concatenated ``gzip -6`` members of ``rows_per_member`` lines each; returns members."""
+    n = 0
+    with open(plain, "rb") as src, open(out, "wb") as dst:
+        while True:
+            lines = [line for _, line in zip(range(rows_per_member), src, strict=False)]
+            if not lines:
+                return n
+            dst.write(subprocess.run(["gzip", "-6", "-c"], input=b"".join(lines), check=True,
+                                     capture_output=True).stdout)
+            n += 1
+
+
+def _genome_counts(tsv: Path) -> list[tuple[str, ...]]:
+    rows = [line.split("\t") for line in tsv.read_text().splitlines()]
+    head = rows[0]
+    keep = [head.index(c) for c in ("context", "n_sites", "methylated", "unmethylated")]
+    return [tuple(r[i] for i in keep) for r in rows[1:]]
+
+
+def members_benchmark(n_rows: int = 9_000_000, repeats: int = 3) -> None:
+    """Part 3: the summarize command on multi-member gzip and bgzip vs zcat | wc -l."""
+    import pysam
+
+    decidua = [sys.executable, "-c", "import sys; from decidua.cli import main; "
+               "sys.argv[0] = 'decidua'; sys.exit(main())"]
+    contexts = "CG,CHG,CHH,CA,CC,CT"
+    with tempfile.TemporaryDirectory(prefix="decidua-meth-members-") as tmp:
+        tmpd = Path(tmp)
+        plain = tmpd / "bench.CX_report.txt"
+        t = time.perf_counter()
+        n = make_cx_report(plain, n_rows)
+        multi = tmpd / "members.CX_report.txt.gz"
+        n_members = make_members(plain, multi)
+        bgz = tmpd / "bgzip.CX_report.txt.gz"
+        pysam.tabix_compress(str(plain), str(bgz), force=True)
+        print(f"generated {n:,} rows ({plain.stat().st_size / 1e6:.0f} MB plain; "
+              f"{n_members} gzip members {multi.stat().st_size / 1e6:.0f} MB; bgzip "
+              f"{bgz.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.0f} s", flush=True)
+        expected = None
+        out = tmpd / "plain.tsv"
+        subprocess.run([*decidua, "methylation", "summarize", "--context", contexts, str(plain),
+                        "-o", str(out)], check=True, capture_output=True)
+        expected = _genome_counts(out)
+        # warm-up (numba cache, page cache) outside the timing
+        subprocess.run([*decidua, "methylation", "summarize", "--context", contexts, str(bgz),
+                        "-o", str(out)], check=True, capture_output=True)
+        rows = []
+        for label, path in (("gzip members", multi), ("bgzip", bgz)):
+            zc, ours = [], []
+            for _ in range(repeats):  # interleaved: both see the same load
+                zc.append(timed_cpu(f"zcat {path} | wc -l > /dev/null", shell=True))
+                res = tmpd / f"{path.stem}.tsv"
+                ours.append(timed_cpu([*decidua, "methylation", "summarize", "--context",
+                                       contexts, str(path), "-o", str(res)],
+                                      capture_output=True))
+                if _genome_counts(res) != expected:
+                    raise SystemExit(f"{label}: totals differ from the plain file's")
+            print(f"{label} repeats (wall/cpu s): zcat|wc "
+                  + " ".join(f"{w:.2f}/{c:.2f}" for w, c in zc) + " | ours "
+                  + " ".join(f"{w:.2f}/{c:.2f}" for w, c in ours)
+                  + f" | load {os.getloadavg()[0]:.1f}", flush=True)
+            rows.append((label, min(zc), min(ours), min(c for _, c in zc),
+                         min(c for _, c in ours)))
+    print()
+    print(f"{'summarize --context ' + contexts:44s} {'zcat|wc s':>9s} {'ours s':>7s} "
+          f"{'ratio':>6s} {'zcat|wc cpu':>11s} {'ours cpu':>8s} {'cpu ratio':>9s}")
+    for label, (zw, _), (ow, _), zcpu, ocpu in rows:
+        print(f"{label + f' ({n:,} rows)':44s} {zw:9.2f} {ow:7.2f} {ow / zw:6.2f} "
+              f"{zcpu:11.2f} {ocpu:8.2f} {ocpu / zcpu:9.2f}")
+    print("best of the repeats (wall and CPU each); totals equal the plain file's; "
+          "target wall ratio <= 1.5")
+    print(f"load average during run: {os.getloadavg()}")
+
+
 def find_perl_extractor() -> str | None:
     env = os.environ.get("BISMARK_EXTRACTOR")
     if env and Path(env).exists():
@@ -254,10 +351,14 @@ def main() -> None:
           f" BAM ours/Perl time <= 0.5 (measured "
           f"{(ours_bam['wall'] / perl_s) if perl_s else float('nan'):.2f})")
     print(f"load average during run: {os.getloadavg()}")
+    print()
+    members_benchmark(9_000_000, repeats)
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         _child(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) > 1 and sys.argv[1] == "--members":
+        members_benchmark(*(int(a) for a in sys.argv[2:4]))
     else:
         main()
