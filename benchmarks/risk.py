@@ -12,7 +12,7 @@ distinct evidence pattern). Baseline, measured in the same run: the naive per-wo
 linearly to 100,000 (the full loop would take minutes). The two agree to machine precision
 on the women both score (checked below).
 
-Run: .venv/bin/python benchmarks/risk.py [N_WOMEN] [N_INTERVAL_WOMEN]
+Run: .venv/bin/python benchmarks/risk.py [N_WOMEN] [N_INTERVAL_WOMEN] [BASELINE_SAMPLE]
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ def baseline_intervals(c: dict[str, np.ndarray], m: int) -> tuple[float, np.ndar
 def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     n_int = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000
+    base_n = int(sys.argv[3]) if len(sys.argv) > 3 else BASELINE_SAMPLE
     default_model().predict_many([30.0], 1)  # load parameters and draws once (not timed)
     rows = []
     for seed, kind in enumerate(("clinic", "population"), start=1):
@@ -86,7 +87,7 @@ def main() -> int:
             res = predict_many(c["age"], c["n_losses"], c["n_live_births"],
                                c["n_biopsy_abnormal"], c["n_biopsy_normal"], interval=None)
             best = min(best, time.perf_counter() - t0)
-        m = min(BASELINE_SAMPLE, n)
+        m = min(base_n, n)
         t_base, p_base = baseline(c, m)
         assert np.allclose(p_base, res.p_loss[:m], rtol=1e-12, atol=0), "mismatch"
         t_base_full = t_base * n / m
@@ -100,7 +101,7 @@ def main() -> int:
         res = predict_many(c["age"], c["n_losses"], c["n_live_births"],
                            c["n_biopsy_abnormal"], c["n_biopsy_normal"], interval="full")
         t_ours = time.perf_counter() - t0
-        m = min(INTERVAL_BASELINE_SAMPLE, n_int)
+        m = min(INTERVAL_BASELINE_SAMPLE, n_int, base_n)
         t_base, iv = baseline_intervals(c, m)
         assert np.allclose(iv[:, 0], res.lower[:m], atol=1e-9), "interval mismatch"
         int_rows.append((f"{kind}, {n_int:,} women, intervals", t_ours, t_base * n_int / m,
