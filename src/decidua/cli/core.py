@@ -97,9 +97,9 @@ def db_downgrade(
 
     Example: decidua db downgrade base --yes --backup before-downgrade.sqlite
     """
-    from decidua.services import db
+    from decidua.services import database
 
-    result = db.downgrade(revision, confirmed=yes, backup_file=backup)
+    result = database.downgrade(revision, confirmed=yes, backup_file=backup)
     if result.backup is not None:
         console.print(f"Verified backup: {result.backup}")
     console.print(f"Database at revision {result.revision or 'base (empty)'}")
@@ -111,9 +111,9 @@ def db_backup(file: Annotated[Path, typer.Argument(help="New backup file.")]) ->
 
     Example: decidua db backup backups/decidua-2026-12-01.sqlite
     """
-    from decidua.services import db
+    from decidua.services import database
 
-    info = db.backup(file)
+    info = database.backup(file)
     console.print(f"Verified backup {info.path}: revision {info.revision}, {info.total_rows} rows")
 
 
@@ -126,9 +126,9 @@ def db_restore(
 
     Example: decidua db restore backups/decidua-2026-12-01.sqlite --yes
     """
-    from decidua.services import db
+    from decidua.services import database
 
-    info = db.restore(file, confirmed=yes)
+    info = database.restore(file, confirmed=yes)
     console.print(f"Restored {info.path} (revision {info.revision})")
 
 

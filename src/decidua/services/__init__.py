@@ -11,8 +11,7 @@ Modules (imported lazily, so ``import decidua.services`` is cheap):
 
 ``access``    who may run what (the one role table)
 ``biopsies``  one biopsy's stored results
-``database``  schema checks, upgrade / downgrade
-``db``        verified backup / restore, a downgrade that keeps data safe
+``database``  schema checks and upgrade, verified backup / restore, a downgrade that keeps data safe
 ``patients``  list patients, one woman's timeline
 ``biopsies``  qPCR results stored on biopsies, timing placement, one biopsy's results
 ``imports``   import a file (all-or-nothing)
