@@ -96,6 +96,17 @@ class Inputs:
         cv2.imwrite(str(path), make_plate("dish", 20, seed=3).image[..., ::-1])
         return path
 
+    def elisa_db(self) -> list[str]:
+        args = self.loaded_db()
+        bmap = self.tmp / "elisa_map.csv"
+        bmap.write_text("sample,biopsy_id,culture_day,treatment,analyte\n"
+                        "SPL1,EX-001-B1,0,,IGFBP1\nSPL2,EX-001-B1,8,cAMP+MPA,IGFBP1\n")
+        r = runner.invoke(app, [*args, "import", "elisa",
+                                str(DATA / "elisa" / "gen5_fluorescamine_4pl.txt"),
+                                "--biopsy-map", str(bmap)])
+        assert r.exit_code == 0, r.output
+        return args
+
     def cultures(self) -> Path:
         from decidua.assays.decidualization.synthetic import synthetic_cultures
 
@@ -155,6 +166,8 @@ CASES: dict[str, Callable[[Inputs], list[str]]] = {
                                       str(i.tmp / "dref.json"), "--json"],
     "decidualization course": lambda i: ["decidualization", "course", str(i.cultures()),
                                          "--json"],
+    "decidualization biopsy": lambda i: [*i.elisa_db(), "decidualization", "biopsy",
+                                         "EX-001-B1", "--save", "--json"],
     "unk count": lambda i: ["unk", "count", str(i.unk_field()), "--overlay-dir",
                             str(i.tmp / "qc"), "--json"],
     "unk pool": lambda i: ["unk", "pool", str(DATA / "unk" / "field_counts.csv"), "--json"],

@@ -106,3 +106,47 @@ def course(
         if d["call"]:
             t.add_row(d["culture"], "(culture)", "", "", "", d["call"]["response_class"])
     console.print(t)
+
+
+@app.command("biopsy")
+def biopsy(
+    code: str = typer.Argument(..., help="Biopsy code (e.g. EX-001-B1)."),
+    reference: Path = typer.Option(None, "--reference", help="A reference from "
+                                   "`decidualization fit` (adds the class)."),
+    treatment: str = typer.Option("cAMP+MPA", "--treatment", help="Treatment of the days > 0 "
+                                  "to use (day 0 is always the baseline)."),
+    save: bool = typer.Option(False, "--save", help="Store the summary and call on the biopsy "
+                              "(scientist or admin)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Time course of a biopsy's stored ELISA results (`decidua import elisa`), its class.
+
+    Example: decidua decidualization biopsy EX-001-B1 --reference ref.json --save --json
+    """
+    from decidua.assays.decidualization import DecidualizationReference
+    from decidua.cli.core import actor
+    from decidua.cli.output import err_console
+    from decidua.services.decidualization import stored_course
+    from decidua.store.session import session_scope
+
+    ref = DecidualizationReference.load(reference) if reference is not None else None
+    with session_scope() as s:
+        doc = stored_course(s, actor(), code, reference=ref, treatment=treatment, save=save)
+    for w in doc["warnings"]:
+        err_console.print(f"Warning: {w}")
+    if as_json:
+        echo_json(doc)
+        return
+    t = table(f"decidualization of {code}", ["marker", "days", "fold change", "AUC",
+                                             "t half-max (d)"])
+    for m in doc["course"]["markers"]:
+        th = m["t_half_max_days"]
+        t.add_row(m["marker"], " ".join(f"{d:g}" for d in m["days"]),
+                  " ".join(f"{f:.3g}" for f in m["fold_change"]), f"{m['auc_fold_days']:.3g}",
+                  "" if th is None else f"{th:.2f}")
+    console.print(t)
+    if doc["call"]:
+        console.print(f"class: {doc['call']['response_class']} (median centile "
+                      f"{doc['call']['median_centile']:.2f}, reference {doc['reference']})")
+    if doc["saved_result_id"]:
+        console.print(f"stored as result {doc['saved_result_id']}")

@@ -110,6 +110,9 @@ RULES: tuple[Rule, ...] = (
     Rule("elisa", None, note="plate files"),
     Rule("unk", None, note="images and count tables"),
     Rule("decidualization", None, note="culture tables and reference files"),
+    Rule("decidualization biopsy", _READ),
+    Rule("decidualization biopsy", frozenset({ADMIN, SCIENTIST}), when=_only("save", True),
+         note="stores a derived result"),
     # schema and backups
     Rule("db upgrade", frozenset({ADMIN}), bootstrap="no_schema"),
     Rule("db downgrade", frozenset({ADMIN})),

@@ -163,3 +163,31 @@ def test_import_elisa_needs_biopsy_map(loaded, tmp_path):
     grid, pmap = write_grid(tmp_path)
     res = cli("import", "elisa", grid, "--map", pmap)
     assert res.exit_code == 1 and "--biopsy-map" in (res.stderr or res.output)
+
+
+def test_stored_results_give_a_time_course_and_a_stored_call(loaded, tmp_path):
+    """import elisa -> decidualization biopsy --save -> biopsy show (fold changes known)."""
+    from decidua.assays.decidualization import DecidualizationReference, time_courses
+    from decidua.assays.decidualization.synthetic import synthetic_cultures
+
+    grid, pmap = write_grid(tmp_path)
+    res = cli("import", "elisa", grid, "--map", pmap, "--biopsy-map", write_map(tmp_path),
+              "--analyte", "PRL")
+    assert res.exit_code == 0, res.output
+    ref = tmp_path / "ref.json"
+    DecidualizationReference(version="synthetic-40").fit(time_courses(
+        synthetic_cultures(40, seed=5, class_probs=(0, 1, 0))[0])).save(ref)
+    r = cli("decidualization", "biopsy", "EX-001-B1", "--reference", ref, "--save", "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    (prl,) = doc["course"]["markers"]
+    assert prl["days"] == [0, 4, 8]
+    assert prl["fold_change"] == pytest.approx([1.0, 8.0, 20.0], rel=2e-3)  # 160/20, 400/20
+    assert doc["call"]["response_class"] in ("normal", "blunted", "excessive")
+    show = json.loads(cli("biopsy", "show", "EX-001-B1", "--json").stdout)
+    saved = [x for x in show["results"] if x["values"].get("assay") == "time_course"]
+    assert len(saved) == 1 and saved[0]["id"] == doc["saved_result_id"]
+    assert saved[0]["values"]["call"]["reference_version"] == "synthetic-40"
+    again = json.loads(cli("decidualization", "biopsy", "EX-001-B1", "--reference", ref,
+                           "--save", "--json").stdout)
+    assert again["saved_result_id"] == doc["saved_result_id"]  # same inputs: nothing added
