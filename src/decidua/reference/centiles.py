@@ -126,6 +126,8 @@ class DayCentiles:
         self.info = info
         self.transform = transform
         self.params: DayCentileParams | None = None
+        self._version: str | None = None
+        self._arrays: tuple[np.ndarray, ...] | None = None
 
     def fit(self, day: Iterable[float], value: Iterable[float]) -> DayCentiles:
         """Fit on reference (day, value) pairs; non-finite pairs are dropped.
@@ -157,6 +159,7 @@ class DayCentiles:
             self.transform, tuple(float(c) for c in mean_coef),
             tuple(float(c) for c in var_coef), floor, tuple(float(v) for v in z),
             float(t.min()), float(t.max()), int(len(t)))
+        self._version = self._arrays = None
         return self
 
     def _req(self) -> DayCentileParams:
@@ -164,12 +167,21 @@ class DayCentiles:
             raise ModelError(f"{self.info.marker}: the centile reference is not fitted")
         return self.params
 
+    def _fitted_arrays(self) -> tuple[np.ndarray, ...]:
+        if self._arrays is None:
+            p = self._req()
+            pos = (np.arange(1, p.n + 1) - 0.5) / p.n
+            self._arrays = (np.asarray(p.mean_coef), np.asarray(p.var_coef),
+                            np.asarray(p.residuals), pos)
+        return self._arrays
+
     def _z(self, day: np.ndarray, value: np.ndarray) -> np.ndarray:
         p = self._req()
+        mean_coef, var_coef, _, _ = self._fitted_arrays()
         t = np.clip(day, p.day_min, p.day_max)
         y = _forward(value, p.transform)
-        mu = np.vander(t, 3) @ np.asarray(p.mean_coef)
-        var = np.maximum(np.vander(t, 2) @ np.asarray(p.var_coef), p.var_floor)
+        mu = np.vander(t, 3) @ mean_coef
+        var = np.maximum(np.vander(t, 2) @ var_coef, p.var_floor)
         return (y - mu) / np.sqrt(var)
 
     def centile(self, day: Iterable[float] | float, value: Iterable[float] | float) -> np.ndarray:
@@ -183,8 +195,8 @@ class DayCentiles:
         x = np.atleast_1d(np.asarray(value, float))
         z = self._z(t, x)
         n = p.n
-        pos = (np.arange(1, n + 1) - 0.5) / n
-        return np.interp(z, np.asarray(p.residuals), pos, left=0.25 / n, right=1 - 0.25 / n)
+        _, _, residuals, pos = self._fitted_arrays()
+        return np.interp(z, residuals, pos, left=0.25 / n, right=1 - 0.25 / n)
 
     def in_range(self, day: float) -> bool:
         """Whether the day lies within the days the reference was fitted on."""
@@ -194,8 +206,10 @@ class DayCentiles:
     @property
     def version(self) -> str:
         """``<marker> sha256:<12 hex>`` of the saved form (changes with any refit)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
-        return f"{self.info.marker} sha256:{hashlib.sha256(blob).hexdigest()[:12]}"
+        if self._version is None:
+            blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+            self._version = f"{self.info.marker} sha256:{hashlib.sha256(blob).hexdigest()[:12]}"
+        return self._version
 
     def summary(self) -> dict[str, Any]:
         """Fitted size and day range with the reference's description."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -432,9 +433,15 @@ def _ref_label(ref: Any, basis: str) -> str:
     return f"{ref.version} ({ref.info.label}; {basis})"
 
 
+@lru_cache(maxsize=65536)
+def _cfu_estimate(colonies: int, cells: int, n_wells: int) -> Any:
+    from decidua.assays.clonogenicity.stats import cfu_percent
+
+    return cfu_percent(colonies, cells, n_plates=n_wells)
+
+
 def pooled_cfu(rows: list[Any]) -> dict[str, Any] | None:
     """CFU % with its exact Poisson interval pooled over a biopsy's stored count rows."""
-    from decidua.assays.clonogenicity.stats import cfu_percent
 
     counts = [r for r in rows if "colonies" in r.values and "cells_seeded" in r.values
               and "cfu_pct" not in r.values]
@@ -442,7 +449,7 @@ def pooled_cfu(rows: list[Any]) -> dict[str, Any] | None:
         return None
     col = sum(int(r.values["colonies"]) for r in counts)
     cells = sum(int(r.values["cells_seeded"]) for r in counts)
-    est = cfu_percent(col, cells, n_plates=len(counts))
+    est = _cfu_estimate(col, cells, len(counts))
     qc = "pass" if all(r.qc_status == "pass" for r in counts) else (
         "fail" if any(r.qc_status == "fail" for r in counts) else "pending")
     return {"colonies": col, "cells_seeded": cells, "cfu_pct": est.cfu_pct,
@@ -566,17 +573,32 @@ def biopsy_evidence(b: Any, results: list[Any], refs: References) -> tuple[Any, 
     return ev, snap
 
 
+@dataclass(frozen=True)
+class _Row:
+    """A stored assay result as the screening reads it (plain tuple, no ORM state)."""
+
+    id: int
+    biopsy_id: int
+    kind: str
+    result_key: str
+    values: dict[str, Any]
+    qc_status: str
+    analysis_version: str | None
+
+
 def _results_by_biopsy(session: Session, ids: list[int]) -> dict[int, list[Any]]:
     from sqlalchemy import select
 
     from decidua.store import models as m
 
+    t = m.AssayResult
     out: dict[int, list[Any]] = {i: [] for i in ids}
     for i in range(0, len(ids), 500):
         chunk = ids[i:i + 500]
-        for r in session.scalars(select(m.AssayResult).where(
-                m.AssayResult.biopsy_id.in_(chunk)).order_by(m.AssayResult.id)):
-            out[r.biopsy_id].append(r)
+        for row in session.execute(select(
+                t.id, t.biopsy_id, t.kind, t.result_key, t.values,
+                t.qc_status, t.analysis_version).where(t.biopsy_id.in_(chunk)).order_by(t.id)):
+            out[row[1]].append(_Row(*row))
     return out
 
 
@@ -714,19 +736,35 @@ def analyse_biopsies(session: Session, actor: str, codes: list[str] | None = Non
                            rule_version=call.rule_version, analysis_version=ANALYSIS_VERSION,
                            actor=actor)
         new_rows.append((b, row, doc))
-    session.add_all([r for _, r, _ in new_rows] + [r for _, r in summaries])
-    session.flush()
-    for code, r in summaries:
-        audit.record(session, actor=actor, action="create", entity="assay_result",
-                     entity_id=r.id, entity_key=f"{code}:{r.kind}:{r.result_key}"[:128],
-                     after={"kind": r.kind, "result_key": r.result_key})
-        report.summaries += 1
-    for b, row, doc in new_rows:
-        audit.record(session, actor=actor, action="create", entity="biopsy_call",
-                     entity_id=row.id, entity_key=f"{b.code}:call:{row.id}"[:128],
-                     after={"call": row.call, "rule_version": row.rule_version})
-        report.inserted += 1
-        report.calls.append({**doc, "call_id": row.id})
+    # bulk inserts (one statement per table, ids returned), each row audited
+    from sqlalchemy import insert
+
+    now = m.utcnow()
+    audits: list[dict[str, Any]] = []
+    if summaries:
+        cols = ("biopsy_id", "kind", "result_key", "values", "qc_status", "importer_version",
+                "analysis_version", "derived_from_id")
+        ids_s = session.scalars(insert(m.AssayResult).returning(m.AssayResult.id), [
+            {**{c: getattr(r, c) for c in cols}, "created_at": now} for _, r in summaries])
+        for (code, r), rid in zip(summaries, list(ids_s), strict=True):
+            audits.append({"actor": actor, "action": "create", "entity": "assay_result",
+                           "entity_id": rid, "at": now,
+                           "entity_key": f"{code}:{r.kind}:{r.result_key}"[:128],
+                           "after": {"kind": r.kind, "result_key": r.result_key}})
+        report.summaries = len(summaries)
+    if new_rows:
+        cols = ("biopsy_id", "call", "reasons", "components", "evidence", "rule_version",
+                "analysis_version", "actor")
+        ids_c = list(session.scalars(insert(m.BiopsyCall).returning(m.BiopsyCall.id), [
+            {**{c: getattr(r, c) for c in cols}, "created_at": now} for _, r, _ in new_rows]))
+        for (b, row, doc), cid in zip(new_rows, ids_c, strict=True):
+            audits.append({"actor": actor, "action": "create", "entity": "biopsy_call",
+                           "entity_id": cid, "at": now, "entity_key": f"{b.code}:call:{cid}"[:128],
+                           "after": {"call": row.call, "rule_version": row.rule_version}})
+            report.inserted += 1
+            report.calls.append({**doc, "call_id": cid})
+    if audits:
+        session.execute(insert(m.AuditEvent), audits)
     report.calls.sort(key=lambda x: x["biopsy"])
     return report
 
