@@ -32,7 +32,8 @@ IMPORTER_VERSION = "1"
 #: transaction, so memory grows with the rows. Measured peak resident memory of
 #: `decidua import patients` (SQLite): 100,000 rows 408 MB, 150,000 rows 559 MB.
 #: At this cap an import stays below 500 MB; split larger files (each part is
-#: its own all-or-nothing import).
+#: its own all-or-nothing import). The reader stops past the cap, so a larger
+#: file (up to the 200 MB file-size cap) is refused without being held in memory.
 MAX_IMPORT_ROWS = 100_000
 _CHUNK = 500
 
@@ -535,7 +536,7 @@ def import_file(
 
     if kind not in SPECS:
         raise InputError(f"unknown import kind {kind!r}; choose from: {', '.join(SPECS)}")
-    table = read_table(path)
+    table = read_table(path, max_rows=MAX_IMPORT_ROWS)  # refused while reading past the cap
     with session_scope(url) as session:
         report = import_table(
             session, table, kind, actor=actor, update_existing=update_existing,

@@ -28,9 +28,10 @@ import csv
 import datetime as dt
 import gzip
 import hashlib
-import io
+import itertools
+import re
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,8 @@ XLSX_SUFFIXES = {".xlsx", ".xlsm"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 #: Refuse files larger than this before parsing (a clinic file is far smaller).
 MAX_FILE_BYTES = 200 * 1024 * 1024
+#: Lone carriage returns end a line too (as in ``io.StringIO(newline="")``).
+_LONE_CR = re.compile(r"(?<=\r)(?!\n)")
 #: Stop collecting row-shape problems after this many.
 MAX_SHAPE_PROBLEMS = 200
 #: Cell texts read as missing by :func:`read_frame` (pandas' defaults for CSV).
@@ -150,29 +153,68 @@ def _kind(p: Path, shown: str, *, text_default: bool) -> tuple[str, bool]:
     )
 
 
-def _decode(path: str, data: bytes) -> str:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InputError(
-            f"not valid UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as CSV UTF-8",
-            file=path,
-            row=line,
-        ) from None
-    if "\x00" in text:
-        line = text[: text.index("\x00")].count("\n") + 1
-        raise InputError("file contains NUL bytes: not a text/CSV file", file=path, row=line)
-    return text
+def _decoded_lines(path: str, stream: Iterable[bytes], gz: bool) -> Iterator[str]:
+    """The file's lines (split at ``\\n``) as text, checked one at a time: UTF-8 (a
+    BOM on the first line is dropped), no NUL bytes, a readable gzip stream.
+    Memory holds one line, not the file."""
+    it = iter(stream)
+    line_no = 0
+    while True:
+        try:
+            raw = next(it, None)
+        except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
+            if not gz:
+                raise
+            raise InputError(f"not a valid gzip file ({exc})", file=path) from None
+        if raw is None:
+            return
+        line_no += 1
+        try:
+            text = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"not valid UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as CSV UTF-8",
+                file=path,
+                row=line_no,
+            ) from None
+        if "\x00" in text:
+            raise InputError("file contains NUL bytes: not a text/CSV file", file=path, row=line_no)
+        yield text
+
+
+def _record_lines(lines: Iterable[str]) -> Iterator[str]:
+    """Lines as ``io.StringIO(text, newline="")`` gives them (a lone ``\\r`` ends one)."""
+    for text in lines:
+        if "\r" in text:
+            yield from (part for part in _LONE_CR.split(text) if part)
+        else:
+            yield text
+
+
+def _too_many_rows(path: str, max_rows: int) -> InputError:
+    return InputError(
+        f"has more than {max_rows:,} data rows; at most {max_rows:,} are imported at once: "
+        "split the file (each part is imported all-or-nothing)",
+        file=path,
+    )
 
 
 def _csv_rows(
-    path: str, data: bytes, normalise: bool, as_dict: bool = False
+    path: str,
+    stream: Iterable[bytes],
+    normalise: bool,
+    as_dict: bool = False,
+    *,
+    gz: bool = False,
+    max_rows: int | None = None,
 ) -> tuple[tuple[str, ...], list[tuple[int, Any]]]:
-    text = _decode(path, data)
-    first = text.split("\n", 1)[0]
+    lines = _decoded_lines(path, stream, gz)
+    first_line = next(lines, "")
+    first = first_line.split("\n", 1)[0]
     delimiter = max((",", ";", "\t"), key=first.count)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    reader = csv.reader(
+        _record_lines(itertools.chain([first_line], lines)), delimiter=delimiter, strict=True
+    )
     try:
         header = next(reader, None)
     except csv.Error as exc:
@@ -199,10 +241,14 @@ def _csv_rows(
                 if len(problems) >= MAX_SHAPE_PROBLEMS:
                     break
                 continue
+            if max_rows is not None and len(rows) >= max_rows:
+                raise _too_many_rows(path, max_rows)  # stop reading: memory stays bounded
             rows.append((row_no, dict(zip(columns, cells, strict=True)) if as_dict else cells))
     except csv.Error as exc:
         problems.append(Problem(f"malformed CSV: {exc}", path, row_no + 1))
     if problems:
+        for _ in lines:  # a text or gzip error later in the file is reported first, as before
+            pass
         raise InputError(problems)
     return columns, rows
 
@@ -234,8 +280,15 @@ def _choose_sheet(path: str, wb: Any, sheet: str | None) -> Any:
     return ws
 
 
-def _xlsx_load(path: str, data: bytes, sheet: str | None) -> tuple[Any, list[list[Any]]]:
-    """The chosen worksheet (full mode: formulas, merged ranges) and its saved values."""
+def _xlsx_load(
+    path: str, source: Path, sheet: str | None, max_rows: int | None = None
+) -> tuple[Any, list[list[Any]]]:
+    """The chosen worksheet (full mode: formulas, merged ranges) and its saved values.
+
+    The saved values are read first, row by row (read-only mode): past ``max_rows``
+    non-blank data rows reading stops and the file is refused before the whole
+    workbook is loaded.
+    """
     import warnings
 
     from openpyxl import load_workbook
@@ -244,18 +297,26 @@ def _xlsx_load(path: str, data: bytes, sheet: str | None) -> tuple[Any, list[lis
         try:
             with warnings.catch_warnings():  # openpyxl warns about unsupported extensions
                 warnings.simplefilter("ignore")
-                return load_workbook(io.BytesIO(data), **kw)
+                return load_workbook(source, **kw)
         except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
             raise InputError(f"not a valid XLSX workbook ({exc})", file=path) from None
 
-    # Two views of the workbook: the formulas and merged ranges (full mode), and the
-    # values Excel saved for them (cached values, read-only mode).
-    ws_f = _choose_sheet(path, load(data_only=False), sheet)
+    # Two views of the workbook: the values Excel saved (cached values, read-only
+    # mode, streamed), and the formulas and merged ranges (full mode).
     wb_v = load(read_only=True, data_only=True)
     try:
-        values = [list(r) for r in wb_v[ws_f.title].iter_rows(min_row=1, values_only=True)]
+        title = _choose_sheet(path, wb_v, sheet).title
+        values: list[list[Any]] = []
+        n_data = 0
+        for r in wb_v[title].iter_rows(min_row=1, values_only=True):
+            values.append(list(r))
+            if len(values) > 1 and any(_clean(v) is not None for v in r):
+                n_data += 1
+                if max_rows is not None and n_data > max_rows:
+                    raise _too_many_rows(path, max_rows)
     finally:
         wb_v.close()
+    ws_f = load(data_only=False)[title]
     return ws_f, values
 
 
@@ -291,9 +352,9 @@ def _letter(col: int) -> str:
 
 
 def _xlsx_rows(
-    path: str, data: bytes, sheet: str | None, normalise: bool
+    path: str, source: Path, sheet: str | None, normalise: bool, max_rows: int | None = None
 ) -> tuple[tuple[str, ...], list[tuple[int, list[str | None]]], str]:
-    ws_f, values = _xlsx_load(path, data, sheet)
+    ws_f, values = _xlsx_load(path, source, sheet, max_rows)
     title = ws_f.title
     if not values or not any(_clean(h) for h in values[0]):
         raise InputError(f"worksheet {title!r} is empty (no header row)", file=path)
@@ -333,11 +394,19 @@ def read_xlsx_cells(path: str | Path, *, sheet: str | None = None) -> list[list[
         formulas without a saved value (with row and column letter).
     """
     p, shown = _check_file(path)
-    ws_f, values = _xlsx_load(shown, p.read_bytes(), sheet)
+    ws_f, values = _xlsx_load(shown, p, sheet)
     problems = _xlsx_problems(shown, ws_f, values, None, _letter)
     if problems:
         raise InputError(problems)
     return [["" if v is None else str(v) for v in r] for r in values]
+
+
+def _sha256(p: Path) -> str:
+    digest = hashlib.sha256()
+    with p.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _read(
@@ -347,30 +416,29 @@ def _read(
     *,
     text_default: bool = False,
     as_dict: bool = False,
-) -> tuple[str, bytes, str, Any]:
+    max_rows: int | None = None,
+) -> tuple[str, Path, str, Any]:
+    """Parse a table file streaming (CSV/TSV/gzip line by line, XLSX row by row), so
+    that memory grows with the rows kept, at most ``max_rows`` (then refused)."""
     p, shown = _check_file(path)
     kind, gz = _kind(p, shown, text_default=text_default)
     if sheet is not None and kind != "xlsx":
         raise InputError("--sheet applies to XLSX workbooks only", file=shown, value=sheet)
-    data = p.read_bytes()
     if kind == "parquet":
-        return kind, data, shown, None
-    if gz:
-        try:
-            content = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise InputError(f"not a valid gzip file ({exc})", file=shown) from None
-    else:
-        content = data
+        return kind, p, shown, None
     if kind == "xlsx":
-        columns, rows, title = _xlsx_rows(shown, content, sheet, normalise)
+        columns, rows, title = _xlsx_rows(shown, p, sheet, normalise, max_rows)
         if as_dict:
             rows = [(n, dict(zip(columns, cells, strict=True))) for n, cells in rows]
-        return kind, data, shown, (columns, rows, title)
-    return kind, data, shown, (*_csv_rows(shown, content, normalise, as_dict), None)
+        return kind, p, shown, (columns, rows, title)
+    with (gzip.open(p, "rb") if gz else p.open("rb")) as stream:
+        parsed = _csv_rows(shown, stream, normalise, as_dict, gz=gz, max_rows=max_rows)
+    return kind, p, shown, (*parsed, None)
 
 
-def read_table(path: str | Path, *, sheet: str | None = None) -> RawTable:
+def read_table(
+    path: str | Path, *, sheet: str | None = None, max_rows: int | None = None
+) -> RawTable:
     """Read a CSV/TSV (comma, semicolon or tab separated; UTF-8) or XLSX file as text rows.
 
     Parameters
@@ -379,6 +447,10 @@ def read_table(path: str | Path, *, sheet: str | None = None) -> RawTable:
         File to read; the type is chosen from the suffix.
     sheet
         XLSX: the worksheet to read (default: the active one).
+    max_rows
+        Refuse a file with more non-blank data rows than this, stopping the
+        reading there (imports pass :data:`decidua.io.importers.MAX_IMPORT_ROWS`),
+        so that memory stays bounded also at :data:`MAX_FILE_BYTES`.
 
     Returns
     -------
@@ -390,16 +462,17 @@ def read_table(path: str | Path, *, sheet: str | None = None) -> RawTable:
     InputError
         For a missing, empty, oversized, non-UTF-8 or malformed file, an
         unknown or hidden sheet, formulas without saved values or merged
-        cells, naming the row (and column) where the problem is.
+        cells, naming the row (and column) where the problem is; a file with
+        more than ``max_rows`` data rows, naming the file and the cap.
     """
-    kind, data, shown, parsed = _read(path, sheet, normalise=True, as_dict=True)
+    kind, p, shown, parsed = _read(path, sheet, normalise=True, as_dict=True, max_rows=max_rows)
     if kind == "parquet":
         raise InputError("unsupported file type .parquet for an import: use .csv or .xlsx",
                          file=shown)  # fmt: skip
     columns, rows, title = parsed
     return RawTable(
         shown,
-        hashlib.sha256(data).hexdigest(),
+        _sha256(p),
         columns,
         tuple(rows),
         title,
@@ -431,10 +504,10 @@ def read_frame(
     import numpy as np
     import pandas as pd
 
-    kind, data, shown, parsed = _read(path, sheet, normalise=False, text_default=True)
+    kind, p, shown, parsed = _read(path, sheet, normalise=False, text_default=True)
     if kind == "parquet":
         try:
-            frame = pd.read_parquet(io.BytesIO(data))
+            frame = pd.read_parquet(p)
         except Exception as exc:  # pyarrow raises several unrelated types
             raise InputError(f"not a valid Parquet file ({exc})", file=shown) from None
         frame.attrs["rows"] = list(range(2, len(frame) + 2))

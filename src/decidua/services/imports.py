@@ -66,12 +66,12 @@ def import_file(
         Unknown kind, missing schema, an unreadable file, any bad row (all
         reported), or a change to a stored record without ``update``.
     """
-    from decidua.io.importers import import_table
+    from decidua.io.importers import MAX_IMPORT_ROWS, import_table
     from decidua.io.readers import read_table
 
     check_kind(kind)
     require_schema(session)
-    table = read_table(path, sheet=sheet)
+    table = read_table(path, sheet=sheet, max_rows=MAX_IMPORT_ROWS)
     report = import_table(
         session, table, kind, actor=actor, update_existing=update, dry_run=dry_run,
         progress=progress,
