@@ -690,7 +690,6 @@ def analyse_biopsies(session: Session, actor: str, codes: list[str] | None = Non
     from sqlalchemy import select
 
     from decidua.screening import default_rules, evaluate
-    from decidua.store import audit
     from decidua.store import models as m
     from decidua.store.session import lock_for_write
 
