@@ -355,3 +355,20 @@ def patient_audit(
          "after": a.after if values else None}
         for a in events
     ]  # fmt: skip
+
+
+def data_version(session: Session) -> tuple[int, ...]:
+    """A version of the whole database's content, for caching derived views.
+
+    The largest id of every table, in one statement: rows are only added
+    (results are never overwritten) or changed with an audit event (which adds
+    one), so any write changes this tuple.
+    """
+    from sqlalchemy import func, select
+
+    from decidua.store import models as m
+
+    cols = [select(func.max(t.c.id)).scalar_subquery()
+            for t in m.Base.metadata.sorted_tables if "id" in t.c]  # fmt: skip
+    row = session.execute(select(*cols)).one()
+    return tuple(int(v or 0) for v in row)

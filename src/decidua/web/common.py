@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from fastapi import Request
@@ -60,8 +62,36 @@ def patient_row(row: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: Patient views by (patient, role, day, database content version): the risk model
+#: and the pathway are the expensive part, and depend only on those (the model and
+#: rule versions are fixed for a running process).
+_DETAIL_CACHE: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
+_DETAIL_CACHE_SIZE = 4096
+_cache_lock = threading.Lock()
+
+
 def patient_detail(session: Any, user: dict[str, Any], patient_id: str) -> dict[str, Any]:
-    """Everything the patient page and ``GET /api/v1/patients/{id}`` show."""
+    """Everything the patient page and ``GET /api/v1/patients/{id}`` show (cached by the
+    database's :func:`~decidua.services.patients.data_version`)."""
+    import copy
+
+    from decidua.services.patients import data_version
+
+    key = (patient_id, user["role"], dt.date.today(), data_version(session))
+    with _cache_lock:
+        hit = _DETAIL_CACHE.get(key)
+        if hit is not None:
+            _DETAIL_CACHE.move_to_end(key)
+            return copy.deepcopy(hit)
+    out = _patient_detail(session, user, patient_id)
+    with _cache_lock:
+        _DETAIL_CACHE[key] = copy.deepcopy(out)
+        while len(_DETAIL_CACHE) > _DETAIL_CACHE_SIZE:
+            _DETAIL_CACHE.popitem(last=False)
+    return out
+
+
+def _patient_detail(session: Any, user: dict[str, Any], patient_id: str) -> dict[str, Any]:
     from decidua.services import patients, risk
 
     view = patients.show_patient(session, user["username"], patient_id)
