@@ -176,6 +176,7 @@ CASES: dict[str, Callable[[Inputs], list[str]]] = {
                                 str(i.training()), "--day-column", "LH", "--json"],
     "patient monitor": lambda i: [*i.loaded_db(), "patient", "monitor", "EX-001", "--json"],
     "biopsy analyse": lambda i: [*i.loaded_db(), "biopsy", "analyse", "--all", "--json"],
+    "biopsy sign": lambda i: [*i.loaded_db(), "biopsy", "sign", "EX-001-B1", "--json"],
 }  # fmt: skip
 
 
