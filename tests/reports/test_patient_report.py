@@ -18,7 +18,6 @@ from decidua.pathway import next_steps
 from decidua.reports import render
 from decidua.reports.patient import build_patient_report, pct
 from decidua.reports.readability import TARGET_READING_EASE, flesch_reading_ease
-from decidua.risk import predict
 
 ON = dt.date(2025, 6, 1)
 SHA = "5f" * 32  # the source file checksum in the biopsy_docs fixture
@@ -51,13 +50,17 @@ def test_pdf_states_losses_biopsies_risk_pathway_and_versions(record, report, pd
     assert "LH+6.4 (5.1 to 7.8)" in text
     assert "IL15 dCq 3.217" in text and "high_sd" in text
     assert "not used by the risk model (on treatment)" in text
-    # risk: independent recomputation from counts (age on ON, 4 pregnancies, B1 abnormal,
+    # risk: recomputed with decidua.risk.predict_record (age on ON, 4 pregnancies, B1 abnormal,
     # B2 normal; B3 on treatment is not used)
-    est = predict(record.age_on(ON), list(record.pregnancies), ["abnormal", "normal"])
+    import dataclasses as dc
+
+    from decidua.risk import predict_record
+
+    est = predict_record(dc.replace(record, biopsies=record.biopsies[:2]), ON)
     expect = (f"{pct(est.p_loss)} (95% credible interval {pct(est.interval[0])} to "
               f"{pct(est.interval[1])})")
     assert f"Risk of losing the next pregnancy: {expect}" in text
-    before = predict(record.age_on(ON), list(record.pregnancies), [])
+    before = predict_record(dc.replace(record, biopsies=()), ON)
     assert f"before biopsies {pct(before.p_loss)}" in text
     # every pathway step with its guideline line
     steps = next_steps(record, on=ON).steps

@@ -93,3 +93,23 @@ def test_output_folder_is_refused_and_missing_folders_are_made(loaded: str,
     res = runner.invoke(app, ["--db", loaded, "report", "patient", "EX-001", "-o", str(out)])
     assert res.exit_code == 0, res.output
     assert "Research use only; not a diagnostic device." in out.read_text()
+
+
+def test_report_risk_is_the_risk_patient_figure(loaded: str, tmp_path: Path) -> None:
+    """After `biopsy analyse`, both use each biopsy's computed call (else the typed one)."""
+    import json
+
+    from decidua.reports.patient import pct
+
+    res = runner.invoke(app, ["--db", loaded, "biopsy", "analyse", "--all"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["--db", loaded, "risk", "patient", "EX-001", "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    out = tmp_path / "r.pdf"
+    res = runner.invoke(app, ["--db", loaded, "report", "patient", "EX-001", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    lo, hi = doc["interval"]
+    text = _text(out)
+    assert (f"Risk of losing the next pregnancy: {pct(doc['p_loss'])} (95% credible interval "
+            f"{pct(lo)} to {pct(hi)})") in text, doc["biopsy_calls"]

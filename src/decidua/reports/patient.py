@@ -17,6 +17,7 @@ Research use only; not a diagnostic device.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -195,6 +196,7 @@ def build_patient_report(
     study_group: str | None = None,
     pseudonym: str | None = None,
     research_biopsy: bool | None = None,
+    risk_calls: Mapping[str, Mapping[str, Any]] | None = None,
     generated_at: dt.datetime | str | None = None,
     decidua_version: str | None = None,
 ) -> PatientReport:
@@ -220,6 +222,11 @@ def build_patient_report(
         Build the pseudonymised variant under this name (no identifiers).
     research_biopsy
         The clinic runs a research biopsy programme (``None``: the rule file's default).
+    risk_calls
+        Per biopsy code, the call the risk uses and why (``call``, ``used``, ``note``:
+        the rows of :func:`decidua.services.biopsies.calls_for_risk`, as ``risk patient``
+        uses them: the newest computed call, else the typed clinic call). ``None``: the
+        typed clinic call of every biopsy not on treatment.
     generated_at
         Generation time (default now, UTC): the only field that differs between
         two builds from the same records.
@@ -249,7 +256,7 @@ def build_patient_report(
     (3, 2, True)
     """
     from decidua.pathway import next_steps
-    from decidua.risk import default_model
+    from decidua.risk import default_model, predict_record
 
     biopsy_results = dict(biopsy_results or {})
     anon = pseudonym is not None
@@ -324,17 +331,28 @@ def build_patient_report(
             est = "not measured"
         call = doc.get("call") or "not analysed"
         reasons = "; ".join(doc.get("reasons") or [])
-        uses = b.clinic_call is not None and not b.on_treatment
+        rc = (risk_calls or {}).get(b.biopsy_id)
+        if risk_calls is None:
+            uses, why = b.clinic_call is not None and not b.on_treatment, ""
+            risk_b = b
+        else:
+            uses = bool(rc and rc.get("used"))
+            why = str(rc.get("note") or "") if rc else "no call"
+            call_used = rc.get("call") if rc else None
+            risk_b = dataclasses.replace(
+                b, clinic_call=domain.DecidualCall(call_used) if call_used else None)
         if uses:
-            used.append(b)
+            used.append(risk_b)
         bx_rows.append(Row(
             (codes[b.biopsy_id], when(b.biopsy_date), str(b.cycle_number or ""),
              f"LH+{b.lh_day}" if b.lh_day is not None else "unknown", est,
              b.clinic_call.value if b.clinic_call else "not recorded",
              "yes" if b.on_treatment else "no", call),
-            note=("" if uses else "not used by the risk model ("
-                  + ("on treatment" if b.on_treatment else "no clinic call") + ")")
-            + (("; " if not uses else "") + reasons if reasons else "")))
+            note="; ".join(x for x in (
+                (f"risk uses: {risk_b.clinic_call.value} ({why})" if uses and why else ""),
+                ("" if uses else "not used by the risk model ("
+                 + (why or ("on treatment" if b.on_treatment else "no clinic call")) + ")"),
+                reasons) if x)))
         for c in doc.get("components") or []:
             comp_rows.append(Row((codes[b.biopsy_id], str(c.get("name", "")),
                                   _num(c.get("value"), "{:.3f}"),
@@ -356,11 +374,13 @@ def build_patient_report(
     # risk now, and before / after each biopsy (same age and history)
     series = []
     for k in range(len(used) + 1):
-        est_k = model.predict(age, pregnancies, used[:k])
+        est_k = predict_record(dataclasses.replace(
+            record, pregnancies=tuple(pregnancies), biopsies=tuple(used[:k])), on, model=model)
         label = "before biopsies" if k == 0 else f"after {codes[used[k - 1].biopsy_id]}"
         series.append(RiskPoint(label, k, est_k.p_loss, *est_k.interval))
     risk = series[-1]
-    final = model.predict(age, pregnancies, used)
+    final = predict_record(dataclasses.replace(
+        record, pregnancies=tuple(pregnancies), biopsies=tuple(used)), on, model=model)
     risk_components = (("embryonic (age-related)", pct(final.components.embryonic)),
                        ("not embryonic", pct(final.components.non_embryonic)))
 
@@ -374,8 +394,8 @@ def build_patient_report(
     summary = plain_summary(
         losses=record.n_losses, live_births=record.n_live_births,
         n_biopsies=len(record.biopsies),
-        n_abnormal=sum(b.clinic_call is domain.DecidualCall.ABNORMAL for b in record.biopsies),
-        n_normal=sum(b.clinic_call is domain.DecidualCall.NORMAL for b in record.biopsies),
+        n_abnormal=sum(b.clinic_call is domain.DecidualCall.ABNORMAL for b in used),
+        n_normal=sum(b.clinic_call is domain.DecidualCall.NORMAL for b in used),
         p_loss=risk.p_loss, low=risk.low, high=risk.high, n_missing=len(pathway.missing),
         n_offered=sum(s.action == "offer" and s.status != "done" for s in pathway.steps))
 
@@ -396,6 +416,7 @@ def build_patient_report(
                                "the dates; shaded: LH+5 to LH+9."),)
 
     inputs = {"record": record, "biopsy_results": biopsy_results, "on": on,
+              "risk_calls": dict(risk_calls) if risk_calls is not None else None,
               "study_group": study_group, "pseudonym": pseudonym,
               "research_biopsy": research_biopsy}
     foot = footer(versions=versions,

@@ -68,7 +68,7 @@ def patient_report(
         If the schema is missing or out of date.
     """
     from decidua.reports.patient import build_patient_report
-    from decidua.services.biopsies import show_biopsy
+    from decidua.services.biopsies import calls_for_risk, show_biopsy
     from decidua.store.records import get_patient, to_record
 
     require_schema(session)
@@ -80,8 +80,13 @@ def patient_report(
         for r in doc.get("results", []):
             r.pop("id", None), r.pop("import_run_id", None), r.pop("derived_from_id", None)
             r.pop("created_at", None)
+    # each biopsy's call as `risk patient` uses it (the newest computed one, else typed)
+    _, rows = calls_for_risk(session, record)
+    risk_calls = {r["biopsy"]: {k: r[k] for k in ("call", "used", "note", "source")}
+                  for r in rows}
     return build_patient_report(
         record, docs, on=on or dt.date.today(), study_group=patient.study_group,
+        risk_calls=risk_calls,
         pseudonym=report_pseudonym(record.patient_id) if pseudonymise else None,
         generated_at=generated_at)
 
