@@ -35,7 +35,8 @@ report-libs:
 demo: $(STAMP) report-libs
 	$(BIN)/decidua demo
 
-# Pictures of one demo patient report's pages (PDF -> PNG, pdftoppm from poppler-utils).
+# Pictures of one demo patient report's pages (PDF -> PNG, pdftoppm from poppler-utils),
+# and of the web application's main pages (Playwright in Debian's chromium).
 SHOTS := docs/screenshots
 SHOT_DIR := var/screenshots
 screenshots: $(STAMP) report-libs
@@ -46,6 +47,7 @@ screenshots: $(STAMP) report-libs
 	  report patient DEC-0003 --on 2026-01-15 -o $(SHOT_DIR)/patient-report.pdf
 	rm -f $(SHOTS)/patient-report-*.png
 	pdftoppm -png -r 60 $(SHOT_DIR)/patient-report.pdf $(SHOTS)/patient-report
+	$(BIN)/python $(SHOTS)/web.py
 
 # pytest exit code 5 means "no tests collected": treat it as a failure.
 test: $(STAMP)
