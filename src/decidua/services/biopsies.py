@@ -247,7 +247,13 @@ def import_qpcr(
             warnings.simplefilter("ignore")
             placement = reference.place(df, file=str(path))
         report.warnings.extend(placement.warnings)
-        for row in placement.to_dict()["biopsies"]:
+        from decidua.services.timing import far_outside_reference
+
+        far = far_outside_reference(reference, df, str(path))  # flagged, stored as pending QC
+        report.warnings.extend(w for i in sorted(far) for w in far[i])
+        for i, row in enumerate(placement.to_dict()["biopsies"]):
+            if i in far:
+                row["qc_flags"] = far[i]
             code = row.pop("ID")
             row["reference_version"] = reference_version
             row["batch"] = batch
@@ -315,7 +321,8 @@ def import_qpcr(
             row = placements[code]
             pres = m.AssayResult(
                 biopsy_id=b.id, kind="timing", result_key=pkey, values=row,
-                qc_status="pass" if row["callable"] else "pending", batch=batch,
+                qc_status="pass" if row["callable"] and "qc_flags" not in row else "pending",
+                batch=batch,
                 source_file=run.file_name, source_sha256=plate.sha256,
                 import_run_id=run.id, importer_version=IMPORTER_VERSION,
                 analysis_version=(reference_version or "")[:128] or None,

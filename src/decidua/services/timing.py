@@ -205,7 +205,7 @@ def check_placement_input(df: pd.DataFrame, genes: Sequence[str], file: str) -> 
     import numpy as np
     import pandas as pd
 
-    rows = df.attrs.get("rows") or list(range(2, len(df) + 2))
+    rows = df.attrs.get("rows")  # the file's rows (absent for a table built in memory)
     problems = []
     if "ID" in df.columns:
         for row, v in zip(rows, df["ID"].tolist(), strict=False):
@@ -228,6 +228,59 @@ def check_placement_input(df: pd.DataFrame, genes: Sequence[str], file: str) -> 
         raise InputError(problems[:1000])
 
 
+#: A ΔCt more than this many SDs beyond the lowest or highest ΔCt of a gene in the
+#: reference's own training cohort is "far outside the reference range": such a
+#: biopsy is still placed (the hard bound is |ΔCt| <= 45), but with a warning
+#: (``timing place``) or a QC flag on its stored placement (``import qpcr``).
+#: The SD is the gene's SD in the training cohort (after batch correction).
+#: For the shipped reference (EndoTime training data) the ΔCt ranges run from
+#: -1.1 (CXCL14) to 20.3 (IGFBP1) with SDs of 1.3-3.7, so 3 SDs is 3.9-11 cycles.
+FAR_OUTSIDE_SD = 3.0
+
+
+def far_outside_reference(
+    ref: TimingReference, df: pd.DataFrame, file: str | None = None
+) -> dict[int, list[str]]:
+    """ΔCt values far outside the reference's training range (see :data:`FAR_OUTSIDE_SD`).
+
+    Parameters
+    ----------
+    ref
+        A fitted reference (its training range and SD per gene are used).
+    df
+        Biopsies with ``ID`` and one ΔCt column per gene of ``ref``; messages name
+        the file rows of ``df.attrs["rows"]`` when it is there.
+
+    Returns
+    -------
+    dict
+        Position of the biopsy in ``df`` → one message per gene far outside.
+    """
+    import numpy as np
+
+    st = ref.state
+    if st is None:
+        return {}
+    span = st.scaling_max - st.scaling_min
+    lo, hi = -st.scaling_max, -st.scaling_min  # the training ΔCt range (ΔCt = -expression)
+    sd = np.asarray(st.expression, float).std(axis=0, ddof=1) * span
+    rows = df.attrs.get("rows")  # the file's rows (absent for a table built in memory)
+    ids = df["ID"].astype(str).tolist() if "ID" in df.columns else [""] * len(df)
+    where = f"{file}: " if file else ""
+    out: dict[int, list[str]] = {}
+    for j, gene in enumerate(ref.genes):
+        values = np.asarray(df[gene], float)
+        low, high = lo[j] - FAR_OUTSIDE_SD * sd[j], hi[j] + FAR_OUTSIDE_SD * sd[j]
+        for i in np.flatnonzero((values < low) | (values > high)):
+            out.setdefault(int(i), []).append(
+                f"{where}{f'row {rows[i]}, ' if rows else ''}biopsy {ids[i]!r}: {gene} ΔCt "
+                f"{values[i]:g} is far outside the reference's training range ({lo[j]:.1f} to "
+                f"{hi[j]:.1f}, more than {FAR_OUTSIDE_SD:g} SD = {FAR_OUTSIDE_SD * sd[j]:.1f} "
+                "beyond it); its placement is unreliable: check the value"
+            )
+    return out
+
+
 def place_biopsies(
     reference: Path | str, biopsies: Path, *, strict: bool = False
 ) -> tuple[Placement, list[dict[str, Any]]]:
@@ -247,7 +300,10 @@ def place_biopsies(
     placement, rows
         The :class:`~decidua.assays.timing.Placement` (its ``warnings`` are not
         raised as Python warnings) and the ``timing place --json`` document: one
-        object per biopsy, each with the research-use notice.
+        object per biopsy, each with the research-use notice. A biopsy with a
+        ΔCt far outside the reference range (:func:`far_outside_reference`)
+        gets ``qc_flags`` in its object and a :class:`UserWarning` is issued
+        (the CLI prints it as one ``Warning:`` line).
     """
     ref = load_reference(reference)
     df = read_csv(biopsies)
@@ -255,9 +311,15 @@ def place_biopsies(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         placement = ref.place(df, strict=strict, file=str(biopsies))
+    far = far_outside_reference(ref, df, str(biopsies))
     rows = placement.to_dict()["biopsies"]
-    for r in rows:
+    for i, r in enumerate(rows):
+        if i in far:
+            r["qc_flags"] = far[i]
         r["notice"] = RESEARCH_USE_LABEL
+    for i in sorted(far):
+        for message in far[i]:
+            warnings.warn(message, UserWarning, stacklevel=2)
     return placement, rows
 
 
@@ -397,10 +459,12 @@ def write_default_reference(path: Path | None = None) -> Path:
 __all__ = [
     "DEFAULT_REFERENCE_WORD",
     "ESTIMATE_COLUMNS",
+    "FAR_OUTSIDE_SD",
     "CentilesOutcome",
     "FitOutcome",
     "centiles",
     "cycle_times",
+    "far_outside_reference",
     "fit_reference",
     "load_reference",
     "numeric_column",
