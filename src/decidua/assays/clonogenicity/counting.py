@@ -70,7 +70,8 @@ DEFAULT_RIM_FRACTION = 0.03
 #: The analysed disc reaches this fraction beyond the detected wall radius
 #: before the rim mask: colonies grow up the dish wall, on the slope the
 #: wall-radius refinement stops at (OpenCFU sample B: 8 colonies there, 61
-#: -> 69, OpenCFU 69); objects of the wall itself are rejected as edge.
+#: -> 68, OpenCFU 69); objects of the wall itself are rejected as edge.
+#: Dishes only by default (see count_colonies).
 DEFAULT_WALL_FRACTION = 0.03
 #: Objects whose mean relative darkening is below this are background
 #: unevenness, not stained colonies (a crystal-violet colony darkens the
@@ -123,11 +124,17 @@ POLARITIES = ("dark", "light", "auto")
 #: background only when that reading stands out this many times more
 #: clearly (bright-tail score) than the dark one: stained plates stay dark.
 LIGHT_SCORE_RATIO = 2.0
+#: The light reading is only tried when the dark one scores below this: a
+#: well whose stain stands out this clearly is a stained well (stained
+#: synthetic plates score 60-190, OpenCFU's samples 22-355; inverted
+#: plates read dark score ~1). Saves the second background estimate.
+LIGHT_PROBE_BELOW = 12.0
 #: Pale wells (see :func:`_faint_threshold`).
 PALE_MIN_OBJECTS = 20
 PALE_RATIO = 2.0
 PALE_NOISE_K = 4.0
 PALE_FLOOR = 0.04
+PALE_PRE_RATIO = 4.0
 #: Hysteresis floors used in pale wells (instead of LOW / HIGH_CONTRAST_FLOOR).
 PALE_LOW_FLOOR = 0.03
 PALE_HIGH_FLOOR = 0.08
@@ -390,7 +397,7 @@ def count_colonies(
     min_area_px: float | None = None,
     well_diameter_mm: float | None = None,
     rim_fraction: float = DEFAULT_RIM_FRACTION,
-    wall_fraction: float = DEFAULT_WALL_FRACTION,
+    wall_fraction: float | None = None,
     wells: pd.DataFrame | None = None,
     corrections: Iterable[Correction] = (),
     polarity: str = "auto",
@@ -415,6 +422,9 @@ def count_colonies(
     wall_fraction
         Fraction of the well radius analysed beyond the detected wall (the
         wall's slope, where colonies also grow); 0 to stop at the wall.
+        Default :data:`DEFAULT_WALL_FRACTION` for a dish, 0 for plate wells
+        (on the synthetic plates the band added objects of the wall's shadow
+        next to well-edge colonies: 6-well, 5 per well, seed 0: 30 -> 34).
     wells
         Known wells (``well, cx, cy, radius_px``) to skip detection.
     corrections
@@ -454,6 +464,8 @@ def count_colonies(
         raise InputError(f"polarity must be one of {', '.join(POLARITIES)}", value=polarity)
     if not 0.0 <= rim_fraction < 0.5:
         raise InputError("rim_fraction must be in [0, 0.5)", value=rim_fraction)
+    if wall_fraction is None:
+        wall_fraction = DEFAULT_WALL_FRACTION if lay.name == "dish" else 0.0
     if not 0.0 <= wall_fraction <= 0.2:
         raise InputError("wall_fraction must be in [0, 0.2]", value=wall_fraction)
     if min_area_px is not None and not min_area_px > 0:
@@ -550,7 +562,7 @@ def count_colonies(
         else:
             con, score = _background_contrast_scored(crop, mask, se_px)
             chosen = "dark"
-            if polarity == "auto":
+            if polarity == "auto" and score < LIGHT_PROBE_BELOW:
                 con_l, score_l = _background_contrast_scored(255 - crop, mask, se_px)
                 if score_l > LIGHT_SCORE_RATIO * max(score, 1e-6):
                     con, score, chosen = con_l, score_l, "light"
@@ -562,6 +574,11 @@ def count_colonies(
         lo = max(LOW_CONTRAST_FLOOR, med + LOW_NOISE_K * sigma)
         hi = max(HIGH_CONTRAST_FLOOR, med + HIGH_NOISE_K * sigma)
         faint_thr = FAINT_CONTRAST
+        if _looks_pale(con, lo, hi, min_px):
+            # clearly pale (cheap look at the raw components): go straight to
+            # the pale floors; the full rule below still decides the faint limit
+            lo = max(PALE_LOW_FLOOR, med + LOW_NOISE_K * sigma)
+            hi = max(PALE_HIGH_FLOOR, med + HIGH_NOISE_K * sigma)
         for attempt in range(2):
             raw = _hysteresis_threshold(con, lo, hi)
             opened = cv2.morphologyEx(raw.view(np.uint8), cv2.MORPH_OPEN, open_kernel).view(bool)
@@ -747,6 +764,28 @@ def _split_counts(binary: np.ndarray, lab: np.ndarray) -> tuple[int, int]:
     per_comp = np.bincount(pairs // (int(lab.max()) + 1))
     cut = per_comp > 1
     return int(cut.sum()), int(per_comp[cut].sum())
+
+
+def _looks_pale(con: np.ndarray, lo: float, hi: float, min_px: float) -> bool:
+    """A cheap, strict version of the pale-well rule of :func:`_faint_threshold`
+    on the raw hysteresis components (no opening, no splitting): colony-sized
+    components at least :data:`PALE_PRE_RATIO` times more often faint than
+    stained, and at least 2 x :data:`PALE_MIN_OBJECTS` of them. It only saves
+    the first, stained-floor pass on clearly pale wells."""
+    raw = _hysteresis_threshold(con, lo, hi)
+    n, lab = cv2.connectedComponents(raw.view(np.uint8), connectivity=4, ltype=cv2.CV_32S)
+    if n <= 1:
+        return False
+    flat = lab.ravel()
+    nz = np.flatnonzero(flat)
+    ids = flat[nz]
+    area = np.bincount(ids, minlength=n)[1:]
+    sums = np.bincount(ids, con.ravel()[nz].astype(np.float64), minlength=n)[1:]
+    mean = sums / np.maximum(area, 1)
+    sized = area >= CORE_FRACTION * min_px
+    faint = int(np.count_nonzero(sized & (mean < FAINT_CONTRAST)))
+    strong = int(np.count_nonzero(sized & (mean >= FAINT_CONTRAST)))
+    return faint >= 2 * PALE_MIN_OBJECTS and faint > PALE_PRE_RATIO * strong
 
 
 def _faint_threshold(st: Any, min_px: float, sigma: float) -> float:

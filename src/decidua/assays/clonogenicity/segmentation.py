@@ -598,7 +598,10 @@ def _ink_mask(crop: np.ndarray, mask: np.ndarray, min_px: float, um_per_px: floa
     at_edge[np.unique(lab_c[ring & cand])] = True
     dist = cv2.distanceTransform(cand.view(np.uint8), cv2.DIST_L2, 3)
     thick = np.zeros(n, np.float64)
-    np.maximum.at(thick, lab_c.ravel(), dist.ravel())
+    for i in big:  # thickest point of each big component, within its box
+        x, y, bw, bh = (int(v) for v in stats[i, :4])
+        box = lab_c[y:y + bh, x:x + bw] == i
+        thick[i] = float(dist[y:y + bh, x:x + bw][box].max())
     writing = np.zeros(n, bool)
     for i in big:
         area = float(stats[i, cv2.CC_STAT_AREA])
