@@ -79,6 +79,7 @@ __all__ = [
     "TEWARY_2020_CFU_RATE_RATIO",
     "TUCKERMAN_2007_CONTROL_UNK_PCT",
     "TUCKERMAN_2007_LH_DAYS",
+    "CASTELBAUM_1994_OUT_OF_PHASE_DAYS",
     "TUCKERMAN_2007_RPL_UNK_PCT",
     "TEWARY_2020_CYCLES",
     "TEWARY_2020_DOSE",
@@ -222,6 +223,15 @@ TUCKERMAN_2007_CONTROL_UNK_PCT: Final = (6.2, 2.2, 13.9)
 TUCKERMAN_2007_RPL_UNK_PCT: Final = (11.2, 1.1, 41.4)
 #: Tuckerman et al. 2007: biopsies obtained on days LH+7 to LH+9 (inclusive).
 TUCKERMAN_2007_LH_DAYS: Final = (7, 9)
+
+# --------------------------------------------------------------------------- timing
+
+#: Days by which a biopsy's histologic date lags its chronological (urinary LH) date for
+#: the endometrium to be called "out of phase": >= 3 days. Castelbaum AJ, Wheeler J,
+#: Coutifaris CB, Mastroianni L, Lessey BA. Timing of the endometrial biopsy may be
+#: critical for the accurate diagnosis of luteal-phase deficiency. Fertil Steril
+#: 1994;61:443-447 (abstract, checked with the search tool, Dec 2026).
+CASTELBAUM_1994_OUT_OF_PHASE_DAYS: Final = 3
 
 # --------------------------------------------------------------------------- APS criteria
 

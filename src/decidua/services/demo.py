@@ -88,7 +88,62 @@ def load_demo(
         reports.append(report)
         if imported:
             imported(report)
+    reports += load_demo_assays(session, actor, progress=progress, imported=imported)
     return reports
+
+
+def assays_dir() -> Path:
+    """Directory of the demo's SYNTHETIC assay files (``decidua.synthetic.assays``)."""
+    return demo_dir() / "assays"
+
+
+def load_demo_assays(
+    session: Session,
+    actor: str = DEMO_ACTOR,
+    *,
+    progress: Callable[[str], Callable[[int, int], None] | None] | None = None,
+    imported: Callable[[Any], None] | None = None,
+) -> list[Any]:
+    """Import the demo's qPCR plates, CFU and uNK counts through the same importers
+    as a clinic's files, then compute every biopsy's screening call (``biopsy analyse
+    --all``). Returns the import reports and, last, the :class:`AnalyseReport`."""
+    from decidua.services.biopsies import analyse_biopsies, import_qpcr
+    from decidua.services.imports import import_file
+
+    src = assays_dir()
+    if not src.is_dir():
+        return []
+    reports: list[Any] = []
+    plates = sorted(p for p in (src / "qpcr").glob("plate-*.csv") if not p.stem.endswith("-map"))
+    tick = progress("qpcr") if progress else None
+    for i, plate in enumerate(plates, start=1):
+        report = import_qpcr(session, actor, plate, plate.with_name(f"{plate.stem}-map.csv"))
+        reports.append(report)
+        if tick:
+            tick(i, len(plates))
+    if imported and reports:
+        imported(_Count("qpcr plates", len(reports)))
+    for kind in ("cfu", "unk"):
+        f = src / f"{kind}.csv"
+        if f.exists():
+            report = import_file(session, actor, kind, f,
+                                 progress=progress(kind) if progress else None)
+            reports.append(report)
+            if imported:
+                imported(report)
+    analysis = analyse_biopsies(session, actor, all_biopsies=True)
+    if imported:
+        imported(_Count("screening calls", len(analysis.calls)))
+    reports.append(analysis)
+    return reports
+
+
+@dataclass(frozen=True)
+class _Count:
+    """A line of the demo's progress output (``imported N kind``)."""
+
+    kind: str
+    inserted: int
 
 
 @dataclass(frozen=True)
@@ -115,6 +170,7 @@ def summarize_demo(session: Session, actor: str) -> DemoSummary:
     from sqlalchemy import func, select
 
     from decidua.risk import predict_record
+    from decidua.services.biopsies import calls_for_risk
     from decidua.services.patients import patients_query
     from decidua.store import models as m
     from decidua.store.records import to_record
@@ -136,8 +192,13 @@ def summarize_demo(session: Session, actor: str) -> DemoSummary:
         ("investigations", count(m.Investigation)),
         ("interventions", count(m.Intervention)),
     ]
+    computed = Counter(session.scalars(select(m.BiopsyCall.call)))
+    if computed:
+        counts.append(("computed calls", sum(computed.values())))
+        counts += [(f"  {c}", computed[c]) for c in ("normal", "abnormal", "uncallable")]
     first = []
     for group, r in records[:N_SHOWN]:
+        r, _ = calls_for_risk(session, r)
         est = predict_record(r)
         first.append(
             {
@@ -154,3 +215,42 @@ def summarize_demo(session: Session, actor: str) -> DemoSummary:
             }
         )
     return DemoSummary(counts, first)
+
+
+def demo_accuracy(session: Session) -> dict[str, Any]:
+    """The newest computed call of each demo biopsy against ``truth.csv``'s
+    ``defective_cycle`` (abnormal = positive; uncallable biopsies are left out of
+    sensitivity and specificity and counted in ``uncallable_share``).
+
+    Returns
+    -------
+    dict
+        ``n``, ``counts`` ({"defective|normal cycle": {call: n}}), ``sensitivity``,
+        ``specificity``, ``balanced_accuracy``, ``uncallable_share``.
+    """
+    import csv
+
+    from sqlalchemy import select
+
+    from decidua.store import models as m
+
+    with (demo_dir() / "truth.csv").open(newline="") as fh:
+        truth = {r["biopsy_id"]: r["defective_cycle"].strip().lower() == "true"
+                 for r in csv.DictReader(fh)}
+    newest: dict[str, str] = {}
+    stmt = (select(m.Biopsy.code, m.BiopsyCall.call)
+            .join(m.BiopsyCall, m.BiopsyCall.biopsy_id == m.Biopsy.id)
+            .order_by(m.BiopsyCall.id))
+    for code, call in session.execute(stmt):
+        newest[code] = call
+    counts: dict[str, Counter[str]] = {"defective cycle": Counter(), "normal cycle": Counter()}
+    for code, defective in truth.items():
+        counts["defective cycle" if defective else "normal cycle"][newest.get(code, "none")] += 1
+    d, n = counts["defective cycle"], counts["normal cycle"]
+    sens = d["abnormal"] / max(1, d["abnormal"] + d["normal"])
+    spec = n["normal"] / max(1, n["abnormal"] + n["normal"])
+    total = len(truth)
+    unc = (d["uncallable"] + n["uncallable"] + d["none"] + n["none"]) / max(1, total)
+    return {"n": total, "counts": {k: dict(v) for k, v in counts.items()},
+            "sensitivity": sens, "specificity": spec,
+            "balanced_accuracy": (sens + spec) / 2, "uncallable_share": unc}

@@ -1,0 +1,110 @@
+"""The demo's SYNTHETIC assay generator and the screening call measured against its truth.
+
+Checked against a documented synthetic generator with known truth
+(``decidua.synthetic.assays``; latent ``defective_cycle`` in ``truth.csv``): the shipped
+files are exactly what the seeded generator writes, the drawn effects go the published
+way, and the call computed on the demo database after ``decidua demo`` meets the bounds
+docs/demo.md reports.
+"""
+
+from __future__ import annotations
+
+import csv
+import filecmp
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from decidua.cli import app
+from decidua.services.demo import assays_dir, demo_accuracy, demo_dir
+from decidua.synthetic.assays import (
+    REFERENCE_GENE,
+    TIMING_GENES,
+    generate_assays,
+    training_curves,
+    write_assays,
+)
+
+runner = CliRunner()
+
+
+def _truth() -> list[dict[str, str]]:
+    with (demo_dir() / "truth.csv").open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_shipped_files_are_what_the_seeded_generator_writes(tmp_path: Path) -> None:
+    out = write_assays(demo_dir() / "truth.csv", tmp_path)
+    shipped = sorted(p.relative_to(assays_dir()) for p in assays_dir().rglob("*.csv"))
+    made = sorted(p.relative_to(out) for p in out.rglob("*.csv"))
+    assert shipped == made and len(made) > 4
+    for rel in made:
+        assert filecmp.cmp(out / rel, assays_dir() / rel, shallow=False), rel
+
+
+def test_plates_are_callable_and_cover_every_biopsy_once() -> None:
+    truth = _truth()
+    a = generate_assays(truth)
+    mapped = [r["biopsy_id"] for m in a.maps for r in m]
+    assert sorted(mapped) == sorted(r["biopsy_id"] for r in truth)
+    for wells, pmap in zip(a.plates, a.maps, strict=True):
+        assert len(pmap) >= 10  # a plate of >= 10 biopsies gets its own shift
+        assert len({w["well"] for w in wells}) == len(wells) <= 384
+        assert {w["target"] for w in wells} == {*TIMING_GENES, REFERENCE_GENE}
+    assert generate_assays(truth[:30], seed=5) == generate_assays(truth[:30], seed=5)
+
+
+def test_effects_go_the_published_way() -> None:
+    truth = _truth()
+    a = generate_assays(truth)
+    bad = {r["biopsy_id"] for r in truth if r["defective_cycle"] == "true"}
+    day = {r["biopsy_id"]: float(r["true_lh_day"]) for r in truth}
+    lag = np.array([day[b] - a.expression_day[b] for b in bad])
+    assert lag.min() >= 3.0 and lag.max() <= 5.0  # out of phase: >= 3 days (Castelbaum)
+
+    def rate(rows, num, den):  # noqa: ANN001, ANN202
+        tot = {True: [0, 0], False: [0, 0]}
+        for r in rows:
+            t = tot[r["biopsy_id"] in bad]
+            t[0] += r[num]
+            t[1] += r[den]
+        return tot[True][0] / tot[True][1], tot[False][0] / tot[False][1]
+
+    cfu_bad, cfu_ok = rate(a.cfu, "colonies", "cells_seeded")
+    assert 1.2 < cfu_ok / cfu_bad < 1.9  # Tewary 2020 ratio 1.52, sampling error
+    unk_bad, unk_ok = rate(a.unk, "cd56_positive", "stromal_cells")
+    assert 0.05 < unk_ok < 0.075 and 0.09 < unk_bad < 0.135  # Tuckerman 6.2 % / 11.2 %
+
+
+def test_curves_follow_the_reference_genes() -> None:
+    c = training_curves()
+    # IGFBP1 rises through the luteal phase (ΔCq falls: higher = less expression)
+    j = TIMING_GENES.index("IGFBP1")
+    assert c.at(12)[j] < c.at(6)[j] - 2
+    assert np.all(np.linalg.eigvalsh(c.cov) > 0)
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.sqlite'}"
+    r = runner.invoke(app, ["demo", "--database", url])
+    assert r.exit_code == 0, r.output
+    assert "computed calls" in r.output
+    return url
+
+
+def test_call_against_truth_meets_the_bounds_that_hold(demo_db: str) -> None:
+    from decidua.store.session import session_scope, set_default_url
+
+    set_default_url(demo_db)
+    with session_scope() as s:
+        acc = demo_accuracy(s)
+    assert acc["n"] == len(_truth())
+    assert acc["uncallable_share"] <= 0.20
+    assert acc["sensitivity"] >= 0.75
+    # target 0.7 is NOT met (docs/demo.md: asynchrony and uNK flags in normal cycles);
+    # checked: clearly better than chance, and as documented
+    assert acc["balanced_accuracy"] >= 0.62
+    assert acc["specificity"] >= 0.45
