@@ -5,6 +5,8 @@ Pure (numpy/scipy only): no database, web or CLI code. One concept per module:
 - :mod:`decidua.stats.intervals` — the one interval type every result uses.
 - :mod:`decidua.stats.calibration` — Platt scaling, reliability (ECE, Brier),
   the split-conformal quantile.
+- :mod:`decidua.stats.trial` — the cohort trial model: arm effect on any marker
+  adjusted for baseline and age (Poisson / negative binomial / linear).
 """
 
 from decidua.stats.intervals import Interval

@@ -322,7 +322,9 @@ def fit_trial(
 ) -> TrialFit:
     """Treatment effect on follow-up CFU counts, adjusted for baseline and age.
 
-    Model: ``followup_colonies ~ arm + log(baseline_colonies + 0.5) + age``
+    The CFU case of :func:`decidua.stats.trial.fit_arm_effect` (which fits
+    the same model for any marker). Model:
+    ``followup_colonies ~ arm + log(baseline_colonies + 0.5) + age``
     with ``log(cells_seeded)`` as offset, Poisson or negative-binomial (NB2,
     ``alpha`` by maximum likelihood, ``statsmodels`` discrete
     ``NegativeBinomial``). ``exp(beta_arm)`` is the rate ratio, the form of
@@ -361,8 +363,7 @@ def fit_trial(
     >>> fit.family, fit.interval.contains(1.5), fit.lower < fit.rate_ratio < fit.upper
     ('negbin', True, True)
     """
-    import statsmodels.api as sm
-    import statsmodels.formula.api as smf
+    from decidua.stats.trial import fit_arm_effect
 
     need = {"arm", "baseline_colonies", "followup_colonies"} | (
         {"age"} if "age" in covariates else set()
@@ -370,54 +371,21 @@ def fit_trial(
     missing = sorted(need - set(data.columns))
     if missing:
         raise InputError(f"trial table lacks column(s): {', '.join(missing)}")
-    df = data.copy()
-    df["arm"] = df["arm"].astype(int)
-    if "cells_seeded" not in df:
-        df["cells_seeded"] = 1
-    if (df["cells_seeded"] <= 0).any():
-        raise InputError("cells seeded must be > 0", column="cells_seeded")
-    if (df[["baseline_colonies", "followup_colonies"]] < 0).any().any():
-        raise InputError("colony counts must be >= 0")
-    df["log_baseline"] = np.log(df["baseline_colonies"] + 0.5)
-    df["log_cells"] = np.log(df["cells_seeded"].astype(float))
-    if len(df) < len(covariates) + 3 or df["arm"].nunique() < 2:
-        raise ModelError("too few women (or only one arm) to fit the trial model")
     if family not in ("poisson", "negbin"):
         raise InputError(f"family must be 'poisson' or 'negbin', not {family!r}")
-    formula = "followup_colonies ~ arm" + "".join(f" + {c}" for c in covariates)
-    alpha_ci = 1.0 - confidence
-    try:
-        if family == "poisson":
-            res = smf.glm(formula, df, family=sm.families.Poisson(), offset=df["log_cells"]).fit()
-            disp = None
-            pearson = float(res.pearson_chi2 / res.df_resid)
-        else:
-            res = smf.negativebinomial(formula, df, offset=df["log_cells"]).fit(
-                disp=0, maxiter=200, method="bfgs"
-            )
-            if not res.mle_retvals.get("converged", True):
-                raise ModelError("negative-binomial fit did not converge")
-            disp = float(res.params["alpha"])
-            mu = res.predict(df, offset=df["log_cells"])
-            var = mu + disp * mu**2
-            pearson = float(((df["followup_colonies"] - mu) ** 2 / var).sum()
-                            / (len(df) - len(res.params)))
-    except (np.linalg.LinAlgError, ValueError) as exc:
-        raise ModelError(f"trial model failed: {exc}") from None
-    ci = res.conf_int(alpha_ci)
-    terms = [t for t in res.params.index if t != "alpha"]
-    coef = pd.DataFrame({
-        "term": terms,
-        "estimate": [float(res.params[t]) for t in terms],
-        "se": [float(res.bse[t]) for t in terms],
-        "lower": [float(ci.loc[t, 0]) for t in terms],
-        "upper": [float(ci.loc[t, 1]) for t in terms],
-        "p": [float(res.pvalues[t]) for t in terms],
-    })
-    b = float(res.params["arm"])
-    return TrialFit(family, math.exp(b), math.exp(float(ci.loc["arm", 0])),
-                    math.exp(float(ci.loc["arm", 1])), float(res.pvalues["arm"]), coef, disp,
-                    pearson, len(df), formula, confidence)
+    if "cells_seeded" in data and (data["cells_seeded"] <= 0).any():
+        raise InputError("cells seeded must be > 0", column="cells_seeded")
+    if (data[["baseline_colonies", "followup_colonies"]] < 0).any().any():
+        raise InputError("colony counts must be >= 0")
+    tidy = data.rename(columns={"baseline_colonies": "baseline", "cells_seeded": "exposure"})
+    tidy = tidy.drop(columns=[c for c in ("participant",) if c in tidy])
+    fit = fit_arm_effect(tidy, family, confidence=confidence, outcome="followup_colonies",
+                         exposure="exposure",
+                         covariates=tuple("baseline" if c == "log_baseline" else c
+                                          for c in covariates))
+    pearson = fit.pearson_dispersion if fit.pearson_dispersion is not None else float("nan")
+    return TrialFit(family, fit.effect.estimate, fit.effect.low, fit.effect.high, fit.p_value,
+                    fit.coefficients, fit.dispersion, pearson, fit.n, fit.formula, confidence)
 
 
 def validate_counts(df: pd.DataFrame, *, file: str | None = None,
