@@ -88,8 +88,11 @@ def test_curves_follow_the_reference_genes() -> None:
 
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.sqlite'}"
-    r = runner.invoke(app, ["demo", "--database", url])
+    where = tmp_path_factory.mktemp("demo")
+    url = f"sqlite:///{where / 'demo.sqlite'}"
+    # module-scoped: the per-test $DECIDUA_USER is set here too (the demo makes it admin)
+    env = {"DECIDUA_USER": "tester", "DECIDUA_DATA_DIR": str(where / "var")}
+    r = runner.invoke(app, ["demo", "--database", url], env=env)
     assert r.exit_code == 0, r.output
     assert "computed calls" in r.output
     return url
@@ -108,3 +111,15 @@ def test_call_against_truth_meets_the_bounds_that_hold(demo_db: str) -> None:
     # checked: clearly better than chance, and as documented
     assert acc["balanced_accuracy"] >= 0.62
     assert acc["specificity"] >= 0.45
+
+
+def test_demo_risk_uses_the_computed_calls(demo_db: str) -> None:
+    import json
+
+    r = runner.invoke(app, ["--db", demo_db, "risk", "patient", "DEC-0003", "--json"])
+    assert r.exit_code == 0, r.output
+    calls = json.loads(r.output)["biopsy_calls"]
+    assert calls and all(c["source"] == "computed" for c in calls)
+    for c in calls:
+        shown = runner.invoke(app, ["--db", demo_db, "biopsy", "show", c["biopsy"], "--json"])
+        assert json.loads(shown.output)["call"] == c["call"] == c["computed_call"]
