@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from decidua import RESEARCH_USE_LABEL
-from decidua.reports.model import Footer, Row, Table, footer, sha256_of
+from decidua.reports.model import Footer, Plot, Row, Table, footer, sha256_of
 
 #: Fields of a stored result that a signature covers (ids and row times are not content).
 SIGNED_FIELDS = ("kind", "result_key", "values", "qc_status", "batch", "source_file",
@@ -124,6 +124,54 @@ def _flat_values(values: Mapping[str, Any], prefix: str = "") -> list[tuple[str,
     return out
 
 
+def elisa_plots(results: Sequence[Mapping[str, Any]]) -> tuple[Plot, ...]:
+    """One standard-curve plot per stored ELISA plate (file, plate, analyte) of the results
+    (kind ``decidualization`` with ``values.assay == "elisa"``), this biopsy's sample wells
+    on it (in-well concentration = back-calculated concentration / dilution).
+
+    Examples
+    --------
+    >>> r = {"kind": "decidualization", "source_sha256": "ab", "values": {
+    ...     "assay": "elisa", "plate": "P1", "analyte": "PRL", "sample": "d0",
+    ...     "culture_day": 0.0, "curve": {"model": "4pl", "params": {"a": 0, "b": 1,
+    ...     "c": 9, "d": 2}, "r2": 0.99, "lloq": 1.0, "uloq": 50.0},
+    ...     "wells": [{"well": "C1", "od": 0.5, "concentration": 8.0, "dilution": 2.0}]}}
+    >>> [p.data["samples"] for p in elisa_plots([r])]
+    [[{'label': 'd0 (day 0)', 'x': 4.0, 'od': 0.5}]]
+    """
+    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for r in results:
+        v = r.get("values") or {}
+        if r.get("kind") != "decidualization" or not isinstance(v, Mapping) \
+                or v.get("assay") != "elisa" or not isinstance(v.get("curve"), Mapping):
+            continue
+        curve = v["curve"]
+        key = (str(r.get("source_sha256") or ""), str(v.get("plate")), str(v.get("analyte")))
+        g = groups.setdefault(key, {
+            "plate": v.get("plate"), "analyte": v.get("analyte"), "model": curve.get("model"),
+            "params": dict(curve.get("params") or {}), "r2": curve.get("r2"),
+            "lloq": curve.get("lloq"), "uloq": curve.get("uloq"), "samples": [],
+            "file": r.get("source_file")})
+        day = v.get("culture_day")
+        label = str(v.get("sample")) + ("" if day is None else f" (day {day:g})")
+        for w in v.get("wells") or []:
+            conc, od = w.get("concentration"), w.get("od")
+            if conc is None or od is None or w.get("mask"):
+                continue
+            g["samples"].append({"label": label, "x": conc / (w.get("dilution") or 1.0),
+                                 "od": od})
+    out = []
+    for (_sha, plate, analyte), g in groups.items():
+        if not g["params"] or g["model"] is None:
+            continue
+        g["samples"].sort(key=lambda s: (s["x"], s["label"]))
+        out.append(Plot("elisa_curve", f"ELISA standard curve: {analyte}, plate {plate}", g,
+                        f"The fitted standard curve of the plate (from file "
+                        f"{g.pop('file') or '?'}) with this biopsy's sample wells on it; "
+                        "dashed lines: limits of quantification."))
+    return tuple(out)
+
+
 def build_biopsy_report(
     doc: Mapping[str, Any],
     *,
@@ -198,6 +246,7 @@ def build_biopsy_report(
             versions.append((f"{r.get('kind')} reference", r.get("analysis_version")))
         sums.append((f"file {r.get('source_file') or '?'}", r.get("source_sha256")))
 
+    plots = elisa_plots(results)
     sig = Signature("unsigned")
     if signoffs:
         last = max(signoffs, key=lambda s: s["version"])
@@ -214,4 +263,4 @@ def build_biopsy_report(
                         reasons=tuple(doc.get("reasons") or ()),
                         rule_version=doc.get("rule_version"), components=comp,
                         assays=tuple(assays), signature=sig, results_sha256=digest,
-                        footer=foot)
+                        footer=foot, plots=plots)

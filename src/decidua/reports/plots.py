@@ -174,9 +174,69 @@ def risk_hist(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
 
 
 #: Figure builders by :attr:`Plot.kind`.
+def elisa_curve(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
+    """A stored ELISA plate's standard curve (from its stored parameters) with this biopsy's
+    samples on it, and the LLOQ / ULOQ.
+
+    The stored result keeps the fitted curve (model and parameters), not the standards'
+    ODs, so the curve is drawn from its parameters (:func:`decidua.assays.elisa.models.response`)
+    and each sample well at its in-well concentration (back-calculated, dilution removed)
+    and OD. ``data``: ``plate, analyte, model, params`` {a, b, c, d[, g]}, ``r2``,
+    ``lloq, uloq`` (in the well), ``samples`` [{label, x, od}].
+
+    Examples
+    --------
+    >>> fig = elisa_curve({"plate": "P1", "analyte": "PRL", "model": "4pl",
+    ...     "params": {"a": 0.05, "b": 1.2, "c": 150.0, "d": 3.2}, "r2": 0.999,
+    ...     "lloq": 5.0, "uloq": 400.0, "samples": [{"label": "d0", "x": 20.0, "od": 0.4}]})
+    >>> len(fig.axes)
+    1
+    """
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from decidua.assays.elisa.models import response
+
+    _pyplot()
+    params = data["params"]
+    theta = np.array([float(params[k]) for k in ("a", "b", "c", "d", "g") if k in params])
+    xs = [float(s["x"]) for s in data.get("samples", ()) if s.get("x") and s["x"] > 0]
+    qs = [float(q) for q in (data.get("lloq"), data.get("uloq")) if q and q > 0]
+    c = abs(float(params["c"])) or 1.0
+    lo = min([*xs, *qs, c / 30.0]) / 2.0
+    hi = max([*xs, *qs, c * 30.0]) * 2.0
+    fig = Figure(figsize=(6.0, 3.4), layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_xscale("log")
+    grid = np.geomspace(lo, hi, 200)
+    r2 = data.get("r2")
+    ax.plot(grid, response(str(data["model"]), grid, theta), color="0.2", lw=1.5,
+            label=f"{str(data['model']).upper()} standard curve"
+            + (f" (R\u00b2 {r2:.4f})" if isinstance(r2, float) else ""))
+    pts = [s for s in data.get("samples", ()) if s.get("x") and s["x"] > 0
+           and s.get("od") is not None]
+    if pts:
+        ax.plot([s["x"] for s in pts], [s["od"] for s in pts], "x", color="tab:orange",
+                ms=8, mew=2, label="this biopsy's samples (in the well)")
+        for s in pts:
+            ax.annotate(str(s.get("label", "")), (s["x"], s["od"]), fontsize=7,
+                        xytext=(4, 4), textcoords="offset points")
+    for q, name in ((data.get("lloq"), "LLOQ"), (data.get("uloq"), "ULOQ")):
+        if q and q > 0:
+            ax.axvline(q, color="tab:green", ls="--", lw=1)
+            ax.annotate(name, (q, ax.get_ylim()[1]), fontsize=7, ha="center", va="bottom")
+    ax.set_xlim(lo, hi)
+    ax.set_xlabel("concentration (assay units, in the well)")
+    ax.set_ylabel("response (OD)")
+    ax.set_title(f"plate {data.get('plate')}" + (f" \u2014 {data['analyte']}"
+                                                   if data.get("analyte") else ""), fontsize=9)
+    ax.legend(fontsize=7, loc="best")
+    return fig
+
+
 BUILDERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "risk_series": risk_series, "history": history_timeline, "timing": timing,
-    "risk_hist": risk_hist}
+    "risk_hist": risk_hist, "elisa_curve": elisa_curve}
 
 
 def figure(kind: str, data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
