@@ -162,6 +162,8 @@ CASES: dict[str, Callable[[Inputs], list[str]]] = {
                             "--json"],
     "qpcr quantify": lambda i: ["qpcr", "quantify", str(DATA / "qpcr" / "livak2001_cmyc_gapdh.csv"),
                                 "--reference-gene", "GAPDH", "--calibrator", "brain", "--json"],
+    "senescence index": lambda i: ["senescence", "index",
+                                   str(DATA / "senescence" / "index_plate.csv"), "--json"],
     "decidualization fit": lambda i: ["decidualization", "fit", str(i.cultures()), "-o",
                                       str(i.tmp / "dref.json"), "--json"],
     "decidualization course": lambda i: ["decidualization", "course", str(i.cultures()),

@@ -44,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                     "CpG and non-CpG methylation from bisulfite data."),
     "elisa": ("decidua.cli.elisa", "app", "ELISA plates: 4PL/5PL standard curves, concentrations."),
     "qpcr": ("decidua.cli.qpcr", "app", "RT-qPCR: read plates, ΔCq, ΔΔCq, efficiency, RQ."),
+    "senescence": ("decidua.cli.senescence", "app", "Senescence: pro-senescent index from qPCR."),
     "decidualization": ("decidua.cli.decidualization", "app",
                         "Decidualization time courses: fold change, AUC, class vs reference."),
     "unk": ("decidua.cli.unk", "app", "uNK density from CD56 images or field counts."),

@@ -107,6 +107,7 @@ RULES: tuple[Rule, ...] = (
     Rule("cfu", None, note="images and count tables"),
     Rule("methylation", None, note="sequencing files"),
     Rule("qpcr", None, note="instrument files"),
+    Rule("senescence", None, note="instrument files"),
     Rule("elisa", None, note="plate files"),
     Rule("unk", None, note="images and count tables"),
     Rule("decidualization", None, note="culture tables and reference files"),

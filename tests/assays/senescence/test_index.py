@@ -110,3 +110,24 @@ def test_bad_values():
         senescence_index({"CDKN2A": 5.0, "DIO2": 1.0, "SCARA5": 4.0}, cq_sd={"SCARA5": -1})
     with pytest.raises(InputError):
         relative_expression("DIO2", 1.0, 0.1, level=1.5)
+
+
+def test_cli_json_on_the_synthetic_plate(tmp_path):
+    import json
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from decidua.cli import app
+
+    data = Path(__file__).resolve().parents[2] / "data" / "senescence"
+    r = CliRunner().invoke(app, ["senescence", "index", str(data / "index_plate.csv"), "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    got = {s["sample"]: s["index"]["estimate"] for s in doc["samples"]}
+    assert got == pytest.approx({"decidual": -4.0, "senescent": 4.0})
+    bad = tmp_path / "plate.csv"
+    bad.write_text("".join(line for line in (data / "index_plate.csv").open()
+                           if ",SCARA5," not in line))
+    r = CliRunner().invoke(app, ["senescence", "index", str(bad)])
+    assert r.exit_code == 1 and "SCARA5" in r.stderr
