@@ -128,6 +128,30 @@ def _import(i: Inputs) -> list[str]:
     return [*i.loaded_db()[:2], "import", "patients", str(EXAMPLES / "patients.csv"), "--json"]
 
 
+def _trial(i: Inputs) -> list[str]:
+    """A stored two-arm CFU trial of 6 women (synthetic counts) for `trial analyse`."""
+    files = {
+        "patients": ["patient_id,year_of_birth,study_group,consent_research"],
+        "biopsies": ["biopsy_id,patient_id,biopsy_date"],
+        "interventions": ["patient_id,kind,start_date,trial_arm"],
+        "cfu": ["biopsy_id,plate,well,cells_seeded,colonies"],
+    }
+    counts = [(10, 14), (8, 13), (20, 31), (9, 9), (12, 11), (15, 17)]
+    for k, (base, follow) in enumerate(counts):
+        pid = f"TR-{k}"
+        files["patients"].append(f"{pid},{1985 + k},rpl,yes")
+        files["biopsies"] += [f"{pid}-B1,{pid},2022-01-10", f"{pid}-B2,{pid},2022-05-10"]
+        arm = "active" if k < 3 else "placebo"
+        files["interventions"].append(f"{pid},sitagliptin,2022-02-01,{arm}")
+        files["cfu"] += [f"{pid}-B1,P1,A1,5000,{base}", f"{pid}-B2,P1,A1,5000,{follow}"]
+    for kind, lines in files.items():
+        f = i.tmp / f"trial_{kind}.csv"
+        f.write_text("\n".join(lines) + "\n")
+        r = runner.invoke(app, ["--db", i.db, "import", kind, str(f)])
+        assert r.exit_code == 0, r.output
+    return ["--db", i.db, "trial", "analyse", "cfu", "--family", "poisson", "--json"]
+
+
 CASES: dict[str, Callable[[Inputs], list[str]]] = {
     "import": _import,
     "patients list": lambda i: [*i.loaded_db(), "patients", "list", "--json"],
@@ -146,6 +170,7 @@ CASES: dict[str, Callable[[Inputs], list[str]]] = {
     "pathway patient": lambda i: [*i.loaded_db(), "pathway", "patient", "EX-001", "--json"],
     "cfu count": lambda i: ["cfu", "count", str(i.dish()), "--json"],
     "cfu correct": lambda i: ["cfu", "correct", str(i.dish()), "--add", "10,10", "--json"],
+    "trial analyse": _trial,
     "cfu stats": lambda i: ["cfu", "stats", str(EXAMPLES / "cfu.csv"), "--json"],
     # regions on a chromosome the input lacks: a warning (stderr) beside the JSON
     "methylation summarize": lambda i: [

@@ -59,6 +59,7 @@ SAMPLES: dict[str, list[tuple[list[str], dict]]] = {
                        (["X-1", "-o", "r.pdf", "--pseudonymise"], {"pseudonymise": True})],
     "report biopsy": [(["B-1", "-o", "r.pdf"], {})],
     "report cohort": [(["-o", "c.html"], {})],
+    "trial analyse": [(["cfu"], {})],
     "biopsy sign": [(["B-1"], {})],
     "export": [
         (["-o", "out"], {"include_non_consented": False}),
@@ -97,6 +98,7 @@ def test_every_cli_command_is_in_the_role_table() -> None:
         ("elisa fit", {}, {"none", *ROLES}),
         ("db downgrade", {}, {"admin"}),
         ("db backup", {}, {"admin"}),
+        ("trial analyse", {}, {"admin", "researcher"}),
         ("users add", {"role": "admin"}, {"admin"}),
         ("users deactivate", {}, {"admin"}),
         ("export", {"include_non_consented": True}, {"admin"}),

@@ -53,6 +53,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                   "Reference centiles by cycle day (fit a clinic's own)."),
     "report": ("decidua.cli.report", "app",
                "Reports: patient letters and biopsy lab reports as PDF or HTML."),
+    "trial": ("decidua.cli.trial", "app",
+              "Cohort trial analysis: arm effect on a stored marker."),
     "serve": ("decidua.cli.serve", "serve_command", "Run the clinic web application."),
 }  # fmt: skip
 

@@ -148,6 +148,7 @@ RULES: tuple[Rule, ...] = (
          when=_only("pseudonymise", True)),
     Rule("report biopsy", frozenset({ADMIN, CLINICIAN, SCIENTIST})),
     Rule("report cohort", frozenset({ADMIN, RESEARCHER}), note="pseudonymised aggregates"),
+    Rule("trial analyse", frozenset({ADMIN, RESEARCHER}), note="read-only cohort model"),
     Rule("biopsy sign", frozenset({ADMIN, SCIENTIST}), note="a scientist's signature"),
     Rule("demo", frozenset({ADMIN}), bootstrap="fresh_demo", target="database"),
     Rule("serve", frozenset({ADMIN}),
