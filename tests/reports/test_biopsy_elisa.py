@@ -84,3 +84,61 @@ def test_each_sample_well_lies_on_the_stored_curve(with_elisa: str) -> None:
     for x in d["samples"]:
         assert response("4pl", np.array([x["x"]]), theta)[0] == pytest.approx(x["od"],
                                                                                rel=1e-6)
+
+
+def test_biopsy_report_shows_the_cfu_overlay_a_result_names(loaded: str,
+                                                            tmp_path: Path) -> None:
+    """A colony count by `decidua cfu count --overlay-dir` (a synthetic dish of the
+    clonogenicity generator), stored on a biopsy naming its overlay: the report embeds
+    exactly that picture (PNG bytes as written) with its SHA-256; a result naming a file
+    that does not exist says so and shows no picture. No importer stores an overlay path
+    yet, so the result rows are written through the store directly."""
+    import hashlib
+    import json
+
+    import cv2
+    from sqlalchemy import select
+
+    from decidua.assays.clonogenicity.synthetic import make_plate
+    from decidua.store import models as m
+    from decidua.store.session import session_scope
+
+    plate = make_plate("dish", 12, seed=0, px_per_mm=12)
+    img = tmp_path / "dish1.png"
+    cv2.imwrite(str(img), plate.image[..., ::-1])
+    res = runner.invoke(app, ["cfu", "count", str(img), "--overlay-dir", str(tmp_path / "qc"),
+                              "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    doc = doc[0] if isinstance(doc, list) else doc
+    overlay = Path(doc["overlay"])
+    png = overlay.read_bytes()
+    with session_scope(loaded) as s:
+        b = s.scalar(select(m.Biopsy).where(m.Biopsy.code == "EX-002-B1"))
+        for key, path in (("dish1", str(overlay)), ("dish2", str(tmp_path / "gone.png"))):
+            s.add(m.AssayResult(biopsy_id=b.id, kind="cfu", result_key=f"plate={key}",
+                                values={"plate": key, "colonies": 12, "cells_seeded": 500,
+                                        "method": "image", "overlay": path},
+                                qc_status="pass", source_file=img.name,
+                                source_sha256=hashlib.sha256(img.read_bytes()).hexdigest()))
+
+    out = tmp_path / "b.html"
+    res = _run(loaded, "report", "biopsy", "EX-002-B1", "-o", str(out), user="cleo")
+    assert res.exit_code == 0, res.output
+    html = out.read_text()
+    assert "QC overlays" in html
+    uris = re.findall(r'<img src="data:image/png;base64,([^"]+)" alt="QC overlay', html)
+    assert [base64.b64decode(u) for u in uris] == [png]
+    assert hashlib.sha256(png).hexdigest() in html
+    assert f"{tmp_path / 'gone.png'}: not found" in html
+
+    pdf = tmp_path / "b.pdf"
+    res = _run(loaded, "report", "biopsy", "EX-002-B1", "-o", str(pdf), user="cleo")
+    assert res.exit_code == 0, res.output
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(pdf.read_bytes()))
+    sizes = [im.image.size for p in reader.pages for im in p.images]
+    assert plate.image.shape[1::-1] in sizes, sizes
+    text = " ".join(p.extract_text() for p in reader.pages)
+    assert "QC overlay of result" in re.sub(r"\s+", " ", text)

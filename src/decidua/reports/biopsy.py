@@ -11,8 +11,10 @@ Research use only; not a diagnostic device.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import PurePath as Path
 from typing import Any
 
 from decidua import RESEARCH_USE_LABEL
@@ -21,6 +23,10 @@ from decidua.reports.model import Footer, Plot, Row, Table, footer, sha256_of
 #: Fields of a stored result that a signature covers (ids and row times are not content).
 SIGNED_FIELDS = ("kind", "result_key", "values", "qc_status", "batch", "source_file",
                  "source_sha256", "importer_version", "analysis_version")
+
+
+#: First bytes of a PNG file (overlays are PNG: ``save_overlay`` of the CFU / uNK counts).
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def results_digest(results: Sequence[Mapping[str, Any]]) -> str:
@@ -181,6 +187,7 @@ def build_biopsy_report(
     on_treatment: bool = False,
     clinic_call: str | None = None,
     signoffs: Sequence[Mapping[str, Any]] = (),
+    overlays: Mapping[str, bytes] | None = None,
     generated_at: dt.datetime | str | None = None,
     decidua_version: str | None = None,
 ) -> BiopsyReport:
@@ -196,6 +203,11 @@ def build_biopsy_report(
     signoffs
         Stored sign-offs, any order: ``version, actor, display_name, role,
         signed_at`` (date or ISO text), ``results_sha256``, ``note``.
+    overlays
+        QC overlay pictures (PNG bytes) by the path a result names in
+        ``values["overlay"]`` (CFU / uNK counts), as the caller read them; a named
+        overlay missing here is reported as not found. Each is shown with its SHA-256,
+        which the footer lists too.
     generated_at, decidua_version
         As in :func:`decidua.reports.patient.build_patient_report`.
 
@@ -227,6 +239,7 @@ def build_biopsy_report(
     versions: list[tuple[str, str | None]] = [("screening rules", doc.get("rule_version"))]
     sums: list[tuple[str, str | None]] = [("results", digest)]
     assays = []
+    overlay_plots: list[Plot] = []
     for k, r in enumerate(results, start=1):
         values = r.get("values") or {}
         flags = values.get("flags") if isinstance(values, Mapping) else None
@@ -239,6 +252,21 @@ def build_biopsy_report(
                 ("importer", str(r.get("importer_version") or "")),
                 ("model / reference", str(r.get("analysis_version") or "-"))]
         rows += [(f"value: {n}", v) for n, v in _flat_values(values) if n != "flags"]
+        ov = values.get("overlay") if isinstance(values, Mapping) else None
+        if isinstance(ov, str) and ov:
+            png = (overlays or {}).get(ov)
+            if png is None or not png.startswith(PNG_MAGIC):
+                rows.append(("QC overlay", f"{ov}: not found" if png is None
+                             else f"{ov}: not a PNG picture, not shown"))
+            else:
+                osha = hashlib.sha256(png).hexdigest()
+                rows.append(("QC overlay", f"{ov} (SHA-256 {osha})"))
+                overlay_plots.append(Plot(
+                    "overlay", f"QC overlay of result {k} ({r.get('kind')}): "
+                    f"{Path(ov).name}", {"png": png},
+                    f"The counting program's picture of what it counted; file SHA-256 "
+                    f"{osha[:16]}."))
+                sums.append((f"overlay {Path(ov).name}", osha))
         assays.append(Table(f"Result {k}: {r.get('kind')}", ("field", "value"),
                             tuple(Row(x) for x in rows)))
         versions.append((f"{r.get('kind')} importer", r.get("importer_version")))
@@ -246,7 +274,7 @@ def build_biopsy_report(
             versions.append((f"{r.get('kind')} reference", r.get("analysis_version")))
         sums.append((f"file {r.get('source_file') or '?'}", r.get("source_sha256")))
 
-    plots = elisa_plots(results)
+    plots = (*elisa_plots(results), *overlay_plots)
     sig = Signature("unsigned")
     if signoffs:
         last = max(signoffs, key=lambda s: s["version"])

@@ -9,6 +9,7 @@ system libraries (Debian: ``libpango-1.0-0 libpangoft2-1.0-0``) and a font
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,11 @@ def _plots(report: Any, fmt: str) -> list[dict[str, str]]:
 
     out = []
     for p in getattr(report, "plots", ()):
-        fig = plots.figure(p.kind, p.data)
-        out.append({"kind": p.kind, "title": p.title, "caption": p.caption,
-                    "src": plots.data_uri(fig, "svg" if fmt == "html" else "png")})
+        if p.kind == "overlay":  # a stored picture (PNG bytes), shown as it is
+            src = "data:image/png;base64," + base64.b64encode(p.data["png"]).decode()
+        else:
+            src = plots.data_uri(plots.figure(p.kind, p.data), "svg" if fmt == "html" else "png")
+        out.append({"kind": p.kind, "title": p.title, "caption": p.caption, "src": src})
     return out
 
 

@@ -142,7 +142,22 @@ def biopsy_report(
     return build_biopsy_report(
         doc, patient_id=b.patient.pseudonym, biopsy_date=b.biopsy_date,
         cycle_number=b.cycle_number, on_treatment=b.on_treatment, clinic_call=b.clinic_call,
-        signoffs=signoffs(session, code), generated_at=generated_at)
+        signoffs=signoffs(session, code), overlays=read_overlays(doc.get("results") or []),
+        generated_at=generated_at)
+
+
+def read_overlays(results: list[dict[str, Any]]) -> dict[str, bytes]:
+    """The overlay pictures the results name (``values["overlay"]``) that exist as files,
+    by the path as stored (a relative path is read from the working directory)."""
+    out: dict[str, bytes] = {}
+    for r in results:
+        v = r.get("values") or {}
+        ov = v.get("overlay") if isinstance(v, dict) else None
+        if isinstance(ov, str) and ov and ov not in out:
+            p = Path(ov)
+            if p.is_file():
+                out[ov] = p.read_bytes()
+    return out
 
 
 @dataclass(frozen=True)
