@@ -116,6 +116,15 @@ class GeneCurves:
         (days, genes) mean ΔCq on the grid, genes in :data:`TIMING_GENES` order.
     cov
         (genes, genes) pooled within-batch residual covariance off the curves.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> c = GeneCurves(np.array([5.0, 9.0]), np.array([[1.0, 2.0], [3.0, 6.0]]), np.eye(2))
+    >>> c.at(7.0).tolist()
+    [2.0, 4.0]
+    >>> c.at(30.0).tolist()  # clipped to the grid
+    [3.0, 6.0]
     """
 
     days: np.ndarray
@@ -143,6 +152,14 @@ def training_curves() -> GeneCurves:
     :data:`CURVE_BANDWIDTH`) on a quarter-day grid over the estimates' range; the
     residual covariance is pooled over all training biopsies, the 18 % the reference
     flags asynchronous included (so normal cycles are asynchronous about as often).
+
+    Examples
+    --------
+    >>> c = training_curves()
+    >>> c.mean.shape[1] == len(TIMING_GENES) == c.cov.shape[0]
+    True
+    >>> bool(np.all(np.linalg.eigvalsh(c.cov) > 0))  # a usable covariance
+    True
     """
     from decidua.assays.timing.default import load_default_reference
     from decidua.assays.timing.validation import load_endotime_training_data
@@ -182,6 +199,14 @@ class DemoAssays:
         Count-sheet rows.
     expression_day
         Per biopsy: the day its timing genes were drawn at (the latent truth).
+
+    Examples
+    --------
+    >>> rows = [{"biopsy_id": f"B{i}", "defective_cycle": "true", "true_lh_day": "8"}
+    ...         for i in range(10)]
+    >>> a = generate_assays(rows, seed=2)
+    >>> isinstance(a, DemoAssays), all(d < 8 for d in a.expression_day.values())
+    (True, True)
     """
 
     plates: list[list[dict[str, Any]]]
@@ -296,7 +321,18 @@ def _write(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def write_assays(truth_csv: str | Path, out_dir: str | Path, *, seed: int = ASSAY_SEED) -> Path:
     """Generate from ``truth_csv`` and write ``qpcr/plate-NN.csv``, ``qpcr/plate-NN-map.csv``,
-    ``cfu.csv`` and ``unk.csv`` under ``out_dir``; returns ``out_dir``."""
+    ``cfu.csv`` and ``unk.csv`` under ``out_dir``; returns ``out_dir``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> _ = (d / "truth.csv").write_text("biopsy_id,defective_cycle,true_lh_day\\n"
+    ...     + "".join(f"B{i},false,7\\n" for i in range(10)))
+    >>> out = write_assays(d / "truth.csv", d / "assays", seed=3)
+    >>> sorted(p.name for p in (out / "qpcr").iterdir())
+    ['plate-01-map.csv', 'plate-01.csv']
+    """
     with Path(truth_csv).open(newline="") as fh:
         truth = list(csv.DictReader(fh))
     a = generate_assays(truth, seed=seed)
