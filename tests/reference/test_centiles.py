@@ -86,3 +86,28 @@ def test_shipped_references_are_labelled():
     assert (u.low, u.high, u.day_min, u.day_max) == (2.2, 13.9, 7, 9)
     assert u.classify(8, 14.0) == "high" and u.classify(8, 2.0) == "low"
     assert u.classify(10, 5.0).startswith("day outside")
+
+
+def test_value_at_is_the_known_quantile_and_inverts_centile():
+    """Synthetic truth: value ~ Normal(10 - 0.8 day, (0.5 + 0.1 day)^2); with 20,000 values
+    the fitted 10th / 50th / 90th centile lines lie on the true quantiles (z = ±1.2816),
+    and centile(day, value_at(day, q)) returns q on every scale."""
+    from decidua.errors import InputError
+
+    rng = np.random.default_rng(3)
+    day = rng.uniform(4, 12, 20_000)
+    sd = np.sqrt(0.25 + 0.1 * day)  # a variance linear in day, as the model assumes
+    ref = DayCentiles(ReferenceInfo("X", "test", "synthetic", "none")).fit(
+        day, 10 - 0.8 * day + rng.normal(0, 1, day.size) * sd)
+    days = np.array([5.0, 8.0, 11.0])
+    for q, z in ((0.1, -1.2816), (0.5, 0.0), (0.9, 1.2816)):
+        true = 10 - 0.8 * days + z * np.sqrt(0.25 + 0.1 * days)
+        assert ref.value_at(days, q) == pytest.approx(true, abs=0.05)
+    for transform, values in (("log", rng.lognormal(1, 0.5, 400)),
+                              ("logit", rng.uniform(2, 40, 400))):
+        r = DayCentiles(ReferenceInfo("Y", "t", "s", "none"), transform).fit(
+            rng.uniform(4, 12, 400), values)
+        for q in (0.05, 0.25, 0.5, 0.75, 0.95):
+            assert r.centile(days, r.value_at(days, q)) == pytest.approx(q, abs=1e-9)
+    with pytest.raises(InputError, match="centile"):
+        ref.value_at(8.0, 1.0)

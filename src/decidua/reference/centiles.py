@@ -109,6 +109,15 @@ def _forward(values: np.ndarray, transform: str) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+def _inverse(values: np.ndarray, transform: str) -> np.ndarray:
+    """Inverse of :func:`_forward`."""
+    if transform == "identity":
+        return values
+    if transform == "log":
+        return np.exp(values) - PCT_OFFSET
+    return (100.0 + 2 * PCT_OFFSET) / (1 + np.exp(-values)) - PCT_OFFSET
+
+
 class DayCentiles:
     """Centiles of a marker by cycle day, fitted from reference values.
 
@@ -197,6 +206,31 @@ class DayCentiles:
         n = p.n
         _, _, residuals, pos = self._fitted_arrays()
         return np.interp(z, residuals, pos, left=0.25 / n, right=1 - 0.25 / n)
+
+    def value_at(self, day: Iterable[float] | float, centile: float) -> np.ndarray:
+        """The value at ``centile`` (0-1) on each day: the inverse of :meth:`centile`
+        (for a centile chart's lines).
+
+        The quantile of the reference's standardised residuals (Hazen positions, linear
+        between them; beyond the extreme positions the extreme residual: no tail is
+        extrapolated), scaled by the day's mean and SD, back on the value's scale.
+        Days outside the fit are clipped to it, as in :meth:`centile`.
+
+        Raises
+        ------
+        InputError
+            ``centile`` not strictly between 0 and 1.
+        """
+        if not 0.0 < float(centile) < 1.0:
+            raise InputError("centile must be strictly between 0 and 1", column="centile",
+                             value=centile)
+        p = self._req()
+        mean_coef, var_coef, residuals, pos = self._fitted_arrays()
+        t = np.clip(np.atleast_1d(np.asarray(day, float)), p.day_min, p.day_max)
+        z = float(np.interp(float(centile), pos, residuals))
+        y = np.vander(t, 3) @ mean_coef + z * np.sqrt(
+            np.maximum(np.vander(t, 2) @ var_coef, p.var_floor))
+        return _inverse(y, p.transform)
 
     def in_range(self, day: float) -> bool:
         """Whether the day lies within the days the reference was fitted on."""
