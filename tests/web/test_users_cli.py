@@ -66,6 +66,12 @@ def test_serve_help_says_sqlite_runs_one_worker() -> None:
     assert "--workers" in text and "SQLite" in text and "one worker" in text
 
 
-def test_serve_refuses_several_workers_on_sqlite(db: str) -> None:
+def test_serve_refuses_several_workers_on_sqlite(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from decidua.store import migrate
+
+    db = f"sqlite:///{tmp_path / 'one.sqlite'}"  # SQLite only: on PostgreSQL it would start
+    migrate.upgrade(db)
+    with session_scope(db) as s:
+        s.add(m.User(username="tester", role="admin", active=True))
     r = runner.invoke(cli, ["--db", db, "serve", "--workers", "2"])
     assert r.exit_code == 1 and "SQLite runs one worker" in r.output
