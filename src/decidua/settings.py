@@ -42,8 +42,12 @@ def _build_class() -> Any:
         data_dir: Path = Field(Path("var"), description="Embedded database and demo directory.")
         user: str | None = Field(None, description="The acting user.")
         export_key: SecretStr | None = Field(None, description="Export pseudonym key.")
+        web_database_url: str | None = Field(
+            None, description="Database URL handed by `decidua serve` to its web workers.")
+        secret_key: SecretStr | None = Field(None, description="Web session signing key.")
 
-        @field_validator("database_url", "user", "export_key", mode="before")
+        @field_validator("database_url", "user", "export_key", "web_database_url", "secret_key",
+                         mode="before")
         @classmethod
         def _empty_is_unset(cls, value: Any) -> Any:
             return None if value == "" else value

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from decidua.cli import app
 
 runner = CliRunner()
-WOMAN, BIOPSY = "DEC-0003", "DEC-0003-B2"  # B2: LH+8, untreated, typed call "normal"
+WOMAN, BIOPSY = "DEC-0002", "DEC-0002-B1"  # B1: LH+8, untreated; demo assays call it "normal"
 
 
 def test_changing_a_demo_biopsys_assays_changes_her_risk(tmp_path):
@@ -28,7 +28,8 @@ def test_changing_a_demo_biopsys_assays_changes_her_risk(tmp_path):
 
     before = json.loads(cli("risk", "patient", WOMAN, "--json").stdout)
     row = next(b for b in before["biopsy_calls"] if b["biopsy"] == BIOPSY)
-    assert row["source"] == "clinic" and row["call"] == "normal" and row["used"]
+    # the demo loads synthetic assays, so this biopsy already has a computed (normal) call
+    assert row["source"] == "computed" and row["call"] == "normal" and row["used"]
     assert "change" in row and row["p_loss_after"] == round(row["p_loss_before"] + row["change"], 4)
 
     sheet = tmp_path / "unk.csv"
@@ -36,7 +37,7 @@ def test_changing_a_demo_biopsys_assays_changes_her_risk(tmp_path):
         w = csv.writer(fh)
         w.writerow(["biopsy_id", "field", "cd56_positive", "stromal_cells", "magnification",
                     "protocol"])
-        for f in range(1, 11):
+        for f in range(11, 21):  # ten more fields beside the demo's ten
             w.writerow([BIOPSY, f, 30, 100, "x400", "tuckerman2007"])
     assert cli("import", "unk", sheet).exit_code == 0
     res = cli("biopsy", "analyse", BIOPSY, "--json")
@@ -46,11 +47,11 @@ def test_changing_a_demo_biopsys_assays_changes_her_risk(tmp_path):
     after = json.loads(cli("risk", "patient", WOMAN, "--json").stdout)
     row = next(b for b in after["biopsy_calls"] if b["biopsy"] == BIOPSY)
     assert row["source"] == "computed" and row["call"] == "abnormal"
-    assert row["clinic_call"] == "normal"
     assert after["p_loss"] > before["p_loss"]
     assert row["change"] > 0
-    # other biopsies of hers keep their typed calls (no computed call for them)
+    # her other biopsies keep the calls they had
+    calls = {b["biopsy"]: (b["source"], b["call"]) for b in before["biopsy_calls"]}
     others = [b for b in after["biopsy_calls"] if b["biopsy"] != BIOPSY]
-    assert all(b["source"] in ("clinic", "none") for b in others)
+    assert all((b["source"], b["call"]) == calls[b["biopsy"]] for b in others)
     text = cli("risk", "patient", WOMAN).stdout
     assert BIOPSY in text and "computed call" in text and "points" in text

@@ -39,7 +39,8 @@ def serve_command(
         raise InputError("SQLite runs one worker: use --workers 1, or PostgreSQL for more")
     with session_scope(url) as s:
         require_schema(s)
-    os.environ["DECIDUA_WEB_DATABASE_URL"] = url
+    # handed to the workers, which read it through decidua.settings
+    os.environ.update({"DECIDUA_WEB_DATABASE_URL": url})
     typer.echo(f"Decidua web application on http://{host}:{port}/ (Ctrl-C stops it)")
     uvicorn.run("decidua.web.asgi:app", host=host, port=port, workers=workers,
                 log_level="info", proxy_headers=False)  # fmt: skip

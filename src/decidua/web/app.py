@@ -43,7 +43,6 @@ def create_app(url: str | None = None, *, secret: str | None = None,
     secure_cookies
         Mark cookies ``Secure``; ``None``: when the request came over HTTPS.
     """
-    import os
 
     from decidua.settings import get_settings
     from decidua.store.session import resolve_url
@@ -58,8 +57,7 @@ def create_app(url: str | None = None, *, secret: str | None = None,
     app.state.templates = _templates()
     app.state.limiter = security.RateLimiter()
     app.state.uploads = {}
-    key = security.load_secret(get_settings().data_dir, secret or os.environ.get(
-        "DECIDUA_SECRET_KEY"))
+    key = security.load_secret(get_settings().data_dir, secret or _secret_from_settings())
     app.state.signer = security.Signer(key)
 
     from decidua.web import api, pages
@@ -120,3 +118,11 @@ def problem(status: int, detail: str, **extra: Any) -> JSONResponse:
             "detail": detail, **extra}  # fmt: skip
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(body, status, headers=headers, media_type="application/problem+json")
+
+
+def _secret_from_settings() -> str | None:
+    """``DECIDUA_SECRET_KEY`` through :mod:`decidua.settings` (``None`` when unset)."""
+    from decidua.settings import get_settings
+
+    key = get_settings().secret_key
+    return None if key is None else key.get_secret_value()

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
+from decidua.settings import get_settings
 from decidua.web.app import create_app
 
-app = create_app(os.environ.get("DECIDUA_WEB_DATABASE_URL"))
+app = create_app(get_settings().web_database_url)
