@@ -232,7 +232,7 @@ def build_biopsy_report(
                                           "flag"),
                  tuple(Row((str(c.get("name", "")),
                             "" if c.get("value") is None else f"{c['value']:.3f}",
-                            "" if c.get("centile") is None else f"{c['centile']:.0f}",
+                            "" if c.get("centile") is None else f"{100 * c['centile']:.0f}",
                             str(c.get("reference") or ""), str(c.get("flag") or "")))
                        for c in doc.get("components") or []),
                  empty="No components: no assay results stored.")

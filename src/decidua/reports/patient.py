@@ -188,6 +188,11 @@ def _num(x: Any, fmt: str = "{:.2f}") -> str:
     return "" if x is None else fmt.format(x)
 
 
+def _pct(centile: float | None) -> str:
+    """A 0-1 centile as a whole-number centile (0.42 -> "42")."""
+    return "" if centile is None else f"{100 * centile:.0f}"
+
+
 def build_patient_report(
     record: domain.PatientRecord,
     biopsy_results: Mapping[str, Mapping[str, Any]] | None = None,
@@ -356,7 +361,7 @@ def build_patient_report(
         for c in doc.get("components") or []:
             comp_rows.append(Row((codes[b.biopsy_id], str(c.get("name", "")),
                                   _num(c.get("value"), "{:.3f}"),
-                                  _num(c.get("centile"), "{:.0f}"),
+                                  _pct(c.get("centile")),
                                   c.get("flag") or "")))
         versions.append(("screening rules", doc.get("rule_version")))
         for r in doc.get("results") or []:
