@@ -148,6 +148,27 @@ class AssayKind(StrEnum):
     DECIDUALIZATION = "decidualization"
     UNK = "unk"
     QPCR = "qpcr"
+    ELISA = "elisa"
+    SENESCENCE = "senescence"
+
+
+def is_elisa_result(kind: str, values: object) -> bool:
+    """Whether a stored assay result is an ELISA concentration (``decidua import elisa``).
+
+    Kind ``elisa`` since schema revision 0008; before it the importer stored kind
+    ``decidualization`` with ``values["assay"] == "elisa"``, still read alike.
+
+    Examples
+    --------
+    >>> is_elisa_result("elisa", {}), is_elisa_result("decidualization", {"assay": "elisa"})
+    (True, True)
+    >>> is_elisa_result("decidualization", {"assay": "time_course"})
+    False
+    """
+    if kind == AssayKind.ELISA:
+        return True
+    return (kind == AssayKind.DECIDUALIZATION and isinstance(values, dict)
+            and values.get("assay") == "elisa")
 
 
 class QCStatus(StrEnum):

@@ -18,6 +18,7 @@ from pathlib import PurePath as Path
 from typing import Any
 
 from decidua import RESEARCH_USE_LABEL
+from decidua.domain import is_elisa_result
 from decidua.reports.model import Footer, Plot, Row, Table, footer, sha256_of
 
 #: Fields of a stored result that a signature covers (ids and row times are not content).
@@ -132,7 +133,8 @@ def _flat_values(values: Mapping[str, Any], prefix: str = "") -> list[tuple[str,
 
 def elisa_plots(results: Sequence[Mapping[str, Any]]) -> tuple[Plot, ...]:
     """One standard-curve plot per stored ELISA plate (file, plate, analyte) of the results
-    (kind ``decidualization`` with ``values.assay == "elisa"``), this biopsy's sample wells
+    (kind ``elisa``, or ``decidualization`` with ``values.assay == "elisa"`` as stored
+    before schema revision 0008), this biopsy's sample wells
     on it (in-well concentration = back-calculated concentration / dilution).
 
     Examples
@@ -148,8 +150,8 @@ def elisa_plots(results: Sequence[Mapping[str, Any]]) -> tuple[Plot, ...]:
     groups: dict[tuple[str, str, str], dict[str, Any]] = {}
     for r in results:
         v = r.get("values") or {}
-        if r.get("kind") != "decidualization" or not isinstance(v, Mapping) \
-                or v.get("assay") != "elisa" or not isinstance(v.get("curve"), Mapping):
+        if not isinstance(v, Mapping) or not is_elisa_result(str(r.get("kind")), dict(v)) \
+                or not isinstance(v.get("curve"), Mapping):
             continue
         curve = v["curve"]
         key = (str(r.get("source_sha256") or ""), str(v.get("plate")), str(v.get("analyte")))

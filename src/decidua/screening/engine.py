@@ -180,6 +180,9 @@ class BiopsyEvidence:
     cfu: MarkerEvidence | None = None
     unk: MarkerEvidence | None = None
     markers: tuple[MarkerEvidence, ...] = ()
+    #: Results shown beside the call and not used by the rule (ELISA secretion, the
+    #: pro-senescent index): each becomes an ``info`` component.
+    info: tuple[MarkerEvidence, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -358,6 +361,33 @@ def _markers(ev: BiopsyEvidence, rules: ScreeningRules) -> list[Component]:
     return out
 
 
+def _info(ev: BiopsyEvidence) -> list[Component]:
+    """Shown, not used by the rule: the value, its centile when a reference gives one, or why
+    not (``reason``), and the QC state.
+
+    Examples
+    --------
+    >>> (c,) = _info(BiopsyEvidence("B1", info=(MarkerEvidence(
+    ...     "PRL ELISA day 8", 412.0, reason="no reference"),)))
+    >>> c.status, c.flag, c.centile, c.detail
+    ('info', None, None, 'no reference (shown, not used by the rule)')
+    """
+    out = []
+    for m in ev.info:
+        c = _num(m.centile)
+        if m.reason:
+            detail = m.reason
+        elif c is not None:
+            detail = f"centile {100 * c:.0f} for the day"
+        else:
+            detail = "no reference"
+        if m.qc_status != "pass":
+            detail += f"; QC {m.qc_status}"
+        out.append(Component(m.name, _num(m.value), c, m.reference, None, "info",
+                             detail + " (shown, not used by the rule)"))
+    return out
+
+
 def evaluate(evidence: BiopsyEvidence, rules: ScreeningRules | None = None) -> ScreeningCall:
     """The screening call on one biopsy.
 
@@ -377,7 +407,8 @@ def evaluate(evidence: BiopsyEvidence, rules: ScreeningRules | None = None) -> S
     """
     rules = rules or default_rules()
     comps: list[Component] = [*_timing(evidence, rules), _cfu(evidence, rules),
-                              _unk(evidence, rules), *_markers(evidence, rules)]
+                              _unk(evidence, rules), *_markers(evidence, rules),
+                              *_info(evidence)]
     abnormal = [c for c in comps if c.status == "abnormal"]
     if abnormal:
         reasons = tuple(f"{c.name}: {c.flag} ({c.detail})" for c in abnormal)

@@ -576,8 +576,117 @@ def biopsy_evidence(b: Any, results: list[Any], refs: References) -> tuple[Any, 
         markers.append(MarkerEvidence(g, dcq, centile, label, r.qc_status, reason=reason))
         snap["markers"][g] = {"delta_cq": dcq, "centile": centile, "reference": label,
                               "result_id": r.id, "qc_status": r.qc_status}
-    ev = BiopsyEvidence(b.code, lh, timing, cfu, unk, tuple(markers))
+    info = [*_elisa_evidence(results, snap), *_senescence_evidence(results, snap)]
+    ev = BiopsyEvidence(b.code, lh, timing, cfu, unk, tuple(markers), tuple(info))
     return ev, snap
+
+
+#: Why an ELISA concentration has no centile (no public per-day values exist: issue #15).
+ELISA_NO_REFERENCE = (
+    "no reference: ELISA secretion is read as fold change over day 0 against a clinic's "
+    "decidualization reference (`decidua decidualization biopsy CODE --reference REF --save`)")
+
+
+def _elisa_evidence(results: list[Any], snap: dict[str, Any]) -> list[Any]:
+    """ELISA concentrations (newest per analyte, culture day and treatment) as shown-only
+    components, each with its fold-change centile for the day when a stored time course
+    read it against a reference, and the stored time course's response class."""
+    from decidua.domain import is_elisa_result
+    from decidua.screening import MarkerEvidence
+
+    newest: dict[tuple[str, float, str], Any] = {}
+    for r in results:
+        v = r.values or {}
+        if is_elisa_result(r.kind, v) and v.get("culture_day") is not None:
+            newest[(str(v.get("analyte")), float(v["culture_day"]),
+                    str(v.get("treatment") or ""))] = r
+    course = None
+    for r in results:  # the newest stored time course with a call
+        v = r.values or {}
+        if r.kind == "decidualization" and v.get("assay") == "time_course" and v.get("call"):
+            course = r
+    centiles: dict[tuple[int, str, float], float] = {}
+    ref_label = None
+    if course is not None:
+        call = course.values["call"]
+        ref_label = f"{call.get('reference_version') or course.values.get('reference')} " \
+                    "(fold change over day 0, by culture day)"
+        for rid in course.values.get("from_results") or []:
+            for mc in call.get("markers") or []:
+                for dc in mc.get("day_centiles") or []:
+                    centiles[(int(rid), str(mc.get("marker")).upper(), float(dc["day"]))] = \
+                        float(dc["centile"])
+    out = []
+    snap["elisa"] = []
+    for (analyte, day, treatment), r in sorted(newest.items(), key=lambda kv: kv[0]):
+        v = r.values
+        name = f"{analyte} ELISA day {day:g}" + (f" ({treatment})" if treatment else "")
+        centile = centiles.get((r.id, analyte.upper(), day))
+        reason = None
+        if centile is None:
+            reason = ("day-0 baseline (the reference reads fold change over day 0)"
+                      if day == 0 and course is not None else ELISA_NO_REFERENCE)
+        if v.get("flag"):
+            reason = f"{v['flag']}; {reason}" if reason else str(v["flag"])
+        conc = v.get("concentration")
+        out.append(MarkerEvidence(name, None if conc is None else float(conc), centile,
+                                  ref_label if centile is not None else None, r.qc_status,
+                                  reason=reason))
+        snap["elisa"].append({"name": name, "analyte": analyte, "culture_day": day,
+                              "treatment": treatment or None, "concentration": conc,
+                              "centile": centile, "result_id": r.id,
+                              "qc_status": r.qc_status, "flag": v.get("flag")})
+    if course is not None:
+        call = course.values["call"]
+        med = call.get("median_centile")
+        out.append(MarkerEvidence(
+            "decidualization response", None if med is None else float(med),
+            None if med is None else float(med), ref_label, course.qc_status,
+            reason=f"response class {call.get('response_class')} (median centile over the "
+                   f"reference's days; class thresholds {call.get('lower')}-"
+                   f"{call.get('upper')})"))
+        snap["decidualization"] = {"result_id": course.id, "median_centile": med,
+                                   "response_class": call.get("response_class"),
+                                   "reference": call.get("reference_version")}
+    return out
+
+
+#: Analysis version of the stored pro-senescent index (kind ``senescence``).
+SENESCENCE_SUMMARY_VERSION = "decidua.assays.senescence.index.senescence_index/1"
+SENESCENCE_NO_REFERENCE = (
+    "no reference: log2(DIO2/SCARA5) from the qPCR, a within-sample ratio with no published "
+    "range or cut-off (docs/senescence.md)")
+
+
+def _senescence_evidence(results: list[Any], snap: dict[str, Any]) -> list[Any]:
+    """The pro-senescent index of the newest qPCR result holding DIO2 and SCARA5 (shown,
+    not used by the rule; no reference exists for it)."""
+    from decidua.assays.senescence.index import senescence_index
+    from decidua.screening import MarkerEvidence
+
+    source = None
+    for r in results:
+        mk = {str(g).upper() for g in (r.values or {}).get("markers", {})}
+        if r.kind == "qpcr" and {"DIO2", "SCARA5"} <= mk:
+            source = r
+    if source is None:
+        return []
+    mk = source.values["markers"]
+    try:
+        idx = senescence_index({g: v.get("delta_cq") for g, v in mk.items()},
+                               cq_sd={g: v.get("cq_sd") for g, v in mk.items()},
+                               sample=str(source.values.get("sample") or ""))
+    except InputError as exc:
+        snap["senescence"] = {"qpcr_result_id": source.id, "index": None, "reason": str(exc)}
+        return [MarkerEvidence("pro-senescent index", None, None, None, source.qc_status,
+                               reason=f"not computable: {exc}")]
+    d = idx.to_dict()
+    snap["senescence"] = {**d, "qpcr_result_id": source.id, "qc_status": source.qc_status,
+                          "method": idx.index.method}
+    iv = (d["index"]["low"], d["index"]["high"])
+    return [MarkerEvidence("pro-senescent index", idx.index.estimate, None, None,
+                           source.qc_status, reason=SENESCENCE_NO_REFERENCE,
+                           interval=None if None in iv else iv)]
 
 
 @dataclass(frozen=True)
@@ -651,7 +760,8 @@ UNK_SUMMARY_VERSION = "decidua.assays.unk.stats.unk_percent/1"
 
 
 def _summary_results(b: Any, rows: list[Any], snap: dict[str, Any]) -> list[tuple[str, Any]]:
-    """New pooled CFU % / uNK % results (with their intervals) for a biopsy's counts.
+    """New pooled CFU % / uNK % results (with their intervals) for a biopsy's counts, and
+    its pro-senescent index (kind ``senescence``, derived from the qPCR result).
 
     Stored as assay results derived from the counts (kind ``cfu`` / ``unk``, values
     ``cfu_pct`` / ``unk_pct``), keyed by the count rows they pool, so the same counts
@@ -676,6 +786,16 @@ def _summary_results(b: Any, rows: list[Any], snap: dict[str, Any]) -> list[tupl
             biopsy_id=b.id, kind=kind, result_key=key, values=values,
             qc_status=pooled["qc_status"], importer_version=None,
             analysis_version=version, derived_from_id=ids[-1])))
+    sen = snap.get("senescence")
+    if sen and sen.get("index") is not None:  # the pro-senescent index, once per qPCR result
+        rid = sen["qpcr_result_id"]
+        key = f"index:qpcr={rid}"
+        if ("senescence", key) not in have:
+            values = {k: v for k, v in sen.items() if k != "qc_status"}
+            out.append((b.code, m.AssayResult(
+                biopsy_id=b.id, kind="senescence", result_key=key, values=values,
+                qc_status=sen["qc_status"], importer_version=None,
+                analysis_version=SENESCENCE_SUMMARY_VERSION, derived_from_id=rid)))
     return out
 
 

@@ -1,7 +1,8 @@
 """A biopsy's decidualization time course from its stored ELISA results, and its class.
 
-The culture table is built from the biopsy's stored ``decidualization`` results
-with ``values.assay == "elisa"`` (written by ``decidua import elisa``): culture
+The culture table is built from the biopsy's stored ELISA results (kind ``elisa``,
+or, stored before schema revision 0008, ``decidualization`` with ``values.assay ==
+"elisa"``; written by ``decidua import elisa``): culture
 = biopsy code, marker = analyte, day = culture day, value = concentration.
 Rows on day 0 are always used (the untreated baseline); rows on later days only
 when their treatment is ``treatment`` (default ``cAMP+MPA``, compared without
@@ -21,6 +22,7 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
+from decidua.domain import is_elisa_result
 from decidua.errors import InputError, NotFoundError
 from decidua.services.database import require_schema
 
@@ -66,12 +68,12 @@ def stored_course(
     if b is None:
         raise NotFoundError(f"no biopsy {code!r}")
     results = list(session.scalars(select(m.AssayResult).where(
-        m.AssayResult.biopsy_id == b.id, m.AssayResult.kind == "decidualization").order_by(
-        m.AssayResult.id)))
+        m.AssayResult.biopsy_id == b.id,
+        m.AssayResult.kind.in_(("elisa", "decidualization"))).order_by(m.AssayResult.id)))
     rows, used, warnings = [], [], []
     for r in results:
         v = r.values or {}
-        if v.get("assay") != "elisa":
+        if not is_elisa_result(r.kind, v):
             continue
         day = v.get("culture_day")
         if day is None:

@@ -4,9 +4,9 @@
 reader export (:func:`decidua.io.platereader.read_plates`: SoftMax Pro, Gen5,
 or an OD grid with ``--map``), fits each plate's standard curve
 (:func:`decidua.assays.elisa.analyse_plate`), and stores, for every sample the
-biopsy map names, one assay result of kind ``decidualization`` (``values["assay"]
-= "elisa"``: the culture-supernatant ELISAs of the decidualization assay; the
-existing result kind, so no schema change) on that biopsy: the mean
+biopsy map names, one assay result of kind ``elisa`` (``values["assay"] =
+"elisa"``; results stored before schema revision 0008 have kind
+``decidualization`` and are read alike: :data:`ELISA_KINDS`) on that biopsy: the mean
 back-calculated concentration of its wells (dilution applied), its CV, flag
 (e.g. ``below_lloq``), the wells, the curve (model, weights, parameters, R²,
 LLOQ / ULOQ), the culture day, treatment and analyte, with provenance (file
@@ -41,8 +41,10 @@ if TYPE_CHECKING:
 
 #: Version of this importer (stored on every result it writes).
 IMPORTER_VERSION = "decidua.io.elisa/1"
-#: Stored result kind (domain.AssayKind.DECIDUALIZATION).
-RESULT_KIND = "decidualization"
+#: Stored result kind (domain.AssayKind.ELISA).
+RESULT_KIND = "elisa"
+#: Kinds an ELISA result may have been stored under (``decidualization``: before 0008).
+ELISA_KINDS = ("elisa", "decidualization")
 MAP_COLUMNS = ("sample", "biopsy_id", "culture_day", "treatment", "analyte")
 
 
@@ -278,7 +280,7 @@ def import_elisa(
     ids = [found[c].id for c in codes]
     existing = {(x.biopsy_id, x.result_key) for x in session.scalars(
         select(m.AssayResult).where(m.AssayResult.biopsy_id.in_(ids),
-                                    m.AssayResult.kind == RESULT_KIND))}
+                                    m.AssayResult.kind.in_(ELISA_KINDS)))}
     for r, key, values, flag in pending:
         b = found[r.biopsy]
         if (b.id, key) in existing:

@@ -6,6 +6,12 @@ Plates: a synthetic OD grid with known truth (a 4PL, a 0.05, b 1.2, c 150, d 3.2
 whose stored concentrations must come back as the truth; and the real Gen5
 export in tests/data/elisa (provenance in its README), whose stored values must
 equal what `decidua elisa fit` prints for the same samples.
+
+Issue #15 also: stored ELISA concentrations and the pro-senescent index appear in
+`decidua biopsy show` (and `--json`) as shown-only components with their centile or
+"no reference"; ELISA rows stored before the `elisa` kind (kind `decidualization`)
+still read. The senescence plate is the hand-written SYNTHETIC qPCR plate of
+tests/data/senescence (index -4.0 for "decidual", +4.0 for "senescent"; its README).
 """
 
 from __future__ import annotations
@@ -96,7 +102,7 @@ def test_import_stores_known_concentrations_with_provenance(loaded, tmp_path):
     assert rep["inserted"] == 4 and rep["sha256"] == hashlib.sha256(grid.read_bytes()).hexdigest()
     show = cli("biopsy", "show", "EX-001-B1", "--json")
     assert show.exit_code == 0, show.output
-    stored = [r for r in json.loads(show.stdout)["results"] if r["kind"] == "decidualization"]
+    stored = [r for r in json.loads(show.stdout)["results"] if r["kind"] == "elisa"]
     assert len(stored) == 3
     for r in stored:
         v = r["values"]
@@ -129,7 +135,7 @@ def test_real_gen5_export_matches_elisa_fit(loaded, tmp_path):
         assert r["flag"] == want[s]["flag"]
     assert got["SPL17"]["flag"] == "below_lloq"
     show = json.loads(cli("biopsy", "show", "EX-002-B1", "--json").stdout)
-    (r,) = [x for x in show["results"] if x["kind"] == "decidualization"]
+    (r,) = [x for x in show["results"] if x["kind"] == "elisa"]
     assert r["qc_status"] == "pending"  # flagged below LLOQ
 
 
@@ -191,3 +197,116 @@ def test_stored_results_give_a_time_course_and_a_stored_call(loaded, tmp_path):
     again = json.loads(cli("decidualization", "biopsy", "EX-001-B1", "--reference", ref,
                            "--save", "--json").stdout)
     assert again["saved_result_id"] == doc["saved_result_id"]  # same inputs: nothing added
+
+
+SEN_PLATE = Path(__file__).resolve().parents[2] / "data" / "senescence" / "index_plate.csv"
+
+
+def _show(code: str) -> dict:
+    r = cli("biopsy", "show", code, "--json")
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+def _components(doc: dict) -> dict[str, dict]:
+    return {c["name"]: c for c in doc["components"]}
+
+
+def test_elisa_results_are_components_with_no_reference(loaded, tmp_path):
+    grid, pmap = write_grid(tmp_path)
+    res = cli("import", "elisa", grid, "--map", pmap, "--biopsy-map", write_map(tmp_path),
+              "--analyte", "PRL")
+    assert res.exit_code == 0, res.output
+    doc = _show("EX-001-B1")
+    kinds = {r["kind"] for r in doc["results"]}
+    assert "elisa" in kinds and "decidualization" not in kinds
+    comps = _components(doc)
+    for sample, (conc, _, code, day) in SAMPLES.items():
+        if code != "EX-001-B1":
+            continue
+        c = comps[f"PRL ELISA day {day:g} (cAMP+MPA)"]
+        assert c["value"] == pytest.approx(conc, rel=1e-3), sample
+        assert c["status"] == "info" and c["flag"] is None and c["centile"] is None
+        assert c["detail"].startswith("no reference")
+    # shown, not used: the call is what it is without them (no timing -> uncallable)
+    assert doc["call"] == "uncallable"
+    text = cli("biopsy", "show", "EX-001-B1")
+    assert text.exit_code == 0 and "PRL ELISA day 8" in text.output
+
+
+def test_elisa_components_take_the_stored_time_course_centiles(loaded, tmp_path):
+    from decidua.assays.decidualization import DecidualizationReference, time_courses
+    from decidua.assays.decidualization.synthetic import synthetic_cultures
+
+    grid, pmap = write_grid(tmp_path)
+    assert cli("import", "elisa", grid, "--map", pmap, "--biopsy-map", write_map(tmp_path),
+               "--analyte", "PRL").exit_code == 0
+    ref = tmp_path / "ref.json"
+    fitted = DecidualizationReference(version="synthetic-40").fit(time_courses(
+        synthetic_cultures(40, seed=5, class_probs=(0, 1, 0))[0]))
+    fitted.save(ref)
+    r = cli("decidualization", "biopsy", "EX-001-B1", "--reference", ref, "--save", "--json")
+    assert r.exit_code == 0, r.output
+    course = json.loads(r.stdout)
+    comps = _components(_show("EX-001-B1"))
+    (prl,) = course["call"]["markers"]
+    for dc in prl["day_centiles"]:
+        c = comps[f"PRL ELISA day {dc['day']:g} (cAMP+MPA)"]
+        assert c["centile"] == pytest.approx(dc["centile"])
+        assert c["reference"].startswith("synthetic-40")
+    # independent check: the centile of the known fold change (400/20 = 20 on day 8)
+    assert comps["PRL ELISA day 8 (cAMP+MPA)"]["centile"] == pytest.approx(
+        fitted.centile("PRL", 8.0, 400.0 / 20.0), rel=5e-3)
+    assert comps["PRL ELISA day 0 (cAMP+MPA)"]["centile"] is None
+    resp = comps["decidualization response"]
+    assert resp["value"] == pytest.approx(course["call"]["median_centile"])
+    assert course["call"]["response_class"] in resp["detail"]
+
+
+def test_elisa_rows_stored_under_the_old_kind_still_read(loaded, tmp_path):
+    """A row as the importer wrote it before revision 0008 (kind decidualization)."""
+    from sqlalchemy import select
+
+    from decidua.services.decidualization import stored_course
+    from decidua.store import models as m
+    from decidua.store.session import session_scope
+
+    with session_scope(loaded) as s:
+        b = s.scalar(select(m.Biopsy).where(m.Biopsy.code == "EX-002-B1"))
+        for day, conc in ((0, 25.0), (8, 250.0)):
+            s.add(m.AssayResult(biopsy_id=b.id, kind="decidualization",
+                                result_key=f"elisa:legacy:P1:PRL:s{day}", qc_status="pass",
+                                values={"assay": "elisa", "sample": f"s{day}", "plate": "P1",
+                                        "analyte": "PRL", "culture_day": day,
+                                        "treatment": "cAMP+MPA", "concentration": conc,
+                                        "flag": None, "wells": []}))
+    comps = _components(_show("EX-002-B1"))
+    assert comps["PRL ELISA day 8 (cAMP+MPA)"]["value"] == 250.0
+    with session_scope(loaded) as s:
+        doc = stored_course(s, "tester", "EX-002-B1")
+    (mk,) = doc["course"]["markers"]
+    assert mk["fold_change"] == pytest.approx([1.0, 10.0])
+
+
+def test_senescence_index_stored_on_analyse_and_shown(loaded, tmp_path):
+    mp = tmp_path / "map.csv"
+    mp.write_text("sample,biopsy_id\ndecidual,EX-001-B1\nsenescent,EX-002-B1\n")
+    res = cli("import", "qpcr", SEN_PLATE, "--biopsy-map", mp, "--json")
+    assert res.exit_code == 0, res.output
+    for code, want in (("EX-001-B1", -4.0), ("EX-002-B1", 4.0)):
+        c = _components(_show(code))["pro-senescent index"]
+        assert c["value"] == pytest.approx(want, abs=1e-9)
+        assert c["status"] == "info" and c["centile"] is None
+        assert c["detail"].startswith("no reference")
+    r = cli("biopsy", "analyse", "EX-001-B1", "EX-002-B1", "--json")
+    assert r.exit_code == 0, r.output
+    for code, want in (("EX-001-B1", -4.0), ("EX-002-B1", 4.0)):
+        doc = _show(code)
+        (sen,) = [x for x in doc["results"] if x["kind"] == "senescence"]
+        qpcr = next(x for x in doc["results"] if x["kind"] == "qpcr")
+        assert sen["derived_from_id"] == qpcr["id"]
+        assert sen["values"]["index"]["estimate"] == pytest.approx(want, abs=1e-9)
+        assert sen["analysis_version"].startswith("decidua.assays.senescence")
+        assert _components(doc)["pro-senescent index"]["value"] == pytest.approx(want)
+    again = cli("biopsy", "analyse", "EX-001-B1", "--json")
+    assert json.loads(again.stdout)["summary_results"] == 0  # stored once per qPCR result
