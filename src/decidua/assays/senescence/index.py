@@ -8,7 +8,8 @@ decidual pathway at single-cell level: stromal cells emerge as decidual cells
 endometrium "identified DIO2 and SCARA5 as marker genes of a diverging decidual
 response" (abstract, verified). That DIO2 marks the senescent (snDC) and
 SCARA5 the decidual (DC) state is how the project brief reads the paper
-(``BRIEF.md`` §2-3); the index below rests on that reading.
+(``BRIEF.md`` §2-3) and is not verified (only the abstract was reachable;
+verification record: docs/senescence.md); the index below rests on that reading.
 
 Definitions, per sample, from ΔCq = Cq(gene) − Cq(reference) (the qPCR
 module's sign: higher ΔCq = less expression):
