@@ -149,7 +149,7 @@ def import_command(
         str,
         typer.Argument(
             help="patients | pregnancies | investigations | biopsies | interventions | cfu "
-            "| unk | qpcr | elisa"
+            "| unk | sabgal | qpcr | elisa"
         ),
     ],
     file: Annotated[Path, typer.Argument(help="CSV or XLSX file (see docs/formats.md).")],

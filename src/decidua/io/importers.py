@@ -95,6 +95,8 @@ SPECS: dict[str, ImportSpec] = {
                    ("biopsy_id", "kind", "result_key"), "manual colony (CFU) counts"),
         ImportSpec("unk", schemas.UnkFieldRow, m.AssayResult, m.Biopsy, "biopsy_id",
                    ("biopsy_id", "kind", "result_key"), "uNK (CD56) counts per field"),
+        ImportSpec("sabgal", schemas.SabgalFieldRow, m.AssayResult, m.Biopsy, "biopsy_id",
+                   ("biopsy_id", "kind", "result_key"), "SA-β-gal counts per field"),
     ]
 }  # fmt: skip
 

@@ -402,3 +402,52 @@ class UnkFieldRow(RowSchema):
             "qc_status": QCStatus.PASS.value,
             "batch": self.batch,
         }
+
+
+class SabgalFieldRow(RowSchema):
+    """One microscope field of an SA-β-gal count sheet (docs/senescence.md): stained
+    (``positive``) cells among every cell counted (``total``) in the field."""
+
+    parent_column: ClassVar[str | None] = "biopsy_id"
+    key_columns: ClassVar[tuple[str, ...]] = ("biopsy_id", "field")
+    column_attrs: ClassVar[dict[str, tuple[str, ...]]] = {
+        "field": ("result_key", "values.field"),
+        "positive": ("values.positive",),
+        "total": ("values.total",),
+        "count_date": ("values.count_date",),
+    }
+
+    biopsy_id: Code
+    field: int = Field(ge=1, le=1000)
+    positive: int
+    total: int
+    count_date: PastDate | None = None
+    batch: ShortText | None = None
+
+    @model_validator(mode="after")
+    def _counts(self) -> SabgalFieldRow:
+        if self.positive < 0:
+            raise ValueError(f"positive: negative count in field {self.field}")
+        if self.total < 0:
+            raise ValueError(f"total: negative count in field {self.field}")
+        if self.total == 0:
+            raise ValueError(f"total: no cells counted in field {self.field}")
+        if self.positive > self.total:
+            raise ValueError(f"positive: {self.positive} stained cells above the "
+                             f"{self.total} cells of field {self.field}")
+        return self
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "kind": AssayKind.SENESCENCE.value,
+            "result_key": f"sabgal:field={self.field}",
+            "values": {
+                "assay": "sabgal",
+                "field": self.field,
+                "positive": self.positive,
+                "total": self.total,
+                "count_date": self.count_date.isoformat() if self.count_date else None,
+            },
+            "qc_status": QCStatus.PASS.value,
+            "batch": self.batch,
+        }

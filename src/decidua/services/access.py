@@ -41,7 +41,7 @@ ALL_ROLES = frozenset({ADMIN, CLINICIAN, SCIENTIST, RESEARCHER})
 CLINICAL_KINDS = frozenset(
     {"patients", "pregnancies", "investigations", "biopsies", "interventions"}
 )
-ASSAY_KINDS = frozenset({"cfu", "unk", "qpcr", "elisa", "methylation", "timing"})
+ASSAY_KINDS = frozenset({"cfu", "unk", "qpcr", "elisa", "methylation", "timing", "sabgal"})
 
 _READ = frozenset(ALL_ROLES)
 

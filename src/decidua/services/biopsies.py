@@ -576,7 +576,8 @@ def biopsy_evidence(b: Any, results: list[Any], refs: References) -> tuple[Any, 
         markers.append(MarkerEvidence(g, dcq, centile, label, r.qc_status, reason=reason))
         snap["markers"][g] = {"delta_cq": dcq, "centile": centile, "reference": label,
                               "result_id": r.id, "qc_status": r.qc_status}
-    info = [*_elisa_evidence(results, snap), *_senescence_evidence(results, snap)]
+    info = [*_elisa_evidence(results, snap), *_senescence_evidence(results, snap),
+            *_sabgal_evidence(results, snap)]
     ev = BiopsyEvidence(b.code, lh, timing, cfu, unk, tuple(markers), tuple(info))
     return ev, snap
 
@@ -649,6 +650,29 @@ def _elisa_evidence(results: list[Any], snap: dict[str, Any]) -> list[Any]:
                                    "response_class": call.get("response_class"),
                                    "reference": call.get("reference_version")}
     return out
+
+
+def _sabgal_evidence(results: list[Any], snap: dict[str, Any]) -> list[Any]:
+    """SA-β-gal % positive pooled over the biopsy's stored fields (``decidua import sabgal``),
+    with its exact (Clopper-Pearson) interval; shown, not used by the rule."""
+    from decidua.assays.senescence.sabgal import sabgal_fields
+    from decidua.screening import MarkerEvidence
+
+    fields = [r for r in results if r.kind == "senescence"
+              and (r.values or {}).get("assay") == "sabgal"]
+    if not fields:
+        return []
+    res = sabgal_fields([int(r.values["positive"]) for r in fields],
+                        [int(r.values["total"]) for r in fields],
+                        fields=[f"field {r.values.get('field')}" for r in fields])
+    qc = "pass" if all(r.qc_status == "pass" for r in fields) else (
+        "fail" if any(r.qc_status == "fail" for r in fields) else "pending")
+    iv = res.positive_pct
+    snap["sabgal"] = {**res.to_dict(), "qc_status": qc, "result_ids": [r.id for r in fields]}
+    return [MarkerEvidence("SA-β-gal % positive", iv.estimate, None, None, qc,
+                           reason=f"no reference (95% exact interval {iv.low:.1f}-{iv.high:.1f}%"
+                                  f", {res.positive}/{res.total} cells, {res.n_fields} fields)",
+                           interval=(iv.low, iv.high))]
 
 
 #: Analysis version of the stored pro-senescent index (kind ``senescence``).
