@@ -119,6 +119,66 @@ def test_session_id_changes_at_login_and_logout(client, app, csrf) -> None:  # t
     assert client.get("/patients").status_code == 303
 
 
+def _stolen(client: TestClient) -> TestClient:
+    """A second client holding a copy of ``client``'s session cookie (a captured cookie)."""
+    thief = TestClient(client._transport.app, follow_redirects=False)
+    thief.cookies.set(security.COOKIE, client.cookies.get(security.COOKIE))
+    return thief
+
+
+def test_a_cookie_captured_before_logout_is_refused_after_it(as_role, web_db, csrf) -> None:  # type: ignore[no-untyped-def]
+    c = as_role("clinician")
+    thief = _stolen(c)
+    assert thief.get("/patients").status_code == 200  # the copy works while she is logged in
+    other = as_role("clinician")  # her second browser: a session of its own
+    page = c.get("/patients")
+    assert c.post("/logout", data={"csrf_token": csrf(page.text)}).status_code == 303
+    assert thief.get("/patients").status_code == 303
+    assert thief.get("/patients/EX-001").headers["location"] == "/login"
+    assert other.get("/patients").status_code == 200  # logging out ends this session only
+    with session_scope(web_db) as s:
+        rows = list(s.scalars(select(m.WebSession)))
+        assert len(rows) == 2 and sum(r.revoked_at is not None for r in rows) == 1
+        raw = c.cookies.get(security.COOKIE) or ""
+        assert all(r.sid_sha256 not in raw for r in rows)  # only digests are stored
+
+
+def test_deactivating_a_user_ends_her_sessions(as_role, web_db, csrf) -> None:  # type: ignore[no-untyped-def]
+    from decidua.store.users import set_active
+
+    victim = as_role("scientist")
+    assert victim.get("/patients").status_code == 200
+    admin = as_role("admin")
+    page = admin.get("/users")
+    r = admin.post("/users/scientist1/deactivate", data={"csrf_token": csrf(page.text)})
+    assert r.status_code == 200, r.text
+    assert victim.get("/patients").status_code == 303
+    with session_scope(web_db) as s:
+        set_active(s, "scientist1", True, actor="tester")  # back again: old sessions stay ended
+        uid = s.scalar(select(m.User.id).where(m.User.username == "scientist1"))
+        assert all(x.revoked_at is not None for x in s.scalars(
+            select(m.WebSession).where(m.WebSession.user_id == uid)))
+    assert victim.get("/patients").status_code == 303
+    assert as_role("scientist").get("/patients").status_code == 200  # a new login works
+
+
+def test_a_new_password_and_the_session_lifetime_end_sessions(as_role, web_db) -> None:  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    from decidua.services import users as user_service
+
+    c = as_role("researcher")
+    with session_scope(web_db) as s:
+        user_service.set_password(s, "tester", "researcher1", "another good password")
+    assert c.get("/patients").status_code == 303
+    c = as_role("clinician")
+    assert c.get("/patients").status_code == 200
+    with session_scope(web_db) as s:
+        row = s.scalars(select(m.WebSession).order_by(m.WebSession.id.desc())).first()
+        row.created_at = m.utcnow() - user_service.SESSION_LIFETIME - dt.timedelta(minutes=1)
+    assert c.get("/patients").status_code == 303  # active, but logged in too long ago
+
+
 def test_wrong_password_and_no_web_login_are_refused(client, web_db, csrf) -> None:  # type: ignore[no-untyped-def]
     from decidua.services.users import add_user
 

@@ -357,6 +357,10 @@ def patient_audit(
     ]  # fmt: skip
 
 
+#: Bookkeeping tables that are not record content (a login must not empty view caches).
+_NOT_CONTENT = frozenset({"web_session"})
+
+
 def data_version(session: Session) -> tuple[int, ...]:
     """A version of the whole database's content, for caching derived views.
 
@@ -369,6 +373,7 @@ def data_version(session: Session) -> tuple[int, ...]:
     from decidua.store import models as m
 
     cols = [select(func.max(t.c.id)).scalar_subquery()
-            for t in m.Base.metadata.sorted_tables if "id" in t.c]  # fmt: skip
+            for t in m.Base.metadata.sorted_tables
+            if "id" in t.c and t.name not in _NOT_CONTENT]  # fmt: skip
     row = session.execute(select(*cols)).one()
     return tuple(int(v or 0) for v in row)

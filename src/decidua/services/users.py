@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
 from typing import TYPE_CHECKING, Any
 
@@ -100,6 +101,7 @@ def set_password(session: Session, actor: str, username: str, password: str) -> 
     """
     from decidua.errors import InputError
     from decidua.store import audit
+    from decidua.store.users import end_sessions
 
     require_schema(session)
     if len(password) < MIN_PASSWORD_LENGTH:
@@ -110,6 +112,7 @@ def set_password(session: Session, actor: str, username: str, password: str) -> 
     user = _get_user(session, username)
     had = user.password_hash is not None
     user.password_hash = _hasher().hash(password)
+    end_sessions(session, user.id)  # a new password ends her open web logins
     audit.record(
         session, actor=actor, action="update", entity="app_user", entity_id=user.id,
         entity_key=f"username={username}", before={"web_password": "set" if had else None},
@@ -149,6 +152,64 @@ def get_active_user(session: Session, username: str) -> dict[str, Any] | None:
 
     user = session.scalars(select(m.User).where(m.User.username == username)).first()
     return _as_dict(user) if user is not None and user.active else None
+
+
+#: Longest a web session lasts from its login, however active (our choice; the idle
+#: timeout of :mod:`decidua.web.security` ends it earlier).
+SESSION_LIFETIME = dt.timedelta(hours=12)
+
+
+def start_session(session: Session, username: str, sid: str) -> None:
+    """Record a new web session ``sid`` of an active user (only its SHA-256 is kept).
+
+    Sessions past :data:`SESSION_LIFETIME` are deleted on the way (they are refused anyway).
+    """
+    from sqlalchemy import delete
+
+    from decidua.store import models as m
+
+    require_schema(session)
+    user = _get_user(session, username)
+    now = m.utcnow()
+    session.execute(delete(m.WebSession).where(m.WebSession.created_at < now - SESSION_LIFETIME))
+    session.add(m.WebSession(sid_sha256=_token_digest(sid), user_id=user.id, created_at=now))
+
+
+def session_user(session: Session, sid: str, username: str) -> dict[str, Any] | None:
+    """The active user of an open (not revoked, not expired) web session, else ``None``.
+
+    One query: the session row joined to its user.
+    """
+    from sqlalchemy import select
+
+    from decidua.store import models as m
+
+    row = session.execute(
+        select(m.WebSession.created_at, m.User)
+        .join(m.User, m.User.id == m.WebSession.user_id)
+        .where(m.WebSession.sid_sha256 == _token_digest(sid), m.WebSession.revoked_at.is_(None))
+    ).first()
+    if row is None:
+        return None
+    created, user = row
+    if created.tzinfo is None:  # SQLite returns naive UTC
+        created = created.replace(tzinfo=dt.UTC)
+    if not user.active or user.username != username or created < m.utcnow() - SESSION_LIFETIME:
+        return None
+    return _as_dict(user)
+
+
+def end_session(session: Session, sid: str) -> None:
+    """Revoke one web session (logout); an unknown or ended one is left as it is."""
+    from sqlalchemy import update
+
+    from decidua.store import models as m
+
+    session.execute(
+        update(m.WebSession)
+        .where(m.WebSession.sid_sha256 == _token_digest(sid), m.WebSession.revoked_at.is_(None))
+        .values(revoked_at=m.utcnow())
+    )
 
 
 def _token_digest(token: str) -> str:

@@ -88,7 +88,21 @@ def set_active(session: Session, username: str, active: bool, *, actor: str) -> 
             after={"active": active},
         )
         user.active = active
+    if not active:
+        end_sessions(session, user.id)
     return user
+
+
+def end_sessions(session: Session, user_id: int) -> int:
+    """Revoke every open web session of a user; returns how many were open."""
+    from sqlalchemy import update
+
+    res = session.execute(
+        update(m.WebSession)
+        .where(m.WebSession.user_id == user_id, m.WebSession.revoked_at.is_(None))
+        .values(revoked_at=m.utcnow())
+    )
+    return int(res.rowcount or 0)
 
 
 def ensure_admin(session: Session, username: str, *, actor: str) -> m.User:

@@ -37,10 +37,11 @@ def session_scope(request: Request) -> Any:
 
 def current_user(request: Request, s: Any) -> dict[str, Any]:
     """The logged-in, still active user (roles are read fresh on every request)."""
-    from decidua.services.users import get_active_user
+    from decidua.services.users import session_user
 
     name = request.state.session.get("user")
-    user = get_active_user(s, name) if name else None
+    sid = request.state.session.get("sid")
+    user = session_user(s, sid, name) if name and sid else None
     if user is None:
         request.state.session.clear()
         request.state.session.update(security.new_session())
@@ -64,7 +65,7 @@ def login_form(request: Request) -> Response:
 
 @router.post("/login")
 async def login(request: Request) -> Response:
-    from decidua.services.users import check_login
+    from decidua.services.users import check_login, start_session
 
     form = await request.form()
     username = str(form.get("username", "")).strip()[:64]
@@ -74,14 +75,16 @@ async def login(request: Request) -> Response:
     if limiter.blocked(username, client):
         return render(request, "login.html", 429, user=None, username=username,
                       error="too many failed logins: wait 15 minutes and try again")
+    fresh = security.new_session(username)  # a new session id: no fixation
     with session_scope(request) as s:
         user = check_login(s, username, password)
+        if user is not None:
+            start_session(s, user["username"], fresh["sid"])  # revocable server-side
     if user is None:
         limiter.failed(username, client)
         return render(request, "login.html", 401, user=None, username=username,
                       error="wrong user name or password (or no web login yet)")
     limiter.succeeded(username)
-    fresh = security.new_session(user["username"])  # a new session id: no fixation
     request.state.session.clear()
     request.state.session.update(fresh)
     return RedirectResponse("/patients", 303)
@@ -89,6 +92,12 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 def logout(request: Request) -> Response:
+    from decidua.services.users import end_session
+
+    sid = request.state.session.get("sid")
+    if request.state.session.get("user") and sid:
+        with session_scope(request) as s:
+            end_session(s, sid)  # the old cookie is refused from now on
     request.state.session.clear()
     request.state.session.update(security.new_session())
     return RedirectResponse("/login", 303)
