@@ -179,11 +179,14 @@ def test_clinic_day_in_the_browser(server: str, browser, web_db: str, tmp_path: 
     r = rctx.new_page()
     _login(r, base, "researcher1")
     assert r.locator("text=New woman").count() == 0
-    r.goto(f"{base}/patients/WEB-1")
+    assert "WEB-1" not in r.inner_text("main")  # the list shows research pseudonyms
+    r.click("td a >> nth=0")  # she is the only woman: her pseudonym
     text = r.inner_text("main")
-    assert "1988" not in text and "Secret ethnicity text" not in text
+    assert re.match(r"Patient P[0-9a-f]{16}$", r.inner_text("h1"))
+    assert "WEB-1" not in text and "1988" not in text and "Secret ethnicity text" not in text
     assert re.search(r"Age band\s+\d+-\d+", text)
     assert r.locator("text=Add a pregnancy").count() == 0
+    assert r.goto(f"{base}/patients/WEB-1").status == 404  # a clinic id names no one for her
     resp = r.goto(f"{base}/patients/WEB-1/pregnancies/new")
     assert resp.status == 403
     assert r.locator("text=Upload").count() == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -131,3 +132,90 @@ def export(
     return ExportResult(
         rows, paths, stable, tables.k_anonymity, tables.quasi_identifiers, warnings
     )
+
+
+# ---------------------------------------------------------------- research view (web)
+
+
+@dataclass(frozen=True)
+class ResearchIds:
+    """The export's keyed pseudonyms of every woman and biopsy, both ways.
+
+    Attributes
+    ----------
+    patients, biopsies
+        Clinic id (biopsy code) -> pseudonym (``P…``, ``B…``, as in the export).
+    """
+
+    patients: dict[str, str]
+    biopsies: dict[str, str]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_back_p", {v: k for k, v in self.patients.items()})
+        object.__setattr__(self, "_back_b", {v: k for k, v in self.biopsies.items()})
+
+    def patient_of(self, pseudonym: str) -> str | None:
+        """The clinic id behind a patient pseudonym (``None``: no such pseudonym)."""
+        return self._back_p.get(pseudonym)  # type: ignore[attr-defined]
+
+    def biopsy_of(self, pseudonym: str) -> str | None:
+        """The biopsy code behind a biopsy pseudonym (``None``: no such pseudonym)."""
+        return self._back_b.get(pseudonym)  # type: ignore[attr-defined]
+
+
+def research_key(fallback: bytes) -> bytes:
+    """The key of research pseudonyms: ``DECIDUA_EXPORT_KEY`` when set (so a researcher
+    sees the pseudonyms of the exports made with it), else ``fallback``.
+
+    Raises
+    ------
+    InputError
+        ``DECIDUA_EXPORT_KEY`` is set but too short.
+    """
+    from decidua.io.export import export_key
+    from decidua.settings import get_settings
+
+    if get_settings().export_key is None:
+        return fallback
+    return export_key()[0]
+
+
+def research_ids(session: Session, key: bytes) -> ResearchIds:
+    """Pseudonyms of every woman and biopsy with ``key`` (the export's keyed hash)."""
+    from sqlalchemy import select
+
+    from decidua.io.export import pseudonymise
+    from decidua.store import models as m
+
+    require_schema(session)
+    pats = {p: pseudonymise(p, key, "P") for p in session.scalars(select(m.Patient.pseudonym))}
+    bios = {b: pseudonymise(b, key, "B") for b in session.scalars(select(m.Biopsy.code))}
+    return ResearchIds(pats, bios)
+
+
+def research_age_band(year_of_birth: int, on: date | None = None) -> str:
+    """The export's age band (``"30-34"``; ``"<25"``, ``">=45"``) of a woman on ``on``
+    (default today), from her year of birth."""
+    from decidua.io.export import age_band
+
+    return str(age_band((on or date.today()).year - year_of_birth))
+
+
+def research_bmi_band(bmi: float | None) -> str | None:
+    """The export's WHO BMI band (``"18.5-24.9"``) in place of a BMI."""
+    from decidua.io.export import bmi_band
+
+    return bmi_band(bmi)
+
+
+def research_age_limits(min_age: int | None, max_age: int | None) -> tuple[int | None, int | None]:
+    """Age filter bounds widened to whole export age bands, so that filtering cannot
+    narrow a woman down below her band (``(33, 33)`` -> ``(30, 34)``)."""
+    from decidua.io.export import AGE_BANDS
+
+    lo = None if min_age is None else max([b for b in AGE_BANDS if b <= min_age], default=0)
+    hi = None
+    if max_age is not None:
+        above = [b for b in AGE_BANDS if b > max_age]
+        hi = above[0] - 1 if above else None
+    return lo, hi

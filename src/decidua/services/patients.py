@@ -7,6 +7,7 @@ only format them differently.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -238,6 +239,7 @@ def search_patients(
     max_age: int | None = None,
     last_call: str | None = None,
     on: dt.date | None = None,
+    only: Collection[str] | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> PatientList:
@@ -253,6 +255,8 @@ def search_patients(
         Bounds on the age in whole years on ``on`` (default today), from the year of birth.
     last_call
         Clinic call of her latest biopsy: ``normal``, ``abnormal`` or ``none`` (no call).
+    only
+        Only these patient ids (e.g. the women whose research pseudonym matched).
     limit, offset
         The page. ``total`` of the result counts every matching woman.
 
@@ -284,6 +288,8 @@ def search_patients(
     if search:
         escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conds.append(func.lower(m.Patient.pseudonym).like(f"%{escaped}%", escape="\\"))
+    if only is not None:
+        conds.append(m.Patient.pseudonym.in_(sorted(only)))
     if min_losses is not None:
         conds.append(losses >= min_losses)
     if max_losses is not None:

@@ -15,7 +15,17 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from decidua.errors import InputError
-from decidua.web.common import NotLoggedIn, db_url, need, patient_detail, patient_row
+from decidua.web.common import (
+    NotLoggedIn,
+    audit_for,
+    biopsy_for,
+    db_url,
+    list_for,
+    need,
+    patient_detail,
+    patient_row,
+    research_key,
+)
 
 
 class Problem(BaseModel):
@@ -110,6 +120,7 @@ class PatientDetail(BaseModel):
     year_of_birth: int | None
     age_band: str | None
     bmi: float | None
+    bmi_band: str | None = None
     ethnicity: str | None
     study_group: str | None
     losses: int
@@ -127,7 +138,7 @@ class AuditEvent(BaseModel):
     actor: str
     action: str
     entity: str
-    key: str
+    key: str | None
     before: dict[str, Any] | None
     after: dict[str, Any] | None
 
@@ -191,24 +202,24 @@ def patients(
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=10_000_000),
 ) -> Any:
-    """Women matching the filters (the patient list page)."""
-    from decidua.services.patients import search_patients
-
+    """Women matching the filters (the patient list page). A researcher gets research
+    pseudonyms and age bands; her ``search`` matches pseudonyms."""
     need(user, "api_patients")
     with _scope(request) as s:
-        page = search_patients(s, user["username"], search=search, min_losses=min_losses,
-                               max_losses=max_losses, min_age=min_age, max_age=max_age,
-                               last_call=last_call, limit=limit, offset=offset)  # fmt: skip
-    return {"patients": [patient_row(r, user) for r in page.rows], "total": page.total,
+        page, ids = list_for(request, s, user, search=search, min_losses=min_losses,
+                             max_losses=max_losses, min_age=min_age, max_age=max_age,
+                             last_call=last_call, limit=limit, offset=offset)  # fmt: skip
+    return {"patients": [patient_row(r, user, ids) for r in page.rows], "total": page.total,
             "limit": limit, "offset": offset}  # fmt: skip
 
 
 @router.get("/patients/{patient_id}", response_model=PatientDetail)
 def patient(request: Request, patient_id: str, user: dict[str, Any] = Depends(api_user)) -> Any:
-    """One woman: timeline, biopsies, risk with its interval, care pathway (the patient page)."""
+    """One woman: timeline, biopsies, risk with its interval, care pathway (the patient page).
+    A researcher names her by her research pseudonym and sees pseudonyms and bands only."""
     need(user, "api_patient")
     with _scope(request) as s:
-        return patient_detail(s, user, patient_id)
+        return patient_detail(s, user, patient_id, research_key(request.app))
 
 
 @router.get("/patients/{patient_id}/audit", response_model=list[AuditEvent])
@@ -216,11 +227,9 @@ def patient_audit(
     request: Request, patient_id: str, user: dict[str, Any] = Depends(api_user)
 ) -> Any:
     """The audit trail of one woman's records."""
-    from decidua.services.patients import patient_audit as events
-
     need(user, "api_patient_audit")
     with _scope(request) as s:
-        return events(s, user["username"], patient_id, values=user["role"] != "researcher")
+        return audit_for(request, s, user, patient_id)
 
 
 @router.post("/patients/{patient_id}/pregnancies", response_model=Stored, status_code=201)
@@ -255,8 +264,6 @@ def add_pregnancy(
 @router.get("/biopsies/{code}", response_model=Biopsy)
 def biopsy(request: Request, code: str, user: dict[str, Any] = Depends(api_user)) -> Any:
     """One biopsy's stored results with provenance and its call (the biopsy page)."""
-    from decidua.services.biopsies import show_biopsy
-
     need(user, "api_biopsy")
     with _scope(request) as s:
-        return show_biopsy(s, code)
+        return biopsy_for(request, s, user, code)

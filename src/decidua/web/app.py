@@ -59,6 +59,10 @@ def create_app(url: str | None = None, *, secret: str | None = None,
     app.state.uploads = {}
     key = security.load_secret(get_settings().data_dir, secret or _secret_from_settings())
     app.state.signer = security.Signer(key)
+    import hashlib
+
+    # researchers' pseudonyms: DECIDUA_EXPORT_KEY when set (see common.research_key), else this
+    app.state.research_fallback = hashlib.sha256(b"decidua-research-pseudonym\0" + key).digest()
 
     from decidua.web import api, pages
 

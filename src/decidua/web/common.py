@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import Request
 
-from decidua.errors import DeciduaError
+from decidua.errors import DeciduaError, NotFoundError
 from decidua.web import access as web_access
 
 
@@ -35,10 +35,11 @@ def need(user: dict[str, Any], name: str, /, **params: Any) -> dict[str, Any]:
 
 
 def age_band(year_of_birth: int, on: dt.date | None = None) -> str:
-    """Five-year age band (``"30-34"``) in place of a year of birth (researchers)."""
-    age = (on or dt.date.today()).year - year_of_birth
-    low = (age // 5) * 5
-    return f"{low}-{low + 4}"
+    """The research export's age band (``"30-34"``, ``"<25"``, ``">=45"``) in place of a
+    year of birth (researchers)."""
+    from decidua.services.export import research_age_band
+
+    return research_age_band(year_of_birth, on)
 
 
 def is_researcher(user: dict[str, Any]) -> bool:
@@ -46,20 +47,120 @@ def is_researcher(user: dict[str, Any]) -> bool:
 
 
 def strip_free_text(record: Any) -> Any:
-    """A patient record without free-text fields (ethnicity, karyotype detail, dose, arm)."""
+    """A patient record without free-text fields (ethnicity, karyotype detail, investigation
+    unit and text, dose, arm): what the research export leaves out."""
     preg = tuple(dataclasses.replace(p, karyotype_detail=None) for p in record.pregnancies)
+    inv = tuple(dataclasses.replace(i, unit=None, text=None) for i in record.investigations)
     inter = tuple(dataclasses.replace(v, dose=None, trial_arm=None) for v in record.interventions)
-    return dataclasses.replace(record, ethnicity=None, pregnancies=preg, interventions=inter)
+    return dataclasses.replace(record, ethnicity=None, pregnancies=preg, investigations=inv,
+                               interventions=inter)  # fmt: skip
 
 
-def patient_row(row: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
-    """A list row as the user may see it (researchers: an age band, no year of birth)."""
+# ---------------------------------------------------------------- research pseudonyms
+
+#: Pseudonym maps by key digest: (database content version, maps).
+_IDS_CACHE: dict[bytes, tuple[tuple[int, ...], Any]] = {}
+
+
+def research_key(app: Any) -> bytes:
+    """The key of the researcher's pseudonyms: the export's ``DECIDUA_EXPORT_KEY`` when set
+    (the pseudonyms of the exports), else one derived from the cookie-signing key."""
+    key = getattr(app.state, "research_key", None)
+    if key is None:
+        from decidua.services.export import research_key as choose
+
+        key = choose(app.state.research_fallback)
+        app.state.research_key = key
+    return key
+
+
+def research_ids(session: Any, key: bytes, version: tuple[int, ...] | None = None) -> Any:
+    """:class:`~decidua.services.export.ResearchIds` for ``key``, recomputed when the
+    database's content changes."""
+    import hashlib
+
+    from decidua.services.export import research_ids as compute
+    from decidua.services.patients import data_version
+
+    version = version if version is not None else data_version(session)
+    digest = hashlib.sha256(key).digest()
+    with _cache_lock:
+        hit = _IDS_CACHE.get(digest)
+    if hit is not None and hit[0] == version:
+        return hit[1]
+    ids = compute(session, key)
+    with _cache_lock:
+        _IDS_CACHE[digest] = (version, ids)
+    return ids
+
+
+def resolve_patient(session: Any, user: dict[str, Any], key: bytes | None, given: str) -> str:
+    """The clinic id a route's ``{patient_id}`` names: a researcher names women by their
+    pseudonym only (a clinic id is not found for her)."""
+    if not is_researcher(user):
+        return given
+    found = research_ids(session, _need_key(key)).patient_of(given)
+    if found is None:
+        raise NotFoundError(f"no woman {given!r}")
+    return found
+
+
+def resolve_biopsy(session: Any, user: dict[str, Any], key: bytes | None, given: str) -> str:
+    """The biopsy code a route's ``{code}`` names (a researcher: a biopsy pseudonym)."""
+    if not is_researcher(user):
+        return given
+    found = research_ids(session, _need_key(key)).biopsy_of(given)
+    if found is None:
+        raise NotFoundError(f"no biopsy {given!r}")
+    return found
+
+
+def _need_key(key: bytes | None) -> bytes:
+    if key is None:
+        raise DeciduaError("no research pseudonym key")
+    return key
+
+
+def patient_row(row: dict[str, Any], user: dict[str, Any], ids: Any = None) -> dict[str, Any]:
+    """A list row as the user may see it (researchers: the pseudonym and an age band)."""
     out = dict(row)
     if is_researcher(user):
         out["age_band"] = age_band(out.pop("year_of_birth"))
+        out["patient_id"] = ids.patients[row["patient_id"]]
     else:
         out["age_band"] = None
     return out
+
+
+def _numbers(value: Any) -> Any:
+    """Only the numbers (and flags) of stored result values: no text (plate, well, file)."""
+    if isinstance(value, dict):
+        kept = {k: _numbers(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v is not None}
+    if isinstance(value, list):
+        kept = [_numbers(v) for v in value]
+        return [v for v in kept if v is not None]
+    if isinstance(value, bool | int | float):
+        return value
+    return None
+
+
+#: Result fields a researcher sees (no file name, batch or result key: free text).
+_RESULT_FIELDS = ("kind", "qc_status", "source_sha256", "importer_version", "analysis_version",
+                  "created_at")  # fmt: skip
+
+
+def biopsy_view(b: dict[str, Any], user: dict[str, Any], ids: Any = None) -> dict[str, Any]:
+    """A biopsy's results as the user may see them (researchers: its pseudonym, numbers
+    only, no file names, batches, result keys or actors)."""
+    if not is_researcher(user):
+        return b
+    out = {**b, "biopsy": ids.biopsies[b["biopsy"]],
+           "timing": _numbers(b["timing"]) if b.get("timing") else None,
+           "results": [{**{k: r.get(k) for k in _RESULT_FIELDS},
+                        "values": _numbers(r.get("values") or {})} for r in b["results"]],
+           "calls": [{k: v for k, v in c.items() if k != "actor"} for c in b.get("calls", [])]}
+    return out  # fmt: skip
 
 
 #: Patient views by (patient, role, day, database content version): the risk model
@@ -70,35 +171,55 @@ _DETAIL_CACHE_SIZE = 4096
 _cache_lock = threading.Lock()
 
 
-def patient_detail(session: Any, user: dict[str, Any], patient_id: str) -> dict[str, Any]:
+def patient_detail(session: Any, user: dict[str, Any], patient_id: str,
+                   key: bytes | None = None) -> dict[str, Any]:
     """Everything the patient page and ``GET /api/v1/patients/{id}`` show (cached by the
-    database's :func:`~decidua.services.patients.data_version`)."""
+    database's :func:`~decidua.services.patients.data_version`).
+
+    ``patient_id`` is the id the route was given: for a researcher, the woman's research
+    pseudonym (with ``key``, see :func:`research_key`), which is all she is shown as.
+    """  # fmt: skip
     import copy
+    import hashlib
 
     from decidua.services.patients import data_version
 
-    key = (patient_id, user["role"], dt.date.today(), data_version(session))
+    version = data_version(session)
+    kd = hashlib.sha256(key).digest() if key is not None and is_researcher(user) else None
+    ckey = (patient_id, user["role"], kd, dt.date.today(), version)
     with _cache_lock:
-        hit = _DETAIL_CACHE.get(key)
+        hit = _DETAIL_CACHE.get(ckey)
         if hit is not None:
-            _DETAIL_CACHE.move_to_end(key)
+            _DETAIL_CACHE.move_to_end(ckey)
             return copy.deepcopy(hit)
-    out = _patient_detail(session, user, patient_id)
+    ids, clinic_id = None, patient_id
+    if is_researcher(user):
+        ids = research_ids(session, _need_key(key), version)
+        clinic_id = ids.patient_of(patient_id)
+        if clinic_id is None:
+            raise NotFoundError(f"no woman {patient_id!r}")
+    out = _patient_detail(session, user, clinic_id, ids)
     with _cache_lock:
-        _DETAIL_CACHE[key] = copy.deepcopy(out)
+        _DETAIL_CACHE[ckey] = copy.deepcopy(out)
         while len(_DETAIL_CACHE) > _DETAIL_CACHE_SIZE:
             _DETAIL_CACHE.popitem(last=False)
     return out
 
 
-def _patient_detail(session: Any, user: dict[str, Any], patient_id: str) -> dict[str, Any]:
+def _patient_detail(session: Any, user: dict[str, Any], patient_id: str,
+                    ids: Any = None) -> dict[str, Any]:
     from decidua.services import patients, risk
+    from decidua.services.export import research_bmi_band
 
     view = patients.show_patient(session, user["username"], patient_id)
     rec = view.record
     research = is_researcher(user)
     if research:
         rec = strip_free_text(rec)
+        rec = dataclasses.replace(
+            rec, patient_id=ids.patients[rec.patient_id],
+            biopsies=tuple(dataclasses.replace(b, biopsy_id=ids.biopsies[b.biopsy_id])
+                           for b in rec.biopsies))  # fmt: skip
         timeline = patients.timeline(rec, {})
     else:
         timeline = list(view.timeline)
@@ -106,7 +227,8 @@ def _patient_detail(session: Any, user: dict[str, Any], patient_id: str) -> dict
         "patient_id": rec.patient_id,
         "year_of_birth": None if research else rec.year_of_birth,
         "age_band": age_band(rec.year_of_birth) if research else None,
-        "bmi": rec.bmi,
+        "bmi": None if research else rec.bmi,
+        "bmi_band": research_bmi_band(rec.bmi) if research else None,
         "ethnicity": None if research else rec.ethnicity,
         "study_group": view.study_group,
         "losses": rec.n_losses,
@@ -131,10 +253,59 @@ def _patient_detail(session: Any, user: dict[str, Any], patient_id: str) -> dict
                            "components": est.components.to_dict(),
                            "evidence": dataclasses.asdict(est.evidence)}  # fmt: skip
         except DeciduaError as exc:
-            out["risk_error"] = str(exc)
+            out["risk_error"] = str(exc).replace(patient_id, rec.patient_id)
     if web_access.pathway_allowed(user["role"]):
         pw = risk.pathway_for_patient(session, user["username"], patient_id)
         out["pathway"] = {"stage": pw.stage, "rules_version": pw.rules_version,
                           "missing": list(pw.missing),
                           "steps": [s.to_dict() for s in pw.steps]}  # fmt: skip
     return out
+
+
+# ---------------------------------------------------------------- views shared by pages and API
+
+
+def list_for(request: Any, session: Any, user: dict[str, Any], *, search: str | None,
+             min_age: int | None = None, max_age: int | None = None,
+             **filters: Any) -> tuple[Any, Any]:
+    """One page of the patient list for the user and the pseudonym maps (researchers):
+    a researcher searches her pseudonyms, and age filters widen to whole age bands."""
+    from decidua.services.export import research_age_limits
+    from decidua.services.patients import search_patients
+
+    ids, only = None, None
+    if is_researcher(user):
+        ids = research_ids(session, research_key(request.app))
+        if search:
+            needle = search.lower()
+            only = {c for c, p in ids.patients.items() if needle in p.lower()}
+            search = None
+        min_age, max_age = research_age_limits(min_age, max_age)
+    page = search_patients(session, user["username"], search=search, min_age=min_age,
+                           max_age=max_age, only=only, **filters)  # fmt: skip
+    return page, ids
+
+
+def audit_for(request: Any, session: Any, user: dict[str, Any], patient_id: str) -> list:
+    """A woman's audit trail as the user may see it (researchers: by pseudonym, no values,
+    no record keys: they carry clinic ids)."""
+    from decidua.services.patients import patient_audit
+
+    research = is_researcher(user)
+    clinic = resolve_patient(session, user, research_key(request.app), patient_id)
+    events = patient_audit(session, user["username"], clinic, values=not research)
+    if research:
+        events = [{**e, "key": None} for e in events]
+    return events
+
+
+def biopsy_for(request: Any, session: Any, user: dict[str, Any], code: str) -> dict[str, Any]:
+    """One biopsy as the user may see it (see :func:`biopsy_view`)."""
+    from decidua.services.biopsies import show_biopsy
+
+    ids = None
+    if is_researcher(user):
+        key = research_key(request.app)
+        ids = research_ids(session, key)
+        code = resolve_biopsy(session, user, key, code)
+    return biopsy_view(show_biopsy(session, code), user, ids)

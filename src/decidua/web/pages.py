@@ -16,7 +16,17 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from decidua.errors import DeciduaError, InputError
 from decidua.web import access as web_access
 from decidua.web import security
-from decidua.web.common import NotLoggedIn, db_url, need, patient_detail, patient_row
+from decidua.web.common import (
+    NotLoggedIn,
+    audit_for,
+    biopsy_for,
+    db_url,
+    list_for,
+    need,
+    patient_detail,
+    patient_row,
+    research_key,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -133,8 +143,6 @@ def _int_or_none(value: str | None) -> int | None:
 
 @router.get("/patients")
 def patients_page(request: Request) -> Response:
-    from decidua.services.patients import search_patients
-
     q = request.query_params
     filters = {k: q.get(k, "") for k in ("search", "min_losses", "max_losses", "min_age",
                                           "max_age", "last_call", "page")}  # fmt: skip
@@ -143,14 +151,14 @@ def patients_page(request: Request) -> Response:
     page = max(1, _int_or_none(filters["page"]) or 1)
     with session_scope(request) as s:
         user = need(current_user(request, s), "patients")
-        result = search_patients(
-            s, user["username"], search=filters["search"] or None,
+        result, ids = list_for(
+            request, s, user, search=filters["search"] or None,
             min_losses=_int_or_none(filters["min_losses"]),
             max_losses=_int_or_none(filters["max_losses"]),
             min_age=_int_or_none(filters["min_age"]), max_age=_int_or_none(filters["max_age"]),
             last_call=filters["last_call"] or None, limit=50, offset=(page - 1) * 50,
         )  # fmt: skip
-    rows = [patient_row(r, user) for r in result.rows]
+    rows = [patient_row(r, user, ids) for r in result.rows]
     return render(request, "patients.html", rows=rows, total=result.total, filters=filters,
                   page=page, pages=max(1, (result.total + 49) // 50))
 
@@ -177,7 +185,7 @@ async def patient_create(request: Request) -> Response:
 def patient_page(request: Request, patient_id: str) -> Response:
     with session_scope(request) as s:
         user = need(current_user(request, s), "patient")
-        detail = patient_detail(s, user, patient_id)
+        detail = patient_detail(s, user, patient_id, research_key(request.app))
     return render(request, "patient.html", p=detail)
 
 
@@ -207,22 +215,17 @@ def _form_page(name: str, form: list, kind: str):  # type: ignore[no-untyped-def
 
 @router.get("/patients/{patient_id}/audit")
 def patient_audit(request: Request, patient_id: str) -> Response:
-    from decidua.services.patients import patient_audit as audit_events
-
     with session_scope(request) as s:
         user = need(current_user(request, s), "patient_audit")
-        events = audit_events(s, user["username"], patient_id,
-                              values=user["role"] != "researcher")
+        events = audit_for(request, s, user, patient_id)
     return render(request, "audit.html", patient_id=patient_id, events=events)
 
 
 @router.get("/biopsies/{code}")
 def biopsy_page(request: Request, code: str) -> Response:
-    from decidua.services.biopsies import show_biopsy
-
     with session_scope(request) as s:
-        need(current_user(request, s), "biopsy")
-        b = show_biopsy(s, code)
+        user = need(current_user(request, s), "biopsy")
+        b = biopsy_for(request, s, user, code)
     return render(request, "biopsy.html", b=b)
 
 
