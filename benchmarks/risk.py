@@ -49,6 +49,14 @@ def cohort(kind: str, n: int, seed: int) -> dict[str, np.ndarray]:
     }
 
 
+def split(c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Counts for ``predict_many`` of the history "live births, then losses" (model
+    2026.12-2: live births before the last run of losses are earlier evidence)."""
+    earlier = c["n_losses"] > 0
+    return {"n_live_births": np.where(earlier, 0, c["n_live_births"]),
+            "n_live_births_earlier": np.where(earlier, c["n_live_births"], 0)}
+
+
 def baseline(c: dict[str, np.ndarray], m: int) -> tuple[float, np.ndarray]:
     out = np.empty(m)
     t0 = time.perf_counter()
@@ -84,8 +92,10 @@ def main() -> int:
         best = float("inf")
         for _ in range(3):
             t0 = time.perf_counter()
-            res = predict_many(c["age"], c["n_losses"], c["n_live_births"],
-                               c["n_biopsy_abnormal"], c["n_biopsy_normal"], interval=None)
+            sp = split(c)
+            res = predict_many(c["age"], c["n_losses"], sp["n_live_births"],
+                               c["n_biopsy_abnormal"], c["n_biopsy_normal"], interval=None,
+                               n_live_births_earlier=sp["n_live_births_earlier"])
             best = min(best, time.perf_counter() - t0)
         m = min(base_n, n)
         t_base, p_base = baseline(c, m)
@@ -98,8 +108,10 @@ def main() -> int:
     for seed, kind in enumerate(("clinic", "population"), start=1):
         c = {k: v[:n_int] for k, v in cohort(kind, n_int, seed).items()}
         t0 = time.perf_counter()
-        res = predict_many(c["age"], c["n_losses"], c["n_live_births"],
-                           c["n_biopsy_abnormal"], c["n_biopsy_normal"], interval="full")
+        sp = split(c)
+        res = predict_many(c["age"], c["n_losses"], sp["n_live_births"],
+                           c["n_biopsy_abnormal"], c["n_biopsy_normal"], interval="full",
+                           n_live_births_earlier=sp["n_live_births_earlier"])
         t_ours = time.perf_counter() - t0
         m = min(INTERVAL_BASELINE_SAMPLE, n_int, base_n)
         t_base, iv = baseline_intervals(c, m)

@@ -33,7 +33,7 @@ from decidua.risk.calibration import (
 from decidua.risk.livebirth import live_birth_outlook, time_to_pregnancy_params
 from decidua.risk.model import RiskModel, shipped_params
 
-MODEL_VERSION = "2026.12-1"
+MODEL_VERSION = "2026.12-2"
 ROOT = Path(__file__).resolve().parents[2]
 NOTES = (
     "Calibrated by decidua.risk.calibration.calibrate (model v2, issue 13) to Magnus et al., "

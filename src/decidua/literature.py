@@ -49,6 +49,9 @@ from types import MappingProxyType
 from typing import Final, Literal
 
 __all__ = [
+    "EGERUP_2016_LOSS_BEFORE_BIRTH_IRR",
+    "KOLTE_2014_LIVE_BIRTH_RR",
+    "KOLTE_2021_C_INDEX",
     "PYLYP_2018_ABNORMAL",
     "BRIGHAM_1999_SUCCESS",
     "DU_FOSSE_2022_AUC",
@@ -313,3 +316,27 @@ KOKI_2025_AUC_VIABLE: Final = 0.65
 #: number of losses, 0.63 with paternal factors (as quoted in the project brief and issue
 #: 13; to verify).
 DU_FOSSE_2022_AUC: Final = (0.57, 0.63)
+
+#: Egerup P, Kolte AM, Larsen EC, Krog M, Nielsen HS, Christiansen OB. Recurrent pregnancy
+#: loss: what is the impact of consecutive versus non-consecutive losses? Hum Reprod
+#: 2016;31:2428-34 (abstract; 127 women with unexplained secondary RPL in three Danish IvIg
+#: trials): each early loss *before* the last birth did not change the risk of an
+#: unexplained loss in the next pregnancy, incidence rate ratio 0.88 (95% CI 0.70-1.11)
+#: (a late loss before the last birth: 1.31, 0.62-2.77); only consecutive early losses
+#: after the last birth had a statistically significant negative prognostic impact.
+EGERUP_2016_LOSS_BEFORE_BIRTH_IRR: Final = (0.88, 0.70, 1.11)
+
+#: Kolte AM, van Oppenraaij RH, Quenby S, et al. Non-visualized pregnancy losses are
+#: prognostically important for unexplained recurrent miscarriage. Hum Reprod
+#: 2014;29:931-7 (abstract; 499 women, Copenhagen RM unit 2000-10): each non-visualised
+#: loss gave a relative risk of live birth in the next pregnancy of 0.90 (95% CI
+#: 0.83-0.97), the same as each additional clinical miscarriage.
+KOLTE_2014_LIVE_BIRTH_RR: Final = (0.90, 0.83, 0.97)
+
+#: Kolte AM, Westergaard D, Lidegaard O, Brunak S, Nielsen HS. Chance of live birth: a
+#: nationwide, registry-based cohort study. Hum Reprod 2021;36:1065-73 (abstract; 1,285,230
+#: Danish women, 2,722,441 pregnancies, 1977-2017): consecutive identical outcomes
+#: (losses, live births or ectopic pregnancies) immediately before the next pregnancy had a
+#: larger impact on the chance of live birth than the total number of any outcome; C-index
+#: 0.60 for age and pregnancy history (positive predictive value 0.45).
+KOLTE_2021_C_INDEX: Final = 0.60

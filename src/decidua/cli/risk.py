@@ -38,7 +38,7 @@ def _print_estimate(est, header: str | None = None) -> None:  # type: ignore[no-
     ev = est.evidence
     console.print(
         f"Inputs: age {est.age:.1f}; losses {ev.n_losses_total}; live births "
-        f"{ev.n_live_births}; biopsies abnormal {ev.n_biopsy_abnormal}, normal "
+        f"{ev.n_live_births_total}; biopsies abnormal {ev.n_biopsy_abnormal}, normal "
         f"{ev.n_biopsy_normal}. Model {est.model_version}."
     )
     console.print(RESEARCH_USE_LABEL)

@@ -208,10 +208,13 @@ def build_cohort_report(
         abn, nor = encode_biopsies(r.biopsies)
         ages.append(min(max(r.age_on(on), 12.0), 60.0))
         counts.append((ev.n_loss, ev.n_live_births, abn, nor, ev.n_loss_karyotype_abnormal,
-                       ev.n_loss_karyotype_normal))
-    c = np.asarray(counts, int).reshape(-1, 6)
+                       ev.n_loss_karyotype_normal, ev.n_loss_earlier,
+                       ev.n_live_births_earlier, ev.n_loss_karyotype_normal_earlier))
+    c = np.asarray(counts, int).reshape(-1, 9)
     risk = model.predict_many(np.asarray(ages, float), c[:, 0], c[:, 1], c[:, 2], c[:, 3],
-                              c[:, 4], c[:, 5]) if records else None
+                              c[:, 4], c[:, 5], n_losses_earlier=c[:, 6],
+                              n_live_births_earlier=c[:, 7],
+                              n_loss_karyotype_normal_earlier=c[:, 8]) if records else None
     p = risk.p_loss.tolist() if risk is not None else []
     risk_rows = []
     for g in names:

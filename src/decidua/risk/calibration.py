@@ -470,6 +470,27 @@ CURVATURE_FLOOR = 1.0
 N_PARAMETER_DRAWS = 40
 PARAMETER_DRAW_SEED = 2026
 
+#: Range of the earlier-outcome weight in the parameter draws (model 2026.12-2): uniform on
+#: [0, 0.5], stratified. Not fitted: Egerup et al., Hum Reprod 2016 (an early loss before
+#: the last birth, IRR 0.88, 95% CI 0.70-1.11) admits w <= 0.5 in this model (measured:
+#: w = 0.5 gives 1.11), and Kolte et al., Hum Reprod 2021 found the run of outcomes just
+#: before the next pregnancy matters more than the total, which needs w < 1.
+EARLIER_WEIGHT_RANGE = (0.0, 0.5)
+
+
+def earlier_weight_draws(n: int, seed: int = PARAMETER_DRAW_SEED) -> np.ndarray:
+    """Stratified uniform draws of ``earlier_outcome_weight`` on :data:`EARLIER_WEIGHT_RANGE`.
+
+    Examples
+    --------
+    >>> w = earlier_weight_draws(40)
+    >>> bool(w.min() > 0 and w.max() < 0.5), len(set(w.round(6)))
+    (True, 40)
+    """
+    lo, hi = EARLIER_WEIGHT_RANGE
+    rng = np.random.default_rng(seed)
+    return lo + (hi - lo) * (rng.permutation(n) + 0.5) / n
+
 
 def parameter_draws(params: RiskParams, *, n_draws: int = N_PARAMETER_DRAWS,
                     seed: int = PARAMETER_DRAW_SEED, grid_size: int = 100,
@@ -515,7 +536,9 @@ def parameter_draws(params: RiskParams, *, n_draws: int = N_PARAMETER_DRAWS,
     cov = 2.0 * (vecs / vals) @ vecs.T
     rng = np.random.default_rng(seed)
     xs = rng.multivariate_normal(x0, cov, size=n_draws)
-    draws = tuple(_unpack(x, params) for x in xs)
+    ws = earlier_weight_draws(n_draws, seed)
+    draws = tuple(replace(_unpack(x, params), earlier_outcome_weight=float(w))
+                  for x, w in zip(xs, ws, strict=True))
     return draws, cov
 
 
@@ -539,8 +562,11 @@ def save_parameter_draws(draws: Sequence[RiskParams], path: Any) -> None:
     out = {"model_version": draws[0].model_version, "format": 1,
            "method": "Laplace approximation of the calibration targets' likelihood",
            "seed": PARAMETER_DRAW_SEED,
+           "earlier_outcome_weight_draws": "uniform on [0, 0.5] (stratified, seed 2026): "
+           "the range Egerup et al. 2016's 95% CI admits in this model; an assumption, "
+           "not a fit",
            "draws": [{f: (list(getattr(d, f)) if f == "age_coef" else getattr(d, f))
-                      for f in FITTED_FIELDS} for d in draws]}
+                      for f in (*FITTED_FIELDS, "earlier_outcome_weight")} for d in draws]}
     Path(path).write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
 
 

@@ -47,6 +47,7 @@ from decidua.domain import DecidualCall, Outcome, PregnancyRecord
 from decidua.literature import KOKI_2025_CONCEIVED_12M, KOKI_2025_CONCEIVED_SECOND_YEAR
 from decidua.risk.model import (
     MAX_AGE,
+    Evidence,
     RiskModel,
     default_model,
     encode_biopsies,
@@ -138,17 +139,26 @@ class LiveBirthOutlook:
         }
 
 
-def _cumulative(model: RiskModel, age: float, counts: dict[str, int], f: float, s: float,
+def _cumulative(model: RiskModel, age: float, ev: Evidence, f: float, s: float,
                 horizons: Sequence[int]) -> dict[int, float]:
     months = 12 * max(horizons)
     max_extra = months // MONTHS_AFTER_LOSS + 1
     years = months // 12 + 1
     ages = np.minimum(age + np.arange(years), MAX_AGE)
     jj, yy = np.meshgrid(np.arange(max_extra + 1), np.arange(years), indexing="ij")
+    # Evidence after j further losses (a last run of live births becomes earlier evidence).
+    evs = [ev.after_losses(int(j)) for j in jj.ravel()]
+
+    def col(name: str) -> np.ndarray:
+        return np.array([getattr(e, name) for e in evs], dtype=np.int64)
+
     r = model.predict_many(
-        ages[yy.ravel()], counts["n_loss"] + jj.ravel(), counts["n_live_births"],
-        counts["n_biopsy_abnormal"], counts["n_biopsy_normal"],
-        counts["n_loss_karyotype_abnormal"], counts["n_loss_karyotype_normal"],
+        ages[yy.ravel()], col("n_loss"), col("n_live_births"),
+        ev.n_biopsy_abnormal, ev.n_biopsy_normal,
+        col("n_loss_karyotype_abnormal"), col("n_loss_karyotype_normal"),
+        n_losses_earlier=col("n_loss_earlier"),
+        n_live_births_earlier=col("n_live_births_earlier"),
+        n_loss_karyotype_normal_earlier=col("n_loss_karyotype_normal_earlier"),
         interval=None)
     p = r.p_loss.reshape(max_extra + 1, years)
     trying = np.zeros((months + MONTHS_AFTER_LOSS + 1, max_extra + 2))
@@ -203,13 +213,9 @@ def live_birth_outlook(
     ev = encode_history(history)
     n_abn, n_norm = encode_biopsies(biopsies)
     ev = replace(ev, n_biopsy_abnormal=n_abn, n_biopsy_normal=n_norm)
-    counts = {"n_loss": ev.n_loss, "n_live_births": ev.n_live_births,
-              "n_biopsy_abnormal": n_abn, "n_biopsy_normal": n_norm,
-              "n_loss_karyotype_abnormal": ev.n_loss_karyotype_abnormal,
-              "n_loss_karyotype_normal": ev.n_loss_karyotype_normal}
     est = m.predict(a, history, biopsies)
     f, s = time_to_pregnancy_params()
-    cum = _cumulative(m, a, counts, f, s, horizons)
+    cum = _cumulative(m, a, ev, f, s, horizons)
     draws = m._draw_model_list()
     rng = np.random.default_rng(TTP_DRAW_SEED)
     n = KOKI_2025_COUPLES
@@ -218,7 +224,7 @@ def live_birth_outlook(
         c12 = rng.binomial(n, KOKI_2025_CONCEIVED_12M) / n
         c24 = c12 + rng.binomial(n, KOKI_2025_CONCEIVED_SECOND_YEAR) / n
         fd, sd = time_to_pregnancy_params(c12, c24)
-        for h, v in _cumulative(d, a, counts, fd, sd, horizons).items():
+        for h, v in _cumulative(d, a, ev, fd, sd, horizons).items():
             values[h].append(v)
     ci = {}
     for h, vals in values.items():

@@ -109,6 +109,9 @@ HISTORY_AGE_STEPS_PER_YEAR = 4
 #: Key under which an explicit history age (years, per woman) travels with the counts.
 HISTORY_AGE_KEY = "_history_age"
 
+#: Count columns of outcomes before the last run (down-weighted; model 2026.12-2).
+EARLIER_KEYS = ("n_loss_earlier", "n_live_births_earlier", "n_loss_karyotype_normal_earlier")
+
 _PARAMS_FILE = "params.json"
 _DRAWS_FILE = "param_draws.json"
 
@@ -177,6 +180,12 @@ class RiskParams:
     embryonic_sd
         Standard deviation ``sigma`` of the embryonic frailty on the logit scale (0: every
         woman of one age has the same embryonic risk, the v1 model).
+    earlier_outcome_weight
+        Weight ``w`` (0-1) of the likelihood of each outcome *before* the last run of
+        identical outcomes (losses or live births) preceding the next pregnancy: a power
+        likelihood, so that the outcomes just before the next pregnancy count fully and
+        earlier ones less (Kolte et al., Hum Reprod 2021; Egerup et al., Hum Reprod 2016).
+        1: every outcome counts alike (model 2026.12-1).
     grid_size, sens_spec_nodes, frailty_nodes
         Quadrature resolution.
     notes
@@ -198,6 +207,7 @@ class RiskParams:
     spec_prior: tuple[float, float]
     karyotype_false_normal: float
     embryonic_sd: float = 0.0
+    earlier_outcome_weight: float = 1.0
     grid_size: int = DEFAULT_GRID_SIZE
     sens_spec_nodes: int = DEFAULT_SENS_SPEC_NODES
     frailty_nodes: int = DEFAULT_FRAILTY_NODES
@@ -221,6 +231,8 @@ class RiskParams:
             problems.append("age_coef needs at least one coefficient")
         if not self.embryonic_sd >= 0:
             problems.append("embryonic_sd must be >= 0")
+        if not 0 <= self.earlier_outcome_weight <= 1:
+            problems.append("earlier_outcome_weight must be in [0, 1]")
         if problems:
             raise ModelError("invalid risk parameters: " + "; ".join(problems))
 
@@ -268,7 +280,7 @@ def shipped_params() -> RiskParams:
     Examples
     --------
     >>> shipped_params().model_version
-    '2026.12-1'
+    '2026.12-2'
     """
     text = resources.files("decidua.risk").joinpath(_PARAMS_FILE).read_text(encoding="utf-8")
     return RiskParams.from_dict(json.loads(text))
@@ -310,10 +322,15 @@ def shipped_draws(params: RiskParams | None = None) -> tuple[RiskParams, ...]:
 class Evidence:
     """Counts that summarise a woman's evidence (sufficient statistics).
 
+    The ``*_earlier`` counts hold the outcomes before the last run of identical outcomes
+    (losses, or live births) that precedes the next pregnancy; they enter the likelihood
+    with the weight :attr:`RiskParams.earlier_outcome_weight` (model 2026.12-2). The other
+    counts are that last run (bare counts of losses are all in it).
+
     Examples
     --------
-    >>> Evidence(n_loss=2, n_loss_karyotype_abnormal=1).n_losses_total
-    3
+    >>> Evidence(n_loss=2, n_loss_karyotype_abnormal=1, n_loss_earlier=1).n_losses_total
+    4
     """
 
     n_loss: int = 0  # losses without an informative karyotype
@@ -322,10 +339,36 @@ class Evidence:
     n_live_births: int = 0
     n_biopsy_abnormal: int = 0
     n_biopsy_normal: int = 0
+    n_loss_earlier: int = 0
+    n_loss_karyotype_normal_earlier: int = 0
+    n_live_births_earlier: int = 0
 
     @property
     def n_losses_total(self) -> int:
-        return self.n_loss + self.n_loss_karyotype_abnormal + self.n_loss_karyotype_normal
+        return (self.n_loss + self.n_loss_karyotype_abnormal + self.n_loss_karyotype_normal
+                + self.n_loss_earlier + self.n_loss_karyotype_normal_earlier)
+
+    @property
+    def n_live_births_total(self) -> int:
+        return self.n_live_births + self.n_live_births_earlier
+
+    def after_losses(self, k: int) -> Evidence:
+        """The evidence after ``k`` further (untested) losses: if the last run was of live
+        births, it becomes earlier evidence and the new losses start the last run.
+
+        Examples
+        --------
+        >>> e = Evidence(n_loss_earlier=3, n_live_births=1).after_losses(1)
+        >>> (e.n_loss, e.n_live_births, e.n_loss_earlier, e.n_live_births_earlier)
+        (1, 0, 3, 1)
+        """
+        if k <= 0:
+            return self
+        recent_losses = self.n_loss + self.n_loss_karyotype_abnormal + self.n_loss_karyotype_normal
+        if self.n_live_births and not recent_losses:
+            return replace(self, n_loss=k, n_live_births=0,
+                           n_live_births_earlier=self.n_live_births_earlier + self.n_live_births)
+        return replace(self, n_loss=self.n_loss + k)
 
 
 def _parse_outcome(item: Any, index: int) -> Outcome:
@@ -352,7 +395,10 @@ def encode_history(history: Sequence[Outcome | str | PregnancyRecord] | int) -> 
         Either the number of previous consecutive losses (int >= 0, no live birth), or a
         sequence of :class:`~decidua.domain.Outcome` / outcome strings /
         :class:`~decidua.domain.PregnancyRecord`. A record's karyotype is used: a loss with
-        an abnormal pregnancy-tissue karyotype is evidence for the embryonic route.
+        an abnormal pregnancy-tissue karyotype is evidence for the embryonic route. The
+        sequence is read in order (records by their ``order``): the last run of identical
+        outcomes (losses or live births) goes to the full-weight counts, everything before
+        it to the ``*_earlier`` counts.
 
     Returns
     -------
@@ -366,8 +412,9 @@ def encode_history(history: Sequence[Outcome | str | PregnancyRecord] | int) -> 
 
     Examples
     --------
-    >>> encode_history(["live_birth", "miscarriage", "ectopic"]).n_loss
-    1
+    >>> e = encode_history(["live_birth", "miscarriage", "ectopic"])
+    >>> e.n_loss, e.n_live_births_earlier
+    (1, 1)
     """
     if isinstance(history, bool | float | np.floating):
         raise InputError("history must be a whole number of losses or a list of outcomes",
@@ -380,8 +427,12 @@ def encode_history(history: Sequence[Outcome | str | PregnancyRecord] | int) -> 
     if isinstance(history, str | bytes):
         raise InputError("history must be a list of outcomes, not a string", column="history",
                          value=history)
-    n_loss = n_abn = n_norm = n_lb = 0
-    for i, item in enumerate(history):
+    items = list(history)
+    if items and all(isinstance(x, PregnancyRecord) for x in items):
+        items = sorted(items, key=lambda x: x.order)
+    # Informative outcomes in order: ("loss", karyotype) or ("birth", None).
+    seq: list[tuple[str, KaryotypeResult | None]] = []
+    for i, item in enumerate(items):
         karyotype = KaryotypeResult.NOT_TESTED
         if isinstance(item, PregnancyRecord):
             outcome = item.outcome
@@ -389,17 +440,31 @@ def encode_history(history: Sequence[Outcome | str | PregnancyRecord] | int) -> 
         else:
             outcome = _parse_outcome(item, i)
         if outcome in LOSS_OUTCOMES:
-            if karyotype is KaryotypeResult.ABNORMAL:
-                n_abn += 1
-            elif karyotype is KaryotypeResult.NORMAL:
-                n_norm += 1
-            else:
-                n_loss += 1
+            seq.append(("loss", karyotype))
         elif outcome is Outcome.LIVE_BIRTH:
-            n_lb += 1
-        # ectopic, molar, termination, ongoing: no information about the decidual route.
-    return Evidence(n_loss=n_loss, n_loss_karyotype_abnormal=n_abn,
-                    n_loss_karyotype_normal=n_norm, n_live_births=n_lb)
+            seq.append(("birth", None))
+        # ectopic, molar, termination, ongoing, stillbirth: no information in the model
+        # (ESHRE 2022: not pregnancy losses); they neither count nor break a run.
+    # The last run of identical outcomes before the next pregnancy counts fully; earlier
+    # outcomes are down-weighted (Kolte et al. 2021; Egerup et al. 2016).
+    start = len(seq)
+    while start > 0 and seq[start - 1][0] == (seq[-1][0] if seq else ""):
+        start -= 1
+    c = {"n_loss": 0, "n_loss_karyotype_abnormal": 0, "n_loss_karyotype_normal": 0,
+         "n_live_births": 0, "n_loss_earlier": 0, "n_loss_karyotype_normal_earlier": 0,
+         "n_live_births_earlier": 0}
+    for j, (kind, karyotype) in enumerate(seq):
+        suffix = "" if j >= start else "_earlier"
+        if kind == "birth":
+            c["n_live_births" + suffix] += 1
+        elif karyotype is KaryotypeResult.ABNORMAL:
+            # explained by its embryo: a constant likelihood factor wherever it stands
+            c["n_loss_karyotype_abnormal"] += 1
+        elif karyotype is KaryotypeResult.NORMAL:
+            c["n_loss_karyotype_normal" + suffix] += 1
+        else:
+            c["n_loss" + suffix] += 1
+    return Evidence(**c)
 
 
 def encode_biopsies(biopsies: Iterable[DecidualCall | str | Any]) -> tuple[int, int]:
@@ -814,11 +879,13 @@ class RiskModel:
         n_babn: np.ndarray,
         n_bnorm: np.ndarray,
         n_kabn: np.ndarray | None = None,
+        earlier: dict[str, np.ndarray] | None = None,
     ) -> np.ndarray:
         """Unnormalised log posterior over the (z, theta) grid: shape ``(rows, K, G)``.
 
         ``hist_age`` is the representative age of the previous pregnancies
-        (:func:`history_age`).
+        (:func:`history_age`). ``earlier`` holds the ``*_earlier`` counts (outcomes before
+        the last run), which enter with weight ``earlier_outcome_weight``.
         """
         p = self.params
         n = hist_age.shape[0]
@@ -826,6 +893,12 @@ class RiskModel:
         lp = np.broadcast_to(self.log_joint_prior, (n, kk, gg)).copy()
         if n_kabn is None:
             n_kabn = np.zeros(n, dtype=np.int64)
+        wgt = float(p.earlier_outcome_weight)
+        if earlier is not None and wgt > 0:
+            # Power likelihood: an earlier outcome is worth ``wgt`` of one in the last run.
+            n_loss = n_loss + wgt * earlier.get("n_loss_earlier", 0)
+            n_lb = n_lb + wgt * earlier.get("n_live_births_earlier", 0)
+            n_knorm = n_knorm + wgt * earlier.get("n_loss_karyotype_normal_earlier", 0)
         if np.any(n_loss) or np.any(n_lb) or np.any(n_knorm) or np.any(n_kabn):
             tq = self.theta * p.q_defective
             uh, hidx = np.unique(hist_age, return_inverse=True)
@@ -877,6 +950,7 @@ class RiskModel:
         lp = self._log_posterior(
             hist_age, counts["n_losses"], counts["n_loss_karyotype_normal"],
             counts["n_live_births"], none, none, counts["n_loss_karyotype_abnormal"],
+            earlier={k: counts[k] for k in EARLIER_KEYS if k in counts},
         )
         lp -= lp.max(axis=(1, 2), keepdims=True)
         w = np.exp(lp, out=lp)
@@ -1003,9 +1077,11 @@ class RiskModel:
         hist = counts.get(HISTORY_AGE_KEY)
         hist = history_age(ages) if hist is None else hist
         h_steps = np.rint(hist * HISTORY_AGE_STEPS_PER_YEAR).astype(np.int64)
+        ekeys = [k for k in EARLIER_KEYS if k in counts]
         hfirst, hinv = _unique_rows([h_steps, counts["n_losses"], counts["n_live_births"],
                                      counts["n_loss_karyotype_normal"],
-                                     counts["n_loss_karyotype_abnormal"]])
+                                     counts["n_loss_karyotype_abnormal"],
+                                     *[counts[k] for k in ekeys]])
         bfirst, binv = _unique_rows([counts["n_biopsy_abnormal"], counts["n_biopsy_normal"]])
         buniq = np.stack([counts["n_biopsy_abnormal"][bfirst],
                           counts["n_biopsy_normal"][bfirst]], axis=1)
@@ -1020,7 +1096,8 @@ class RiskModel:
             lp = self._log_posterior(
                 hu[sl], counts["n_losses"][f], counts["n_loss_karyotype_normal"][f],
                 counts["n_live_births"][f], zero[sl], zero[sl],
-                counts["n_loss_karyotype_abnormal"][f])
+                counts["n_loss_karyotype_abnormal"][f],
+                earlier={k: counts[k][f] for k in ekeys})
             lp -= lp.max(axis=(1, 2), keepdims=True)
             ws = np.exp(lp, out=lp)
             ws /= ws.sum(axis=(1, 2), keepdims=True)
@@ -1115,6 +1192,9 @@ class RiskModel:
         *,
         interval: str | None = "full",
         history_age: Sequence[float] | np.ndarray | None = None,
+        n_losses_earlier: Sequence[int] | np.ndarray | int = 0,
+        n_live_births_earlier: Sequence[int] | np.ndarray | int = 0,
+        n_loss_karyotype_normal_earlier: Sequence[int] | np.ndarray | int = 0,
         chunk_size: int = 8192,
     ) -> CohortRisk:
         """Score a cohort (vectorised; point estimates for 100,000 women in under a second).
@@ -1139,6 +1219,11 @@ class RiskModel:
             Age (years) at which each woman's previous pregnancies are scored, e.g. the
             mean of her real ages at their outcomes; default ``age - 2``
             (:func:`history_age`). Must lie between 12 and her current age.
+        n_losses_earlier, n_live_births_earlier, n_loss_karyotype_normal_earlier
+            Outcomes *before* the last run of identical outcomes (losses or live births)
+            preceding the next pregnancy (:func:`encode_history` splits a sequence so);
+            they count with weight ``earlier_outcome_weight``. The other counts are then
+            that last run. Default 0 (every outcome in the last run).
         chunk_size
             Rows processed at once (bounds memory).
 
@@ -1166,6 +1251,9 @@ class RiskModel:
             ("n_biopsy_abnormal", n_biopsy_abnormal), ("n_biopsy_normal", n_biopsy_normal),
             ("n_loss_karyotype_abnormal", n_loss_karyotype_abnormal),
             ("n_loss_karyotype_normal", n_loss_karyotype_normal),
+            ("n_loss_earlier", n_losses_earlier),
+            ("n_live_births_earlier", n_live_births_earlier),
+            ("n_loss_karyotype_normal_earlier", n_loss_karyotype_normal_earlier),
         ])
         n = ages.shape[0]
         if n == 0:
@@ -1238,6 +1326,9 @@ class RiskModel:
             ("n_biopsy_abnormal", n_abn), ("n_biopsy_normal", n_norm),
             ("n_loss_karyotype_abnormal", ev.n_loss_karyotype_abnormal),
             ("n_loss_karyotype_normal", ev.n_loss_karyotype_normal),
+            ("n_loss_earlier", ev.n_loss_earlier),
+            ("n_live_births_earlier", ev.n_live_births_earlier),
+            ("n_loss_karyotype_normal_earlier", ev.n_loss_karyotype_normal_earlier),
         ])
         if history_age is not None:
             counts[HISTORY_AGE_KEY] = _check_history_age([history_age], ages)
@@ -1297,6 +1388,9 @@ class RiskModel:
             "n_loss_karyotype_normal": ev.n_loss_karyotype_normal * one,
             "n_live_births": ev.n_live_births * one,
             "n_loss_karyotype_abnormal": ev.n_loss_karyotype_abnormal * one,
+            "n_loss_earlier": ev.n_loss_earlier * one,
+            "n_live_births_earlier": ev.n_live_births_earlier * one,
+            "n_loss_karyotype_normal_earlier": ev.n_loss_karyotype_normal_earlier * one,
             "n_biopsy_abnormal": n_abn * one, "n_biopsy_normal": n_norm * one})[0]
         # Predictive of the next call within each stratum (sens/spec shared with the
         # earlier calls): Z(data + abnormal) / Z(data) on the theta grid.
@@ -1333,6 +1427,7 @@ class RiskModel:
             one([h]), one([ev.n_loss]), one([ev.n_loss_karyotype_normal]),
             one([ev.n_live_births]), one([n_abn]), one([n_norm]),
             one([ev.n_loss_karyotype_abnormal]),
+            earlier={k: one([getattr(ev, k)]) for k in EARLIER_KEYS},
         )
         w = np.exp(lp[0] - lp[0].max()).sum(axis=0)
         return self.theta.copy(), w / w.sum()
