@@ -122,9 +122,10 @@ def test_no_lh_day_makes_timing_uninterpretable():
 
 def test_marker_directions():
     t = TimingEvidence(8.0, 7.0, 9.0, False)
-    # IGFBP1 dCq at the 95th centile = expression at the 5th: blunted
-    blunted = MarkerEvidence("IGFBP1", 12.0, 0.95, "ref")
-    senescent = MarkerEvidence("DIO2", 3.0, 0.02, "ref")
+    # IGFBP1 dCq at the 99th centile = expression at the 1st: blunted (two directional
+    # markers share the markers group's 5 %: 2.5 % each)
+    blunted = MarkerEvidence("IGFBP1", 12.0, 0.99, "ref")
+    senescent = MarkerEvidence("DIO2", 3.0, 0.01, "ref")
     shown = MarkerEvidence("GPX3", 3.0, 0.99, "ref")
     call = evaluate(BiopsyEvidence("B", 8, t, markers=(blunted, senescent, shown)), RULES)
     flags = {c.name: (c.status, c.flag) for c in call.components}
@@ -159,4 +160,66 @@ def test_bad_rule_tables_are_refused_with_every_problem():
             "components": {"nope": {}}})
     msg = str(e.value)
     assert "basis must be" in msg and "unknown component 'nope'" in msg
-    assert "missing threshold 'low_cfu_centile'" in msg
+    assert "missing threshold 'family_false_positive_rate'" in msg
+
+
+def test_marker_tail_is_the_groups_share_split_over_the_markers_measured():
+    t = TimingEvidence(8.0, 7.0, 9.0, False)
+    low = MarkerEvidence("IGFBP1", 12.0, 0.96, "ref")  # expression at the 4th centile
+    alone = evaluate(BiopsyEvidence("B", 8, t, markers=(low,)), RULES)
+    assert alone.call == "abnormal"  # one marker: the group's whole 5 %
+    prl = MarkerEvidence("PRL", 5.0, 0.5, "ref")
+    two = evaluate(BiopsyEvidence("B", 8, t, markers=(low, prl)), RULES)
+    assert two.call == "normal"  # two markers: 2.5 % each
+
+
+def test_family_wise_false_positive_rate_in_the_reference_population():
+    """Biopsies drawn from the reference population (every centile uniform, timing on the
+    day, synchronous) are called abnormal at most at the rule's family-wise rate."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    t = TimingEvidence(8.0, 7.0, 9.0, False)
+    n, abnormal = 4000, 0
+    for _ in range(n):
+        c = rng.uniform(size=6)
+        ev = BiopsyEvidence(
+            "B", 8, t, MarkerEvidence("cfu", 2.0, c[0], "ref"),
+            MarkerEvidence("unk", 6.0, c[1], "clinic ref"),
+            tuple(MarkerEvidence(g, 5.0, x, "ref")
+                  for g, x in zip(("IGFBP1", "PRL", "SCARA5", "DIO2"), c[2:], strict=True)))
+        abnormal += evaluate(ev, RULES).call == "abnormal"
+    share = abnormal / n
+    # three tested groups at 5 % each (timing normal here): 1 - 0.95**3 = 14.3 %
+    assert share <= RULES.value("family_false_positive_rate")
+    assert abs(share - (1 - (1 - RULES.component_level) ** 3)) < 0.02
+
+
+def test_asynchrony_makes_timing_uninterpretable_never_abnormal_by_itself():
+    odd = TimingEvidence(8.2, 7.0, 9.5, True)
+    call = evaluate(BiopsyEvidence("B", 8, odd), RULES)
+    assert call.call == "uncallable"
+    by = {c.name: c for c in call.components}
+    assert by["asynchrony"].flag == "asynchronous" and by["asynchrony"].status == "uncallable"
+    assert by["timing"].status == "uncallable"
+    # another abnormal component still makes the call abnormal
+    high = MarkerEvidence("unk", 30.0, None, "tuckerman", range_flag="high",
+                          interval=(22.0, 39.0))
+    assert evaluate(BiopsyEvidence("B", 8, odd, unk=high), RULES).call == "abnormal"
+    # even a far-off estimate is not read when the genes disagree
+    late = TimingEvidence(4.0, 3.0, 5.0, True)
+    assert evaluate(BiopsyEvidence("B", 9, late), RULES).call == "uncallable"
+
+
+def test_unk_range_needs_the_interval_outside_the_range():
+    t = TimingEvidence(8.0, 7.0, 9.0, False)
+    lo, hi = RULES.value("unk_range")
+
+    def call(pct, interval, flag):
+        m = MarkerEvidence("unk", pct, None, "tuckerman", range_flag=flag, interval=interval)
+        return evaluate(BiopsyEvidence("B", 8, t, unk=m), RULES).call
+
+    assert call(hi + 2, (hi - 3, hi + 8), "high") == "normal"  # interval overlaps the range
+    assert call(hi + 10, (hi + 1, hi + 20), "high") == "abnormal"
+    assert call(lo - 1, (lo - 1.8, lo + 1.5), "low") == "normal"
+    assert call(lo - 1.5, (lo - 2.0, lo - 0.5), "low") == "abnormal"

@@ -105,12 +105,35 @@ def test_call_against_truth_meets_the_bounds_that_hold(demo_db: str) -> None:
     with session_scope() as s:
         acc = demo_accuracy(s)
     assert acc["n"] == len(_truth())
+    # issue 12 targets (docs/demo.md, rule 2026.12-2: measured 0.68 / 0.78 / 0.73 / 19 %)
     assert acc["uncallable_share"] <= 0.20
-    assert acc["sensitivity"] >= 0.75
-    # target 0.7 is NOT met (docs/demo.md: asynchrony and uNK flags in normal cycles);
-    # checked: clearly better than chance, and as documented
-    assert acc["balanced_accuracy"] >= 0.62
-    assert acc["specificity"] >= 0.45
+    assert acc["balanced_accuracy"] >= 0.70
+    assert acc["sensitivity"] >= 0.62 and acc["specificity"] >= 0.72
+
+
+def test_demo_fits_its_cfu_reference_from_stored_results_and_cfu_enters_the_calls(
+        demo_db: str) -> None:
+    from sqlalchemy import select
+
+    from decidua.services.demo import DEMO_CFU_POPULATION
+    from decidua.store import models as m
+    from decidua.store.session import session_scope, set_default_url
+
+    set_default_url(demo_db)
+    with session_scope() as s:
+        refs = list(s.scalars(select(m.MarkerReference)))
+        assert [r.marker for r in refs] == ["cfu_pct"]
+        # fitted from the stored CFU % of the untreated biopsies (never from truth.csv)
+        n_untreated = len(list(s.scalars(select(m.Biopsy.id).where(~m.Biopsy.on_treatment))))
+        assert refs[0].n == n_untreated
+        assert refs[0].data["info"]["population"] == DEMO_CFU_POPULATION
+        calls = list(s.scalars(select(m.BiopsyCall)))
+        cfu = [next(c for c in call.components if c["name"] == "cfu") for call in calls]
+        assessed = [c for c in cfu if c["status"] in ("normal", "abnormal")]
+        assert len(assessed) >= 0.9 * len(calls)
+        # at the 5th centile of the cohort's own mixture: about 5 % flagged low
+        low = sum(c["flag"] == "low" for c in assessed) / len(assessed)
+        assert 0.02 < low < 0.09
 
 
 def test_demo_risk_uses_the_computed_calls(demo_db: str) -> None:
@@ -122,4 +145,7 @@ def test_demo_risk_uses_the_computed_calls(demo_db: str) -> None:
     assert calls and all(c["source"] == "computed" for c in calls)
     for c in calls:
         shown = runner.invoke(app, ["--db", demo_db, "biopsy", "show", c["biopsy"], "--json"])
-        assert json.loads(shown.output)["call"] == c["call"] == c["computed_call"]
+        assert json.loads(shown.output)["call"] == c["computed_call"]
+        # an uncallable computed call gives no evidence (and the typed call is not used)
+        assert c["call"] == (None if c["computed_call"] == "uncallable" else c["computed_call"])
+        assert c["used"] == (c["computed_call"] != "uncallable")

@@ -20,6 +20,21 @@ Examples
 >>> c = evaluate(late, rules)
 >>> c.call, c.reasons[0]
 ('abnormal', 'timing: delayed (estimated LH+5.5, 95% 4.6-6.8, reported LH+9)')
+
+Asynchronous expression says the timing estimate is unreliable (EndoTime), not that the
+cycle is abnormal: the timing is uninterpretable, so without another abnormal component
+the call is ``uncallable``:
+
+>>> odd = BiopsyEvidence("B4", lh_day=8, timing=TimingEvidence(8.3, 7.1, 9.4, True))
+>>> c = evaluate(odd, rules)
+>>> c.call, c.reasons[0][:40]
+('uncallable', 'timing: timing uninterpretable: asynchro')
+
+Each tested component (timing, CFU, uNK, the decidual markers) gets an equal share of
+the call's family-wise false-positive rate:
+
+>>> rules.value("family_false_positive_rate"), rules.component_level
+(0.2, 0.05)
 """
 
 from __future__ import annotations
@@ -39,8 +54,10 @@ CALLS = ("normal", "abnormal", "uncallable")
 #: Components the engine knows, in display order.
 COMPONENTS = ("timing", "asynchrony", "cfu", "unk", "markers")
 #: Thresholds the engine needs from the table.
-THRESHOLDS = ("timing_offset_days", "low_cfu_centile", "blunted_marker_centile",
-              "senescent_marker_centile", "unk_range", "unk_centile_range")
+THRESHOLDS = ("timing_offset_days", "family_false_positive_rate", "unk_range")
+#: What the asynchrony flag does: ``interpretability`` (rule 2026.12-2 on: an asynchronous
+#: biopsy's timing is uninterpretable) or ``abnormal`` (rule 2026.12-1: abnormal by itself).
+ASYNCHRONY_ROLES = ("interpretability", "abnormal")
 #: Directions a marker may have.
 DIRECTIONS = ("blunted", "senescent")
 #: Bases a threshold may have.
@@ -68,9 +85,20 @@ class ScreeningRules:
     directions: dict[str, str]
     usable_qc: tuple[str, ...]
     sources: dict[str, str]
+    #: Components that test the biopsy against a reference and share the family-wise
+    #: false-positive rate (``tested: true`` in the table).
+    tested: tuple[str, ...] = ("timing", "cfu", "unk", "markers")
+    asynchrony_role: str = "interpretability"
 
     def value(self, name: str) -> Any:
         return self.thresholds[name].value
+
+    @property
+    def component_level(self) -> float:
+        """False-positive rate allowed to each tested component (Bonferroni share of
+        ``family_false_positive_rate``): the centile tail of CFU and of the markers group,
+        and the level of the timing and uNK interval tests."""
+        return float(self.value("family_false_positive_rate")) / len(self.tested)
 
     @classmethod
     def from_mapping(cls, data: Any, origin: str = "<rules>") -> ScreeningRules:
@@ -101,13 +129,25 @@ class ScreeningRules:
             if name not in thresholds:
                 problems.append(f"missing threshold {name!r}")
         comps = data.get("components") or {}
-        required = []
+        required, tested = [], []
         for name, c in comps.items():
             if name not in COMPONENTS:
                 problems.append(f"unknown component {name!r}")
                 continue
             if (c or {}).get("required"):
                 required.append(name)
+            if (c or {}).get("tested"):
+                tested.append(name)
+        role = (comps.get("asynchrony") or {}).get("role", "abnormal")
+        if role not in ASYNCHRONY_ROLES:
+            problems.append(f"asynchrony: role must be one of {ASYNCHRONY_ROLES}")
+        if not tested:
+            problems.append("no component is `tested: true` (the family-wise rate is shared "
+                            "among them)")
+        fam = thresholds.get("family_false_positive_rate")
+        if fam is not None and not (isinstance(fam.value, (int, float))
+                                    and 0 < float(fam.value) < 1):
+            problems.append("threshold 'family_false_positive_rate': must be between 0 and 1")
         directions = dict((comps.get("markers") or {}).get("direction") or {})
         for g, d in directions.items():
             if d not in DIRECTIONS:
@@ -116,7 +156,8 @@ class ScreeningRules:
         if problems:
             raise InputError("; ".join(problems), file=origin)
         return cls(version, thresholds, tuple(required),
-                   {str(k).upper(): str(v) for k, v in directions.items()}, usable, sources)
+                   {str(k).upper(): str(v) for k, v in directions.items()}, usable, sources,
+                   tuple(tested), str(role))
 
     @classmethod
     def load(cls, path: str | Path) -> ScreeningRules:
@@ -258,6 +299,13 @@ def _timing(ev: BiopsyEvidence, rules: ScreeningRules) -> list[Component]:
         out.append(Component("asynchrony", None, None, t.reference, "uncallable",
                              "uncallable", unusable))
         return out
+    if t.asynchronous and rules.asynchrony_role == "interpretability":
+        why = ("timing uninterpretable: asynchronous expression across the six genes "
+               "(EndoTime: the estimate is unreliable; asynchrony is not itself a finding)")
+        return [Component("timing", value, None, t.reference, "uncallable", "uncallable", why),
+                Component("asynchrony", 1.0, None, t.reference, "asynchronous", "uncallable",
+                          "EndoTime asynchrony threshold of the reference: the timing "
+                          "estimate is unreliable")]
     lh = _num(ev.lh_day)
     if lh is None:
         out.append(Component("timing", value, None, t.reference, "uncallable", "uncallable",
@@ -301,11 +349,11 @@ def _cfu(ev: BiopsyEvidence, rules: ScreeningRules) -> Component:
     if why:
         return Component("cfu", _num(m.value), None, m.reference, "uncallable", "uncallable",
                          why)
-    cut = float(rules.value("low_cfu_centile"))
+    cut = rules.component_level
     low = m.centile < cut
     return Component("cfu", float(m.value), float(m.centile), m.reference,
                      "low" if low else None, "abnormal" if low else "normal",
-                     f"CFU % at centile {100 * m.centile:.0f} (low below {100 * cut:.0f})")
+                     f"CFU % at centile {100 * m.centile:.0f} (low below {100 * cut:g})")
 
 
 def _unk(ev: BiopsyEvidence, rules: ScreeningRules) -> Component:
@@ -319,12 +367,21 @@ def _unk(ev: BiopsyEvidence, rules: ScreeningRules) -> Component:
                          "uncallable", why)
     flag = m.range_flag
     if m.centile is not None:  # a fitted (clinic) reference of the same protocol
-        lo_c, hi_c = rules.value("unk_centile_range")
+        half = rules.component_level / 2
+        lo_c, hi_c = half, 1 - half
         flag = "low" if m.centile < lo_c else ("high" if m.centile > hi_c else None)
         where = f"centile {100 * m.centile:.0f} (range {100 * lo_c:g}-{100 * hi_c:g})"
     else:
         lo, hi = rules.value("unk_range")
         where = f"published range {lo}-{hi}%"
+        if flag and m.interval is not None:
+            # a range of women's values: out of range only when the biopsy's own 95 %
+            # interval lies outside it (counting error cannot explain the difference)
+            ilo, ihi = (float(x) for x in m.interval)
+            where += f", 95% {ilo:.1f}-{ihi:.1f}"
+            if (flag == "high" and ilo <= hi) or (flag == "low" and ihi >= lo):
+                where += ": interval overlaps the range"
+                flag = None
     return Component("unk", float(m.value), _num(m.centile), m.reference, flag,
                      "abnormal" if flag else "normal",
                      f"uNK {float(m.value):.1f}% of stromal cells, {where}"
@@ -333,8 +390,12 @@ def _unk(ev: BiopsyEvidence, rules: ScreeningRules) -> Component:
 
 def _markers(ev: BiopsyEvidence, rules: ScreeningRules) -> list[Component]:
     out = []
-    blunt = float(rules.value("blunted_marker_centile"))
-    sen = float(rules.value("senescent_marker_centile"))
+    # the markers group's share of the family-wise rate, split over the directional markers
+    # this biopsy has a usable centile for (Bonferroni within the group)
+    n_tested = sum(1 for m in ev.markers if rules.directions.get(m.name.upper())
+                   and _usable(m, rules) is None and m.centile is not None)
+    blunt = rules.component_level / max(1, n_tested)
+    sen = 1.0 - blunt
     for m in ev.markers:
         name = f"{m.name} dCq"
         direction = rules.directions.get(m.name.upper())
@@ -357,7 +418,8 @@ def _markers(ev: BiopsyEvidence, rules: ScreeningRules) -> list[Component]:
         status = ("abnormal" if flag else "normal") if direction else "info"
         out.append(Component(name, float(m.value), c, m.reference, flag, status,
                              f"expression at centile {100 * expr:.0f} for the day"
-                             + ("" if direction else " (shown, not used by the rule)")))
+                             + (f" ({direction} beyond {100 * blunt:.3g} / {100 * sen:.3g})"
+                                if direction else " (shown, not used by the rule)")))
     return out
 
 
@@ -426,4 +488,5 @@ def evaluate(evidence: BiopsyEvidence, rules: ScreeningRules | None = None) -> S
             used = sorted({group(c) for c in comps if c.status == "normal"})
             reasons = (f"no component abnormal ({', '.join(used)} assessed)",)
     return ScreeningCall(evidence.biopsy, call, reasons, tuple(comps), rules.version,
-                         {k: t.value for k, t in rules.thresholds.items()})
+                         {**{k: t.value for k, t in rules.thresholds.items()},
+                          "component_level": rules.component_level})

@@ -131,11 +131,40 @@ def load_demo_assays(
             reports.append(report)
             if imported:
                 imported(report)
+    cfu_ref = fit_demo_cfu_reference(session, actor)
+    if imported and cfu_ref is not None:
+        imported(_Count("CFU reference (clinic fit) values", cfu_ref.n))
     analysis = analyse_biopsies(session, actor, all_biopsies=True)
     if imported:
         imported(_Count("screening calls", len(analysis.calls)))
     reports.append(analysis)
     return reports
+
+
+#: Population label of the demo's own CFU reference.
+DEMO_CFU_POPULATION = ("SYNTHETIC demo clinic population (the demo's stored untreated "
+                       "biopsies, defective and normal cycles alike)")
+
+
+def fit_demo_cfu_reference(session: Session, actor: str = DEMO_ACTOR) -> Any:
+    """Fit the demo's CFU reference from its own stored CFU results, as a clinic does
+    (``decidua reference fit cfu_pct``), so that CFU enters the demo's calls.
+
+    No CFU reference by cycle day is public (docs/screening.md). The fit reads only the
+    stored CFU % and cycle day of every untreated biopsy, never ``truth.csv``: the
+    reference is the cohort's mixture of defective and normal cycles, a clinic-population
+    reference like a clinic's own, not a reference of normal cycles (not circular with the
+    truth, but in-sample: the same biopsies are then read against it). Returns the
+    :class:`~decidua.services.references.FitReport`, or ``None`` when too few CFU results
+    are stored to fit one.
+    """
+    from decidua.errors import ModelError
+    from decidua.services.references import fit_reference
+
+    try:
+        return fit_reference(session, actor, "cfu_pct", population=DEMO_CFU_POPULATION)
+    except ModelError:
+        return None
 
 
 @dataclass(frozen=True)
