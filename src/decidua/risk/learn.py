@@ -4,9 +4,10 @@ A clinic that biopsies women before a pregnancy and records the next-pregnancy o
 re-estimate what the population targets cannot inform: the sensitivity and specificity of
 its normal/abnormal call and the Beta distribution of the defective-cycle frequency theta.
 
-:func:`fit_clinic_data` maximises the marginal likelihood (theta integrated out on the
-model's grid) of each woman's biopsy calls and next-pregnancy outcome *given her obstetric
-history* (conditioning on the history keeps the estimate valid in a clinic that recruits
+:func:`fit_clinic_data` maximises the marginal likelihood (theta and the embryonic frailty
+z integrated out on the model's joint grid, as the predictor does) of each woman's biopsy
+calls and next-pregnancy outcome *given her obstetric history* (conditioning on the history
+keeps the estimate valid in a clinic that recruits
 women because of their losses). The age curve and ``q_defective`` stay at their calibrated
 values. Standard errors come from the numerical Hessian (statsmodels) on the transformed
 scale, mapped back by the delta method.
@@ -144,6 +145,8 @@ def fit_clinic_data(cohort: pd.DataFrame, params: RiskParams | None = None) -> C
         ``n_losses`` and ``n_live_births`` before the biopsies, ``n_biopsy_abnormal`` and
         ``n_biopsy_normal`` (untreated pre-pregnancy biopsies from different cycles) and
         ``next_loss`` (1 if the next pregnancy was lost, 0 if it reached a live birth).
+        Optional ``n_losses_earlier`` / ``n_live_births_earlier``: outcomes before the last
+        run of identical outcomes, weighted as the predictor weights them.
     params
         Base parameters (age curve, ``q_defective``, grid, starting values); default the
         shipped calibration.
@@ -169,18 +172,31 @@ def fit_clinic_data(cohort: pd.DataFrame, params: RiskParams | None = None) -> C
     """
     df = _validate_cohort(cohort)
     base = params if params is not None else RiskModel().params
-    model = RiskModel(base)
+    model = RiskModel(base, draws=())
     theta = model.theta
-    e = model.embryonic(df["age"].to_numpy())
-    pi = e[:, None] + (1 - e)[:, None] * (theta * base.q_defective)[None, :]
-    log_h = (df["n_losses"].to_numpy()[:, None] * np.log(pi)
-             + df["n_live_births"].to_numpy()[:, None] * np.log1p(-pi))
+    # The joint (frailty z, theta) grid, as the predictor uses it (model v2): the embryonic
+    # risk of each woman at each frailty node, so that her history informs z as well as
+    # theta. Ignoring z (model 2026.12-1's learn) attributed every excess loss to theta.
+    e = model.embryonic_by_frailty(df["age"].to_numpy())  # (n, K)
+    tq = theta * base.q_defective
+    pi = e[:, :, None] + (1 - e)[:, :, None] * tq[None, None, :]  # (n, K, G)
+    n_l = df["n_losses"].to_numpy(dtype=float)
+    n_b = df["n_live_births"].to_numpy(dtype=float)
+    w_early = float(base.earlier_outcome_weight)
+    if "n_losses_earlier" in cohort.columns:
+        n_l = n_l + w_early * pd.to_numeric(cohort["n_losses_earlier"]).to_numpy(dtype=float)
+    if "n_live_births_earlier" in cohort.columns:
+        n_b = n_b + w_early * pd.to_numeric(cohort["n_live_births_earlier"]).to_numpy(
+            dtype=float)
+    log_h = n_l[:, None, None] * np.log(pi) + n_b[:, None, None] * np.log1p(-pi)
     # Work in probability space with each row scaled by its maximum (the scale cancels in
-    # the ratio below): a few n x grid products per evaluation.
-    log_h_max = log_h.max(axis=1, keepdims=True)
-    hist = np.exp(log_h - log_h_max)
-    y = df["next_loss"].to_numpy()[:, None]
-    hist_y = hist * np.where(y == 1, pi, 1.0 - pi)
+    # the ratio below); z is summed out once, so each evaluation is a few n x grid products.
+    log_h -= log_h.max(axis=(1, 2), keepdims=True)
+    hist3 = np.exp(log_h)
+    y = df["next_loss"].to_numpy()[:, None, None]
+    zw = model.z_weights[None, :, None]
+    hist = (hist3 * zw).sum(axis=1)  # (n, G)
+    hist_y = (hist3 * np.where(y == 1, pi, 1.0 - pi) * zw).sum(axis=1)
     n_abn = df["n_biopsy_abnormal"].to_numpy()[:, None].astype(float)
     n_norm = df["n_biopsy_normal"].to_numpy()[:, None].astype(float)
 
@@ -234,8 +250,11 @@ def simulate_cohort(
     """Draw a synthetic clinic cohort from known parameters (documented generator).
 
     For each woman: age ~ Uniform(``age_range``); theta ~ Beta(``params.theta_ab``);
+    embryonic frailty z ~ N(0, 1), her embryonic risk ``e = expit(logit e0(age) + sigma z)``
+    (``sigma = params.embryonic_sd``; the model's own structure);
     J ~ uniform integer in ``prior_pregnancies`` previous pregnancies, each lost with
-    probability ``pi(theta)`` (losses and live births counted); B ~ uniform integer in
+    probability ``pi(theta, z) = e + (1 - e) theta q`` (losses and live births counted);
+    B ~ uniform integer in
     ``biopsies`` biopsies, each from an independent cycle that is defective with
     probability theta and called abnormal with probability ``sensitivity`` (defective) or
     ``1 - specificity`` (normal); next pregnancy lost with probability ``pi(theta)``.
@@ -256,7 +275,7 @@ def simulate_cohort(
     Returns
     -------
     pandas.DataFrame
-        :data:`COHORT_COLUMNS` plus ``theta`` (the true value, for checks).
+        :data:`COHORT_COLUMNS` plus ``theta`` and ``z`` (the true values, for checks).
 
     Examples
     --------
@@ -266,11 +285,12 @@ def simulate_cohort(
     (30, True)
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    model = RiskModel(params)
+    model = RiskModel(params, draws=())
     age = rng.uniform(*age_range, size=n_women)
     a, b = params.theta_ab
     theta = rng.beta(a, b, size=n_women)
-    e = model.embryonic(age)
+    z = rng.standard_normal(n_women)
+    e = special.expit(model._logit_e0(age) + params.embryonic_sd * z)
     pi = e + (1 - e) * theta * params.q_defective
     j = rng.integers(prior_pregnancies[0], prior_pregnancies[1] + 1, size=n_women)
     losses = rng.binomial(j, pi)
@@ -281,5 +301,5 @@ def simulate_cohort(
     return pd.DataFrame({
         "age": age, "n_losses": losses, "n_live_births": j - losses,
         "n_biopsy_abnormal": n_abn, "n_biopsy_normal": n_b - n_abn, "next_loss": next_loss,
-        "theta": theta,
+        "theta": theta, "z": z,
     })
