@@ -152,6 +152,14 @@ def pathway_patient_cmd(
     bleeding: Annotated[
         bool, typer.Option("--bleeding", help="She is pregnant and bleeding now.")
     ] = False,
+    scan_confirmed_iup: Annotated[
+        bool,
+        typer.Option(
+            "--scan-confirmed-iup",
+            help="A scan has confirmed an intrauterine pregnancy (needed before progesterone "
+            "is offered for bleeding, NICE NG126 1.5.2).",
+        ),
+    ] = False,
     research_biopsy: Annotated[
         bool | None,
         typer.Option(
@@ -172,7 +180,7 @@ def pathway_patient_cmd(
     with session_scope() as session:
         res = pathway_for_patient(
             session, actor(), patient_id, pregnant=pregnant, bleeding=bleeding,
-            research_biopsy=research_biopsy,
+            intrauterine_confirmed=scan_confirmed_iup, research_biopsy=research_biopsy,
         )  # fmt: skip
     if as_json:
         echo_json(res.to_dict())

@@ -221,6 +221,7 @@ def pathway_for_patient(
     *,
     pregnant: bool = False,
     bleeding: bool = False,
+    intrauterine_confirmed: bool = False,
     research_biopsy: bool | None = None,
 ) -> PathwayResult:
     """Next care steps for a stored woman, with the guideline line behind each.
@@ -229,6 +230,9 @@ def pathway_for_patient(
     ----------
     pregnant, bleeding
         She is pregnant now; pregnant and bleeding now.
+    intrauterine_confirmed
+        A scan has confirmed an intrauterine pregnancy (NICE NG126 1.5.2: progesterone is
+        offered for bleeding only then; otherwise the step is "confirm by scan").
     research_biopsy
         The clinic runs a research biopsy programme (``None``: the rule file's default).
 
@@ -246,5 +250,6 @@ def pathway_for_patient(
         record,
         pregnant=pregnant,
         early_pregnancy_bleeding=bleeding,
+        intrauterine_pregnancy_confirmed=intrauterine_confirmed,
         research_biopsy_available=research_biopsy,
     )
