@@ -191,3 +191,48 @@ def test_clinic_day_in_the_browser(server: str, browser, web_db: str, tmp_path: 
     assert resp.status == 403
     assert r.locator("text=Upload").count() == 0
     rctx.close()
+
+
+def test_add_and_edit_records_in_the_browser(server: str, browser, web_db: str,
+                                             examples: Path) -> None:  # type: ignore[no-untyped-def]
+    """Add an investigation; edit an intervention with an error, then put it right."""
+    from decidua.services.imports import import_file
+
+    with session_scope(web_db) as s:
+        for kind in ("patients", "pregnancies", "investigations", "biopsies", "interventions"):
+            import_file(s, "tester", kind, examples / f"{kind}.csv")
+    base = server
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    _login(page, base, "clinician1")
+    page.goto(f"{base}/patients/EX-002")
+    page.click("text=Add an investigation")
+    page.select_option("#f-kind", "tsh")
+    page.fill("#f-date", "2023-02-01")
+    page.fill("#f-value", "3.4")
+    page.select_option("#f-interpretation", "normal")
+    page.click("button:has-text('Save')")
+    page.wait_for_url(f"{base}/patients/EX-002")
+    assert "3.4 mIU/L, normal" in page.inner_text("table.timeline")
+
+    page.goto(f"{base}/patients/EX-001")
+    page.click("#records >> text=sitagliptin from 2022-01-05")
+    assert page.input_value("#f-dose") == "100 mg daily"
+    assert page.get_attribute("#f-start_date", "readonly") is not None
+    page.fill("#f-end_date", "2021-01-01")  # before the start: refused
+    page.fill("#f-dose", "50 mg daily")
+    page.click("button:has-text('Save')")
+    assert "before start_date" in page.inner_text("#error-end_date")
+    assert page.input_value("#f-dose") == "50 mg daily"  # nothing lost
+    with session_scope(web_db) as s:
+        assert s.scalars(select(m.Intervention.dose)).one() == "100 mg daily"
+    page.fill("#f-end_date", "2022-04-05")
+    page.click("button:has-text('Save')")
+    page.wait_for_url(f"{base}/patients/EX-001")
+    assert "sitagliptin 50 mg daily" in page.inner_text("table.timeline")
+    with session_scope(web_db) as s:
+        assert s.scalars(select(m.Intervention.dose)).one() == "50 mg daily"
+    assert [e for e in errors if not e.startswith("Failed to load resource")] == []
+    ctx.close()

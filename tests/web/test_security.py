@@ -32,7 +32,8 @@ def _sid(client: TestClient, app) -> str | None:  # type: ignore[no-untyped-def]
 
 def _fill(path: str) -> str:
     return (path.replace("{patient_id}", "EX-001").replace("{code}", "EX-001-B1")
-            .replace("{username}", "target").replace("{token_id}", "1"))
+            .replace("{username}", "target").replace("{token_id}", "1")
+            .replace("{record_id}", "1"))
 
 
 @pytest.fixture

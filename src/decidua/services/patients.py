@@ -383,3 +383,95 @@ def data_version(session: Session) -> tuple[int, ...]:
             if "id" in t.c and t.name not in _NOT_CONTENT]  # fmt: skip
     row = session.execute(select(*cols)).one()
     return tuple(int(v or 0) for v in row)
+
+
+# ---------------------------------------------------------------- records to edit (web forms)
+
+#: Import kinds whose records the web edits, with the import file's key columns (fixed on
+#: an edit: a changed key would name another record) and (model attribute, column) pairs.
+EDITABLE: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
+    "pregnancies": (("order",), (("order", "order"), ("outcome", "outcome"),
+                    ("gestation_weeks", "gestation_weeks"), ("conception", "conception"),
+                    ("karyotype", "karyotype"), ("karyotype_detail", "karyotype_detail"),
+                    ("outcome_date", "outcome_date"))),
+    "investigations": (("kind", "date"), (("kind", "kind"), ("date", "date"),
+                       ("value", "value"), ("unit", "unit"),
+                       ("interpretation", "interpretation"), ("text", "text"))),
+    "biopsies": (("biopsy_id",), (("code", "biopsy_id"), ("cycle_number", "cycle_number"),
+                 ("lh_surge_date", "lh_surge_date"), ("biopsy_date", "biopsy_date"),
+                 ("on_treatment", "on_treatment"), ("clinic_call", "clinic_call"))),
+    "interventions": (("kind", "start_date"), (("kind", "kind"),
+                      ("start_date", "start_date"), ("end_date", "end_date"),
+                      ("dose", "dose"), ("trial_arm", "trial_arm"))),
+}  # fmt: skip
+_RELATION = {"pregnancies": "pregnancies", "investigations": "investigations",
+             "biopsies": "biopsies", "interventions": "interventions"}  # fmt: skip
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def stored_row(
+    session: Session, actor: str, patient_id: str, kind: str, record_id: int
+) -> dict[str, str]:
+    """One stored record of a woman as the row of its import file (text values), so that
+    a form can show it and store the edit as a one-row import with ``update``.
+
+    Raises
+    ------
+    NotFoundError
+        No such woman, or no record ``record_id`` of that kind that is hers.
+    """
+    from decidua.errors import NotFoundError
+    from decidua.store.records import get_patient
+
+    require_schema(session)
+    if kind not in EDITABLE:
+        raise NotFoundError(f"no editable record kind {kind!r}")
+    patient = get_patient(session, patient_id)
+    for obj in getattr(patient, _RELATION[kind]):
+        if obj.id == record_id:
+            row = {col: _as_text(getattr(obj, attr)) for attr, col in EDITABLE[kind][1]}
+            row["patient_id"] = patient_id
+            return row
+    raise NotFoundError(f"no {kind[:-1] if kind != 'biopsies' else 'biopsy'} {record_id} "
+                        f"of {patient_id!r}")  # fmt: skip
+
+
+def editable_records(session: Session, actor: str, patient_id: str) -> list[dict[str, Any]]:
+    """A woman's records that a form can edit: ``{"kind", "id", "label"}``, by kind and date.
+
+    Raises
+    ------
+    NotFoundError
+        For an unknown id.
+    """
+    from decidua.store.records import get_patient
+
+    require_schema(session)
+    p = get_patient(session, patient_id)
+    out: list[dict[str, Any]] = []
+    for x in sorted(p.pregnancies, key=lambda x: x.order):
+        when = f", {x.outcome_date.isoformat()}" if x.outcome_date else ""
+        out.append({"kind": "pregnancies", "id": x.id,
+                    "label": f"pregnancy {x.order} ({x.outcome.replace('_', ' ')}{when})"})
+    for x in sorted(p.investigations, key=lambda x: (x.date or dt.date.min, x.id)):
+        label = domain.INVESTIGATION_KINDS[x.kind].label if x.kind in domain.INVESTIGATION_KINDS \
+            else x.kind  # fmt: skip
+        out.append({"kind": "investigations", "id": x.id,
+                    "label": f"{label}, {x.date.isoformat() if x.date else 'undated'}"})
+    for x in sorted(p.biopsies, key=lambda x: (x.biopsy_date or dt.date.min, x.id)):
+        out.append({"kind": "biopsies", "id": x.id, "label": f"biopsy {x.code}"})
+    for x in sorted(p.interventions, key=lambda x: (x.start_date or dt.date.min, x.id)):
+        out.append({"kind": "interventions", "id": x.id,
+                    "label": f"{x.kind.replace('_', ' ')} from {x.start_date.isoformat()}"})
+    return out

@@ -244,6 +244,8 @@ def _patient_detail(session: Any, user: dict[str, Any], patient_id: str,
         ],
         "risk": None,
         "pathway": None,
+        "records": None if research else patients.editable_records(
+            session, user["username"], patient_id),
     }  # fmt: skip
     if web_access.risk_allowed(user["role"]):
         try:

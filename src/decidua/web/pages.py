@@ -36,6 +36,8 @@ def render(request: Request, name: str, status_code: int = 200, **ctx: Any) -> H
     ctx["csrf"] = request.state.session["csrf"]
     ctx["can"] = lambda route, **p: bool(ctx["user"]) and web_access.allowed(
         ctx["user"]["role"], route, **p)
+    ctx["editable_kinds"] = lambda user: [k for n, k in _EDIT_ROUTES if user and
+                                          web_access.allowed(user["role"], f"{n}_edit")]
     return request.app.state.templates.TemplateResponse(request, name, ctx, status_code=status_code)
 
 
@@ -189,14 +191,26 @@ def patient_page(request: Request, patient_id: str) -> Response:
     return render(request, "patient.html", p=detail)
 
 
+_EDIT_ROUTES = (("pregnancy", "pregnancies"), ("investigation", "investigations"),
+                ("biopsy", "biopsies"), ("intervention", "interventions"))
+_TITLES = {"pregnancies": ("Add a pregnancy", "Edit a pregnancy"),
+           "biopsies": ("Add a biopsy", "Edit a biopsy"),
+           "investigations": ("Add an investigation", "Edit an investigation"),
+           "interventions": ("Add an intervention", "Edit an intervention")}  # fmt: skip
+
+
 def _form_page(name: str, form: list, kind: str):  # type: ignore[no-untyped-def]
-    title = {"pregnancies": "Add a pregnancy", "biopsies": "Add a biopsy"}[kind]
+    """The add form of one kind of record (``{name}_new``/``_create``) and its edit form
+    (``{name}_edit``/``_update``): both stored as a one-row import of that kind, so the
+    importer validates and audits; an edit keeps the record's key columns fixed."""
+    title, edit_title = _TITLES[kind]
 
     def show(request: Request, patient_id: str) -> Response:
         user = login_required(request, f"{name}_new")
         return render(request, "form.html", user=user, form=form, errors={},
                       values={"patient_id": patient_id}, title=f"{title}: {patient_id}",
-                      action=f"/patients/{patient_id}/{kind}/new")
+                      action=f"/patients/{patient_id}/{kind}/new", fixed=(),
+                      back=f"/patients/{patient_id}")  # fmt: skip
 
     async def create(request: Request, patient_id: str) -> Response:
         user = login_required(request, f"{name}_create")
@@ -205,12 +219,52 @@ def _form_page(name: str, form: list, kind: str):  # type: ignore[no-untyped-def
         errors = _store_row(request, user, kind, values, form)
         if errors:
             return render(request, "form.html", 422, user=user, form=form, values=values,
-                          errors=errors, title=f"{title}: {patient_id}",
-                          action=f"/patients/{patient_id}/{kind}/new")
+                          errors=errors, title=f"{title}: {patient_id}", fixed=(),
+                          action=f"/patients/{patient_id}/{kind}/new",
+                          back=f"/patients/{patient_id}")  # fmt: skip
         return RedirectResponse(f"/patients/{patient_id}", 303)
 
-    router.add_api_route(f"/patients/{{patient_id}}/{kind}/new", show, methods=["GET"])
-    router.add_api_route(f"/patients/{{patient_id}}/{kind}/new", create, methods=["POST"])
+    def _stored(request: Request, user: dict[str, Any], patient_id: str,
+                record_id: int) -> dict[str, str]:
+        from decidua.services.patients import stored_row
+
+        with session_scope(request) as s:
+            return stored_row(s, user["username"], patient_id, kind, record_id)
+
+    def edit(request: Request, patient_id: str, record_id: int) -> Response:
+        user = login_required(request, f"{name}_edit")
+        values = _stored(request, user, patient_id, record_id)
+        return render(request, "form.html", user=user, form=form, errors={}, values=values,
+                      title=f"{edit_title}: {patient_id}", fixed=_fixed(kind),
+                      action=f"/patients/{patient_id}/{kind}/{record_id}/edit",
+                      back=f"/patients/{patient_id}")  # fmt: skip
+
+    async def update(request: Request, patient_id: str, record_id: int) -> Response:
+        user = login_required(request, f"{name}_update")
+        stored = _stored(request, user, patient_id, record_id)
+        values = await _values(request, form)
+        for col in (*_fixed(kind), "patient_id"):  # the key names the record: never posted
+            values[col] = stored[col]
+        errors = _store_row(request, user, kind, values, form, update=True)
+        if errors:
+            return render(request, "form.html", 422, user=user, form=form, values=values,
+                          errors=errors, title=f"{edit_title}: {patient_id}",
+                          fixed=_fixed(kind),
+                          action=f"/patients/{patient_id}/{kind}/{record_id}/edit",
+                          back=f"/patients/{patient_id}")  # fmt: skip
+        return RedirectResponse(f"/patients/{patient_id}", 303)
+
+    base = f"/patients/{{patient_id}}/{kind}"
+    router.add_api_route(f"{base}/new", show, methods=["GET"])
+    router.add_api_route(f"{base}/new", create, methods=["POST"])
+    router.add_api_route(f"{base}/{{record_id}}/edit", edit, methods=["GET"])
+    router.add_api_route(f"{base}/{{record_id}}/edit", update, methods=["POST"])
+
+
+def _fixed(kind: str) -> tuple[str, ...]:
+    from decidua.services.patients import EDITABLE
+
+    return EDITABLE[kind][0]
 
 
 @router.get("/patients/{patient_id}/audit")
@@ -263,8 +317,34 @@ BIOPSY_FORM = [
      "optional"),
 ]
 
+def _investigation_kinds() -> list[str]:
+    from decidua.domain import INVESTIGATION_KINDS
+
+    return sorted(INVESTIGATION_KINDS)
+
+
+INVESTIGATION_FORM = [
+    ("kind", "Investigation", "select", _investigation_kinds(), ""),
+    ("date", "Date", "date", None, "YYYY-MM-DD"),
+    ("value", "Value", "text", None, "numeric investigations only"),
+    ("unit", "Unit", "text", None, "optional; the kind's usual unit when empty"),
+    ("interpretation", "Interpretation", "select", ["normal", "abnormal", "equivocal"], ""),
+    ("text", "Note", "text", None, "optional"),
+]
+INTERVENTION_FORM = [
+    ("kind", "Intervention", "select", ["sitagliptin", "endometrial_scratch", "progesterone",
+                                        "aspirin", "heparin", "aspirin_heparin", "placebo",
+                                        "other"], ""),
+    ("start_date", "Start date", "date", None, "YYYY-MM-DD"),
+    ("end_date", "End date", "date", None, "optional"),
+    ("dose", "Dose", "text", None, "optional, e.g. 100 mg daily"),
+    ("trial_arm", "Trial arm", "text", None, "optional"),
+]  # fmt: skip
+
 _form_page("pregnancy", PREGNANCY_FORM, "pregnancies")
 _form_page("biopsy", BIOPSY_FORM, "biopsies")
+_form_page("investigation", INVESTIGATION_FORM, "investigations")
+_form_page("intervention", INTERVENTION_FORM, "interventions")
 
 
 async def _values(request: Request, form: list) -> dict[str, str]:
@@ -273,7 +353,7 @@ async def _values(request: Request, form: list) -> dict[str, str]:
 
 
 def _store_row(request: Request, user: dict[str, Any], kind: str, values: dict[str, str],
-               form: list) -> dict[str, str]:
+               form: list, *, update: bool = False) -> dict[str, str]:
     """Store one form as a one-row import (the importer validates and audits); field errors."""
     from decidua.services.imports import import_file
 
@@ -287,7 +367,7 @@ def _store_row(request: Request, user: dict[str, Any], kind: str, values: dict[s
         path.write_text(buf.getvalue(), encoding="utf-8")
         try:
             with session_scope(request) as s:
-                import_file(s, user["username"], kind, path)
+                import_file(s, user["username"], kind, path, update=update)
         except InputError as exc:
             errors: dict[str, str] = {}
             for p in exc.problems:
