@@ -123,18 +123,62 @@ def summarize_cmd(
         )
     for warning in run.warnings:
         err_console.print(f"warning: {warning}")
-    svc.write_table(run.table, out)
+    run.write(out)
     if matrix is not None:
         wide = run.matrix()
         if wide is not None:
             svc.write_table(wide, matrix)
-    genome_rows = run.genome_rows()
+    records = run.genome_records()
     if as_json:
-        echo_json(svc.records(genome_rows.drop(columns=["chrom", "start", "end"])), default=float)
+        echo_json([{k: v for k, v in r.items() if k not in ("chrom", "start", "end")}
+                   for r in records], default=float)  # fmt: skip
     else:
-        console.print(genome_rows.drop(columns=["region", "chrom", "start", "end"])
-                      .to_string(index=False))
+        text = _genome_text(records)
+        if text is None:  # values outside what _genome_text lays out as pandas does
+            text = (run.genome_rows().drop(columns=["region", "chrom", "start", "end"])
+                    .to_string(index=False))
+        console.print(text)
         console.print(f"wrote {out}")
+
+
+_TEXT_COLUMNS = (("sample", str), ("context", str), ("n_sites", int), ("methylated", int),
+                 ("unmethylated", int), ("weighted", float), ("mean_of_sites", float))
+
+
+def _genome_text(records: list[dict[str, Any]]) -> str | None:
+    """The genome rows laid out as pandas' ``DataFrame.to_string(index=False)`` does.
+
+    Without pandas (start-up, issue 10). Covers plain-ASCII names, counts,
+    and fractions that are NaN, 0 or between 1e-6 and 1e6 (pandas switches
+    to exponent notation outside that); anything else returns ``None`` and
+    the caller asks pandas. tests/cli compares the two on random tables.
+    """
+    import math
+
+    columns = []
+    for name, kind in _TEXT_COLUMNS:
+        values = [r[name] for r in records]
+        if kind is str:
+            if not all(isinstance(v, str) and v.isascii() and v.isprintable() for v in values):
+                return None
+            cells = list(values)
+        elif kind is int:
+            cells = [f"{v:d}" for v in values]
+        else:
+            if not all(math.isnan(v) or v == 0 or 1e-6 <= abs(v) <= 1e6 for v in values):
+                return None
+            cells = ["NaN" if math.isnan(v) else f"{v: .6f}" for v in values]
+            numbers = [i for i, v in enumerate(values) if not math.isnan(v)]
+            # trailing zeros are cut from every number of the column alike
+            while numbers and all(cells[i].endswith("0") for i in numbers):
+                for i in numbers:
+                    cells[i] = cells[i][:-1]
+            for i in numbers:
+                if cells[i].endswith("."):
+                    cells[i] += "0"
+        width = max([len(name) + (kind is not str)] + [len(c) for c in cells])
+        columns.append([name.rjust(width)] + [c.rjust(width) for c in cells])
+    return "\n".join(" ".join(row) for row in zip(*columns, strict=True))
 
 
 @app.command("mbias")

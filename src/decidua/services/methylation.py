@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +53,35 @@ def write_table(df: pd.DataFrame, out: Path) -> None:
         df.to_csv(out, index=False)
     else:
         df.to_csv(out, sep="\t", index=False)
+
+
+def write_records(rows: Sequence[dict[str, Any]], columns: Sequence[str], out: Path,
+                  sep: str = "\t") -> None:  # fmt: skip
+    """Write rows as :func:`write_table` writes the same table as text, without pandas.
+
+    ``None`` and NaN are written as empty fields; floats as pandas writes
+    them (numpy's shortest round-trip form); text fields are quoted only
+    where the separator, a quote or a line break needs it (the ``csv``
+    module's minimal quoting, which pandas uses).
+    """
+    import csv
+    import math
+
+    import numpy as np
+
+    def text(value: Any) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return ""
+        if isinstance(value, float):
+            return str(np.array([value], dtype=np.float64).astype(str)[0])
+        return str(value)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, delimiter=sep, lineterminator="\n", quotechar='"',
+                            quoting=csv.QUOTE_MINIMAL, doublequote=True)
+        writer.writerow(columns)
+        writer.writerows([text(row[c]) for c in columns] for row in rows)
 
 
 @dataclass(frozen=True)
@@ -181,8 +211,6 @@ class SummaryRun:
 
     Attributes
     ----------
-    table
-        One row per sample, region (``genome`` first) and context: :data:`SUMMARY_COLUMNS`.
     summaries
         The per-sample :class:`~decidua.assays.methylation.MethylationSummary`.
     contexts
@@ -191,17 +219,67 @@ class SummaryRun:
         The regions summarised (``None``: genome rows only).
     warnings
         Messages for results that look like a mistake (for stderr).
+    per_input
+        ``(sample, summary)`` of every input, in input order (two inputs may
+        share a default sample name; ``summaries`` then keeps the last).
+    table
+        One row per sample, region (``genome`` first) and context:
+        :data:`SUMMARY_COLUMNS` (a pandas DataFrame, made when first used).
     """
 
-    table: pd.DataFrame
     summaries: dict[str, MethylationSummary]
     contexts: tuple[str, ...]
     region_set: RegionSet | None
     warnings: list[str] = field(default_factory=list)
+    per_input: tuple[tuple[str, MethylationSummary], ...] = ()
+
+    @cached_property
+    def table(self) -> pd.DataFrame:
+        """The summary table (see the class docstring)."""
+        import pandas as pd
+
+        frames = []
+        for sample, summary in self.per_input:
+            df = summary.to_frame()
+            df.insert(0, "sample", sample)
+            frames.append(df)
+        table = pd.concat(frames, ignore_index=True)
+        for col in ("chrom", "start", "end"):
+            if col not in table:
+                table[col] = None
+        table = table[SUMMARY_COLUMNS]
+        for col in ("start", "end"):  # BED coordinates: integers, empty on the genome rows
+            table[col] = table[col].astype("Int64")
+        return table
 
     def genome_rows(self) -> pd.DataFrame:
         """The genome-wide rows (``region == "genome"``)."""
         return self.table[self.table.region == "genome"]
+
+    def genome_records(self) -> list[dict[str, Any]]:
+        """The genome-wide rows as dicts keyed by :data:`SUMMARY_COLUMNS` (no pandas).
+
+        ``chrom``, ``start`` and ``end`` are ``None``; the values equal those
+        of :meth:`genome_rows`.
+        """
+        return [{"sample": sample, "region": "genome", "chrom": None, "start": None,
+                 "end": None, **row}
+                for sample, summary in self.per_input
+                for row in summary.global_rows()]  # fmt: skip
+
+    def write(self, out: Path) -> None:
+        """Write :attr:`table` to ``out`` as :func:`write_table` does.
+
+        A genome-only run written as text (``.tsv``, ``.csv``, any name but
+        ``.parquet`` or ``.gz``) is written without pandas, byte for byte as
+        pandas writes it (start-up, issue 10).
+        """
+        name = out.name.lower()
+        if self.region_set is not None or name.endswith((".parquet", ".gz")):
+            write_table(self.table, out)
+            return
+        write_records(self.genome_records(), SUMMARY_COLUMNS, out,
+                      sep="," if name.endswith(".csv") else "\t")
 
     def matrix(self) -> pd.DataFrame | None:
         """Sample × ``region|context`` weighted methylation (``None`` without regions)."""
@@ -317,7 +395,9 @@ def summarize_files(
     region_set = build_regions(regions or RegionOptions(), genome)
     opts = bam or ExtractionOptions()
     ref = ReferenceGenome(genome) if genome is not None else None
-    frames, summaries, warnings = [], {}, []
+    summaries: dict[str, MethylationSummary] = {}
+    per_input: list[tuple[str, MethylationSummary]] = []
+    warnings: list[str] = []
     try:
         for path, sample, kind in zip(inputs, names, kinds, strict=True):
             tick = progress(sample, "reads" if kind == "bam" else "rows") if progress else None
@@ -330,7 +410,8 @@ def summarize_files(
             def annotated(chunks=chunks, tick=tick, kind=kind):  # type: ignore[no-untyped-def]
                 done = 0
                 for chunk in chunks:
-                    _import_in_background("pandas")
+                    if region_set is not None:  # region rows are tabled with pandas
+                        _import_in_background("pandas")
                     if ref is not None:
                         chunk = annotate_from_fasta(chunk, ref)
                     done += len(chunk)
@@ -346,22 +427,11 @@ def summarize_files(
                                   for pr in exc.problems]) from None  # fmt: skip
             warnings += summary_warnings(summary, sample, path, region_set, min_coverage)
             summaries[sample] = summary
-            df = summary.to_frame()
-            df.insert(0, "sample", sample)
-            frames.append(df)
+            per_input.append((sample, summary))
     finally:
         if ref is not None:
             ref.close()
-    import pandas as pd
-
-    table = pd.concat(frames, ignore_index=True)
-    for col in ("chrom", "start", "end"):
-        if col not in table:
-            table[col] = None
-    table = table[SUMMARY_COLUMNS]
-    for col in ("start", "end"):  # BED coordinates: integers, empty on the genome rows
-        table[col] = table[col].astype("Int64")
-    return SummaryRun(table, summaries, contexts, region_set, warnings)
+    return SummaryRun(summaries, contexts, region_set, warnings, tuple(per_input))
 
 
 def write_mbias(bam: Path, out: Path, opts: ExtractionOptions | None = None,

@@ -290,10 +290,17 @@ class MethylationSummary:
     covered_sites: int = 0
     chromosomes: tuple[str, ...] = ()
 
-    def global_frame(self) -> pd.DataFrame:
-        """One row per context: n_sites, methylated, unmethylated, weighted, mean_of_sites."""
-        import pandas as pd
+    def global_rows(self) -> list[dict[str, str | int | float]]:
+        """One dict per context: context, n_sites, methylated, unmethylated, weighted,
+        mean_of_sites (no pandas; the rows of :meth:`global_frame`).
 
+        Examples
+        --------
+        >>> s = MethylationSummary(("CG",), 1, 2, {"CG": (2.0, 3.0, 1.0, 1.5)})
+        >>> s.global_rows()
+        [{'context': 'CG', 'n_sites': 2, 'methylated': 3, 'unmethylated': 1, \
+'weighted': 0.75, 'mean_of_sites': 0.75}]
+        """
         rows = []
         for c in self.contexts:
             n, m, u, f = self.global_sums[c]
@@ -305,7 +312,13 @@ class MethylationSummary:
                 "weighted": float(_ratio(m, m + u)),
                 "mean_of_sites": float(_ratio(f, n)),
             })
-        return pd.DataFrame(rows)
+        return rows
+
+    def global_frame(self) -> pd.DataFrame:
+        """One row per context: n_sites, methylated, unmethylated, weighted, mean_of_sites."""
+        import pandas as pd
+
+        return pd.DataFrame(self.global_rows())
 
     def region_frame(self) -> pd.DataFrame:
         """One row per region × context (empty without regions).
