@@ -118,46 +118,215 @@ def detect_wells(
     circles = _detect_circles(
         small, int(0.6 * r_exp), int(1.35 * r_exp), min_dist=1.4 * r_exp, strict=strict
     )
-    if len(circles) < lay.n_wells:
-        raise InputError(
-            f"found {len(circles)} of {lay.n_wells} wells for layout {lay.name!r} "
-            "(is the layout right? the whole plate must be in the picture)"
-        )
-    # keep the strongest circles of consistent radius, then fit the grid
+    try:
+        arr = _fit_grid(circles, lay, small, need_all=strict)
+    except InputError as first:
+        r_hi = 0.55 * min(sh, sw)
+        if strict or r_hi <= 1.35 * r_exp:
+            raise
+        # partly cropped plate: the picture shows part of the plate, so its
+        # wells are larger than the whole-plate guess
+        circles = _detect_circles(small, int(1.2 * r_exp), int(r_hi), min_dist=1.7 * r_exp)
+        try:
+            arr = _fit_grid(circles, lay, small, need_all=False)
+        except InputError:
+            raise first from None
+    out = [{"well": name, "cx": x / f, "cy": y / f, "radius_px": r / f}
+           for name, (x, y, r) in zip(lay.well_names(), arr, strict=True)]
+    return pd.DataFrame(out)
+
+
+def _one_per_cell(idx: np.ndarray, ri: np.ndarray, ci: np.ndarray) -> np.ndarray:
+    """Keep the first (strongest) circle of each grid position."""
+    if idx.size == 0:
+        return idx
+    _u, first = np.unique(np.stack([ri[idx], ci[idx]], 1), axis=0, return_index=True)
+    return idx[np.sort(first)]
+
+
+def _affine_grid(ci: np.ndarray, ri: np.ndarray, xy: np.ndarray, pitch: float) -> np.ndarray:
+    """Least-squares grid ``[c, r, 1] @ coef = (x, y)``: ``coef`` rows are the
+    column step, the row step and the origin. With one row (or one column)
+    the other step is the perpendicular of the same length."""
+    ones = np.ones(ci.size)
+    if ci.size >= 3 and np.ptp(ci) > 0 and np.ptp(ri) > 0:
+        return np.linalg.lstsq(np.column_stack([ci, ri, ones]), xy, rcond=None)[0]
+    if np.ptp(ci) > 0:
+        (step, origin) = np.linalg.lstsq(np.column_stack([ci, ones]), xy, rcond=None)[0]
+        other = np.array([-step[1], step[0]])
+        return np.array([step, other, origin - ri.mean() * other])
+    if np.ptp(ri) > 0:
+        (step, origin) = np.linalg.lstsq(np.column_stack([ri, ones]), xy, rcond=None)[0]
+        other = np.array([step[1], -step[0]])
+        return np.array([other, step, origin - ci.mean() * other])
+    step_c, step_r = np.array([pitch, 0.0]), np.array([0.0, pitch])
+    origin = (xy - np.outer(ci, step_c) - np.outer(ri, step_r)).mean(axis=0)
+    return np.array([step_c, step_r, origin])
+
+
+#: A plate is accepted when at least this fraction of its wells (and at
+#: least two) is detected; the rest of the grid is predicted from them.
+MIN_DETECTED_FRACTION = 0.25
+#: Visible fraction of a disc above which a predicted well counts as in view.
+IN_VIEW = 0.98
+
+
+def _disc_visible(cx: float, cy: float, r: float, w: int, h: int) -> float:
+    """Fraction of a disc inside a ``w`` x ``h`` picture (coarse grid)."""
+    t = (np.arange(40) + 0.5) / 40 * 2.0 - 1.0
+    gx, gy = np.meshgrid(t, t)
+    disc = gx**2 + gy**2 <= 1.0
+    x, y = cx + r * gx[disc], cy + r * gy[disc]
+    return float(np.count_nonzero((x >= 0) & (x <= w) & (y >= 0) & (y <= h))) / disc.sum()
+
+
+def _well_likeness(small: np.ndarray, wells: np.ndarray, r: float):  # noqa: ANN202
+    """A function ``(x, y) -> 0..1``: how much the visible part of a disc of
+    radius ``0.8 r`` at (x, y) has the median grey of the detected wells (1)
+    rather than that of the picture outside them (0); 0.5 when the two
+    cannot be told apart."""
+    sh, sw = small.shape[:2]
+    yy, xx = np.mgrid[0:sh, 0:sw]
+    inside = np.zeros((sh, sw), bool)
+    near = np.zeros((sh, sw), bool)
+    for x, y, _r in wells:
+        d2 = (xx - x) ** 2 + (yy - y) ** 2
+        inside |= d2 <= (0.8 * r) ** 2
+        near |= d2 <= (1.15 * r) ** 2
+    level_in = float(np.median(small[inside])) if inside.any() else 0.0
+    level_out = float(np.median(small[~near])) if (~near).any() else level_in
+    span = level_in - level_out
+
+    def like(x: float, y: float) -> float:
+        if abs(span) < 10.0:
+            return 0.5
+        sel = (xx - x) ** 2 + (yy - y) ** 2 <= (0.8 * r) ** 2
+        if not sel.any():
+            return 0.5
+        return float(np.clip((np.median(small[sel]) - level_out) / span, 0.0, 1.0))
+
+    return like
+
+
+def _fit_grid(circles: np.ndarray, lay: Layout, small: np.ndarray, *,
+              need_all: bool) -> np.ndarray:
+    """Fit Hough circles to the layout's rows x columns grid.
+
+    Circles of consistent radius are given integer (row, column) indices
+    from the well pitch (the layout's pitch-to-diameter ratio, refined from
+    nearest-neighbour distances), an affine grid is fitted to them by least
+    squares, and every well of the layout is placed on it. When part of the
+    plate is outside the picture (partly cropped), the detected wells are a
+    sub-grid: it is placed where the wells it leaves out are either outside
+    the frame or, where partly in view, look like wells (their visible part
+    has the grey level of the detected wells rather than of the plate or
+    bench around them): penalty ``sum(v * (1 - 2 s))`` over the wells left
+    out, ``v`` their visible fraction, ``s`` in 0-1 their likeness to a well. Returns an
+    ``(n_wells, 3)`` array of ``x, y, r`` (small-image pixels) in well order.
+
+    Raises
+    ------
+    InputError
+        Too few wells (``need_all``: fewer than all of them) or no
+        consistent grid.
+    """
+    sh, sw = small.shape[:2]
+    n_need = lay.n_wells if need_all else max(2, math.ceil(MIN_DETECTED_FRACTION * lay.n_wells))
+    hint = "(is the layout right? the whole plate must be in the picture)" if need_all else \
+        "(is the layout right?)"
+    if len(circles) < n_need:
+        raise InputError(f"found {len(circles)} of {lay.n_wells} wells for layout "
+                         f"{lay.name!r} {hint}")
     med_r = float(np.median(circles[: lay.n_wells, 2]))
     good = circles[np.abs(circles[:, 2] - med_r) < 0.25 * med_r]
     chosen: list[np.ndarray] = []
     for c in good:
         if all(np.hypot(c[0] - d[0], c[1] - d[1]) > 1.5 * med_r for d in chosen):
             chosen.append(c)
-        if len(chosen) == lay.n_wells:
+        if len(chosen) == 2 * lay.n_wells:
             break
-    if len(chosen) < lay.n_wells:
-        raise InputError(
-            f"found {len(chosen)} of {lay.n_wells} wells for layout {lay.name!r} "
-            "(is the layout right?)"
-        )
-    arr = np.array(chosen)
-    arr = arr[np.argsort(arr[:, 1])]
-    rows = [arr[i * lay.cols:(i + 1) * lay.cols] for i in range(lay.rows)]
-    gaps = np.diff(np.sort(arr[:, 0]))
-    pitch = float(np.median(gaps[gaps > med_r])) if lay.cols > 1 else 2.0 * med_r
-    out = []
-    names = lay.well_names()
-    col_x = None
     grid_msg = f"wells do not form a {lay.rows}x{lay.cols} grid (is the layout right?)"
-    for ri, row in enumerate(rows):
-        row = row[np.argsort(row[:, 0])]
-        if np.ptp(row[:, 1]) > 0.5 * pitch:
-            raise InputError(grid_msg)
-        if col_x is None:
-            col_x = row[:, 0]
-        elif np.max(np.abs(row[:, 0] - col_x)) > 0.5 * pitch:
-            raise InputError(grid_msg)
-        for ci, c in enumerate(row):
-            out.append({"well": names[ri * lay.cols + ci], "cx": c[0] / f, "cy": c[1] / f,
-                        "radius_px": c[2] / f})
-    return pd.DataFrame(out)
+    if len(chosen) < n_need:
+        raise InputError(f"found {len(chosen)} of {lay.n_wells} wells for layout "
+                         f"{lay.name!r} {hint}")
+    arr = np.array(chosen, dtype=np.float64)
+    pitch = 2.0 * med_r * lay.pitch_mm / lay.well_diameter_mm if lay.n_wells > 1 else 2.0 * med_r
+    d = np.hypot(arr[:, None, 0] - arr[None, :, 0], arr[:, None, 1] - arr[None, :, 1])
+    np.fill_diagonal(d, np.inf)
+    nn = d.min(axis=1)
+    near = nn[(nn > 0.75 * pitch) & (nn < 1.35 * pitch)]
+    if near.size:
+        pitch = float(np.median(near))
+    # integer grid indices relative to the strongest circle, then an affine
+    # fit (slight rotation / shear) and a second assignment on the fit
+    # (the reference is whichever of the strongest circles has most circles
+    # on its grid: the strongest may be a false circle between wells)
+    best_ok = None
+    for ref in range(min(len(arr), 5)):
+        x0, y0 = arr[ref, 0], arr[ref, 1]
+        ci_ = np.round((arr[:, 0] - x0) / pitch)
+        ri_ = np.round((arr[:, 1] - y0) / pitch)
+        ok_ = (np.abs(arr[:, 0] - x0 - ci_ * pitch) < 0.3 * pitch) & \
+            (np.abs(arr[:, 1] - y0 - ri_ * pitch) < 0.3 * pitch)
+        if best_ok is None or ok_.sum() > best_ok[0].sum():
+            best_ok = (ok_, ci_, ri_)
+    assert best_ok is not None
+    ok, ci, ri = best_ok
+    for _ in range(2):
+        idx = _one_per_cell(np.flatnonzero(ok), ri, ci)
+        coef = _affine_grid(ci[idx], ri[idx], arr[idx, :2], pitch)
+        # re-assign every circle on the fitted grid
+        try:
+            frac = (arr[:, :2] - coef[2]) @ np.linalg.inv(coef[:2].T).T
+        except np.linalg.LinAlgError:
+            raise InputError(grid_msg) from None
+        ci, ri = np.round(frac[:, 0]), np.round(frac[:, 1])
+        pred = np.column_stack([ci, ri, np.ones(len(arr))]) @ coef
+        ok = np.hypot(*(arr[:, :2] - pred).T) < 0.25 * pitch
+    idx = _one_per_cell(np.flatnonzero(ok), ri, ci)
+    if idx.size < n_need:
+        raise InputError(grid_msg)
+    cmin, rmin = ci[idx].min(), ri[idx].min()
+    coef[2] = coef[2] + np.array([cmin, rmin]) @ coef[:2]  # indices from 0
+    ci, ri = ci[idx] - cmin, ri[idx] - rmin
+    span_c, span_r = int(ci.max()) + 1, int(ri.max()) + 1
+    if span_c > lay.cols or span_r > lay.rows:
+        raise InputError(grid_msg)
+    detected = {(int(r), int(c)): arr[i] for i, r, c in zip(idx, ri, ci, strict=True)}
+    likeness = _well_likeness(small, np.array(list(detected.values())), med_r)
+    best = None
+    for dr in range(lay.rows - span_r + 1):
+        for dc in range(lay.cols - span_c + 1):
+            hidden = 0.0
+            for r in range(lay.rows):
+                for c in range(lay.cols):
+                    if (r - dr, c - dc) in detected:
+                        continue
+                    x, y = np.array([c - dc, r - dr, 1.0]) @ coef
+                    v = _disc_visible(x, y, med_r, sw, sh)
+                    if v > 0.0:
+                        hidden += v * (1.0 - 2.0 * likeness(x, y))
+            if best is None or hidden < best[0] - 1e-9:
+                best = (hidden, dr, dc)
+    assert best is not None
+    _h, dr, dc = best
+    out = np.zeros((lay.n_wells, 3))
+    in_view = 0
+    for r in range(lay.rows):
+        for c in range(lay.cols):
+            k = r * lay.cols + c
+            if (r - dr, c - dc) in detected:
+                out[k] = detected[(r - dr, c - dc)]
+            else:
+                x, y = np.array([c - dc, r - dr, 1.0]) @ coef
+                out[k] = (x, y, med_r)
+            in_view += _disc_visible(out[k, 0], out[k, 1], med_r, sw, sh) >= IN_VIEW
+    # wells in view that Hough missed are placed by the grid; a layout whose
+    # grid leaves most wells in view undetected is the wrong layout
+    if len(detected) < 0.5 * in_view:
+        raise InputError(f"found {len(detected)} of {lay.n_wells} wells for layout "
+                         f"{lay.name!r} {hint}")
+    return out
 
 
 def refine_well_radius(grey: np.ndarray, cx: float, cy: float, r: float) -> float:
