@@ -500,7 +500,9 @@ def biopsy_evidence(b: Any, results: list[Any], refs: References) -> tuple[Any, 
                                 bool(t.get("asynchronous")), bool(t.get("callable", True)),
                                 t.get("uncallable_reason"), r.qc_status, r.analysis_version)
         snap["timing_result_id"] = r.id
-        if t.get("callable", True) and r.qc_status == "pass":
+        if t.get("asynchronous"):  # EndoTime: the estimate of an asynchronous biopsy is unreliable
+            basis = "by LH day (timing asynchronous)"
+        elif t.get("callable", True) and r.qc_status == "pass":
             day, basis = float(t["estimated_lh_day"]), "by estimated LH day"
     snap["day"], snap["day_basis"] = day, basis
 

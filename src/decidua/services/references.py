@@ -4,8 +4,9 @@ The values are read from the store exactly as the screening call reads them
 (:func:`decidua.services.biopsies.biopsy_evidence`): per biopsy the pooled CFU %,
 the pooled uNK % of one counting protocol, or the newest ΔCq of a qPCR marker, by
 the estimated LH day of a usable timing placement (reported LH day when there is
-none; the six timing genes always by reported LH day). Biopsies taken on treatment
-are left out (they are not the clinic's untreated population). The fit is stored as
+none or it is asynchronous; the six timing genes always by reported LH day).
+Biopsies taken on treatment are left out (they are not the clinic's untreated
+population). The fit is stored as
 a new :class:`~decidua.store.models.MarkerReference` version; the same fit again
 adds nothing.
 """
