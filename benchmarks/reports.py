@@ -2,14 +2,16 @@
 
 Target (issue 17): a patient report with 3 biopsies renders in < 2 s warm and
 in-process. The woman is built by hand (four pregnancies, two investigations,
-three biopsies, one with a stored timing placement and marker components: the
-shape of ``decidua biopsy show --json``), so no database is timed. Rows (median of
+three biopsies, each with a stored timing placement and six timing-gene components
+read against the shipped centile references: the shape of ``decidua biopsy show
+--json``; one intervention with a biopsy before and after: the shape of ``decidua
+patient monitor --json``), so no database is timed. Rows (median of
 ``--runs`` after one warm-up run; wall and CPU seconds, the machine is shared):
 
 - ``build``: :func:`decidua.reports.patient.build_patient_report` (risk before and
   after each biopsy, care pathway, summary, footer checksums);
-- ``build + HTML``: the same and :func:`decidua.reports.render.to_html` (three
-  matplotlib figures as SVG);
+- ``build + HTML``: the same and :func:`decidua.reports.render.to_html` (the
+  matplotlib figures as SVG: risk, history, timing, marker centile charts, before/after);
 - ``build + PDF``: the same and :func:`decidua.reports.render.to_pdf` (figures as
   200-dpi PNG, WeasyPrint layout) - the figure the target is about;
 - the target is judged on CPU seconds (wall time is shown too: on a shared machine it
@@ -59,6 +61,16 @@ def inputs():  # type: ignore[no-untyped-def]
                                     dt.date(2023, 2 * k, 2), k, clinic_call=c)
                        for k, c in enumerate([DecidualCall.ABNORMAL, DecidualCall.NORMAL,
                                               DecidualCall.ABNORMAL], 1)))
+    from decidua.reference.defaults import timing_gene_references
+
+    refs = timing_gene_references()
+
+    def gene(g: str, i: int, k: int) -> dict[str, object]:
+        ref, value = refs[g], 2.0 + i + k / 4
+        label = f"{ref.version} ({ref.info.label}; by LH day)"
+        return {"name": f"{g} dCq", "value": value, "reference": label, "flag": None,
+                "centile": float(ref.centile([8.0], [value])[0])}
+
     docs = {f"BENCH-1-B{k}": {
         "call": "uncallable", "reasons": ["no screening rule is implemented yet"],
         "rule_version": None,
@@ -66,15 +78,25 @@ def inputs():  # type: ignore[no-untyped-def]
                    "callable": True},
         "components": [{"name": "timing", "value": 6.0 + k / 2, "centile": None,
                         "reference": "default", "flag": None},
-                       *({"name": f"{g} dCq", "value": 2.0 + i, "centile": None,
-                          "reference": None, "flag": None}
-                         for i, g in enumerate(["GPX3", "SLC15A2", "IL2RB", "CXCL14",
-                                                "DPP4", "IGFBP1"]))],
+                       *(gene(g, i, k) for i, g in enumerate(["GPX3", "SLC15A2", "IL2RB",
+                                                              "CXCL14", "DPP4", "IGFBP1"]))],
         "results": [{"kind": "qpcr", "result_key": "p", "qc_status": "pass",
                      "source_file": "plate.csv", "source_sha256": f"{k:x}" * 64,
                      "importer_version": "decidua.io.qpcr/1", "analysis_version": None}]}
         for k in (1, 2, 3)}
-    return rec, docs
+    references = {r.version: r for r in refs.values()}
+    monitoring = [{"kind": "sitagliptin", "start_date": "2023-03-01", "trial_arm": "A",
+                   "comparable": True,
+                   "before": {"biopsy": "BENCH-1-B1", "date": "2023-02-10"},
+                   "after": {"biopsy": "BENCH-1-B2", "date": "2023-04-10"},
+                   "call": {"before": "abnormal", "after": "normal"},
+                   "risk": {"before": {"p_loss": 0.45, "interval": [0.3, 0.6]},
+                            "after": {"p_loss": 0.38, "interval": [0.25, 0.52]},
+                            "change": -0.07},
+                   "markers": [{"marker": f"{g} dCq", "before": 2.0, "after": 2.25,
+                                "change": {"delta_cq_change": 0.25}}
+                               for g in ("GPX3", "IGFBP1")]}]
+    return rec, docs, references, monitoring
 
 
 def timed(fn: Callable[[], object], runs: int) -> tuple[float, float]:
@@ -101,17 +123,21 @@ def main() -> None:
     from decidua.reports import render
     from decidua.reports.patient import build_patient_report
 
-    rec, docs = inputs()
+    rec, docs, references, monitoring = inputs()
     on = dt.date(2025, 6, 1)
 
     def build():  # type: ignore[no-untyped-def]
-        return build_patient_report(rec, docs, on=on, generated_at="2025-06-01T00:00:00Z")
+        return build_patient_report(rec, docs, on=on, references=references,
+                                    monitoring=monitoring, generated_at="2025-06-01T00:00:00Z")
 
-    page = render.to_html(build(), fmt="pdf")
+    report = build()
+    n_fig = len(report.plots)
+    page = render.to_html(report, fmt="pdf")
     rows = [
         ("build (data object)", *timed(build, args.runs)),
-        ("build + HTML (3 SVG figures)", *timed(lambda: render.to_html(build()), args.runs)),
-        ("build + PDF (3 PNG figures, WeasyPrint)",
+        (f"build + HTML ({n_fig} SVG figures)",
+         *timed(lambda: render.to_html(build()), args.runs)),
+        (f"build + PDF ({n_fig} PNG figures, WeasyPrint)",
          *timed(lambda: render.to_pdf(build()), args.runs)),
     ]
     base = timed(lambda: HTML(string=page).write_pdf(), args.runs)

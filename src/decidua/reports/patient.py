@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +83,8 @@ class PatientReport:
         Plain-language sentences for the woman.
     plots
         Figures to draw at render time.
+    monitoring
+        Before / after each intervention (``patient monitor``).
     footer
         Versions, input checksums, generation time.
     """
@@ -109,6 +111,7 @@ class PatientReport:
     summary: tuple[str, ...]
     plots: tuple[Plot, ...]
     footer: Footer
+    monitoring: Table = Table("Before and after an intervention", (), ())
     title: str = "Patient report"
     label: str = RESEARCH_USE_LABEL
 
@@ -139,6 +142,7 @@ class PatientReport:
                              "interval": [p.low, p.high]} for p in self.risk_series],
             "stage": self.stage, "rules_version": self.rules_version,
             "pathway": self.pathway.to_dict(), "summary": list(self.summary),
+            "monitoring": self.monitoring.to_dict(),
             "footer": self.footer.to_dict(), "label": self.label,
         }
 
@@ -193,6 +197,176 @@ def _pct(centile: float | None) -> str:
     return "" if centile is None else f"{100 * centile:.0f}"
 
 
+
+#: Centiles drawn on a marker's centile chart (lines; 25th-75th shaded, the quartile bands
+#: of Warwick's public CentileGraph).
+CHART_CENTILES = (0.10, 0.25, 0.50, 0.75, 0.90)
+#: Axis label of a marker's centile chart (qPCR markers: ΔCq).
+Y_LABELS = {"unk": "uNK % of stromal cells", "cfu": "CFU %"}
+#: Step of the day grid a centile chart's lines are drawn on (LH+ days).
+CHART_DAY_STEP = 0.25
+
+
+def reference_version(label: str | None) -> str | None:
+    """The reference version at the head of a component's reference label
+    (``"IGFBP1 sha256:0ec52c194ffd (clinic-population centile by LH day; by LH day)"`` ->
+    ``"IGFBP1 sha256:0ec52c194ffd"``).
+
+    Examples
+    --------
+    >>> reference_version("IGFBP1 sha256:0ec5 (clinic-population centile; by LH day)")
+    'IGFBP1 sha256:0ec5'
+    >>> reference_version(None) is None
+    True
+    """
+    if not label:
+        return None
+    return label.split(" (", 1)[0].strip() or None
+
+
+def _component_day(label: str, lh_day: int | None, doc: Mapping[str, Any]) -> float | None:
+    """The cycle day a component was read on: the estimated LH+ day when its label says
+    so (the evidence's ``day``, else the stored placement), else the LH+ day from dates."""
+    if "by estimated LH day" in label:
+        ev = doc.get("evidence") or {}
+        t = doc.get("timing") or {}
+        day = ev.get("day") if ev.get("day") is not None else t.get("estimated_lh_day")
+        return None if day is None else float(day)
+    return None if lh_day is None else float(lh_day)
+
+
+def _marker_panels(record: domain.PatientRecord, biopsy_results: Mapping[str, Any],
+                   references: Mapping[str, Any], codes: Mapping[str, str]
+                   ) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    """One centile-chart panel per (marker, reference) with each biopsy's value at its day,
+    and the ``(what, version)`` of the references drawn.
+
+    A :class:`~decidua.reference.centiles.DayCentiles` reference gives the centile lines
+    (:meth:`~decidua.reference.centiles.DayCentiles.value_at` on a day grid); a
+    :class:`~decidua.reference.centiles.RangeReference` its published range over its days.
+    """
+    import numpy as np
+
+    from decidua.reference.centiles import DayCentiles, RangeReference
+
+    panels: dict[tuple[str, str], dict[str, Any]] = {}
+    order = {b.biopsy_id: k for k, b in enumerate(record.biopsies, start=1)}
+    for b in record.biopsies:
+        doc = biopsy_results.get(b.biopsy_id) or {}
+        for c in doc.get("components") or []:
+            version = reference_version(c.get("reference"))
+            ref = references.get(version) if version else None
+            if ref is None or c.get("value") is None:
+                continue
+            if isinstance(ref, DayCentiles) and c.get("centile") is None:
+                continue
+            day = _component_day(str(c["reference"]), b.lh_day, doc)
+            if day is None:
+                continue
+            name = str(c.get("name", ""))
+            key = (name, str(version))
+            if key not in panels:
+                panel: dict[str, Any] = {"marker": name, "reference": version,
+                                         "points": []}
+                if isinstance(ref, DayCentiles):
+                    p = ref.params
+                    days = np.arange(p.day_min, p.day_max + 1e-9, CHART_DAY_STEP)
+                    panel["days"] = [round(float(d), 4) for d in days]
+                    panel["centiles"] = {f"{round(100 * q)}": [
+                        round(float(v), 6) for v in ref.value_at(days, q)]
+                        for q in CHART_CENTILES}
+                    panel["reference_label"] = ref.info.label
+                elif isinstance(ref, RangeReference):
+                    panel["range"] = {"low": ref.low, "high": ref.high,
+                                      "day_min": ref.day_min, "day_max": ref.day_max}
+                    panel["reference_label"] = ref.info.label
+                else:
+                    continue
+                panel["y_label"] = Y_LABELS.get(name, "ΔCq (higher = less expressed)"
+                                                if name.endswith("dCq") else name)
+                panels[key] = panel
+            panels[key]["points"].append({
+                "label": f"B{order[b.biopsy_id]}", "day": day, "value": float(c["value"]),
+                "centile": c.get("centile")})
+    used = [("reference", k[1]) for k in panels]
+    return list(panels.values()), used
+
+
+def _fmt(x: Any, fmt: str = "{:.3g}") -> str:
+    return "" if x is None else fmt.format(x)
+
+
+def _change_text(m: Mapping[str, Any]) -> str:
+    """A monitored marker's change with its interval where there is one."""
+    ch, iv = m.get("change") or {}, m.get("interval") or {}
+    tail = (f" ({_fmt(iv.get('low'))} to {_fmt(iv.get('high'))})"
+            if iv.get("low") is not None and iv.get("high") is not None else "")
+    if "rate_ratio" in ch:
+        return f"rate ratio {_fmt(ch['rate_ratio'])}{tail}"
+    if "difference_points" in ch:
+        return f"{ch['difference_points']:+.2f} points{tail}"
+    if "delta_cq_change" in ch:
+        return f"{ch['delta_cq_change']:+.3f}"
+    return str(m.get("note") or "")
+
+
+def _monitoring(monitoring: Sequence[Mapping[str, Any]], biopsy_results: Mapping[str, Any],
+                codes: Mapping[str, str], when: _Dates) -> tuple[Table, dict[str, Any] | None]:
+    """The before/after table of each intervention (``patient monitor``) and its plot data
+    (risk before/after with its interval; each marker's centile at both biopsies)."""
+    def day(iso: str | None) -> str:
+        return when(dt.date.fromisoformat(iso)) if iso else "unknown"
+
+    def centiles(code: str) -> dict[str, float]:
+        return {str(c["name"]): float(c["centile"])
+                for c in (biopsy_results.get(code) or {}).get("components") or []
+                if c.get("centile") is not None}
+
+    rows, plot = [], {"interventions": []}
+    for iv in monitoring:
+        what = f"{str(iv.get('kind', '')).replace('_', ' ')} from {day(iv.get('start_date'))}"
+        if iv.get("trial_arm"):
+            what += f" (trial arm {iv['trial_arm']})"
+        if not iv.get("comparable"):
+            rows.append(Row((what, "not compared", "", "", "", ""),
+                            note=str(iv.get("note") or "")))
+            continue
+        bb, ba = iv["before"]["biopsy"], iv["after"]["biopsy"]
+        head = (f"{what}: {codes.get(bb, bb)} ({day(iv['before'].get('date'))}) then "
+                f"{codes.get(ba, ba)} ({day(iv['after'].get('date'))})")
+        call, risk = iv.get("call") or {}, iv.get("risk") or {}
+        rb, ra = risk.get("before") or {}, risk.get("after") or {}
+
+        def rtext(r: Mapping[str, Any]) -> str:
+            lo, hi = (r.get("interval") or [None, None])[:2]
+            return f"{pct(r['p_loss'])} ({pct(lo)} to {pct(hi)})" if r.get("p_loss") is not None \
+                and lo is not None else ""
+
+        rows.append(Row((head, "screening call", str(call.get("before") or ""),
+                         str(call.get("after") or ""), "", "")))
+        rows.append(Row((head, "risk of loss", rtext(rb), rtext(ra),
+                         (f"{100 * risk['change']:+.1f} points" if risk.get("change")
+                          is not None else ""), ""), note=str(risk.get("note") or "")))
+        for m in iv.get("markers") or []:
+            shift = m.get("centile_shift")
+            rows.append(Row((head, str(m.get("marker", "")), _fmt(m.get("before"), "{:.4g}"),
+                             _fmt(m.get("after"), "{:.4g}"), _change_text(m),
+                             "" if shift is None else f"{100 * shift:+.0f}")))
+        cb, ca = centiles(bb), centiles(ba)
+        plot["interventions"].append({
+            "label": f"{str(iv.get('kind', '')).replace('_', ' ')}: {codes.get(bb, bb)} -> "
+                     f"{codes.get(ba, ba)}",
+            "risk": {"before": [rb.get("p_loss"), *(rb.get("interval") or [None, None])[:2]],
+                     "after": [ra.get("p_loss"), *(ra.get("interval") or [None, None])[:2]]},
+            "centiles": {k: [cb[k], ca[k]] for k in sorted(set(cb) & set(ca))}})
+    table = Table("Before and after an intervention",
+                  ("intervention and biopsies", "measure", "before", "after",
+                   "change (95% interval)", "centile shift"), tuple(rows),
+                  empty="No intervention recorded.")
+    comparable = [x for x in plot["interventions"] if x["risk"]["before"][0] is not None]
+    return table, ({"interventions": comparable} if comparable else None)
+
+
 def build_patient_report(
     record: domain.PatientRecord,
     biopsy_results: Mapping[str, Mapping[str, Any]] | None = None,
@@ -202,6 +376,8 @@ def build_patient_report(
     pseudonym: str | None = None,
     research_biopsy: bool | None = None,
     risk_calls: Mapping[str, Mapping[str, Any]] | None = None,
+    references: Mapping[str, Any] | None = None,
+    monitoring: Sequence[Mapping[str, Any]] | None = None,
     generated_at: dt.datetime | str | None = None,
     decidua_version: str | None = None,
 ) -> PatientReport:
@@ -232,6 +408,14 @@ def build_patient_report(
         the rows of :func:`decidua.services.biopsies.calls_for_risk`, as ``risk patient``
         uses them: the newest computed call, else the typed clinic call). ``None``: the
         typed clinic call of every biopsy not on treatment.
+    references
+        The centile references the components were read against, by version
+        (``ref.version``: :class:`~decidua.reference.centiles.DayCentiles` or
+        :class:`~decidua.reference.centiles.RangeReference`): each component whose
+        reference is here is drawn on that reference's centile chart at its day.
+    monitoring
+        The interventions of ``decidua patient monitor --json`` (``interventions``): each
+        with a biopsy before and after gives a before/after table and plot.
     generated_at
         Generation time (default now, UTC): the only field that differs between
         two builds from the same records.
@@ -420,7 +604,27 @@ def build_patient_report(
                                "timing reference, with its interval; circles: LH+ day from "
                                "the dates; shaded: LH+5 to LH+9."),)
 
+    panels, ref_versions = _marker_panels(record, biopsy_results, dict(references or {}), codes)
+    versions.extend(ref_versions)
+    if panels:
+        plots += (Plot("marker_centiles", "Each marker on its centile chart for the cycle day",
+                       {"panels": panels},
+                       caption="Lines: the reference's 10th, 25th, 50th, 75th and 90th "
+                               "centiles by LH+ day (25th to 75th shaded; a published range "
+                               "as a box); dots: this woman's biopsies (B1, B2, … in the "
+                               "order of the biopsies table) at the day each was read "
+                               "on. Clinic-population references, not healthy controls."),)
+    monitor_table, monitor_plot = _monitoring(list(monitoring or ()), biopsy_results, codes,
+                                              when)
+    if monitor_plot is not None:
+        plots += (Plot("before_after", "Before and after an intervention", monitor_plot,
+                       caption="Left: risk of losing the next pregnancy with its "
+                               f"{INTERVAL_NAME} at the biopsy before and the biopsy after; "
+                               "right: each marker's centile at the two biopsies."),)
+    used_refs = {v: references[v].to_dict() if hasattr(references[v], "to_dict")
+                 else references[v] for _, v in ref_versions} if references else {}
     inputs = {"record": record, "biopsy_results": biopsy_results, "on": on,
+              "references": used_refs, "monitoring": list(monitoring or ()),
               "risk_calls": dict(risk_calls) if risk_calls is not None else None,
               "study_group": study_group, "pseudonym": pseudonym,
               "research_biopsy": research_biopsy}
@@ -435,5 +639,5 @@ def build_patient_report(
         biopsies=biopsies, components=components, risk=risk, risk_series=tuple(series),
         risk_model_version=model.model_version, risk_components=risk_components,
         stage=pathway.stage, rules_version=pathway.rules_version, pathway=pathway_table,
-        summary=summary, plots=plots, footer=foot)
+        summary=summary, plots=plots, footer=foot, monitoring=monitor_table)
 

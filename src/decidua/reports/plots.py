@@ -173,7 +173,6 @@ def risk_hist(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
     return fig
 
 
-#: Figure builders by :attr:`Plot.kind`.
 def elisa_curve(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
     """A stored ELISA plate's standard curve (from its stored parameters) with this biopsy's
     samples on it, and the LLOQ / ULOQ.
@@ -233,10 +232,149 @@ def elisa_curve(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
     ax.legend(fontsize=7, loc="best")
     return fig
 
+#: Line styles of the centile lines of a centile chart, by centile.
+_CENTILE_STYLE = {"10": (":", 0.8), "25": ("--", 0.9), "50": ("-", 1.4), "75": ("--", 0.9),
+                  "90": (":", 0.8)}
 
+
+def marker_centiles(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
+    """Small multiples: each marker on its reference's centile chart by cycle day, with
+    this woman's biopsies at the day each was read on.
+
+    ``data``: ``panels`` [{``marker``, ``reference``, ``y_label``, ``points`` [{label,
+    day, value, centile}], and either ``days`` + ``centiles`` {"10": [...], ...} (a fitted
+    reference) or ``range`` {low, high, day_min, day_max} (a published range)}]. Each line
+    and point carries an SVG id (``gid``): ``centile-<marker>-<c>``, ``range-<marker>``,
+    ``biopsies-<marker>``.
+
+    Examples
+    --------
+    >>> fig = marker_centiles({"panels": [{"marker": "IGFBP1 dCq", "reference": "r",
+    ...     "y_label": "dCq", "days": [5, 6, 7], "centiles": {"50": [1, 2, 3]},
+    ...     "points": [{"label": "B1", "day": 6, "value": 2.5, "centile": 0.7}]}]})
+    >>> len(fig.axes)
+    1
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    _pyplot()
+    panels = list(data["panels"])
+    ncol = 1 if len(panels) == 1 else (2 if len(panels) <= 4 else 3)
+    nrow = -(-len(panels) // ncol)
+    height = 1.75 * nrow + 0.55
+    # a fixed layout (no constrained layout: it lays every text out again, and this figure
+    # has many small axes)
+    fig = Figure(figsize=(6.6, height))
+    fig.subplots_adjust(left=0.08, right=0.95, top=1 - 0.3 / height, bottom=0.4 / height,
+                        wspace=0.38, hspace=0.45)
+    axes = fig.subplots(nrow, ncol, squeeze=False, sharex=True)
+    for k, ax in enumerate(axes.flat):
+        if k >= len(panels):
+            ax.set_axis_off()
+            continue
+        pn = panels[k]
+        tag = "".join(ch if ch.isalnum() else "_" for ch in str(pn["marker"]))
+        if "centiles" in pn:
+            days, cs = pn["days"], pn["centiles"]
+            if "25" in cs and "75" in cs:
+                ax.fill_between(days, cs["25"], cs["75"], color="#1f4e79", alpha=0.12, lw=0)
+            for c, ys in cs.items():
+                ls, lw = _CENTILE_STYLE.get(c, ("-", 0.8))
+                (line,) = ax.plot(days, ys, ls=ls, lw=lw, c="#1f4e79")
+                line.set_gid(f"centile-{tag}-{c}")
+                if c in ("10", "50", "90"):
+                    ax.text(days[-1], ys[-1], f" {c}", fontsize=5, va="center",
+                            c="#1f4e79")
+        if "range" in pn:
+            r = pn["range"]
+            patch = ax.fill_between([r["day_min"], r["day_max"]], [r["low"]] * 2,
+                                    [r["high"]] * 2, color="#2e7d32", alpha=0.15, lw=0)
+            patch.set_gid(f"range-{tag}")
+        pts = pn["points"]
+        sc = ax.scatter([p["day"] for p in pts], [p["value"] for p in pts], c="#b22222",
+                        s=20, zorder=4)
+        sc.set_gid(f"biopsies-{tag}")
+        for p in pts:
+            ax.text(p["day"], p["value"], " " + str(p["label"]).replace("Biopsy ", "B"),
+                    fontsize=5.5, c="#b22222", va="bottom")
+        ax.set_title(str(pn["marker"]), fontsize=7.5, pad=2)
+        ax.set_ylabel(str(pn.get("y_label", "")), fontsize=5.5, labelpad=1)
+        ax.yaxis.set_major_locator(MaxNLocator(4))
+        ax.tick_params(labelsize=6, pad=1, length=2)
+        ax.grid(alpha=0.25)
+    for ax in axes[-1]:
+        ax.set_xlabel("LH+ day", fontsize=6.5, labelpad=1)
+        ax.xaxis.set_tick_params(labelbottom=True)
+    for row in axes[:-1]:
+        for ax in row:
+            if not ax.axison:
+                continue
+            ax.xaxis.set_tick_params(labelbottom=True)
+    fig.suptitle("research use only; not a diagnostic device", fontsize=6.5, y=0.995)
+    return fig
+
+
+def before_after(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
+    """Before / after an intervention: the risk with its interval at both biopsies (left)
+    and each marker's centile at both (right), one row per intervention.
+
+    ``data``: ``interventions`` [{``label``, ``risk`` {``before``, ``after``: [p, low,
+    high]}, ``centiles`` {marker: [before, after]}}]. SVG ids: ``risk-<k>``,
+    ``centile-<k>-<marker>``.
+
+    Examples
+    --------
+    >>> fig = before_after({"interventions": [{"label": "sitagliptin", "risk": {
+    ...     "before": [0.4, 0.3, 0.5], "after": [0.3, 0.2, 0.4]},
+    ...     "centiles": {"IGFBP1 dCq": [0.9, 0.5]}}]})
+    >>> len(fig.axes)
+    2
+    """
+    from matplotlib.figure import Figure
+
+    _pyplot()
+    ivs = list(data["interventions"])
+    height = 2.1 * len(ivs) + 0.3
+    fig = Figure(figsize=(6.6, height))  # fixed layout (cheaper than constrained)
+    fig.subplots_adjust(left=0.09, right=0.8, top=1 - 0.45 / height, bottom=0.3 / height,
+                        wspace=0.3, hspace=0.5)
+    axes = fig.subplots(len(ivs), 2, squeeze=False)
+    for k, (iv, (ax_r, ax_c)) in enumerate(zip(ivs, axes, strict=True)):
+        pts = [iv["risk"]["before"], iv["risk"]["after"]]
+        ys = [100 * p[0] for p in pts]
+        err = [[100 * (p[0] - p[1]) for p in pts], [100 * (p[2] - p[0]) for p in pts]]
+        cont = ax_r.errorbar([0, 1], ys, yerr=err, fmt="o-", c="#1f4e79", ecolor="#7f9fbf",
+                             capsize=4)
+        cont.lines[0].set_gid(f"risk-{k}")
+        ax_r.set_xticks([0, 1], ["before", "after"], fontsize=7)
+        ax_r.set_xlim(-0.4, 1.4)
+        ax_r.set_ylim(0, min(100.0, max(100 * p[2] for p in pts) * 1.15 + 5))
+        ax_r.set_ylabel("risk of loss (%)", fontsize=7)
+        ax_r.set_title(str(iv["label"]), fontsize=8)
+        ax_r.tick_params(labelsize=6.5)
+        for name, (cb, ca) in iv["centiles"].items():
+            tag = "".join(ch if ch.isalnum() else "_" for ch in str(name))
+            (line,) = ax_c.plot([0, 1], [100 * cb, 100 * ca], "o-", lw=1, ms=3)
+            line.set_gid(f"centile-{k}-{tag}")
+            ax_c.text(1.05, 100 * ca, str(name), fontsize=5.5, va="center")
+        ax_c.axhspan(25, 75, color="#1f4e79", alpha=0.08)
+        ax_c.set_xticks([0, 1], ["before", "after"], fontsize=7)
+        ax_c.set_xlim(-0.2, 1.2)
+        ax_c.set_ylim(0, 100)
+        ax_c.set_ylabel("centile for the day", fontsize=7)
+        ax_c.tick_params(labelsize=6.5)
+        for ax in (ax_r, ax_c):
+            ax.grid(axis="y", alpha=0.3)
+    fig.suptitle("research use only; not a diagnostic device", fontsize=6.5, y=0.995)
+    return fig
+
+
+#: Figure builders by :attr:`Plot.kind`.
 BUILDERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "risk_series": risk_series, "history": history_timeline, "timing": timing,
-    "risk_hist": risk_hist, "elisa_curve": elisa_curve}
+    "risk_hist": risk_hist, "elisa_curve": elisa_curve,
+    "marker_centiles": marker_centiles, "before_after": before_after}
 
 
 def figure(kind: str, data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
@@ -256,9 +394,21 @@ def to_svg(fig: Any) -> str:
 
 
 def to_png(fig: Any, dpi: int = PDF_DPI) -> bytes:
-    """The figure as PNG bytes at ``dpi`` (no timestamp)."""
+    """The figure as PNG bytes at ``dpi`` (no timestamp), RGB on white: without an alpha
+    channel WeasyPrint embeds the PNG data as they are instead of splitting out a mask."""
+    from PIL import Image
+
+    raw = io.BytesIO()
+    fig.savefig(raw, format="rgba", dpi=dpi, facecolor="white")
+    data = raw.getvalue()
+    width = round(fig.get_figwidth() * dpi)
+    height = len(data) // (4 * width)
+    if width * height * 4 != len(data):  # the renderer rounded otherwise: let it say
+        width = int(fig.get_figwidth() * dpi)
+        height = len(data) // (4 * width)
+    img = Image.frombuffer("RGBA", (width, height), data, "raw", "RGBA", 0, 1).convert("RGB")
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    img.save(buf, format="PNG", dpi=(dpi, dpi))
     return buf.getvalue()
 
 

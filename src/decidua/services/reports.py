@@ -69,6 +69,7 @@ def patient_report(
     """
     from decidua.reports.patient import build_patient_report
     from decidua.services.biopsies import calls_for_risk, show_biopsy
+    from decidua.services.monitor import monitor_patient
     from decidua.store.records import get_patient, to_record
 
     require_schema(session)
@@ -84,11 +85,27 @@ def patient_report(
     _, rows = calls_for_risk(session, record)
     risk_calls = {r["biopsy"]: {k: r[k] for k in ("call", "used", "note", "source")}
                   for r in rows}
+    day = on or dt.date.today()
+    monitoring = monitor_patient(session, record.patient_id, on=day)["interventions"]
     return build_patient_report(
-        record, docs, on=on or dt.date.today(), study_group=patient.study_group,
-        risk_calls=risk_calls,
+        record, docs, on=day, study_group=patient.study_group,
+        risk_calls=risk_calls, references=centile_references(session),
+        monitoring=monitoring,
         pseudonym=report_pseudonym(record.patient_id) if pseudonymise else None,
         generated_at=generated_at)
+
+
+def centile_references(session: Session) -> dict[str, Any]:
+    """Every reference a stored component may name, by version: the shipped timing-gene
+    centiles and uNK range, and each stored clinic fit (``decidua reference fit``)."""
+    from decidua.services.biopsies import load_references
+
+    refs = load_references(session)
+    out: dict[str, Any] = {r.version: r for r in refs.genes.values()}
+    out.update({r.version: r for r in refs.clinic.values()})
+    if refs.unk is not None:
+        out[refs.unk.version] = refs.unk
+    return out
 
 
 def _signoff_dict(s: Any) -> dict[str, Any]:
