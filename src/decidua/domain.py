@@ -263,6 +263,10 @@ class BiopsyRecord:
     cycle_number: int | None = None
     on_treatment: bool = False
     clinic_call: DecidualCall | None = None
+    #: Where ``clinic_call`` came from when the risk uses it: ``"computed"`` (Decidua's
+    #: screening call) or ``"clinic"`` (typed clinic call); ``None``: unknown (scored
+    #: with the computed call's accuracy prior).
+    call_source: str | None = None
 
     @property
     def lh_day(self) -> int | None:

@@ -199,6 +199,15 @@ def fit_clinic_data(cohort: pd.DataFrame, params: RiskParams | None = None) -> C
     hist_y = (hist3 * np.where(y == 1, pi, 1.0 - pi) * zw).sum(axis=1)
     n_abn = df["n_biopsy_abnormal"].to_numpy()[:, None].astype(float)
     n_norm = df["n_biopsy_normal"].to_numpy()[:, None].astype(float)
+    if {"n_biopsy_abnormal_clinic", "n_biopsy_normal_clinic"} <= set(cohort.columns):
+        # Typed clinic calls: their accuracy stays at its prior (clinic_sens_prior /
+        # clinic_spec_prior, integrated out); only the computed call's accuracy is fitted.
+        ka = pd.to_numeric(cohort["n_biopsy_abnormal_clinic"]).to_numpy(dtype=np.int64)
+        kn = pd.to_numeric(cohort["n_biopsy_normal_clinic"]).to_numpy(dtype=np.int64)
+        pairs, inv = np.unique(np.stack([ka, kn], axis=1), axis=0, return_inverse=True)
+        table = np.stack([model._source_loglik("clinic", a, b) for a, b in pairs])
+        ll = table[inv.reshape(-1)]
+        hist_y = hist_y * np.exp(ll - ll.max(axis=1, keepdims=True))
 
     def negll(x: np.ndarray) -> float:
         s, c, mu = special.expit(x[:3])
@@ -246,6 +255,7 @@ def simulate_cohort(
     age_range: tuple[float, float] = (25.0, 42.0),
     prior_pregnancies: tuple[int, int] = (2, 5),
     biopsies: tuple[int, int] = (1, 4),
+    clinic_accuracy: tuple[float, float] | None = None,
 ) -> pd.DataFrame:
     """Draw a synthetic clinic cohort from known parameters (documented generator).
 
@@ -271,6 +281,11 @@ def simulate_cohort(
         Seed or Generator (same seed, same cohort).
     age_range, prior_pregnancies, biopsies
         Ranges (inclusive for the integer ones).
+    clinic_accuracy
+        ``(sensitivity, specificity)`` of typed clinic calls: when given, each woman also
+        has a uniform number in ``biopsies`` of clinic-called cycles (columns
+        ``n_biopsy_abnormal_clinic`` / ``n_biopsy_normal_clinic``), drawn after the other
+        columns so the rest of the cohort is the same as without them.
 
     Returns
     -------
@@ -298,8 +313,15 @@ def simulate_cohort(
     p_abn = sensitivity * theta + (1 - specificity) * (1 - theta)
     n_abn = rng.binomial(n_b, p_abn)
     next_loss = (rng.random(n_women) < pi).astype(np.int64)
-    return pd.DataFrame({
+    out = pd.DataFrame({
         "age": age, "n_losses": losses, "n_live_births": j - losses,
         "n_biopsy_abnormal": n_abn, "n_biopsy_normal": n_b - n_abn, "next_loss": next_loss,
         "theta": theta, "z": z,
     })
+    if clinic_accuracy is not None:
+        sk, ck = clinic_accuracy
+        n_k = rng.integers(biopsies[0], biopsies[1] + 1, size=n_women)
+        k_abn = rng.binomial(n_k, sk * theta + (1 - ck) * (1 - theta))
+        out["n_biopsy_abnormal_clinic"] = k_abn
+        out["n_biopsy_normal_clinic"] = n_k - k_abn
+    return out

@@ -50,7 +50,7 @@ from decidua.risk.model import (
     Evidence,
     RiskModel,
     default_model,
-    encode_biopsies,
+    encode_biopsies_by_source,
     encode_history,
     validate_age,
 )
@@ -154,11 +154,14 @@ def _cumulative(model: RiskModel, age: float, ev: Evidence, f: float, s: float,
 
     r = model.predict_many(
         ages[yy.ravel()], col("n_loss"), col("n_live_births"),
-        ev.n_biopsy_abnormal, ev.n_biopsy_normal,
+        ev.n_biopsy_abnormal - ev.n_biopsy_abnormal_clinic,
+        ev.n_biopsy_normal - ev.n_biopsy_normal_clinic,
         col("n_loss_karyotype_abnormal"), col("n_loss_karyotype_normal"),
         n_losses_earlier=col("n_loss_earlier"),
         n_live_births_earlier=col("n_live_births_earlier"),
         n_loss_karyotype_normal_earlier=col("n_loss_karyotype_normal_earlier"),
+        n_biopsy_abnormal_clinic=ev.n_biopsy_abnormal_clinic,
+        n_biopsy_normal_clinic=ev.n_biopsy_normal_clinic,
         interval=None)
     p = r.p_loss.reshape(max_extra + 1, years)
     trying = np.zeros((months + MONTHS_AFTER_LOSS + 1, max_extra + 2))
@@ -211,8 +214,9 @@ def live_birth_outlook(
     m = model if model is not None else default_model()
     a = validate_age(age)
     ev = encode_history(history)
-    n_abn, n_norm = encode_biopsies(biopsies)
-    ev = replace(ev, n_biopsy_abnormal=n_abn, n_biopsy_normal=n_norm)
+    n_abn, n_norm, n_abn_k, n_norm_k = encode_biopsies_by_source(biopsies)
+    ev = replace(ev, n_biopsy_abnormal=n_abn + n_abn_k, n_biopsy_normal=n_norm + n_norm_k,
+                 n_biopsy_abnormal_clinic=n_abn_k, n_biopsy_normal_clinic=n_norm_k)
     est = m.predict(a, history, biopsies)
     f, s = time_to_pregnancy_params()
     cum = _cumulative(m, a, ev, f, s, horizons)

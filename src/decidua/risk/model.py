@@ -112,6 +112,18 @@ HISTORY_AGE_KEY = "_history_age"
 #: Count columns of outcomes before the last run (down-weighted; model 2026.12-2).
 EARLIER_KEYS = ("n_loss_earlier", "n_live_births_earlier", "n_loss_karyotype_normal_earlier")
 
+#: Count columns of typed clinic calls (their own accuracy prior; model 2026.12-2).
+CLINIC_CALL_KEYS = ("n_biopsy_abnormal_clinic", "n_biopsy_normal_clinic")
+
+
+def _biopsy_columns(counts: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """Biopsy-call count columns: computed abnormal / normal, then clinic abnormal / normal
+    (zeros when absent)."""
+    zero = np.zeros_like(counts["n_biopsy_abnormal"])
+    return [counts["n_biopsy_abnormal"], counts["n_biopsy_normal"],
+            *[counts.get(k, zero) for k in CLINIC_CALL_KEYS]]
+
+
 _PARAMS_FILE = "params.json"
 _DRAWS_FILE = "param_draws.json"
 
@@ -186,6 +198,12 @@ class RiskParams:
         likelihood, so that the outcomes just before the next pregnancy count fully and
         earlier ones less (Kolte et al., Hum Reprod 2021; Egerup et al., Hum Reprod 2016).
         1: every outcome counts alike (model 2026.12-1).
+    clinic_sens_prior, clinic_spec_prior
+        Beta priors of the accuracy of a *typed clinic call* (source ``"clinic"``), used
+        for biopsies whose call came from the clinic rather than from Decidua's computed
+        call (source ``"computed"``, or unknown: ``sens_prior`` / ``spec_prior``).
+        ``None``: the same priors as the computed call. Each source's accuracy is
+        integrated out separately (independent accuracies).
     grid_size, sens_spec_nodes, frailty_nodes
         Quadrature resolution.
     notes
@@ -208,6 +226,8 @@ class RiskParams:
     karyotype_false_normal: float
     embryonic_sd: float = 0.0
     earlier_outcome_weight: float = 1.0
+    clinic_sens_prior: tuple[float, float] | None = None
+    clinic_spec_prior: tuple[float, float] | None = None
     grid_size: int = DEFAULT_GRID_SIZE
     sens_spec_nodes: int = DEFAULT_SENS_SPEC_NODES
     frailty_nodes: int = DEFAULT_FRAILTY_NODES
@@ -249,6 +269,9 @@ class RiskParams:
         d["age_coef"] = list(self.age_coef)
         d["sens_prior"] = list(self.sens_prior)
         d["spec_prior"] = list(self.spec_prior)
+        for k in ("clinic_sens_prior", "clinic_spec_prior"):
+            if d[k] is not None:
+                d[k] = list(d[k])
         return d
 
     @classmethod
@@ -258,6 +281,9 @@ class RiskParams:
         kw["age_coef"] = tuple(float(x) for x in kw["age_coef"])
         kw["sens_prior"] = tuple(float(x) for x in kw["sens_prior"])  # type: ignore[assignment]
         kw["spec_prior"] = tuple(float(x) for x in kw["spec_prior"])  # type: ignore[assignment]
+        for k in ("clinic_sens_prior", "clinic_spec_prior"):
+            if kw.get(k) is not None:
+                kw[k] = tuple(float(x) for x in kw[k])
         return cls(**kw)
 
     def save(self, path: str | Path) -> None:
@@ -322,10 +348,13 @@ def shipped_draws(params: RiskParams | None = None) -> tuple[RiskParams, ...]:
 class Evidence:
     """Counts that summarise a woman's evidence (sufficient statistics).
 
-    The ``*_earlier`` counts hold the outcomes before the last run of identical outcomes
-    (losses, or live births) that precedes the next pregnancy; they enter the likelihood
-    with the weight :attr:`RiskParams.earlier_outcome_weight` (model 2026.12-2). The other
-    counts are that last run (bare counts of losses are all in it).
+    ``n_biopsy_abnormal`` / ``n_biopsy_normal`` count every used call; the ``*_clinic``
+    counts say how many of them were typed clinic calls (scored with the clinic-call
+    accuracy priors). The ``*_earlier`` counts hold the outcomes before the last run of
+    identical outcomes (losses, or live births) that precedes the next pregnancy; they
+    enter the likelihood with the weight :attr:`RiskParams.earlier_outcome_weight`
+    (model 2026.12-2). The other counts are that last run (bare counts of losses are all
+    in it).
 
     Examples
     --------
@@ -342,6 +371,8 @@ class Evidence:
     n_loss_earlier: int = 0
     n_loss_karyotype_normal_earlier: int = 0
     n_live_births_earlier: int = 0
+    n_biopsy_abnormal_clinic: int = 0  # of the biopsy counts: typed clinic calls
+    n_biopsy_normal_clinic: int = 0
 
     @property
     def n_losses_total(self) -> int:
@@ -467,8 +498,71 @@ def encode_history(history: Sequence[Outcome | str | PregnancyRecord] | int) -> 
     return Evidence(**c)
 
 
+def _call_and_source(b: Any, i: int) -> tuple[DecidualCall | None, str]:
+    """One biopsy's call and its source (``"computed"`` or ``"clinic"``); ``(None, _)`` for
+    a biopsy that gives no evidence (no call, or taken on treatment)."""
+    source = "computed"
+    call: Any = b
+    if isinstance(b, tuple) and len(b) == 2:
+        call, source = b
+    elif isinstance(b, dict):
+        call, source = b.get("call"), b.get("source") or "computed"
+    elif hasattr(b, "clinic_call") and hasattr(b, "on_treatment"):
+        if b.clinic_call is None or b.on_treatment:
+            return None, source
+        call = b.clinic_call
+        source = getattr(b, "call_source", None) or "computed"
+    if source not in ("computed", "clinic"):
+        raise InputError("biopsy call source must be 'computed' or 'clinic'",
+                         column="biopsies", row=i + 1, value=source)
+    if isinstance(call, str):
+        try:
+            call = DecidualCall(call.strip().lower())
+        except ValueError:
+            call = None
+    if call not in (DecidualCall.ABNORMAL, DecidualCall.NORMAL):
+        raise InputError("biopsy call must be 'normal' or 'abnormal'", column="biopsies",
+                         row=i + 1, value=b)
+    return call, source
+
+
+def encode_biopsies_by_source(biopsies: Iterable[DecidualCall | str | Any]
+                              ) -> tuple[int, int, int, int]:
+    """Count abnormal and normal calls per source: computed (or unknown) and typed clinic.
+
+    Parameters
+    ----------
+    biopsies
+        As for :func:`encode_biopsies`; besides, ``(call, source)`` pairs, mappings with
+        ``call`` and ``source``, and records with a ``call_source`` attribute (the
+        screening issue hands each biopsy's call with its source, ``"computed"`` or
+        ``"clinic"``).
+
+    Returns
+    -------
+    tuple of int
+        ``(computed abnormal, computed normal, clinic abnormal, clinic normal)``.
+
+    Examples
+    --------
+    >>> encode_biopsies_by_source(["abnormal", ("normal", "clinic"),
+    ...                            {"call": "abnormal", "source": "clinic"}])
+    (1, 0, 1, 1)
+    """
+    if isinstance(biopsies, str | bytes):
+        raise InputError("biopsies must be a list of calls, not a string", column="biopsies",
+                         value=biopsies)
+    out = [0, 0, 0, 0]
+    for i, b in enumerate(biopsies):
+        call, source = _call_and_source(b, i)
+        if call is None:
+            continue
+        out[(2 if source == "clinic" else 0) + (0 if call is DecidualCall.ABNORMAL else 1)] += 1
+    return out[0], out[1], out[2], out[3]
+
+
 def encode_biopsies(biopsies: Iterable[DecidualCall | str | Any]) -> tuple[int, int]:
-    """Count abnormal and normal biopsy calls.
+    """Count abnormal and normal biopsy calls (all sources together).
 
     Parameters
     ----------
@@ -476,6 +570,7 @@ def encode_biopsies(biopsies: Iterable[DecidualCall | str | Any]) -> tuple[int, 
         :class:`~decidua.domain.DecidualCall`, the strings ``"normal"`` / ``"abnormal"``, or
         :class:`~decidua.domain.BiopsyRecord` (its ``clinic_call``; biopsies without a call or
         taken on treatment are skipped, as they say nothing about the untreated cycle).
+        :func:`encode_biopsies_by_source` keeps the sources apart (the predictor uses it).
 
     Returns
     -------
@@ -487,29 +582,8 @@ def encode_biopsies(biopsies: Iterable[DecidualCall | str | Any]) -> tuple[int, 
     >>> encode_biopsies(["abnormal", "normal", "normal"])
     (1, 2)
     """
-    if isinstance(biopsies, str | bytes):
-        raise InputError("biopsies must be a list of calls, not a string", column="biopsies",
-                         value=biopsies)
-    n_abn = n_norm = 0
-    for i, b in enumerate(biopsies):
-        call: Any = b
-        if hasattr(b, "clinic_call") and hasattr(b, "on_treatment"):
-            if b.clinic_call is None or b.on_treatment:
-                continue
-            call = b.clinic_call
-        if isinstance(call, str):
-            try:
-                call = DecidualCall(call.strip().lower())
-            except ValueError:
-                call = None
-        if call is DecidualCall.ABNORMAL:
-            n_abn += 1
-        elif call is DecidualCall.NORMAL:
-            n_norm += 1
-        else:
-            raise InputError("biopsy call must be 'normal' or 'abnormal'", column="biopsies",
-                             row=i + 1, value=b)
-    return n_abn, n_norm
+    a, n, ak, nk = encode_biopsies_by_source(biopsies)
+    return a + ak, n + nk
 
 
 def validate_age(age: Any) -> float:
@@ -839,25 +913,30 @@ class RiskModel:
         tq = self.params.theta_mean * self.params.q_defective
         return (e + (1 - e) * tq) @ self.z_weights
 
-    def biopsy_loglik(self, n_abnormal: int, n_normal: int) -> np.ndarray:
-        """Log-likelihood over the theta grid of biopsy calls, sens/spec integrated out."""
-        key = (int(n_abnormal), int(n_normal))
+    def _nodes_for(self, source: str):
+        p = self.params
+        sens = p.sens_prior
+        spec = p.spec_prior
+        if source == "clinic":
+            sens = p.clinic_sens_prior or sens
+            spec = p.clinic_spec_prior or spec
+        n = int(p.sens_spec_nodes)
+        return beta_nodes(*sens, n), beta_nodes(*spec, n)
+
+    def _source_loglik(self, source: str, n_abnormal: int, n_normal: int) -> np.ndarray:
+        key = (source, int(n_abnormal), int(n_normal))
         cached = self._biopsy_cache.get(key)
         if cached is not None:
             return cached
-        if key == (0, 0):
+        if key[1:] == (0, 0):
             out = np.zeros_like(self.theta)
         else:
-            if self._nodes is None:
-                p = self.params
-                self._nodes = (beta_nodes(*p.sens_prior, int(p.sens_spec_nodes)),
-                               beta_nodes(*p.spec_prior, int(p.sens_spec_nodes)))
-            (s, ws), (c, wc) = self._nodes
+            (s, ws), (c, wc) = self._nodes_for(source)
             # p_abn[i, j, g] = s_i * theta_g + (1 - c_j) * (1 - theta_g)
             p_abn = (s[:, None, None] * self.theta[None, None, :]
                      + (1 - c)[None, :, None] * (1 - self.theta)[None, None, :])
             p_abn = np.clip(p_abn, 1e-300, 1 - 1e-16)
-            ll = key[0] * np.log(p_abn) + key[1] * np.log1p(-p_abn)
+            ll = key[1] * np.log(p_abn) + key[2] * np.log1p(-p_abn)
             ll += np.log(ws)[:, None, None] + np.log(wc)[None, :, None]
             # The call is assumed better than chance: the (s, c) prior is truncated to
             # s + c > 1, so that every accuracy in the prior makes an abnormal call more
@@ -867,6 +946,19 @@ class RiskModel:
             ll = np.where(better[:, :, None], ll, -np.inf)
             out = special.logsumexp(ll.reshape(-1, self.theta.size), axis=0)
         self._biopsy_cache[key] = out
+        return out
+
+    def biopsy_loglik(self, n_abnormal: int, n_normal: int, n_abnormal_clinic: int = 0,
+                      n_normal_clinic: int = 0) -> np.ndarray:
+        """Log-likelihood over the theta grid of biopsy calls, accuracy integrated out.
+
+        The first two counts are calls of the computed (or unknown) source, the last two
+        typed clinic calls; each source's sensitivity / specificity is integrated out over
+        its own prior (independent sources).
+        """
+        out = self._source_loglik("computed", n_abnormal, n_normal)
+        if n_abnormal_clinic or n_normal_clinic:
+            out = out + self._source_loglik("clinic", n_abnormal_clinic, n_normal_clinic)
         return out
 
     # -- inference ---------------------------------------------------------------------
@@ -955,12 +1047,12 @@ class RiskModel:
         lp -= lp.max(axis=(1, 2), keepdims=True)
         w = np.exp(lp, out=lp)
         w /= w.sum(axis=(1, 2), keepdims=True)
-        n_babn, n_bnorm = counts["n_biopsy_abnormal"], counts["n_biopsy_normal"]
-        if np.any(n_babn) or np.any(n_bnorm):
+        bcols = _biopsy_columns(counts)
+        if any(np.any(c) for c in bcols):
             pz = w.sum(axis=2, keepdims=True)
-            pairs = np.stack([n_babn, n_bnorm], axis=1)
+            pairs = np.stack(bcols, axis=1)
             uniq, inv = np.unique(pairs, axis=0, return_inverse=True)
-            table = np.stack([self.biopsy_loglik(a, b) for a, b in uniq])
+            table = np.stack([self.biopsy_loglik(*row) for row in uniq])
             lb = table[inv.reshape(-1)]
             lb = np.exp(lb - lb.max(axis=1, keepdims=True))[:, None, :]
             w = w * lb
@@ -1082,9 +1174,9 @@ class RiskModel:
                                      counts["n_loss_karyotype_normal"],
                                      counts["n_loss_karyotype_abnormal"],
                                      *[counts[k] for k in ekeys]])
-        bfirst, binv = _unique_rows([counts["n_biopsy_abnormal"], counts["n_biopsy_normal"]])
-        buniq = np.stack([counts["n_biopsy_abnormal"][bfirst],
-                          counts["n_biopsy_normal"][bfirst]], axis=1)
+        bcols = _biopsy_columns(counts)
+        bfirst, binv = _unique_rows(bcols)
+        buniq = np.stack([c[bfirst] for c in bcols], axis=1)
         hu = h_steps[hfirst] / HISTORY_AGE_STEPS_PER_YEAR
         nh = hfirst.shape[0]
         w = np.empty((nh, kk, gg))
@@ -1102,7 +1194,7 @@ class RiskModel:
             ws = np.exp(lp, out=lp)
             ws /= ws.sum(axis=(1, 2), keepdims=True)
             w[sl] = ws
-        b = np.stack([self.biopsy_loglik(x, y) for x, y in buniq])  # (Bu, G)
+        b = np.stack([self.biopsy_loglik(*row) for row in buniq])  # (Bu, G)
         b = np.exp(b - b.max(axis=1, keepdims=True))
         flat = w.reshape(-1, gg)
         s0 = (flat @ b.T).reshape(nh, kk, -1)
@@ -1195,6 +1287,8 @@ class RiskModel:
         n_losses_earlier: Sequence[int] | np.ndarray | int = 0,
         n_live_births_earlier: Sequence[int] | np.ndarray | int = 0,
         n_loss_karyotype_normal_earlier: Sequence[int] | np.ndarray | int = 0,
+        n_biopsy_abnormal_clinic: Sequence[int] | np.ndarray | int = 0,
+        n_biopsy_normal_clinic: Sequence[int] | np.ndarray | int = 0,
         chunk_size: int = 8192,
     ) -> CohortRisk:
         """Score a cohort (vectorised; point estimates for 100,000 women in under a second).
@@ -1224,6 +1318,10 @@ class RiskModel:
             preceding the next pregnancy (:func:`encode_history` splits a sequence so);
             they count with weight ``earlier_outcome_weight``. The other counts are then
             that last run. Default 0 (every outcome in the last run).
+        n_biopsy_abnormal_clinic, n_biopsy_normal_clinic
+            Typed clinic calls, scored with the clinic-call accuracy priors
+            (``clinic_sens_prior`` / ``clinic_spec_prior``); ``n_biopsy_abnormal`` /
+            ``n_biopsy_normal`` are then the computed calls.
         chunk_size
             Rows processed at once (bounds memory).
 
@@ -1254,6 +1352,8 @@ class RiskModel:
             ("n_loss_earlier", n_losses_earlier),
             ("n_live_births_earlier", n_live_births_earlier),
             ("n_loss_karyotype_normal_earlier", n_loss_karyotype_normal_earlier),
+            ("n_biopsy_abnormal_clinic", n_biopsy_abnormal_clinic),
+            ("n_biopsy_normal_clinic", n_biopsy_normal_clinic),
         ])
         n = ages.shape[0]
         if n == 0:
@@ -1318,8 +1418,10 @@ class RiskModel:
         """
         a = validate_age(age)
         ev = encode_history(history)
-        n_abn, n_norm = encode_biopsies(biopsies)
-        ev = replace(ev, n_biopsy_abnormal=n_abn, n_biopsy_normal=n_norm)
+        n_abn, n_norm, n_abn_k, n_norm_k = encode_biopsies_by_source(biopsies)
+        # Evidence reports all calls (n_biopsy_*) and, of them, the typed clinic calls.
+        ev = replace(ev, n_biopsy_abnormal=n_abn + n_abn_k, n_biopsy_normal=n_norm + n_norm_k,
+                     n_biopsy_abnormal_clinic=n_abn_k, n_biopsy_normal_clinic=n_norm_k)
         ages = np.array([a])
         counts = self._validate_counts(ages, [
             ("n_losses", ev.n_loss), ("n_live_births", ev.n_live_births),
@@ -1329,6 +1431,7 @@ class RiskModel:
             ("n_loss_earlier", ev.n_loss_earlier),
             ("n_live_births_earlier", ev.n_live_births_earlier),
             ("n_loss_karyotype_normal_earlier", ev.n_loss_karyotype_normal_earlier),
+            ("n_biopsy_abnormal_clinic", n_abn_k), ("n_biopsy_normal_clinic", n_norm_k),
         ])
         if history_age is not None:
             counts[HISTORY_AGE_KEY] = _check_history_age([history_age], ages)
@@ -1379,7 +1482,7 @@ class RiskModel:
         """
         a = validate_age(age)
         ev = encode_history(history)
-        n_abn, n_norm = encode_biopsies(biopsies)
+        n_abn, n_norm, n_abn_k, n_norm_k = encode_biopsies_by_source(biopsies)
         steps = HISTORY_AGE_STEPS_PER_YEAR
         h = np.rint(history_age(a) * steps) / steps
         one = np.ones(1, dtype=np.int64)
@@ -1391,11 +1494,14 @@ class RiskModel:
             "n_loss_earlier": ev.n_loss_earlier * one,
             "n_live_births_earlier": ev.n_live_births_earlier * one,
             "n_loss_karyotype_normal_earlier": ev.n_loss_karyotype_normal_earlier * one,
-            "n_biopsy_abnormal": n_abn * one, "n_biopsy_normal": n_norm * one})[0]
+            "n_biopsy_abnormal": n_abn * one, "n_biopsy_normal": n_norm * one,
+            "n_biopsy_abnormal_clinic": n_abn_k * one,
+            "n_biopsy_normal_clinic": n_norm_k * one})[0]
         # Predictive of the next call within each stratum (sens/spec shared with the
         # earlier calls): Z(data + abnormal) / Z(data) on the theta grid.
-        l0 = self.biopsy_loglik(n_abn, n_norm)
-        l1 = self.biopsy_loglik(n_abn + 1, n_norm)
+        # the next biopsy gets a computed call
+        l0 = self.biopsy_loglik(n_abn, n_norm, n_abn_k, n_norm_k)
+        l1 = self.biopsy_loglik(n_abn + 1, n_norm, n_abn_k, n_norm_k)
         ratio = np.exp(l1 - l0)
         p_abn = float(np.sum(w * ratio[None, :]))
         calls = list(biopsies) if not isinstance(biopsies, str | bytes) else biopsies

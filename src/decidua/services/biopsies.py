@@ -983,7 +983,8 @@ def calls_for_risk(session: Session, record: Any) -> tuple[Any, list[dict[str, A
                      "computed_call_id": c.id if c is not None else None,
                      "clinic_call": typed, "used": used, "note": note})
         new_biopsies.append(dataclasses.replace(
-            b, clinic_call=DecidualCall(call) if call is not None else None))
+            b, clinic_call=DecidualCall(call) if call is not None else None,
+            call_source=source if call is not None else None))
     return dataclasses.replace(record, biopsies=tuple(new_biopsies)), rows
 
 
