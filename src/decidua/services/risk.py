@@ -253,3 +253,46 @@ def pathway_for_patient(
         intrauterine_pregnancy_confirmed=intrauterine_confirmed,
         research_biopsy_available=research_biopsy,
     )
+
+
+#: Step statuses that mean "still to do" for the patient-list filter.
+DUE_STATUSES = frozenset({"recommended", "plan"})
+
+
+def pathway_step_choices() -> list[tuple[str, str]]:
+    """``(rule id, step text)`` of every care rule a woman can have due (the list filter's
+    choices; "not recommended" rules are left out)."""
+    from decidua.pathway import default_rules
+
+    return [(r.id, r.step) for r in default_rules().rules if r.kind != "not_recommended"]
+
+
+def patients_with_step_due(
+    session: Session, actor: str, step_id: str, *, on: dt.date | None = None
+) -> set[str]:
+    """Ids of the women whose care pathway lists ``step_id`` as still to do (status
+    ``recommended``: an investigation missing, or ``plan``), assessed on ``on``.
+
+    The pathway is computed for every woman (records loaded in one query per relation).
+
+    Raises
+    ------
+    InputError
+        An unknown step id.
+    """
+    from decidua.errors import InputError
+    from decidua.pathway import default_rules, next_steps
+    from decidua.services.patients import patients_query
+    from decidua.store.records import to_record
+
+    require_schema(session)
+    rules = default_rules()
+    if step_id not in {r.id for r in rules.rules}:
+        raise InputError(f"unknown pathway step {step_id!r}", column="step", value=step_id)
+    out = set()
+    for p in session.scalars(patients_query()):
+        res = next_steps(to_record(p), on=on, rules=rules)
+        s = res.step(step_id)
+        if s is not None and s.status in DUE_STATUSES:
+            out.add(p.pseudonym)
+    return out

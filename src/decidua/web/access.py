@@ -101,3 +101,8 @@ def risk_allowed(role: str | None, *, save: bool = False) -> bool:
 def pathway_allowed(role: str | None) -> bool:
     """Whether the role may see a woman's care pathway (``pathway patient``)."""
     return access.allowed(role, "pathway patient", {})
+
+
+def monitor_allowed(role: str | None) -> bool:
+    """Whether the role may see before/after an intervention (``patient monitor``)."""
+    return access.allowed(role, "patient monitor", {})

@@ -131,6 +131,7 @@ class PatientDetail(BaseModel):
     risk: Risk | None
     risk_error: str | None = None
     pathway: Pathway | None
+    monitor: list[dict[str, Any]] | None = None
 
 
 class AuditEvent(BaseModel):
@@ -199,6 +200,8 @@ def patients(
     min_age: int | None = Query(None, ge=0, le=120),
     max_age: int | None = Query(None, ge=0, le=120),
     last_call: Literal["normal", "abnormal", "none"] | None = None,
+    step: str | None = Query(None, max_length=64, pattern=r"^[a-z0-9_]+$",
+                             description="a care-pathway rule id: women with it still to do"),
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=10_000_000),
 ) -> Any:
@@ -208,7 +211,8 @@ def patients(
     with _scope(request) as s:
         page, ids = list_for(request, s, user, search=search, min_losses=min_losses,
                              max_losses=max_losses, min_age=min_age, max_age=max_age,
-                             last_call=last_call, limit=limit, offset=offset)  # fmt: skip
+                             last_call=last_call, step=step, limit=limit,
+                             offset=offset)  # fmt: skip
     return {"patients": [patient_row(r, user, ids) for r in page.rows], "total": page.total,
             "limit": limit, "offset": offset}  # fmt: skip
 

@@ -244,6 +244,7 @@ def _patient_detail(session: Any, user: dict[str, Any], patient_id: str,
         ],
         "risk": None,
         "pathway": None,
+        "monitor": None,
         "records": None if research else patients.editable_records(
             session, user["username"], patient_id),
     }  # fmt: skip
@@ -256,6 +257,8 @@ def _patient_detail(session: Any, user: dict[str, Any], patient_id: str,
                            "evidence": dataclasses.asdict(est.evidence)}  # fmt: skip
         except DeciduaError as exc:
             out["risk_error"] = str(exc).replace(patient_id, rec.patient_id)
+    if web_access.monitor_allowed(user["role"]) and rec.interventions:
+        out["monitor"] = _monitor(session, patient_id, ids)
     if web_access.pathway_allowed(user["role"]):
         pw = risk.pathway_for_patient(session, user["username"], patient_id)
         out["pathway"] = {"stage": pw.stage, "rules_version": pw.rules_version,
@@ -267,20 +270,47 @@ def _patient_detail(session: Any, user: dict[str, Any], patient_id: str,
 # ---------------------------------------------------------------- views shared by pages and API
 
 
+#: Women with a pathway step due, by (step, day, database content version).
+_STEP_CACHE: OrderedDict[tuple, frozenset[str]] = OrderedDict()
+
+
+def step_due(session: Any, user: dict[str, Any], step: str) -> frozenset[str]:
+    """Ids of the women with pathway step ``step`` still to do (cached by content version)."""
+    from decidua.services.patients import data_version
+    from decidua.services.risk import patients_with_step_due
+
+    key = (step, dt.date.today(), data_version(session))
+    with _cache_lock:
+        hit = _STEP_CACHE.get(key)
+    if hit is None:
+        hit = frozenset(patients_with_step_due(session, user["username"], step))
+        with _cache_lock:
+            _STEP_CACHE[key] = hit
+            while len(_STEP_CACHE) > 64:
+                _STEP_CACHE.popitem(last=False)
+    return hit
+
+
 def list_for(request: Any, session: Any, user: dict[str, Any], *, search: str | None,
-             min_age: int | None = None, max_age: int | None = None,
+             min_age: int | None = None, max_age: int | None = None, step: str | None = None,
              **filters: Any) -> tuple[Any, Any]:
     """One page of the patient list for the user and the pseudonym maps (researchers):
-    a researcher searches her pseudonyms, and age filters widen to whole age bands."""
+    a researcher searches her pseudonyms, and age filters widen to whole age bands;
+    ``step``: only women with that care-pathway step still to do (``pathway patient``)."""
     from decidua.services.export import research_age_limits
     from decidua.services.patients import search_patients
 
     ids, only = None, None
+    if step:
+        if not web_access.pathway_allowed(user["role"]):
+            raise Forbidden(f"your role ({user['role']}) may not filter by pathway step")
+        only = set(step_due(session, user, step))
     if is_researcher(user):
         ids = research_ids(session, research_key(request.app))
         if search:
             needle = search.lower()
-            only = {c for c, p in ids.patients.items() if needle in p.lower()}
+            found = {c for c, p in ids.patients.items() if needle in p.lower()}
+            only = found if only is None else only & found
             search = None
         min_age, max_age = research_age_limits(min_age, max_age)
     page = search_patients(session, user["username"], search=search, min_age=min_age,
@@ -311,3 +341,21 @@ def biopsy_for(request: Any, session: Any, user: dict[str, Any], code: str) -> d
         ids = research_ids(session, key)
         code = resolve_biopsy(session, user, key, code)
     return biopsy_view(show_biopsy(session, code), user, ids)
+
+
+def _monitor(session: Any, patient_id: str, ids: Any = None) -> list[dict[str, Any]]:
+    """Before/after each intervention (``patient monitor``); a researcher's view names
+    biopsies by pseudonym and leaves out the dose and trial arm (free text)."""
+    from decidua.services.monitor import monitor_patient
+
+    rows = monitor_patient(session, patient_id)["interventions"]
+    if ids is None:
+        return rows
+    out = []
+    for r in rows:
+        r = {**r, "dose": None, "trial_arm": None}
+        for side in ("before", "after"):
+            if r.get(side):
+                r[side] = {**r[side], "biopsy": ids.biopsies[r[side]["biopsy"]]}
+        out.append(r)
+    return out

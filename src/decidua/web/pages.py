@@ -146,10 +146,15 @@ def _int_or_none(value: str | None) -> int | None:
 @router.get("/patients")
 def patients_page(request: Request) -> Response:
     q = request.query_params
+    from decidua.services.risk import pathway_step_choices
+
     filters = {k: q.get(k, "") for k in ("search", "min_losses", "max_losses", "min_age",
-                                          "max_age", "last_call", "page")}  # fmt: skip
+                                          "max_age", "last_call", "step", "page")}  # fmt: skip
     if filters["last_call"] not in ("", "normal", "abnormal", "none"):
         filters["last_call"] = ""
+    steps = pathway_step_choices()
+    if filters["step"] not in {k for k, _ in steps}:
+        filters["step"] = ""
     page = max(1, _int_or_none(filters["page"]) or 1)
     with session_scope(request) as s:
         user = need(current_user(request, s), "patients")
@@ -158,10 +163,13 @@ def patients_page(request: Request) -> Response:
             min_losses=_int_or_none(filters["min_losses"]),
             max_losses=_int_or_none(filters["max_losses"]),
             min_age=_int_or_none(filters["min_age"]), max_age=_int_or_none(filters["max_age"]),
-            last_call=filters["last_call"] or None, limit=50, offset=(page - 1) * 50,
+            last_call=filters["last_call"] or None, step=filters["step"] or None,
+            limit=50, offset=(page - 1) * 50,
         )  # fmt: skip
     rows = [patient_row(r, user, ids) for r in result.rows]
+    steps = steps if web_access.pathway_allowed(user["role"]) else []
     return render(request, "patients.html", rows=rows, total=result.total, filters=filters,
+                  steps=steps,
                   page=page, pages=max(1, (result.total + 49) // 50))
 
 
