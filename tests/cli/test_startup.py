@@ -77,6 +77,24 @@ def test_risk_predict_loads_no_database_table_or_image_library() -> None:
     assert json.loads(out)["p_loss"] > 0
 
 
+def test_risk_predict_imports_only_what_the_model_uses() -> None:
+    """The model needs scipy.special (expit, logsumexp, the Beta CDF and quantile), not
+    scipy.stats (a second of start-up), nor the rest of scipy or Decidua's other layers."""
+    loaded, out = _loaded_after(
+        RUN_CLI.format(args=["risk", "predict", "--age", "34", "--losses", "2", "--json"])
+    )
+    scipy_parts = sorted({m.split(".")[1] for m in loaded if m.startswith("scipy.")})
+    assert not [p for p in scipy_parts if not p.startswith("_")
+                and p not in ("special", "version")], scipy_parts  # fmt: skip
+    assert "scipy.stats" not in loaded and "scipy.optimize" not in loaded
+    ours = {m for m in loaded if m.startswith("decidua.")}
+    assert not [m for m in ours if m.startswith(("decidua.store", "decidua.io", "decidua.web",
+                                                 "decidua.reports", "decidua.assays",
+                                                 "decidua.risk.calibration", "decidua.risk.learn",
+                                                 "decidua.settings"))]  # fmt: skip
+    assert json.loads(out)["p_loss"] > 0
+
+
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_every_table_entry_loads_a_command(name: str) -> None:
     cmd = load_command(name)

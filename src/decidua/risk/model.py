@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import special  # not scipy.stats: a second of start-up (issue 10)
 
 from decidua import RESEARCH_USE_LABEL
 from decidua.domain import (
@@ -811,7 +811,10 @@ def beta_grid_weights(grid_edges: np.ndarray, a: float, b: float) -> np.ndarray:
     >>> round(float(w.sum()), 12), w.round(3).tolist()
     (1.0, [0.156, 0.344, 0.344, 0.156])
     """
-    w = np.diff(stats.beta.cdf(grid_edges, a, b))
+    x = np.asarray(grid_edges, dtype=np.float64)
+    # the Beta CDF as scipy.stats.beta.cdf computes it (0 / 1 outside the open support)
+    cdf = np.where(x <= 0, 0.0, np.where(x >= 1, 1.0, special.betainc(a, b, np.clip(x, 0, 1))))
+    w = np.diff(cdf)
     w = np.clip(w, 0.0, None)
     return w / w.sum()
 
@@ -829,7 +832,7 @@ def beta_nodes(a: float, b: float, n: int) -> tuple[np.ndarray, np.ndarray]:
     """
     u, w = np.polynomial.legendre.leggauss(n)
     u = 0.5 * (u + 1.0)
-    return stats.beta.ppf(u, a, b), 0.5 * w
+    return special.betaincinv(a, b, u), 0.5 * w  # the Beta quantile (scipy.stats.beta.ppf)
 
 
 class RiskModel:
