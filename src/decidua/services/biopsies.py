@@ -728,18 +728,26 @@ class _Row:
     analysis_version: str | None
 
 
-def _results_by_biopsy(session: Session, ids: list[int]) -> dict[int, list[Any]]:
+def _results_by_biopsy(session: Session, ids: list[int], *,
+                       every: bool = False) -> dict[int, list[Any]]:
+    """Each biopsy's stored results as plain rows, oldest first (``every``: ``ids`` are
+    every biopsy, so one unfiltered SELECT reads them)."""
     from sqlalchemy import select
 
     from decidua.store import models as m
 
     t = m.AssayResult
     out: dict[int, list[Any]] = {i: [] for i in ids}
+    cols = (t.id, t.biopsy_id, t.kind, t.result_key, t.values, t.qc_status,
+            t.analysis_version)
+    if every:
+        for row in session.execute(select(*cols).order_by(t.id)):
+            if row[1] in out:
+                out[row[1]].append(_Row(*row))
+        return out
     for i in range(0, len(ids), 500):
         chunk = ids[i:i + 500]
-        for row in session.execute(select(
-                t.id, t.biopsy_id, t.kind, t.result_key, t.values,
-                t.qc_status, t.analysis_version).where(t.biopsy_id.in_(chunk)).order_by(t.id)):
+        for row in session.execute(select(*cols).where(t.biopsy_id.in_(chunk)).order_by(t.id)):
             out[row[1]].append(_Row(*row))
     return out
 
@@ -785,16 +793,16 @@ CFU_SUMMARY_VERSION = "decidua.assays.clonogenicity.stats.cfu_percent/1"
 UNK_SUMMARY_VERSION = "decidua.assays.unk.stats.unk_percent/1"
 
 
-def _summary_results(b: Any, rows: list[Any], snap: dict[str, Any]) -> list[tuple[str, Any]]:
+def _summary_results(b: Any, rows: list[Any], snap: dict[str, Any]) -> list[dict[str, Any]]:
     """New pooled CFU % / uNK % results (with their intervals) for a biopsy's counts, and
     its pro-senescent index (kind ``senescence``, derived from the qPCR result).
 
     Stored as assay results derived from the counts (kind ``cfu`` / ``unk``, values
     ``cfu_pct`` / ``unk_pct``), keyed by the count rows they pool, so the same counts
-    give one summary and new counts a new one; nothing is overwritten.
+    give one summary and new counts a new one; nothing is overwritten. Returned as
+    ``assay_result`` column values (``biopsy_id, kind, result_key, values, qc_status,
+    importer_version, analysis_version, derived_from_id``), inserted in bulk by the caller.
     """
-    from decidua.store import models as m
-
     have = {(r.kind, r.result_key) for r in rows}
     out = []
     for kind, name, version in (("cfu", "cfu_pct", CFU_SUMMARY_VERSION),
@@ -808,20 +816,54 @@ def _summary_results(b: Any, rows: list[Any], snap: dict[str, Any]) -> list[tupl
         if (kind, key) in have:
             continue
         values = {k: v for k, v in pooled.items() if k not in ("centile", "reference", "flag")}
-        out.append((b.code, m.AssayResult(
-            biopsy_id=b.id, kind=kind, result_key=key, values=values,
-            qc_status=pooled["qc_status"], importer_version=None,
-            analysis_version=version, derived_from_id=ids[-1])))
+        out.append({"biopsy_id": b.id, "kind": kind, "result_key": key, "values": values,
+                    "qc_status": pooled["qc_status"], "importer_version": None,
+                    "analysis_version": version, "derived_from_id": ids[-1]})
     sen = snap.get("senescence")
     if sen and sen.get("index") is not None:  # the pro-senescent index, once per qPCR result
         rid = sen["qpcr_result_id"]
         key = f"index:qpcr={rid}"
         if ("senescence", key) not in have:
             values = {k: v for k, v in sen.items() if k != "qc_status"}
-            out.append((b.code, m.AssayResult(
-                biopsy_id=b.id, kind="senescence", result_key=key, values=values,
-                qc_status=sen["qc_status"], importer_version=None,
-                analysis_version=SENESCENCE_SUMMARY_VERSION, derived_from_id=rid)))
+            out.append({"biopsy_id": b.id, "kind": "senescence", "result_key": key,
+                        "values": values, "qc_status": sen["qc_status"],
+                        "importer_version": None,
+                        "analysis_version": SENESCENCE_SUMMARY_VERSION, "derived_from_id": rid})
+    return out
+
+
+@dataclass(frozen=True)
+class _StoredCall:
+    """The columns of a stored call that decide whether a new one is needed."""
+
+    id: int
+    biopsy_id: int
+    call: str
+    rule_version: str
+    components: list[Any]
+
+
+def _newest_calls(session: Session, ids: list[int] | None) -> dict[int, _StoredCall]:
+    """The newest stored call of each biopsy (of every biopsy when ``ids`` is ``None``),
+    read as plain rows: no ORM objects, and no ``evidence`` / ``reasons`` JSON decoded."""
+    from sqlalchemy import func, select
+
+    from decidua.store import models as m
+
+    t = m.BiopsyCall
+    cols = (t.id, t.biopsy_id, t.call, t.rule_version, t.components)
+    out: dict[int, _StoredCall] = {}
+    if ids is None:
+        newest = select(func.max(t.id)).group_by(t.biopsy_id).scalar_subquery()
+        for row in session.execute(select(*cols).where(t.id.in_(newest))):
+            out[row[1]] = _StoredCall(*row)
+        return out
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        newest = (select(func.max(t.id)).where(t.biopsy_id.in_(chunk))
+                  .group_by(t.biopsy_id).scalar_subquery())
+        for row in session.execute(select(*cols).where(t.id.in_(newest))):
+            out[row[1]] = _StoredCall(*row)
     return out
 
 
@@ -862,19 +904,16 @@ def analyse_biopsies(session: Session, actor: str, codes: list[str] | None = Non
     rules = rules or default_rules()
     refs = load_references(session)
     ids = [b.id for b in biopsies]
-    results = _results_by_biopsy(session, ids)
-    newest: dict[int, Any] = {}
-    for i in range(0, len(ids), 500):
-        for c in session.scalars(select(m.BiopsyCall).where(
-                m.BiopsyCall.biopsy_id.in_(ids[i:i + 500])).order_by(m.BiopsyCall.id)):
-            newest[c.biopsy_id] = c
+    results = _results_by_biopsy(session, ids, every=all_biopsies)
+    newest = _newest_calls(session, None if all_biopsies else ids)
     lock_for_write(session, ("biopsy_call", "assay_result"))
     report = AnalyseReport()
-    new_rows = []
-    summaries = []
+    new_rows: list[tuple[Any, dict[str, Any], dict[str, Any]]] = []
+    summaries: list[tuple[str, dict[str, Any]]] = []
+    now = m.utcnow()
     for b in biopsies:
         ev, snap = biopsy_evidence(b, results[b.id], refs)
-        summaries.extend(_summary_results(b, results[b.id], snap))
+        summaries.extend((b.code, r) for r in _summary_results(b, results[b.id], snap))
         call = evaluate(ev, rules)
         doc = call.to_dict()
         old = newest.get(b.id)
@@ -883,40 +922,40 @@ def analyse_biopsies(session: Session, actor: str, codes: list[str] | None = Non
             report.unchanged += 1
             report.calls.append({**doc, "call_id": old.id})
             continue
-        row = m.BiopsyCall(biopsy_id=b.id, call=call.call, reasons=doc["reasons"],
-                           components=doc["components"], evidence=snap,
-                           rule_version=call.rule_version, analysis_version=ANALYSIS_VERSION,
-                           actor=actor)
+        row = {"biopsy_id": b.id, "call": call.call, "reasons": doc["reasons"],
+               "components": doc["components"], "evidence": snap,
+               "rule_version": call.rule_version, "analysis_version": ANALYSIS_VERSION,
+               "actor": actor, "created_at": now}
         new_rows.append((b, row, doc))
-    # bulk inserts (one statement per table, ids returned), each row audited
+    # bulk inserts through Core (one statement per table, ids returned in parameter
+    # order; no ORM objects), each row audited, all in the caller's transaction
     from sqlalchemy import insert
 
-    now = m.utcnow()
     audits: list[dict[str, Any]] = []
     if summaries:
-        cols = ("biopsy_id", "kind", "result_key", "values", "qc_status", "importer_version",
-                "analysis_version", "derived_from_id")
-        ids_s = session.scalars(insert(m.AssayResult).returning(m.AssayResult.id), [
-            {**{c: getattr(r, c) for c in cols}, "created_at": now} for _, r in summaries])
-        for (code, r), rid in zip(summaries, list(ids_s), strict=True):
+        t = m.AssayResult.__table__
+        ids_s = session.execute(
+            insert(t).returning(t.c.id, sort_by_parameter_order=True),
+            [{**r, "created_at": now} for _, r in summaries]).scalars().all()
+        for (code, r), rid in zip(summaries, ids_s, strict=True):
             audits.append({"actor": actor, "action": "create", "entity": "assay_result",
                            "entity_id": rid, "at": now,
-                           "entity_key": f"{code}:{r.kind}:{r.result_key}"[:128],
-                           "after": {"kind": r.kind, "result_key": r.result_key}})
+                           "entity_key": f"{code}:{r['kind']}:{r['result_key']}"[:128],
+                           "after": {"kind": r["kind"], "result_key": r["result_key"]}})
         report.summaries = len(summaries)
     if new_rows:
-        cols = ("biopsy_id", "call", "reasons", "components", "evidence", "rule_version",
-                "analysis_version", "actor")
-        ids_c = list(session.scalars(insert(m.BiopsyCall).returning(m.BiopsyCall.id), [
-            {**{c: getattr(r, c) for c in cols}, "created_at": now} for _, r, _ in new_rows]))
+        t = m.BiopsyCall.__table__
+        ids_c = session.execute(
+            insert(t).returning(t.c.id, sort_by_parameter_order=True),
+            [r for _, r, _ in new_rows]).scalars().all()
         for (b, row, doc), cid in zip(new_rows, ids_c, strict=True):
             audits.append({"actor": actor, "action": "create", "entity": "biopsy_call",
                            "entity_id": cid, "at": now, "entity_key": f"{b.code}:call:{cid}"[:128],
-                           "after": {"call": row.call, "rule_version": row.rule_version}})
+                           "after": {"call": row["call"], "rule_version": row["rule_version"]}})
             report.inserted += 1
             report.calls.append({**doc, "call_id": cid})
     if audits:
-        session.execute(insert(m.AuditEvent), audits)
+        session.execute(insert(m.AuditEvent.__table__), audits)
     report.calls.sort(key=lambda x: x["biopsy"])
     return report
 
