@@ -109,6 +109,11 @@ HISTORY_AGE_STEPS_PER_YEAR = 4
 #: Key under which an explicit history age (years, per woman) travels with the counts.
 HISTORY_AGE_KEY = "_history_age"
 
+#: Completed weeks from which a loss is a second-trimester loss (RCOG Green-top 17, 2023:
+#: first trimester = before 12+0 weeks; as ``decidua.pathway.engine.SECOND_TRIMESTER_WEEKS``).
+#: Counted in :class:`Evidence`, not scored (docs/risk-model.md, "Gestation at loss").
+SECOND_TRIMESTER_WEEKS = 12.0
+
 #: Count columns of outcomes before the last run (down-weighted; model 2026.12-2).
 EARLIER_KEYS = ("n_loss_earlier", "n_live_births_earlier", "n_loss_karyotype_normal_earlier")
 
@@ -373,6 +378,9 @@ class Evidence:
     n_live_births_earlier: int = 0
     n_biopsy_abnormal_clinic: int = 0  # of the biopsy counts: typed clinic calls
     n_biopsy_normal_clinic: int = 0
+    # Reported, not scored (see docs/risk-model.md, "Gestation at loss"):
+    n_loss_second_trimester: int = 0  # losses at >= 12 completed weeks (RCOG 2023)
+    n_preterm_births: int = 0  # live births before 37 weeks (PregnancyRecord.preterm)
 
     @property
     def n_losses_total(self) -> int:
@@ -463,11 +471,18 @@ def encode_history(history: Sequence[Outcome | str | PregnancyRecord] | int) -> 
         items = sorted(items, key=lambda x: x.order)
     # Informative outcomes in order: ("loss", karyotype) or ("birth", None).
     seq: list[tuple[str, KaryotypeResult | None]] = []
+    n_second = n_preterm = 0
     for i, item in enumerate(items):
         karyotype = KaryotypeResult.NOT_TESTED
         if isinstance(item, PregnancyRecord):
             outcome = item.outcome
             karyotype = item.karyotype
+            g = item.gestation_weeks
+            if (outcome is Outcome.MISCARRIAGE and g is not None
+                    and g >= SECOND_TRIMESTER_WEEKS):
+                n_second += 1
+            if item.preterm:
+                n_preterm += 1
         else:
             outcome = _parse_outcome(item, i)
         if outcome in LOSS_OUTCOMES:
@@ -495,7 +510,7 @@ def encode_history(history: Sequence[Outcome | str | PregnancyRecord] | int) -> 
             c["n_loss_karyotype_normal" + suffix] += 1
         else:
             c["n_loss" + suffix] += 1
-    return Evidence(**c)
+    return Evidence(**c, n_loss_second_trimester=n_second, n_preterm_births=n_preterm)
 
 
 def _call_and_source(b: Any, i: int) -> tuple[DecidualCall | None, str]:
