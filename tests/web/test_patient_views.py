@@ -132,3 +132,49 @@ def test_api_step_filter_and_roles(app, cohort, tokens) -> None:  # type: ignore
     api = TestClient(app, headers={"Authorization": f"Bearer {tokens['clinician']}"})
     r = api.get("/api/v1/patients", params={"step": "no_such_step"})
     assert r.status_code == 422 and r.json()["status"] == 422
+
+
+def test_biopsy_page_shows_the_overlays_its_results_name(as_role, cohort, tmp_path,
+                                                         tokens, app) -> None:  # type: ignore[no-untyped-def]
+    """A CFU result naming an overlay picture (a synthetic dish written as PNG), one naming
+    a missing file, one naming a file that is no picture. Rows written through the store
+    (no importer stores an overlay path yet)."""
+    import base64
+    import hashlib
+    import re
+
+    import cv2
+    from sqlalchemy import select
+
+    from decidua.assays.clonogenicity.synthetic import make_plate
+    from decidua.store import models as m
+
+    plate = make_plate("dish", 8, seed=1, px_per_mm=6)
+    png_path = tmp_path / "overlay.png"
+    cv2.imwrite(str(png_path), plate.image[..., ::-1])
+    png = png_path.read_bytes()
+    text_path = tmp_path / "notes.txt"
+    text_path.write_text("not a picture")
+    with session_scope(cohort) as s:
+        b = s.scalar(select(m.Biopsy).where(m.Biopsy.code == "EX-002-B1"))
+        for key, path in (("d1", png_path), ("d2", tmp_path / "gone.png"), ("d3", text_path)):
+            s.add(m.AssayResult(biopsy_id=b.id, kind="cfu", result_key=f"plate={key}",
+                                values={"colonies": 8, "cells_seeded": 500, "overlay": str(path)},
+                                qc_status="pass", source_file="dish.png"))  # fmt: skip
+    page = as_role("scientist").get("/biopsies/EX-002-B1")
+    assert "img-src 'self' data:" in page.headers["content-security-policy"]
+    html = page.text
+    section = html[html.index('id="overlays"'):]
+    uris = re.findall(r'<img src="data:image/png;base64,([^"]+)" alt="QC overlay', section)
+    assert [base64.b64decode(u) for u in uris] == [png]  # exactly the picture as written
+    assert hashlib.sha256(png).hexdigest() in section
+    assert "gone.png</code> · <span class=\"error\">file not found" in section
+    assert "not a PNG or JPEG picture" in section
+    r = as_role("clinician").get("/biopsies/EX-001-B1").text
+    assert 'id="overlays"' not in r  # no result names an overlay
+    api = TestClient(app, headers={"Authorization": f"Bearer {tokens['researcher']}"})
+    pid = next(p["patient_id"] for p in api.get("/api/v1/patients").json()["patients"]
+               if p["live_births"] == 1 and p["losses"] == 2)  # EX-002
+    code = api.get(f"/api/v1/patients/{pid}").json()["biopsies"][0]["biopsy_id"]
+    researcher = as_role("researcher").get(f"/biopsies/{code}").text
+    assert 'id="overlays"' not in researcher and str(tmp_path) not in researcher

@@ -340,7 +340,47 @@ def biopsy_for(request: Any, session: Any, user: dict[str, Any], code: str) -> d
         key = research_key(request.app)
         ids = research_ids(session, key)
         code = resolve_biopsy(session, user, key, code)
-    return biopsy_view(show_biopsy(session, code), user, ids)
+    b = biopsy_view(show_biopsy(session, code), user, ids)
+    if ids is None:
+        b["overlays"] = overlays(b["results"])
+    return b
+
+
+_IMAGE_TYPES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
+
+
+def overlays(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The QC overlay pictures (CFU colonies, uNK cells) the stored results name
+    (``values.overlay``): ``{"result_id", "kind", "key", "path", "sha256", "src", "note"}``
+    with the picture as a ``data:`` URI (PNG or JPEG as written; the CSP allows ``data:``
+    images), or a note when the file is missing or not a picture."""
+    import base64
+    import hashlib
+
+    from decidua.services.reports import read_overlays
+
+    found = read_overlays(results)
+    out = []
+    for r in results:
+        v = r.get("values") or {}
+        path = v.get("overlay") if isinstance(v, dict) else None
+        if not isinstance(path, str) or not path:
+            continue
+        entry: dict[str, Any] = {"result_id": r.get("id"), "kind": r.get("kind"),
+                                 "key": r.get("result_key"), "path": path, "sha256": None,
+                                 "src": None, "note": None}  # fmt: skip
+        data = found.get(path)
+        if data is None:
+            entry["note"] = "file not found"
+        else:
+            entry["sha256"] = hashlib.sha256(data).hexdigest()
+            mime = next((t for magic, t in _IMAGE_TYPES if data.startswith(magic)), None)
+            if mime is None:
+                entry["note"] = "not a PNG or JPEG picture"
+            else:
+                entry["src"] = f"data:{mime};base64,{base64.b64encode(data).decode()}"
+        out.append(entry)
+    return out
 
 
 def _monitor(session: Any, patient_id: str, ids: Any = None) -> list[dict[str, Any]]:
