@@ -39,6 +39,11 @@ def revisions(url: str | None = None) -> tuple[str | None, str | None]:
 def require_schema(session: Session | None = None) -> None:
     """Refuse to work on a database whose schema is missing or not the latest.
 
+    The shipped head is read once per process (:func:`decidua.store.migrate.head_revision`);
+    the database's own revision is read on every call (one indexed SELECT, ~1 ms), so a
+    schema changed by another process (``db downgrade`` in a shell while the web
+    application runs) is still refused.
+
     Parameters
     ----------
     session

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -42,5 +44,16 @@ def current_revision(url: str | None = None) -> str | None:
 
 
 def head_revision() -> str | None:
-    """The latest revision shipped with this version of Decidua."""
+    """The latest revision shipped with this version of Decidua.
+
+    Read once per process: the migration scripts are part of the installed code, and
+    parsing them costs ~20-30 ms, which every service call paid through
+    :func:`decidua.services.database.require_schema` (``db upgrade`` / ``downgrade``
+    change the database's revision, never the shipped head).
+    """
+    return _shipped_head()
+
+
+@lru_cache(maxsize=1)
+def _shipped_head() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
