@@ -370,11 +370,167 @@ def before_after(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
     return fig
 
 
+def roc(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
+    """Empirical ROC curve with the AUC and its interval, and the index calls as points.
+
+    ``data``: ``fpr``, ``tpr``, ``auc``, ``low``, ``high``, ``points`` [{label, fpr, tpr}].
+    SVG ids: ``roc-curve``, ``roc-point-<k>``.
+
+    Examples
+    --------
+    >>> len(roc({"fpr": [0, 0.5, 1], "tpr": [0, 1, 1], "auc": 0.75, "low": 0.5,
+    ...          "high": 0.9, "points": []}).axes)
+    1
+    """
+    from matplotlib.figure import Figure
+
+    _pyplot()
+    fig = Figure(figsize=(3.6, 3.3))
+    fig.subplots_adjust(left=0.16, right=0.97, top=0.9, bottom=0.14)
+    ax = fig.add_subplot()
+    (line,) = ax.plot(data["fpr"], data["tpr"], drawstyle="steps-post", c="#1f4e79",
+                      label=f"risk: AUC {data['auc']:.3f} ({data['low']:.3f}-"
+                            f"{data['high']:.3f})")
+    line.set_gid("roc-curve")
+    ax.plot([0, 1], [0, 1], ls=":", c="0.5", lw=0.8)
+    for k, pt in enumerate(data.get("points") or ()):
+        (m,) = ax.plot([pt["fpr"]], [pt["tpr"]], "o", ms=5, label=str(pt["label"]))
+        m.set_gid(f"roc-point-{k}")
+    ax.set_xlabel("1 - specificity", fontsize=7)
+    ax.set_ylabel("sensitivity", fontsize=7)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.tick_params(labelsize=6.5)
+    ax.legend(fontsize=6, loc="lower right")
+    ax.set_title("research use only; not a diagnostic device", fontsize=6.5)
+    return fig
+
+
+def calibration(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
+    """Observed share of events (with its interval) against the mean predicted risk by bin.
+
+    ``data``: ``bins`` [{predicted, observed, low, high, n}]. SVG id ``calibration-points``.
+
+    Examples
+    --------
+    >>> len(calibration({"bins": [{"predicted": 0.3, "observed": 0.25, "low": 0.1,
+    ...                            "high": 0.5, "n": 20}]}).axes)
+    1
+    """
+    from matplotlib.figure import Figure
+
+    _pyplot()
+    fig = Figure(figsize=(3.6, 3.3))
+    fig.subplots_adjust(left=0.16, right=0.97, top=0.9, bottom=0.14)
+    ax = fig.add_subplot()
+    bins = list(data["bins"])
+    xs = [100 * b["predicted"] for b in bins]
+    ys = [100 * b["observed"] for b in bins]
+    err = [[100 * (b["observed"] - b["low"]) for b in bins],
+           [100 * (b["high"] - b["observed"]) for b in bins]]
+    cont = ax.errorbar(xs, ys, yerr=err, fmt="o", c="#1f4e79", ecolor="#7f9fbf", capsize=3)
+    cont.lines[0].set_gid("calibration-points")
+    for b, x, y in zip(bins, xs, ys, strict=True):
+        ax.text(x, y, f"  n={b['n']}", fontsize=5.5, va="center")
+    ax.plot([0, 100], [0, 100], ls=":", c="0.5", lw=0.8)
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("mean predicted risk of loss (%)", fontsize=7)
+    ax.set_ylabel("observed losses (%)", fontsize=7)
+    ax.tick_params(labelsize=6.5)
+    ax.set_title("research use only; not a diagnostic device", fontsize=6.5)
+    return fig
+
+
+def centile_groups(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
+    """Box plots of each marker's centiles by study group (one panel per marker).
+
+    ``data``: ``markers`` {marker: {group: [centile 0-100, ...]}}. SVG ids
+    ``centiles-<marker>-<group>`` on each box's median line.
+
+    Examples
+    --------
+    >>> len(centile_groups({"markers": {"IGFBP1 dCq": {"rpl": [10, 50], "control": [40]}}}
+    ...                    ).axes)
+    1
+    """
+    from matplotlib.figure import Figure
+
+    _pyplot()
+    markers = list(data["markers"].items())
+    ncol = min(3, len(markers))
+    nrow = -(-len(markers) // ncol)
+    height = 1.7 * nrow + 0.4
+    fig = Figure(figsize=(6.6, height))
+    fig.subplots_adjust(left=0.07, right=0.98, top=1 - 0.3 / height, bottom=0.35 / height,
+                        wspace=0.25, hspace=0.6)
+    axes = fig.subplots(nrow, ncol, squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        if k >= len(markers):
+            ax.set_axis_off()
+            continue
+        name, groups = markers[k]
+        tag = "".join(ch if ch.isalnum() else "_" for ch in str(name))
+        labels = list(groups)
+        bp = ax.boxplot([groups[g] for g in labels], widths=0.5, showfliers=False)
+        for g, med in zip(labels, bp["medians"], strict=True):
+            med.set_gid(f"centiles-{tag}-{''.join(c if c.isalnum() else '_' for c in g)}")
+        ax.set_xticks(range(1, len(labels) + 1), [f"{g}\n(n={len(groups[g])})" for g in labels],
+                      fontsize=5.5)
+        ax.set_ylim(0, 100)
+        ax.axhspan(25, 75, color="#1f4e79", alpha=0.06)
+        ax.set_title(str(name), fontsize=7, pad=2)
+        ax.tick_params(labelsize=6, pad=1, length=2)
+    fig.suptitle("centile for the day (research use only; not a diagnostic device)",
+                 fontsize=6.5, y=0.995)
+    return fig
+
+
+def arms(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
+    """Each woman's marker before and after the start of a trial intervention, by arm.
+
+    ``data``: ``panels`` [{marker, effect, arms {name: [[before, after], ...]}}]. SVG ids
+    ``arm-<k>-<arm>``.
+
+    Examples
+    --------
+    >>> len(arms({"panels": [{"marker": "cfu", "effect": "rate ratio 1.5 (1.1-2.0)",
+    ...     "arms": {"treated": [[8, 14]], "control": [[12, 11]]}}]}).axes)
+    1
+    """
+    from matplotlib.collections import LineCollection
+    from matplotlib.figure import Figure
+
+    _pyplot()
+    panels = list(data["panels"])
+    fig = Figure(figsize=(6.6, 2.6))
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.82, bottom=0.12, wspace=0.3)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    colours = {"treated": "#b22222", "control": "#1f4e79"}
+    for k, (ax, pn) in enumerate(zip(axes, panels, strict=True)):
+        for j, (arm, pairs) in enumerate(pn["arms"].items()):
+            x0, x1 = j * 3.0, j * 3.0 + 1.0
+            lc = LineCollection([[(x0, b), (x1, a)] for b, a in pairs], colors=colours.get(
+                arm, "0.4"), linewidths=0.6, alpha=0.6)
+            lc.set_gid(f"arm-{k}-{arm}")
+            ax.add_collection(lc)
+        ax.autoscale()
+        ticks = [(j * 3.0, j * 3.0 + 1.0) for j in range(len(pn["arms"]))]
+        ax.set_xticks([t for pair in ticks for t in pair],
+                      [f"{a}\n{w}" for a in pn["arms"] for w in ("before", "after")],
+                      fontsize=6)
+        ax.set_title(f"{pn['marker']}: {pn.get('effect', '')}", fontsize=7)
+        ax.tick_params(labelsize=6)
+    fig.suptitle("research use only; not a diagnostic device", fontsize=6.5)
+    return fig
+
+
 #: Figure builders by :attr:`Plot.kind`.
 BUILDERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "risk_series": risk_series, "history": history_timeline, "timing": timing,
     "risk_hist": risk_hist, "elisa_curve": elisa_curve,
-    "marker_centiles": marker_centiles, "before_after": before_after}
+    "marker_centiles": marker_centiles, "before_after": before_after, "roc": roc,
+    "calibration": calibration, "centile_groups": centile_groups, "arms": arms}
 
 
 def figure(kind: str, data: Mapping[str, Any]):  # type: ignore[no-untyped-def]

@@ -268,15 +268,45 @@ def cohort_report(
         selectinload(m.Patient.pregnancies), selectinload(m.Patient.investigations),
         selectinload(m.Patient.biopsies), selectinload(m.Patient.interventions))))
     calls: dict[str, str] = {}
-    if hasattr(m, "BiopsyCall"):
-        rows = session.execute(select(m.Biopsy.code, m.BiopsyCall.call)
-                               .join(m.BiopsyCall, m.BiopsyCall.biopsy_id == m.Biopsy.id)
-                               .order_by(m.BiopsyCall.id))
-        calls = {code: call for code, call in rows}  # the newest call of each biopsy wins
+    components: dict[str, list[dict[str, Any]]] = {}
+    rows = session.execute(select(m.Biopsy.code, m.BiopsyCall.call, m.BiopsyCall.components)
+                           .join(m.BiopsyCall, m.BiopsyCall.biopsy_id == m.Biopsy.id)
+                           .order_by(m.BiopsyCall.id))
+    for code, call, comps in rows:  # the newest call of each biopsy wins
+        calls[code] = call
+        components[code] = [{"name": c.get("name"), "centile": c.get("centile")}
+                            for c in comps or [] if c.get("centile") is not None]
     return build_cohort_report([to_record(p) for p in patients],
                                {p.pseudonym: p.study_group for p in patients},
-                               screening_calls=calls, on=on or dt.date.today(),
+                               screening_calls=calls, screening_components=components,
+                               trials=cohort_trials(session), on=on or dt.date.today(),
                                generated_at=generated_at)
+
+
+#: Markers whose trial arms the cohort report compares (``decidua trial analyse``).
+COHORT_TRIAL_MARKERS = ("cfu", "unk")
+
+
+def cohort_trials(session: Session) -> list[dict[str, Any]]:
+    """``trial analyse`` of each :data:`COHORT_TRIAL_MARKERS` (default family), or
+    ``{"marker", "error"}`` where it cannot be fitted; participants' pseudonyms and
+    biopsy codes are dropped (the cohort report shows no identifier)."""
+    from decidua.errors import DeciduaError
+    from decidua.services.trial import analyse_trial
+
+    out = []
+    for marker in COHORT_TRIAL_MARKERS:
+        try:
+            doc = analyse_trial(session, marker)
+        except DeciduaError as exc:
+            out.append({"marker": marker, "error": str(exc)})
+            continue
+        doc.pop("coefficients", None)
+        doc["participants"] = [{"arm": p["arm"], "baseline": p["baseline"],
+                                "followup": p["followup"]} for p in doc["participants"]]
+        doc["excluded"] = [{"reason": e["reason"]} for e in doc.get("excluded") or []]
+        out.append(doc)
+    return out
 
 
 def write_report(report: Any, out: str | Path) -> Path:

@@ -7,6 +7,7 @@ Pure (numpy/scipy only): no database, web or CLI code. One concept per module:
   the split-conformal quantile.
 - :mod:`decidua.stats.trial` — the cohort trial model: arm effect on any marker
   adjusted for baseline and age (Poisson / negative binomial / linear).
+- :mod:`decidua.stats.roc` — the ROC curve and the AUC with DeLong's interval.
 """
 
 from decidua.stats.intervals import Interval
