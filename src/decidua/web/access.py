@@ -55,6 +55,7 @@ ROUTES: tuple[Route, ...] = (
       for verb, method in (("edit", "GET"), ("update", "POST"))),
     Route("patient_audit", "GET", "/patients/{patient_id}/audit", "patient show"),
     Route("biopsy", "GET", "/biopsies/{code}", "biopsy show"),
+    Route("biopsy_sign", "POST", "/biopsies/{code}/sign", "biopsy sign"),
     Route("upload", "GET", "/upload", "import"),
     Route("upload_preview", "POST", "/upload", "import"),
     Route("upload_commit", "POST", "/upload/commit", "import"),

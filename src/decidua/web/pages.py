@@ -285,10 +285,42 @@ def patient_audit(request: Request, patient_id: str) -> Response:
 
 @router.get("/biopsies/{code}")
 def biopsy_page(request: Request, code: str) -> Response:
+    return _biopsy_page(request, code)
+
+
+def _biopsy_page(request: Request, code: str, error: str | None = None) -> Response:
+    from decidua.services.reports import signoffs
+    from decidua.web.common import is_researcher
+
     with session_scope(request) as s:
         user = need(current_user(request, s), "biopsy")
         b = biopsy_for(request, s, user, code)
-    return render(request, "biopsy.html", b=b)
+        signs = [] if is_researcher(user) else signoffs(s, code)
+        if signs:  # does the newest sign-off still cover the results as they are?
+            from decidua.reports.biopsy import results_digest
+            from decidua.services.biopsies import show_biopsy
+
+            signs[-1]["current"] = (results_digest(show_biopsy(s, code)["results"])
+                                    == signs[-1]["results_sha256"])
+    return render(request, "biopsy.html", 422 if error else 200, b=b, signoffs=signs,
+                  sign_error=error)
+
+
+@router.post("/biopsies/{code}/sign")
+async def biopsy_sign(request: Request, code: str) -> Response:
+    """Sign the biopsy's results as they are now (``biopsy sign``: audited; signing
+    unchanged results again adds nothing; new results need a new version)."""
+    from decidua.services.reports import sign_biopsy
+
+    user = login_required(request, "biopsy_sign")
+    form = await request.form()
+    note = str(form.get("note", "")).strip() or None
+    try:
+        with session_scope(request) as s:
+            sign_biopsy(s, user["username"], code, note=note)
+    except InputError as exc:
+        return _biopsy_page(request, code, error=str(exc))
+    return RedirectResponse(f"/biopsies/{code}#signoff", status_code=303)
 
 
 # ---------------------------------------------------------------- forms
