@@ -155,8 +155,8 @@ def import_qpcr(
         resolve_references,
     )
     from decidua.io.qpcr import read_qpcr
-    from decidua.store import audit
     from decidua.store import models as m
+    from decidua.store.results import NewResult, open_import_run
     from decidua.store.session import lock_for_write
 
     require_schema(session)
@@ -280,60 +280,29 @@ def import_qpcr(
         return report
 
     lock_for_write(session, ("assay_result",))
-    run = m.ImportRun(kind="qpcr", file_name=Path(path).name[:512], sha256=plate.sha256,
-                      importer_version=IMPORTER_VERSION, actor=actor, n_rows=len(mapping))
-    session.add(run)
-    session.flush()
-    report.import_run_id = run.id
+    store = open_import_run(session, actor, kind="qpcr", path=path, sha256=plate.sha256,
+                            importer_version=IMPORTER_VERSION, n_rows=len(mapping))
+    report.import_run_id = store.run.id
     key = f"plate={plate.sha256[:16]}"
-    existing = {(r.biopsy_id, r.kind, r.result_key): r for r in session.scalars(
-        select(m.AssayResult).where(m.AssayResult.biopsy_id.in_(
-            [found[c].id for c in per_biopsy])))}
-    for code in sorted(per_biopsy):
-        b = found[code]
-        data = per_biopsy[code]
-        qkey = (b.id, "qpcr", key)
-        qres = existing.get(qkey)
-        if qres is None:
-            qres = m.AssayResult(
-                biopsy_id=b.id, kind="qpcr", result_key=key,
-                values={"sample": data["sample"], "markers": data["markers"],
-                        "reference_genes": list(q.reference_genes),
-                        "reference_cq": data["reference"], "format": plate.format,
-                        "instrument": plate.instrument, "flags": data["flags"],
-                        "biopsy_map_sha256": map_sha},
-                qc_status="pass" if not data["flags"] else "pending", batch=batch,
-                source_file=run.file_name, source_sha256=plate.sha256,
-                import_run_id=run.id, importer_version=IMPORTER_VERSION)
-            session.add(qres)
-            session.flush()
-            audit.record(session, actor=actor, action="create", entity="assay_result",
-                         entity_id=qres.id, entity_key=f"{code}:qpcr:{key}"[:128],
-                         after={"kind": "qpcr", "result_key": key})
-            report.inserted += 1
-        else:
-            report.unchanged += 1
-        if code in placements:
-            pkey = f"timing:{reference_version}:{key}"[:128]
-            if (b.id, "timing", pkey) in existing:
-                report.unchanged += 1
-                continue
-            row = placements[code]
-            pres = m.AssayResult(
-                biopsy_id=b.id, kind="timing", result_key=pkey, values=row,
-                qc_status="pass" if row["callable"] and "qc_flags" not in row else "pending",
-                batch=batch,
-                source_file=run.file_name, source_sha256=plate.sha256,
-                import_run_id=run.id, importer_version=IMPORTER_VERSION,
-                analysis_version=(reference_version or "")[:128] or None,
-                derived_from_id=qres.id)
-            session.add(pres)
-            session.flush()
-            audit.record(session, actor=actor, action="create", entity="assay_result",
-                         entity_id=pres.id, entity_key=f"{code}:timing:{pkey}"[:128],
-                         after={"kind": "timing", "result_key": pkey})
-            report.inserted += 1
-    run.n_inserted, run.n_unchanged = report.inserted, report.unchanged
+    codes = sorted(per_biopsy)
+    store.store(session, actor, [NewResult(
+        code, found[code].id, "qpcr", key,
+        values={"sample": data["sample"], "markers": data["markers"],
+                "reference_genes": list(q.reference_genes),
+                "reference_cq": data["reference"], "format": plate.format,
+                "instrument": plate.instrument, "flags": data["flags"],
+                "biopsy_map_sha256": map_sha},
+        qc_status="pass" if not data["flags"] else "pending", batch=batch)
+        for code in codes for data in (per_biopsy[code],)])
+    pkey = f"timing:{reference_version}:{key}"[:128]
+    store.store(session, actor, [NewResult(
+        code, found[code].id, "timing", pkey, values=row,
+        qc_status="pass" if row["callable"] and "qc_flags" not in row else "pending",
+        batch=batch, analysis_version=(reference_version or "")[:128] or None,
+        derived_from_id=store.ids[(found[code].id, "qpcr", key)])
+        for code in codes if code in placements for row in (placements[code],)])
+    store.finish()
+    report.inserted, report.unchanged = store.inserted, store.unchanged
     return report
 
 

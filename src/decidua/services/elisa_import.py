@@ -174,8 +174,8 @@ def import_elisa(
     from decidua.assays.elisa import analyse_plate
     from decidua.assays.elisa.curve import MODELS, WEIGHTS
     from decidua.io.platereader import read_plates
-    from decidua.store import audit
     from decidua.store import models as m
+    from decidua.store.results import NewResult, open_import_run
     from decidua.store.session import lock_for_write
 
     for name, val, allowed in (("--model", model, MODELS), ("--weights", weights, WEIGHTS)):
@@ -272,36 +272,22 @@ def import_elisa(
         return report
 
     lock_for_write(session, ("assay_result",))
-    run = m.ImportRun(kind="elisa", file_name=p.name[:512], sha256=sha,
-                      importer_version=IMPORTER_VERSION, actor=actor, n_rows=len(rows))
-    session.add(run)
-    session.flush()
-    report.import_run_id = run.id
-    ids = [found[c].id for c in codes]
-    existing = {(x.biopsy_id, x.result_key) for x in session.scalars(
-        select(m.AssayResult).where(m.AssayResult.biopsy_id.in_(ids),
-                                    m.AssayResult.kind.in_(ELISA_KINDS)))}
+    store = open_import_run(session, actor, kind="elisa", path=p, sha256=sha,
+                            importer_version=IMPORTER_VERSION, n_rows=len(rows))
+    report.import_run_id = store.run.id
+    new = []
     for r, key, values, flag in pending:
-        b = found[r.biopsy]
-        if (b.id, key) in existing:
-            report.unchanged += 1
-            continue
         values = _clean(values)
-        res_row = m.AssayResult(
-            biopsy_id=b.id, kind=RESULT_KIND, result_key=key, values=values,
+        new.append(NewResult(
+            r.biopsy, found[r.biopsy].id, RESULT_KIND, key, values,
             qc_status="pass" if flag is None and values["concentration"] is not None
-            else "pending",
-            batch=f"elisa-{sha[:12]}", source_file=run.file_name, source_sha256=sha,
-            import_run_id=run.id, importer_version=IMPORTER_VERSION,
-            analysis_version=analysis_version)
-        session.add(res_row)
-        session.flush()
-        audit.record(session, actor=actor, action="create", entity="assay_result",
-                     entity_id=res_row.id, entity_key=f"{r.biopsy}:{key}"[:128],
-                     after={"kind": RESULT_KIND, "result_key": key})
-        existing.add((b.id, key))
-        report.inserted += 1
-    run.n_inserted, run.n_unchanged = report.inserted, report.unchanged
+            else "pending", batch=f"elisa-{sha[:12]}", analysis_version=analysis_version,
+            entity_key=f"{r.biopsy}:{key}"))
+    # ELISA results stored before migration 0008 have kind 'decidualization'
+    store.store(session, actor, new,
+                kind_aliases={k: RESULT_KIND for k in ELISA_KINDS if k != RESULT_KIND})
+    store.finish()
+    report.inserted, report.unchanged = store.inserted, store.unchanged
     return report
 
 
