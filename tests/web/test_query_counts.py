@@ -85,3 +85,16 @@ def test_cached_patient_page_follows_every_write(as_role, web_db, tmp_path, csrf
     assert r.status_code == 303, r.text
     after = c.get("/patients/W-0000").text
     assert "pregnancy 2" in after and "pregnancy 2" not in first
+
+
+def test_a_cached_patient_page_carries_each_sessions_own_csrf_token(as_role, web_db,
+                                                                    tmp_path, csrf) -> None:  # type: ignore[no-untyped-def]
+    """The rendered page is cached per user and content version; the CSRF token is filled
+    in per request, so a second browser of the same user gets its own and can post."""
+    _load(web_db, tmp_path, 1, 1)
+    a, b = as_role("clinician"), as_role("clinician")
+    pa, pb = a.get("/patients/W-0000").text, b.get("/patients/W-0000").text
+    assert csrf(pa) != csrf(pb) and "__decidua_csrf_slot__" not in pa + pb
+    assert pa.replace(csrf(pa), "") == pb.replace(csrf(pb), "")  # the same cached page
+    assert b.post("/logout", data={"csrf_token": csrf(pb)}).status_code == 303
+    assert a.post("/logout", data={"csrf_token": csrf(pb)}).status_code == 403  # not a's

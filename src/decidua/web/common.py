@@ -172,26 +172,28 @@ _cache_lock = threading.Lock()
 
 
 def patient_detail(session: Any, user: dict[str, Any], patient_id: str,
-                   key: bytes | None = None) -> dict[str, Any]:
+                   key: bytes | None = None,
+                   version: tuple[int, ...] | None = None) -> dict[str, Any]:
     """Everything the patient page and ``GET /api/v1/patients/{id}`` show (cached by the
     database's :func:`~decidua.services.patients.data_version`).
 
     ``patient_id`` is the id the route was given: for a researcher, the woman's research
     pseudonym (with ``key``, see :func:`research_key`), which is all she is shown as.
+    ``version``: the :func:`~decidua.services.patients.data_version` if already read.
+    The dict returned is shared with the cache: read it, never change it.
     """  # fmt: skip
-    import copy
     import hashlib
 
     from decidua.services.patients import data_version
 
-    version = data_version(session)
+    version = version if version is not None else data_version(session)
     kd = hashlib.sha256(key).digest() if key is not None and is_researcher(user) else None
     ckey = (patient_id, user["role"], kd, dt.date.today(), version)
     with _cache_lock:
         hit = _DETAIL_CACHE.get(ckey)
         if hit is not None:
             _DETAIL_CACHE.move_to_end(ckey)
-            return copy.deepcopy(hit)
+            return hit
     ids, clinic_id = None, patient_id
     if is_researcher(user):
         ids = research_ids(session, _need_key(key), version)
@@ -200,7 +202,7 @@ def patient_detail(session: Any, user: dict[str, Any], patient_id: str,
             raise NotFoundError(f"no woman {patient_id!r}")
     out = _patient_detail(session, user, clinic_id, ids)
     with _cache_lock:
-        _DETAIL_CACHE[ckey] = copy.deepcopy(out)
+        _DETAIL_CACHE[ckey] = out
         while len(_DETAIL_CACHE) > _DETAIL_CACHE_SIZE:
             _DETAIL_CACHE.popitem(last=False)
     return out

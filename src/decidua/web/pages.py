@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 import secrets
 import tempfile
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,18 @@ def render(request: Request, name: str, status_code: int = 200, **ctx: Any) -> H
     ctx["editable_kinds"] = lambda user: [k for n, k in _EDIT_ROUTES if user and
                                           web_access.allowed(user["role"], f"{n}_edit")]
     return request.app.state.templates.TemplateResponse(request, name, ctx, status_code=status_code)
+
+
+def render_string(request: Request, name: str, **ctx: Any) -> str:
+    """A template rendered as :func:`render` does, as text (``csrf`` may be given)."""
+    ctx.setdefault("user", getattr(request.state, "user", None))
+    ctx.setdefault("csrf", request.state.session["csrf"])
+    ctx["can"] = lambda route, **p: bool(ctx["user"]) and web_access.allowed(
+        ctx["user"]["role"], route, **p)
+    ctx["editable_kinds"] = lambda user: [k for n, k in _EDIT_ROUTES if user and
+                                          web_access.allowed(user["role"], f"{n}_edit")]
+    ctx["request"] = request
+    return request.app.state.templates.get_template(name).render(ctx)
 
 
 def session_scope(request: Request) -> Any:
@@ -191,12 +206,37 @@ async def patient_create(request: Request) -> Response:
     return RedirectResponse(f"/patients/{values['patient_id']}", 303)
 
 
+#: Rendered patient pages by (patient, user, role, day, database content version), with
+#: the CSRF token left as :data:`_CSRF_SLOT` (filled in per request): rendering the page
+#: costs more than everything else a cached view needs.
+_PAGE_CACHE: OrderedDict[tuple, str] = OrderedDict()
+_PAGE_CACHE_SIZE = 2048
+_CSRF_SLOT = "__decidua_csrf_slot__"
+_page_lock = threading.Lock()
+
+
 @router.get("/patients/{patient_id}")
 def patient_page(request: Request, patient_id: str) -> Response:
+    from decidua.services.patients import data_version
+
+    csrf = request.state.session["csrf"]
     with session_scope(request) as s:
         user = need(current_user(request, s), "patient")
-        detail = patient_detail(s, user, patient_id, research_key(request.app))
-    return render(request, "patient.html", p=detail)
+        version = data_version(s)
+        ckey = (id(request.app), patient_id, user["username"], user["role"], dt.date.today(),
+                version)
+        with _page_lock:
+            html = _PAGE_CACHE.get(ckey)
+            if html is not None:
+                _PAGE_CACHE.move_to_end(ckey)
+        if html is None:
+            detail = patient_detail(s, user, patient_id, research_key(request.app), version)
+            html = render_string(request, "patient.html", csrf=_CSRF_SLOT, p=detail)
+            with _page_lock:
+                _PAGE_CACHE[ckey] = html
+                while len(_PAGE_CACHE) > _PAGE_CACHE_SIZE:
+                    _PAGE_CACHE.popitem(last=False)
+    return HTMLResponse(html.replace(_CSRF_SLOT, csrf))
 
 
 _EDIT_ROUTES = (("pregnancy", "pregnancies"), ("investigation", "investigations"),
