@@ -32,7 +32,6 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from decidua import RESEARCH_USE_LABEL
-from decidua.services.database import require_schema
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -142,12 +141,11 @@ def monitor_patient(session: Session, patient_id: str, *, on: dt.date | None = N
 
     from decidua.risk import predict_record
     from decidua.services.biopsies import calls_for_risk, latest_calls
+    from decidua.services.patients import load_record
     from decidua.store import models as m
-    from decidua.store.records import load_patient_record
 
-    require_schema(session)
     day = on or dt.date.today()
-    record = load_patient_record(session, patient_id)
+    record = load_record(session, patient_id)
     risk_record, rows = calls_for_risk(session, record)
     calls = {r["biopsy"]: r for r in rows}
     codes = [b.biopsy_id for b in record.biopsies]

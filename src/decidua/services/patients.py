@@ -148,6 +148,46 @@ def list_patients(
     return PatientList(rows, int(total))
 
 
+def load_patient(session: Session, patient_id: str) -> tuple[Any, Any]:
+    """A stored woman for a use case: the schema checked, then ``(patient, record)`` —
+    the loaded :class:`~decidua.store.models.Patient` (pregnancies, investigations,
+    biopsies with their results, interventions) and her
+    :class:`~decidua.domain.PatientRecord`.
+
+    Raises
+    ------
+    NotFoundError
+        For an unknown id.
+    InputError
+        If the schema is missing or out of date.
+    """
+    from decidua.store.records import to_record
+
+    patient = stored_patient(session, patient_id)
+    return patient, to_record(patient)
+
+
+def stored_patient(session: Session, patient_id: str) -> Any:
+    """The schema checked, then the loaded :class:`~decidua.store.models.Patient`.
+
+    Raises
+    ------
+    NotFoundError
+        For an unknown id.
+    InputError
+        If the schema is missing or out of date.
+    """
+    from decidua.store.records import get_patient
+
+    require_schema(session)
+    return get_patient(session, patient_id)
+
+
+def load_record(session: Session, patient_id: str) -> Any:
+    """A stored woman's :class:`~decidua.domain.PatientRecord` (see :func:`load_patient`)."""
+    return load_patient(session, patient_id)[1]
+
+
 def show_patient(session: Session, actor: str, patient_id: str) -> PatientView:
     """One woman's record and timeline.
 
@@ -158,11 +198,7 @@ def show_patient(session: Session, actor: str, patient_id: str) -> PatientView:
     InputError
         If the schema is missing or out of date.
     """
-    from decidua.store.records import get_patient, to_record
-
-    require_schema(session)
-    patient = get_patient(session, patient_id)
-    rec = to_record(patient)
+    patient, rec = load_patient(session, patient_id)
     results = {
         b.code: [
             {"kind": r.kind, "key": r.result_key, "qc": r.qc_status, "values": r.values}
@@ -334,10 +370,8 @@ def patient_audit(
     from sqlalchemy import and_, or_, select
 
     from decidua.store import models as m
-    from decidua.store.records import get_patient
 
-    require_schema(session)
-    p = get_patient(session, patient_id)
+    p = stored_patient(session, patient_id)
     biopsy_ids = [b.id for b in p.biopsies]
     ids: dict[str, list[int]] = {
         "patient": [p.id],
@@ -432,12 +466,11 @@ def stored_row(
         No such woman, or no record ``record_id`` of that kind that is hers.
     """
     from decidua.errors import NotFoundError
-    from decidua.store.records import get_patient
 
-    require_schema(session)
     if kind not in EDITABLE:
+        require_schema(session)
         raise NotFoundError(f"no editable record kind {kind!r}")
-    patient = get_patient(session, patient_id)
+    patient = stored_patient(session, patient_id)
     for obj in getattr(patient, _RELATION[kind]):
         if obj.id == record_id:
             row = {col: _as_text(getattr(obj, attr)) for attr, col in EDITABLE[kind][1]}
@@ -455,10 +488,7 @@ def editable_records(session: Session, actor: str, patient_id: str) -> list[dict
     NotFoundError
         For an unknown id.
     """
-    from decidua.store.records import get_patient
-
-    require_schema(session)
-    p = get_patient(session, patient_id)
+    p = stored_patient(session, patient_id)
     out: list[dict[str, Any]] = []
     for x in sorted(p.pregnancies, key=lambda x: x.order):
         when = f", {x.outcome_date.isoformat()}" if x.outcome_date else ""

@@ -70,11 +70,9 @@ def patient_report(
     from decidua.reports.patient import build_patient_report
     from decidua.services.biopsies import calls_for_risk, show_biopsy
     from decidua.services.monitor import monitor_patient
-    from decidua.store.records import get_patient, to_record
+    from decidua.services.patients import load_patient
 
-    require_schema(session)
-    patient = get_patient(session, patient_id)
-    record = to_record(patient)
+    patient, record = load_patient(session, patient_id)
     docs: dict[str, Any] = {b.biopsy_id: show_biopsy(session, b.biopsy_id)
                             for b in record.biopsies}
     for doc in docs.values():  # ids and times of rows are not part of the record

@@ -156,12 +156,11 @@ def assess_patient(
     """
     from decidua.risk import predict_record
     from decidua.services.biopsies import biopsy_contributions, calls_for_risk
+    from decidua.services.patients import load_record
     from decidua.store.assessments import save_assessment
-    from decidua.store.records import load_patient_record
 
     day = on or dt.date.today()
-    require_schema(session)
-    record = load_patient_record(session, patient_id)
+    record = load_record(session, patient_id)
     # each biopsy's computed call where one exists, else its typed clinic call
     record, calls = calls_for_risk(session, record)
     est = predict_record(record, day)
@@ -196,11 +195,10 @@ def risk_history(session: Session, actor: str, patient_id: str) -> RiskHistory:
     NotFoundError
         For an unknown id.
     """
+    from decidua.services.patients import stored_patient
     from decidua.store.assessments import list_assessments
-    from decidua.store.records import get_patient
 
-    require_schema(session)
-    get_patient(session, patient_id)  # NotFoundError for an unknown id
+    stored_patient(session, patient_id)  # NotFoundError for an unknown id
     rows = [
         {
             "at": a.created_at.isoformat(),
@@ -242,10 +240,9 @@ def pathway_for_patient(
         For an unknown id.
     """
     from decidua.pathway import next_steps
-    from decidua.store.records import load_patient_record
+    from decidua.services.patients import load_record
 
-    require_schema(session)
-    record = load_patient_record(session, patient_id)
+    record = load_record(session, patient_id)
     return next_steps(
         record,
         pregnant=pregnant,
