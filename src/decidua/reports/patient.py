@@ -568,8 +568,7 @@ def build_patient_report(
         label = "before biopsies" if k == 0 else f"after {codes[used[k - 1].biopsy_id]}"
         series.append(RiskPoint(label, k, est_k.p_loss, *est_k.interval))
     risk = series[-1]
-    final = predict_record(dataclasses.replace(
-        record, pregnancies=tuple(pregnancies), biopsies=tuple(used)), on, model=model)
+    final = est_k  # all the biopsies the model uses: the current risk
     risk_components = (("embryonic (age-related)", pct(final.components.embryonic)),
                        ("not embryonic", pct(final.components.non_embryonic)))
 

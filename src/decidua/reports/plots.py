@@ -303,14 +303,11 @@ def marker_centiles(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
         ax.yaxis.set_major_locator(MaxNLocator(4))
         ax.tick_params(labelsize=6, pad=1, length=2)
         ax.grid(alpha=0.25)
-    for ax in axes[-1]:
-        ax.set_xlabel("LH+ day", fontsize=6.5, labelpad=1)
-        ax.xaxis.set_tick_params(labelbottom=True)
-    for row in axes[:-1]:
-        for ax in row:
-            if not ax.axison:
-                continue
-            ax.xaxis.set_tick_params(labelbottom=True)
+    for j in range(ncol):  # day labels under the lowest panel of each column
+        col = [ax for ax in axes[:, j] if ax.axison]
+        if col:
+            col[-1].set_xlabel("LH+ day", fontsize=6.5, labelpad=1)
+            col[-1].xaxis.set_tick_params(labelbottom=True)
     fig.suptitle("research use only; not a diagnostic device", fontsize=6.5, y=0.995)
     return fig
 
