@@ -47,7 +47,9 @@ def parse_min_area(text: str) -> tuple[float | None, float | None]:
 @app.command("count")
 def count(
     images: list[Path] = typer.Argument(..., help="Plate images (PNG, JPEG, TIFF, BMP)."),
-    layout: str = typer.Option("dish", "--layout", help="dish, 6-well, 12-well or 24-well."),
+    layout: str = typer.Option(
+        "dish", "--layout", help="dish, 6-well, 12-well, 24-well or flask (T25)."
+    ),
     min_area: str = typer.Option(
         "100000um2", "--min-area",
         help="Minimum colony area: number with unit px, um2 or mm2 (default 0.1 mm2).",
@@ -70,6 +72,10 @@ def count(
         True, "--corrections/--no-corrections",
         help="Re-apply manual corrections stored in IMAGE.cfu.json.",
     ),
+    roi: str = typer.Option(
+        None, "--roi",
+        help="Count only inside this region: a polygon x,y;x,y;x,y (pixels) or a mask image.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (one object per image)."),
 ) -> None:
     """Count stained colonies on dish or multi-well plate images.
@@ -89,6 +95,11 @@ def count(
         raise InputError(f"--polarity must be one of {', '.join(POLARITIES)}", value=polarity)
     if well_diameter_mm is not None and not math.isfinite(well_diameter_mm):
         raise InputError("--well-diameter-mm must be a finite number", value=well_diameter_mm)
+    roi_value = None
+    if roi is not None:
+        from decidua.assays.clonogenicity.vessel import parse_roi
+
+        roi_value = parse_roi(roi)
     for d in (overlay_dir, table_dir):
         if d is not None:
             d.mkdir(parents=True, exist_ok=True)
@@ -97,6 +108,7 @@ def count(
         img, res = _count_one(
             count_image_file, path, layout, use_sidecar=corrections, min_area_um2=area_um2,
             min_area_px=area_px, well_diameter_mm=well_diameter_mm, polarity=polarity,
+            roi=roi_value,
         )
         doc = {"image": str(path), **res.report()}
         if overlay_dir is not None:

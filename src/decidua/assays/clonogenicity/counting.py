@@ -55,6 +55,7 @@ from decidua.assays.clonogenicity.segmentation import (
     _solidity,
     _split,
 )
+from decidua.assays.clonogenicity.vessel import find_flask, plate_view, roi_mask, view_of
 from decidua.assays.clonogenicity.wells import detect_wells, refine_well_radius
 from decidua.errors import InputError
 
@@ -263,6 +264,7 @@ class CountResult:
             "well_diameter_assumed": bool(p.get("well_diameter_assumed", False)),
             "um_per_px": round(self.um_per_px, 3),
             "polarity": p.get("polarity", "dark"),
+            "view": p.get("view", "as photographed"),
         }
 
     def report(self) -> dict[str, Any]:
@@ -401,6 +403,7 @@ def count_colonies(
     wells: pd.DataFrame | None = None,
     corrections: Iterable[Correction] = (),
     polarity: str = "auto",
+    roi: Any = None,
 ) -> CountResult:
     """Count stained colonies on a dish or multi-well plate image.
 
@@ -433,6 +436,14 @@ def count_colonies(
         ``"dark"`` (stained colonies darker than the background),
         ``"light"`` (pale colonies on a dark background) or ``"auto"``
         (chosen per well, reported in ``wells["polarity"]``).
+    roi
+        Region of interest (a polygon ``N x 2`` in picture coordinates, or a
+        mask of the picture's size): only colonies inside it are counted.
+        The vessel is still found for the scale and the well names, and each
+        well is counted within its part of the region (``roi_fraction``); a
+        well outside it is not countable. When the vessel is not found, the
+        region itself is the vessel (named ``roi``; its disc-equivalent
+        diameter taken as the layout's unless ``well_diameter_mm``).
 
     Returns
     -------
@@ -480,12 +491,40 @@ def count_colonies(
         raise InputError(
             f"well / dish diameter must be between {lo_mm:g} and {hi_mm:g} mm",
             value=well_diameter_mm)
+    view_params: dict[str, Any] = {}
+    roi_m = roi_mask(roi, img.shape[:2]) if roi is not None else None
+    found = True
+    try:
+        if wells is None and lay.name == "flask":
+            well_tab = find_flask(img)
+            view_params = {"view": f"flask: {well_tab['vessel'].iloc[0]}"}
+        elif wells is None and lay.name != "dish":
+            # the plate as photographed: rectified from its outline, or turned
+            # (the count is then in the view's pixels: see vessel.view_of)
+            img, view_params, well_tab = plate_view(img, lay)
+            if roi_m is not None and "homography" in view_params:
+                vw, vh = view_params["view_size"]
+                roi_m = cv2.warpPerspective(roi_m.view(np.uint8), np.asarray(
+                    view_params["homography"]), (vw, vh), flags=cv2.INTER_NEAREST) > 0
+        elif wells is None:
+            well_tab = detect_wells(img, lay)
+    except InputError:
+        if roi_m is None:
+            raise
+        found = False  # the drawn region is the vessel
+        ys, xs = np.nonzero(roi_m)
+        x0r, x1r, y0r, y1r = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+        well_tab = pd.DataFrame([{
+            "well": "roi", "cx": float(xs.mean()), "cy": float(ys.mean()),
+            "radius_px": math.sqrt(float(roi_m.sum()) / math.pi),
+            "polygon": [[x0r, y0r], [x1r, y0r], [x1r, y1r], [x0r, y1r]]}])
+        view_params = {"view": "region of interest taken as the vessel"}
     grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
     if wells is None:
-        well_tab = detect_wells(grey, lay)
-        well_tab["radius_px"] = [
-            refine_well_radius(grey, w.cx, w.cy, w.radius_px) for w in well_tab.itertuples()
-        ]
+        if found and "polygon" not in well_tab:
+            well_tab["radius_px"] = [
+                refine_well_radius(grey, w.cx, w.cy, w.radius_px) for w in well_tab.itertuples()
+            ]
     else:
         well_tab = wells.reset_index(drop=True)
     if well_tab.empty or not np.isfinite(well_tab["radius_px"].to_numpy(float)).all() \
@@ -512,8 +551,9 @@ def count_colonies(
         # far more pixels than colonies need: count a downsampled copy at the
         # working resolution and map the result back to this image
         res = _count_downsampled(img, lay.name, scale, well_tab, min_px, rim_fraction,
-                                 polarity, well_diameter_mm, diam_mm, wall_fraction)
-        params = {**res.params, "min_area_um2": min_area_um2, "min_area_px": min_px,
+                                 polarity, well_diameter_mm, diam_mm, wall_fraction, roi_m)
+        params = {**res.params, **view_params, "min_area_um2": min_area_um2,
+                  "min_area_px": min_px,
                   "well_diameter_assumed": well_diameter_mm is None,
                   "min_area_from_cells": (min_area_px is None
                                           and min_area_um2 == DEFAULT_MIN_AREA_UM2)}
@@ -532,20 +572,27 @@ def count_colonies(
     well_info: list[dict[str, Any]] = []
     next_id = 1
     for wrow in well_tab.itertuples(index=False):
-        r_in = float(wrow.radius_px) * (1.0 + wall_fraction) * (1.0 - rim_fraction)
-        info = {"polarity": None, "contrast_score": float("nan"),
+        poly = _polygon_of(wrow)
+        info = {"polarity": None, "contrast_score": float("nan"), "roi_fraction": 1.0,
                 "visible_fraction": _visible_fraction(wrow.cx, wrow.cy, float(wrow.radius_px),
-                                                      W, H)}
+                                                      W, H) if poly is None
+                else _polygon_visible(poly, W, H)}
         well_info.append(info)
         info["countable"] = info["visible_fraction"] >= min_visible(lay.name)
         if not info["countable"]:
             continue  # partly outside the picture: reported, not counted
-        x0, x1 = max(int(wrow.cx - r_in) - 2, 0), min(int(wrow.cx + r_in) + 3, W)
-        y0, y1 = max(int(wrow.cy - r_in) - 2, 0), min(int(wrow.cy + r_in) + 3, H)
-        if x1 - x0 < 8 or y1 - y0 < 8:
+        region = _well_region(wrow, poly, W, H, wall_fraction, rim_fraction)
+        if region is None:
             continue
-        yy, xx = np.ogrid[y0:y1, x0:x1]
-        mask = (xx - wrow.cx) ** 2 + (yy - wrow.cy) ** 2 <= r_in**2
+        x0, x1, y0, y1, mask, inner, r_wall = region
+        if roi_m is not None:
+            n_all = int(np.count_nonzero(mask))
+            mask &= roi_m[y0:y1, x0:x1]
+            inner &= mask
+            info["roi_fraction"] = float(np.count_nonzero(mask)) / max(n_all, 1)
+            if not mask.any():
+                info["countable"] = False  # outside the region of interest
+                continue
         if not mask.any():
             continue
         crop = img[y0:y1, x0:x1]
@@ -567,8 +614,7 @@ def count_colonies(
                 if score_l > LIGHT_SCORE_RATIO * max(score, 1e-6):
                     con, score, chosen = con_l, score_l, "light"
         # the QC contrast score of the well proper (the wall band is dark)
-        r_wall = float(wrow.radius_px) * (1.0 - rim_fraction)
-        inner = mask & ((xx - wrow.cx) ** 2 + (yy - wrow.cy) ** 2 <= r_wall**2)
+        inner &= mask
         info["polarity"], info["contrast_score"] = chosen, _tail_score(con, inner, score)
         med, sigma = _background_level(con.ravel()[np.flatnonzero(mask.ravel())[::3]])
         lo = max(LOW_CONTRAST_FLOOR, med + LOW_NOISE_K * sigma)
@@ -691,8 +737,11 @@ def count_colonies(
         "polarity": polarity,
         "well_diameter_assumed": well_diameter_mm is None,
         "min_area_from_cells": min_area_px is None and min_area_um2 == DEFAULT_MIN_AREA_UM2,
+        **view_params,
     }
-    wt = well_tab[["well", "cx", "cy", "radius_px"]].copy()
+    wt = well_tab[[c for c in ("well", "cx", "cy", "radius_px", "polygon")
+                   if c in well_tab]].copy()
+    wt["roi_fraction"] = [float(i["roi_fraction"]) for i in well_info]
     wt["polarity"] = [i["polarity"] for i in well_info]
     wt["contrast_score"] = [float(i["contrast_score"]) for i in well_info]
     wt["visible_fraction"] = [float(i["visible_fraction"]) for i in well_info]
@@ -718,20 +767,28 @@ def _with_counts(wells: pd.DataFrame, colonies: pd.DataFrame) -> pd.DataFrame:
 def _count_downsampled(img: np.ndarray, layout: str, scale: float, wells: pd.DataFrame,
                        min_px: float, rim_fraction: float, polarity: str,
                        well_diameter_mm: float | None, diam_mm: float,
-                       wall_fraction: float = DEFAULT_WALL_FRACTION) -> CountResult:
+                       wall_fraction: float = DEFAULT_WALL_FRACTION,
+                       roi_m: np.ndarray | None = None) -> CountResult:
     """Count ``img`` downsampled by ``scale`` (INTER_AREA) and map the result
     back: coordinates and areas scaled, labels enlarged (nearest neighbour)."""
     H, W = img.shape[:2]
     w_s, h_s = max(64, round(W / scale)), max(64, round(H / scale))
     sx, sy = W / w_s, H / h_s
     small = cv2.resize(img, (w_s, h_s), interpolation=cv2.INTER_AREA)
-    wt = wells[["well", "cx", "cy", "radius_px"]].copy()
+    wt = wells[[c for c in ("well", "cx", "cy", "radius_px", "polygon") if c in wells]].copy()
     wt["cx"], wt["cy"] = wt["cx"] / sx, wt["cy"] / sy
     wt["radius_px"] = wt["radius_px"] / math.sqrt(sx * sy)
+    if "polygon" in wt:
+        wt["polygon"] = [None if p is None else (np.asarray(p, float) / [sx, sy]).tolist()
+                         for p in wt["polygon"]]
+    roi_s = None if roi_m is None else cv2.resize(
+        roi_m.view(np.uint8), (w_s, h_s), interpolation=cv2.INTER_NEAREST) > 0
     res = count_colonies(small, layout, min_area_px=min_px / (sx * sy), well_diameter_mm=diam_mm,
                          rim_fraction=rim_fraction, wall_fraction=wall_fraction, wells=wt,
-                         polarity=polarity)
+                         polarity=polarity, roi=roi_s)
     out_w = res.wells.copy()
+    if "polygon" in wells:
+        out_w["polygon"] = wells["polygon"].to_numpy()
     out_w["cx"], out_w["cy"] = out_w["cx"] * sx, out_w["cy"] * sy
     out_w["radius_px"] = wells["radius_px"].to_numpy(float)
     col = res.colonies.copy()
@@ -806,6 +863,55 @@ def _faint_threshold(st: Any, min_px: float, sigma: float) -> float:
     if faint >= PALE_MIN_OBJECTS and faint > PALE_RATIO * strong:
         return min(FAINT_CONTRAST, max(PALE_NOISE_K * sigma, PALE_FLOOR))
     return FAINT_CONTRAST
+
+
+def _polygon_of(wrow: Any) -> np.ndarray | None:
+    """The region polygon of a well row (flask, drawn region), or None (a disc)."""
+    poly = getattr(wrow, "polygon", None)
+    if poly is None or (isinstance(poly, float) and math.isnan(poly)):
+        return None
+    return np.asarray(poly, dtype=np.float64).reshape(-1, 2)
+
+
+def _polygon_visible(poly: np.ndarray, w: int, h: int) -> float:
+    """Fraction of a convex polygon's area inside a ``w`` x ``h`` picture."""
+    area = abs(cv2.contourArea(poly.astype(np.float32)))
+    if area <= 0:
+        return 0.0
+    frame = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    inter, _pts = cv2.intersectConvexConvex(poly.astype(np.float32), frame)
+    return float(min(1.0, max(0.0, inter) / area))
+
+
+def _well_region(wrow: Any, poly: np.ndarray | None, W: int, H: int, wall_fraction: float,
+                 rim_fraction: float) -> tuple[int, int, int, int, np.ndarray, np.ndarray,
+                                               float] | None:
+    """Bounding box, analysed mask, mask of the well proper (without the wall
+    band) and the wall radius (objects rejected beyond it are ``rim``) of one
+    well: a disc, or the polygon of a flask's growth area / a drawn region
+    eroded by the rim fraction of its disc-equivalent radius."""
+    if poly is None:
+        r_in = float(wrow.radius_px) * (1.0 + wall_fraction) * (1.0 - rim_fraction)
+        x0, x1 = max(int(wrow.cx - r_in) - 2, 0), min(int(wrow.cx + r_in) + 3, W)
+        y0, y1 = max(int(wrow.cy - r_in) - 2, 0), min(int(wrow.cy + r_in) + 3, H)
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return None
+        yy, xx = np.ogrid[y0:y1, x0:x1]
+        d2 = (xx - wrow.cx) ** 2 + (yy - wrow.cy) ** 2
+        mask = d2 <= r_in**2
+        r_wall = float(wrow.radius_px) * (1.0 - rim_fraction)
+        return x0, x1, y0, y1, mask, mask & (d2 <= r_wall**2), r_wall
+    x0, x1 = max(int(poly[:, 0].min()) - 2, 0), min(int(poly[:, 0].max()) + 3, W)
+    y0, y1 = max(int(poly[:, 1].min()) - 2, 0), min(int(poly[:, 1].max()) + 3, H)
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return None
+    m = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(m, [np.round(poly - [x0, y0]).astype(np.int32)], 1)
+    k = int(round(rim_fraction * float(wrow.radius_px)))
+    if k > 0:
+        m = cv2.erode(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
+    mask = m.astype(bool)
+    return x0, x1, y0, y1, mask, mask.copy(), math.inf
 
 
 def _visible_fraction(cx: float, cy: float, r: float, w: int, h: int) -> float:
@@ -903,7 +1009,9 @@ def count_image_file(
 ) -> tuple[np.ndarray, CountResult]:
     """Load an image, count it and re-apply its sidecar corrections.
 
-    Returns the image (for overlays) and the result.
+    Returns the image in the result's coordinates (for overlays: the
+    rectified or turned view when the plate was rectified, see
+    :func:`~decidua.assays.clonogenicity.vessel.plate_view`) and the result.
 
     Examples
     --------
@@ -937,4 +1045,4 @@ def count_image_file(
     except InputError as exc:
         raise InputError([type(p)(p.reason, str(path), p.row, p.column, p.value)
                           for p in exc.problems]) from None
-    return img, res
+    return view_of(img, res.params), res

@@ -26,7 +26,7 @@ class Layout:
     Attributes
     ----------
     name
-        ``"dish"``, ``"6-well"``, ``"12-well"`` or ``"24-well"``.
+        ``"dish"``, ``"6-well"``, ``"12-well"``, ``"24-well"`` or ``"flask"``.
     rows, cols
         Grid of wells (1 x 1 for a dish).
     well_diameter_mm
@@ -51,8 +51,8 @@ class Layout:
 
     def well_names(self) -> list[str]:
         """Well names in row-major order (``A1``, ``A2`` …; ``dish`` for a dish)."""
-        if self.name == "dish":
-            return ["dish"]
+        if self.name in ("dish", "flask"):
+            return [self.name]
         return [f"{chr(ord('A') + r)}{c + 1}" for r in range(self.rows) for c in range(self.cols)]
 
 
@@ -63,7 +63,16 @@ LAYOUTS: dict[str, Layout] = {
     "6-well": Layout("6-well", 2, 3, 34.8, 39.12, (24.76, 23.16)),
     "12-well": Layout("12-well", 3, 4, 22.1, 26.01, (24.94, 16.79)),
     "24-well": Layout("24-well", 4, 6, 15.6, 19.30, (17.52, 13.67)),
+    # T25 flask (Corning 430639, growth area 25 cm2): a rectangle, calibrated
+    # by its area; the "diameter" is that of the disc of the same area
+    # (2 * sqrt(2500 / pi) = 56.4 mm; a T75's would be 97.7 mm)
+    "flask": Layout("flask", 1, 1, 56.42, 0.0, (0.0, 0.0)),
 }
+
+#: Growth area of the flask layout (cm2) and the sides drawn by the generator
+#: (mm; the aspect is an assumption, only the area calibrates).
+FLASK_AREA_CM2 = 25.0
+FLASK_SIDES_MM = (63.2, 39.6)
 
 
 def get_layout(name: str) -> Layout:

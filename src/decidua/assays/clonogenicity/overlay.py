@@ -71,7 +71,12 @@ def render_overlay(image: np.ndarray, result: CountResult, *, legend: bool = Fal
         cv2.line(img, (x - s, y - s), (x + s, y + s), (255, 140, 0), 2)
         cv2.line(img, (x - s, y + s), (x + s, y - s), (255, 140, 0), 2)
     for wrow in result.wells.itertuples(index=False):
-        cv2.circle(img, (int(wrow.cx), int(wrow.cy)), int(wrow.radius_px), (255, 215, 0), 2)
+        poly = getattr(wrow, "polygon", None)
+        if isinstance(poly, list | np.ndarray):  # flask growth area, drawn region
+            pts = np.round(np.asarray(poly, float)).astype(np.int32).reshape(-1, 1, 2)
+            cv2.polylines(img, [pts], True, (255, 215, 0), 2)
+        else:
+            cv2.circle(img, (int(wrow.cx), int(wrow.cy)), int(wrow.radius_px), (255, 215, 0), 2)
         countable = bool(getattr(wrow, "countable", True))
         label = f"{wrow.well}: {wrow.colonies}" if countable else f"{wrow.well}: not countable"
         org = (int(wrow.cx - wrow.radius_px * 0.5), int(max(wrow.cy - wrow.radius_px * 0.85, 20)))

@@ -16,6 +16,9 @@ Flags (per well):
 - ``tntc`` - too many to count: accepted colonies cover more than
   :data:`TNTC_COVERAGE` of the well, where touching colonies merge and counts
   under-estimate.
+- ``partly_in_roi`` - only part of the well lies in the user's region of
+  interest (``--roi``): counted there only (no confidence penalty: the user
+  chose it; a well wholly outside the region is not countable).
 - ``not_fully_visible`` - part of the well lies outside the picture; a well
   with less than :data:`MIN_VISIBLE_DISH` (dish) / :data:`MIN_VISIBLE_WELL`
   (plate well) in view is not countable and left out of the total.
@@ -54,7 +57,7 @@ MIN_VISIBLE_WELL = 0.98
 FULLY_VISIBLE = 0.995
 #: Multiplicative confidence penalty of each flag.
 FLAG_PENALTY = {"low_contrast": 0.5, "most_rejected": 0.7, "tntc": 0.4,
-                "not_fully_visible": 0.85}
+                "not_fully_visible": 0.85, "partly_in_roi": 1.0}
 
 
 def min_visible(layout: str) -> float:
@@ -125,6 +128,9 @@ def well_qc(wells: pd.DataFrame, colonies: pd.DataFrame, *, layout: str,
                 flags.append("tntc")
         if visible < FULLY_VISIBLE:
             flags.append("not_fully_visible")
+        roi_frac = w.get("roi_fraction")
+        if roi_frac is not None and not _isnan(roi_frac) and float(roi_frac) < FULLY_VISIBLE:
+            flags.append("partly_in_roi")
         conf = 0.0
         if countable:
             conf = 1.0

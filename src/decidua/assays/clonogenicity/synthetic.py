@@ -50,7 +50,12 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from decidua.assays.clonogenicity.layouts import SBS_FOOTPRINT_MM, Layout, get_layout
+from decidua.assays.clonogenicity.layouts import (
+    FLASK_SIDES_MM,
+    SBS_FOOTPRINT_MM,
+    Layout,
+    get_layout,
+)
 from decidua.errors import InputError
 from decidua.literature import TEWARY_2020_CFU_RATE_RATIO
 
@@ -109,6 +114,8 @@ class SyntheticPlate:
     layout: str
     px_per_mm: float
     seed: int | None
+    #: picture <- plate homography of :func:`photograph` (None: a plate scan)
+    homography: np.ndarray | None = field(default=None, repr=False)
 
     def counts(self) -> dict[str, int]:
         """True number of counted colonies per well."""
@@ -467,6 +474,188 @@ def make_plate(
         columns=["well", "x", "y", "radius_px", "area_um2", "kind", "counted", "touching"],
     )
     return SyntheticPlate(out, truth, pd.DataFrame(well_rows), lay.name, scale, seed_val)
+
+
+def make_flask(
+    n_colonies: int = 60,
+    *,
+    seed: int = 0,
+    px_per_mm: float = 24.0,
+    n_dust: int = 40,
+    bench: float = 70.0,
+    jpeg_quality: int | None = 90,
+) -> SyntheticPlate:
+    """A T25 flask photographed from above on the bench, with known colonies.
+
+    The growth area (:data:`~decidua.assays.clonogenicity.layouts.FLASK_SIDES_MM`,
+    25 cm2) is a light rectangle inside the flask's grey plastic body, with
+    the neck and cap on the right; colonies are drawn as in
+    :func:`make_plate` (domed, textured, median radius from 10 % coverage,
+    crystal-violet Beer-Lambert colour), placed without overlap at least
+    1.5 mm inside the growth area, with abortive colonies (30 %, not counted),
+    dust, an illumination gradient, sensor noise and JPEG compression. The
+    wells table has one row ``flask`` (centre, disc-equivalent radius) and
+    the growth area's corners (``polygon``). The default 24 px/mm is a
+    4.6 MP photograph; at 16 px/mm the counter accepts blurred abortive
+    colonies (80 colonies, seed 1: 91 counted, the 11 extra all abortive).
+
+    Examples
+    --------
+    >>> f = make_flask(12, seed=1, px_per_mm=6)
+    >>> f.counts(), f.layout
+    ({'flask': 12}, 'flask')
+    """
+    rng = np.random.default_rng(seed)
+    s = float(px_per_mm)
+    gw, gh = FLASK_SIDES_MM
+    wall, neck, pad = 5.0, 22.0, 12.0  # mm: plastic around the growth area, neck, bench
+    w = int(round((pad + wall + gw + wall + neck + pad) * s))
+    h = int(round((pad + wall + gh + wall + pad) * s))
+    gx0, gy0 = (pad + wall) * s, (pad + wall) * s
+    gx1, gy1 = gx0 + gw * s, gy0 + gh * s
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    body = (xx >= pad * s) & (xx <= gx1 + wall * s) & (yy >= pad * s) & (yy <= gy1 + wall * s)
+    cyn = (gy0 + gy1) / 2
+    neck_m = (xx > gx1 + wall * s) & (xx <= gx1 + (wall + neck) * s) & \
+        (np.abs(yy - cyn) <= 0.3 * gh * s)
+    growth = (xx >= gx0) & (xx <= gx1) & (yy >= gy0) & (yy <= gy1)
+    od = np.zeros((h, w), np.float32)
+    texture = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), 1.2)
+    texture /= max(float(texture.std()), 1e-6)
+    area_mm2 = gw * gh
+    med = float(np.clip(np.sqrt(TARGET_COVERAGE * area_mm2 / (max(n_colonies, 1) * np.pi)),
+                        *COLONY_MEDIAN_RADIUS_MM))
+    radii = np.sort(np.clip(med * np.exp(rng.normal(0, 0.3, n_colonies)),
+                            max(0.6 * med, COLONY_MIN_RADIUS_MM), 1.8 * med) * s)[::-1]
+    rows: list[dict] = []
+    placed: list[tuple[float, float, float]] = []
+    m = 1.5 * s
+    for r in radii:
+        for _try in range(300):
+            x = rng.uniform(gx0 + m + r, gx1 - m - r)
+            y = rng.uniform(gy0 + m + r, gy1 - m - r)
+            if all(np.hypot(x - a, y - b) >= 1.05 * (r + c) for a, b, c in placed):
+                placed.append((x, y, r))
+                peak = float(np.clip(1.1 * np.exp(rng.normal(0.0, 0.3)), 0.45, 2.5))
+                _draw_colony(od, texture, rng, x, y, r, peak)
+                rows.append({"well": "flask", "x": x, "y": y, "radius_px": r,
+                             "area_um2": np.pi * (r / s * 1000) ** 2, "kind": "colony",
+                             "counted": True, "touching": False})
+                break
+    for _ in range(int(round(0.3 * n_colonies))):
+        r = rng.uniform(*ABORTIVE_RADIUS_MM) * s
+        x, y = rng.uniform(gx0 + m, gx1 - m), rng.uniform(gy0 + m, gy1 - m)
+        _draw_colony(od, texture, rng, x, y, r, float(rng.uniform(0.4, 1.0)))
+        rows.append({"well": "flask", "x": x, "y": y, "radius_px": r,
+                     "area_um2": np.pi * (r / s * 1000) ** 2, "kind": "abortive",
+                     "counted": False, "touching": False})
+    od_neutral = np.zeros((h, w), np.float32)
+    for _ in range(n_dust):
+        x, y = rng.uniform(gx0 + m, gx1 - m), rng.uniform(gy0 + m, gy1 - m)
+        cv2.circle(od_neutral, (int(x), int(y)), 1, float(rng.uniform(0.2, 0.6)), -1,
+                   lineType=cv2.LINE_AA)
+    od = cv2.GaussianBlur(od, (0, 0), 0.8)
+    base = np.full((h, w), bench, np.float32)
+    base[body | neck_m] = 165.0
+    base[growth] = 232.0
+    base[(xx > gx1 + (wall + neck - 6) * s) & neck_m] = 95.0  # cap
+    phi = rng.uniform(0, 2 * np.pi)
+    ramp = ((xx - w / 2) * np.cos(phi) + (yy - h / 2) * np.sin(phi)) / (0.5 * max(h, w))
+    base = cv2.GaussianBlur(base, (0, 0), 0.6 * s) * (1.0 + 0.12 * ramp)
+    img = np.empty((h, w, 3), np.float32)
+    for c in range(3):
+        img[..., c] = base * np.power(10.0, -(od * CRYSTAL_VIOLET_ABSORBANCE[c] + od_neutral))
+    img += rng.normal(0.0, 2.0, img.shape).astype(np.float32)
+    out = np.clip(img + 0.5, 0, 255).astype(np.uint8)
+    if jpeg_quality is not None:
+        _ok, buf = cv2.imencode(".jpg", out[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+        out = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].copy()
+    truth = pd.DataFrame(
+        rows, columns=["well", "x", "y", "radius_px", "area_um2", "kind", "counted", "touching"])
+    wells = pd.DataFrame([{"well": "flask", "cx": (gx0 + gx1) / 2, "cy": cyn,
+                           "radius_px": float(np.sqrt(gw * gh / np.pi) * s),
+                           "polygon": [[gx0, gy0], [gx1, gy0], [gx1, gy1], [gx0, gy1]]}])
+    return SyntheticPlate(out, truth, wells, "flask", s, seed)
+
+
+def photograph(
+    plate: SyntheticPlate,
+    *,
+    rotation_deg: float = 0.0,
+    tilt: float = 0.2,
+    scale: float = 1.0,
+    margin: float = 0.2,
+    seed: int = 0,
+    bench: float = 80.0,
+) -> SyntheticPlate:
+    """The plate photographed lying on the bench: a perspective view.
+
+    The plate picture is mapped by a homography onto a bench: the far side
+    is shortened by ``tilt`` (a phone held at an angle: 0 is straight
+    above, 0.3 strongly tilted; the far side also appears ``tilt / 2``
+    shallower), the whole rotated by ``rotation_deg`` in the picture (90 or
+    180 for a plate turned on the bench), scaled by ``scale``, and each
+    corner moved by up to 1 % of the plate width (hand-held). The bench is
+    a smooth, slightly tinted surface of grey level ``bench`` with texture;
+    sensor noise and the original JPEG round-trip stay. The truth table's
+    ``x, y`` and the wells' ``cx, cy`` are mapped to the picture
+    (``radius_px`` scaled by the local magnification); ``homography`` maps
+    plate pixels to picture pixels.
+
+    Examples
+    --------
+    >>> plate = make_plate("6-well", 3, seed=0, px_per_mm=5)
+    >>> photo = photograph(plate, rotation_deg=90, tilt=0.2)
+    >>> photo.image.shape[0] > photo.image.shape[1]  # turned: portrait
+    True
+    >>> photo.counts() == plate.counts()
+    True
+    """
+    rng = np.random.default_rng(seed)
+    h, w = plate.image.shape[:2]
+    t = float(tilt)
+    if not 0.0 <= t < 0.8:
+        raise InputError("tilt must be in [0, 0.8)", value=tilt)
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64)
+    far = -h / 2 * (1 - t / 2)
+    dst = np.array([[-w / 2 * (1 - t), far], [w / 2 * (1 - t), far],
+                    [w / 2, h / 2], [-w / 2, h / 2]])
+    dst += rng.uniform(-0.01, 0.01, dst.shape) * w
+    a = np.deg2rad(rotation_deg)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    dst = dst @ rot.T * float(scale)
+    lo, hi = dst.min(axis=0), dst.max(axis=0)
+    pad = margin * (hi - lo).max()
+    dst = dst - lo + pad
+    cw, ch = (np.ceil(hi - lo + 2 * pad)).astype(int)
+    hom = cv2.getPerspectiveTransform(src.astype(np.float32), dst.astype(np.float32))
+    warped = cv2.warpPerspective(plate.image, hom, (int(cw), int(ch)), flags=cv2.INTER_LINEAR)
+    inside = cv2.warpPerspective(np.full((h, w), 255, np.uint8), hom, (int(cw), int(ch)),
+                                 flags=cv2.INTER_LINEAR).astype(np.float32)[..., None] / 255.0
+    field_ = 1.0 + 0.15 * _smooth_field(rng, (int(ch), int(cw)), cells=4)
+    tex = cv2.GaussianBlur(rng.standard_normal((int(ch), int(cw))).astype(np.float32), (0, 0), 1.5)
+    tint = np.array([1.05, 1.0, 0.92], np.float32)
+    bench_img = (bench * field_ * (1.0 + 0.06 * tex))[..., None] * tint
+    out = warped.astype(np.float32) * inside + bench_img * (1.0 - inside)
+    out += rng.normal(0.0, 2.0, out.shape).astype(np.float32)
+    img = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+    def _map(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pts = np.stack([x, y], axis=-1).astype(np.float64).reshape(-1, 1, 2)
+        m = cv2.perspectiveTransform(pts, hom)
+        return m[:, 0, 0], m[:, 0, 1]
+
+    truth = plate.truth.copy()
+    wells = plate.wells.copy()
+    for tab, xc, yc in ((truth, "x", "y"), (wells, "cx", "cy")):
+        if len(tab):
+            x, y = tab[xc].to_numpy(float), tab[yc].to_numpy(float)
+            mx, my = _map(x, y)
+            ex, ey = _map(x + 1.0, y)
+            mag = np.hypot(ex - mx, ey - my)
+            tab[xc], tab[yc] = mx, my
+            tab["radius_px"] = tab["radius_px"].to_numpy(float) * mag
+    return SyntheticPlate(img, truth, wells, plate.layout, plate.px_per_mm, plate.seed, hom)
 
 
 @dataclass(frozen=True)
