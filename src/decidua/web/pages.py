@@ -216,10 +216,21 @@ _page_lock = threading.Lock()
 
 
 @router.get("/patients/{patient_id}")
-def patient_page(request: Request, patient_id: str) -> Response:
-    from decidua.services.patients import data_version
+async def patient_page(request: Request, patient_id: str) -> Response:
+    """A cached page is served on the event loop (two indexed queries: the session and
+    the content version); a page to build goes to the thread pool."""
+    from starlette.concurrency import run_in_threadpool
 
     csrf = request.state.session["csrf"]
+    html = _patient_html(request, patient_id, build=False)
+    if html is None:
+        html = await run_in_threadpool(_patient_html, request, patient_id, build=True)
+    return HTMLResponse(html.replace(_CSRF_SLOT, csrf))
+
+
+def _patient_html(request: Request, patient_id: str, *, build: bool) -> str | None:
+    from decidua.services.patients import data_version
+
     with session_scope(request) as s:
         user = need(current_user(request, s), "patient")
         version = data_version(s)
@@ -229,14 +240,14 @@ def patient_page(request: Request, patient_id: str) -> Response:
             html = _PAGE_CACHE.get(ckey)
             if html is not None:
                 _PAGE_CACHE.move_to_end(ckey)
-        if html is None:
+        if html is None and build:
             detail = patient_detail(s, user, patient_id, research_key(request.app), version)
             html = render_string(request, "patient.html", csrf=_CSRF_SLOT, p=detail)
             with _page_lock:
                 _PAGE_CACHE[ckey] = html
                 while len(_PAGE_CACHE) > _PAGE_CACHE_SIZE:
                     _PAGE_CACHE.popitem(last=False)
-    return HTMLResponse(html.replace(_CSRF_SLOT, csrf))
+    return html
 
 
 _EDIT_ROUTES = (("pregnancy", "pregnancies"), ("investigation", "investigations"),
