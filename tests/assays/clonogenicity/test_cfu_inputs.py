@@ -176,11 +176,13 @@ def test_min_area_one_pixel_is_refused(small_plate):
     kind=st.sampled_from(["noise", "blank", "empty_dish", "gradient"]),
     side=st.integers(64, 400),
     seed=st.integers(0, 2**16),
-    layout=st.sampled_from(["dish", "6-well"]),
+    layout=st.sampled_from(["dish", "6-well", "flask"]),
+    roi=st.sampled_from([None, "polygon", "mask", "outside"]),
 )
-def test_any_image_gives_a_count_or_an_input_error(kind, side, seed, layout):
-    """Random, blank and colony-free images: a CountResult with sane QC or an
-    InputError, never another exception."""
+def test_any_image_gives_a_count_or_an_input_error(kind, side, seed, layout, roi):
+    """Random, blank and colony-free images, any layout (flasks too), with or
+    without a drawn region (also one outside the picture): a CountResult with
+    sane QC or an InputError, never another exception."""
     rng = np.random.default_rng(seed)
     if kind == "noise":
         img = rng.integers(0, 256, (side, int(side * 1.3), 3), dtype=np.uint8)
@@ -191,8 +193,13 @@ def test_any_image_gives_a_count_or_an_input_error(kind, side, seed, layout):
         img = np.repeat(img, 3, 2)
     else:
         img = make_plate("dish", 0, seed=seed, px_per_mm=side / 39).image
+    h, w = img.shape[:2]
+    region = {None: None,
+              "polygon": rng.uniform(0, 1, (int(rng.integers(3, 7)), 2)) * [w, h],
+              "mask": rng.random((h, w)) < 0.5,
+              "outside": np.array([[w + 5.0, h + 5], [w + 50, h + 5], [w + 50, h + 50]])}[roi]
     try:
-        res = count_colonies(img, layout)
+        res = count_colonies(img, layout, roi=region)
     except InputError as exc:
         assert str(exc)
         return

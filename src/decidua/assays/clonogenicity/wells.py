@@ -274,6 +274,8 @@ def _fit_grid(circles: np.ndarray, lay: Layout, small: np.ndarray, *,
     ok, ci, ri = best_ok
     for _ in range(2):
         idx = _one_per_cell(np.flatnonzero(ok), ri, ci)
+        if idx.size < n_need:
+            raise InputError(grid_msg)
         coef = _affine_grid(ci[idx], ri[idx], arr[idx, :2], pitch)
         # re-assign every circle on the fitted grid
         try:
