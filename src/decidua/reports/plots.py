@@ -44,13 +44,15 @@ def risk_series(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
     p = [100 * x for x in data["p_loss"]]
     lo = [100 * x for x in data["low"]]
     hi = [100 * x for x in data["high"]]
-    fig = Figure(figsize=(6.0, 2.4), layout="constrained")
+    fig = Figure(figsize=(6.0, 2.4))  # fixed layout: cheaper than constrained layout
+    fig.subplots_adjust(left=0.1, right=0.98, top=0.88, bottom=0.16)
     ax = fig.add_subplot()
     xs = list(range(len(labels)))
     ax.errorbar(xs, p, yerr=[[a - b for a, b in zip(p, lo, strict=True)],
                              [b - a for a, b in zip(p, hi, strict=True)]],
                 fmt="o-", color="#1f4e79", ecolor="#7f9fbf", capsize=4)
     ax.set_xticks(xs, labels, fontsize=8)
+    ax.set_xlim(-0.6, len(xs) - 0.4)  # room for the first and last labels
     ax.set_ylabel("risk of loss (%)")
     ax.set_ylim(0, min(100.0, max(hi, default=0.0) * 1.15 + 5))
     ax.grid(axis="y", alpha=0.3)
@@ -81,7 +83,8 @@ def history_timeline(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
     from matplotlib.figure import Figure
 
     _pyplot()
-    fig = Figure(figsize=(6.5, 1.9), layout="constrained")
+    fig = Figure(figsize=(6.5, 1.9))  # fixed layout: cheaper than constrained layout
+    fig.subplots_adjust(left=0.13, right=0.78, top=0.95, bottom=0.22)
     ax = fig.add_subplot()
     for group, colour in _OUTCOME_COLOURS.items():
         pts = [p for p in data["pregnancies"] if p["group"] == group]
@@ -125,7 +128,8 @@ def timing(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
     from matplotlib.figure import Figure
 
     _pyplot()
-    fig = Figure(figsize=(6.0, 2.6), layout="constrained")
+    fig = Figure(figsize=(6.0, 2.6))  # fixed layout: cheaper than constrained layout
+    fig.subplots_adjust(left=0.17, right=0.98, top=0.9, bottom=0.17)
     ax = fig.add_subplot()
     ys = list(range(len(data["labels"])))
     for y, d, e, lo, hi in zip(ys, data["lh_day"], data["estimate"], data["low"],
