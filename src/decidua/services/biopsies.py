@@ -896,16 +896,18 @@ def analyse_biopsies(session: Session, actor: str, codes: list[str] | None = Non
                "rule_version": call.rule_version, "analysis_version": ANALYSIS_VERSION,
                "actor": actor, "created_at": now}
         new_rows.append((b, row, doc))
-    # bulk inserts through Core (one statement per table, ids returned in parameter
-    # order; no ORM objects), each row audited, all in the caller's transaction
+    # bulk inserts through Core (few statements per table, no ORM objects; one new call
+    # per biopsy, one summary per biopsy, kind and key), each row audited, all in the
+    # caller's transaction
     from sqlalchemy import insert
+
+    from decidua.store.results import insert_returning_ids
 
     audits: list[dict[str, Any]] = []
     if summaries:
         t = m.AssayResult.__table__
-        ids_s = session.execute(
-            insert(t).returning(t.c.id, sort_by_parameter_order=True),
-            [{**r, "created_at": now} for _, r in summaries]).scalars().all()
+        ids_s = insert_returning_ids(session, t, [{**r, "created_at": now} for _, r in summaries],
+                                     ("biopsy_id", "kind", "result_key"))
         for (code, r), rid in zip(summaries, ids_s, strict=True):
             audits.append({"actor": actor, "action": "create", "entity": "assay_result",
                            "entity_id": rid, "at": now,
@@ -914,9 +916,7 @@ def analyse_biopsies(session: Session, actor: str, codes: list[str] | None = Non
         report.summaries = len(summaries)
     if new_rows:
         t = m.BiopsyCall.__table__
-        ids_c = session.execute(
-            insert(t).returning(t.c.id, sort_by_parameter_order=True),
-            [r for _, r, _ in new_rows]).scalars().all()
+        ids_c = insert_returning_ids(session, t, [r for _, r, _ in new_rows], ("biopsy_id",))
         for (b, row, doc), cid in zip(new_rows, ids_c, strict=True):
             audits.append({"actor": actor, "action": "create", "entity": "biopsy_call",
                            "entity_id": cid, "at": now, "entity_key": f"{b.code}:call:{cid}"[:128],

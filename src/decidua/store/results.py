@@ -83,8 +83,7 @@ class ResultsFromFile:
                  "import_run_id": run.id, "importer_version": self.importer_version,
                  "analysis_version": r.analysis_version, "derived_from_id": r.derived_from_id,
                  "created_at": now} for r in new]
-        ids = session.execute(insert(t).returning(t.c.id, sort_by_parameter_order=True),
-                              rows).scalars().all()
+        ids = insert_returning_ids(session, t, rows, ("biopsy_id", "kind", "result_key"))
         audits = []
         for r, rid in zip(new, ids, strict=True):
             self.ids[(r.biopsy_id, r.kind, r.result_key)] = rid
@@ -99,6 +98,25 @@ class ResultsFromFile:
     def finish(self) -> None:
         """Record the counts on the import run."""
         self.run.n_inserted, self.run.n_unchanged = self.inserted, self.unchanged
+
+
+def insert_returning_ids(session: Session, table: Any, rows: list[dict[str, Any]],
+                         key: tuple[str, ...]) -> list[int]:
+    """Insert ``rows`` in as few statements as the database allows; their new ids, in
+    the order of ``rows``.
+
+    The ids are matched to the rows by ``key`` (columns unique among ``rows``) returned
+    beside them, not by the order of the returned rows: asking SQLAlchemy for that order
+    (``sort_by_parameter_order``) makes it insert one row per statement on SQLite.
+    """
+    if not rows:
+        return []
+    got = session.execute(insert(table).returning(table.c.id, *(table.c[k] for k in key)),
+                          rows).all()
+    by_key = {tuple(r[1:]): r[0] for r in got}
+    if len(by_key) != len(rows):
+        raise ValueError(f"{table.name}: the key {key} is not unique among the rows")
+    return [by_key[tuple(r[k] for k in key)] for r in rows]
 
 
 def open_import_run(session: Session, actor: str, *, kind: str, path: str | Path,
