@@ -22,9 +22,10 @@ from decidua.assays.clonogenicity.count import count_image_file
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "cfu" / "opencfu"
 #: OpenCFU 4.0.0 counts measured on the sample files (see module docstring).
-OPENCFU_COUNTS = {"A.png": 67, "B.png": 69, "Q.jpg.png": 462}
+OPENCFU_COUNTS = {"A.png": 67, "B.png": 69, "Q.jpg.png": 462, "q120404-06.png": 1102}
 #: Allowed relative disagreement with OpenCFU on these plates (issue 14: 5 %;
-#: B.png joined when colonies on the dish wall were counted, 61 -> 68).
+#: B.png joined when colonies on the dish wall were counted, 61 -> 68;
+#: q120404-06.png when merged clusters were cut by the size prior, 966 -> 1052).
 TOLERANCE = 0.05
 
 
@@ -79,3 +80,15 @@ def test_pale_colonies_and_pen_on_sample_c():
     on_pen = [cid for cid, area in zip(acc["colony_id"], acc["area_px"], strict=True)
               if (ink & (res.labels == cid)).sum() > 0.25 * area]
     assert on_pen == [], on_pen
+
+
+def test_dense_plate_reports_size_prior_splits():
+    """q120404-06.png: touching colonies the watershed leaves whole are cut by
+    the size prior; the QC says how many, with the typical colony area used."""
+    _img, res = count_image_file(SAMPLES / "q120404-06.png", "dish", min_area_px=math.pi * 3**2,
+                                 use_sidecar=False)
+    split = res.report()["wells"][0]["split"]
+    assert split["size_prior"]["objects"] >= 30
+    assert split["size_prior"]["pieces"] >= 2 * split["size_prior"]["objects"]
+    assert 150 <= split["size_prior"]["typical_area_px"] <= 260  # colonies r ~ 8 px
+    assert split["objects"] == split["watershed"]["objects"] + split["size_prior"]["objects"]

@@ -75,3 +75,51 @@ def test_split_labels_like_ndi_label(seed):
     ref, _n = ndi.label(m)
     assert not rings
     assert np.array_equal(lab, ref)
+
+
+def _disc_field(clusters, r=8.4, shape=(260, 420)):
+    """Binary field of discs of radius ``r``: each cluster a list of centre
+    offsets (y, x) from the cluster's grid position."""
+    yy, xx = np.ogrid[:shape[0], :shape[1]]
+    m = np.zeros(shape, bool)
+    for j, offs in enumerate(clusters):
+        cy, cx = 25 + 50 * (j // 8), 25 + 50 * (j % 8)
+        for dy, dx in offs:
+            m |= (yy - cy - dy) ** 2 + (xx - cx - dx) ** 2 <= r * r
+    return m
+
+
+def test_size_prior_cuts_merged_pairs_the_watershed_leaves():
+    """Known truth: 30 isolated discs (r = 8.4 px), 2 pairs whose centres are
+    1.5 r apart (distance-map dynamic 2.8 px, below h = 3 px; solidity 0.92-0.93)
+    and a chain of three. The watershed leaves the pairs whole; the size prior (typical
+    area from the isolated discs) cuts each pair in 2 and the triple in 3, and
+    leaves every isolated disc alone."""
+    from decidua.assays.clonogenicity.segmentation import _split_by_size
+
+    singles = [[(0, 0)]] * 30
+    pairs = [[(0, -6.3), (0, 6.3)], [(-4.45, -4.45), (4.45, 4.45)]]
+    triple = [[(0, -12.6), (0, 0), (0, 12.6)]]
+    m = _disc_field(singles + pairs + triple)
+    lab, _rings = _split(m, h=3.0, min_single_px=60.0)
+    n_ws = len(np.unique(lab[lab > 0]))
+    assert n_ws == 30 + 3  # the watershed alone leaves the pairs and the triple whole
+    lab, rep = _split_by_size(lab.copy(), 60.0, set())
+    assert abs(rep.typical_area_px - np.pi * 8.4**2) < 0.15 * np.pi * 8.4**2
+    assert len(np.unique(lab[lab > 0])) == 30 + 2 * 2 + 3
+    assert (rep.objects, rep.pieces) == (3, 7)
+    # every piece is a compact part of one colony: no sliver
+    sizes = np.bincount(lab.ravel())[1:]
+    assert sizes[sizes > 0].min() > 0.5 * np.pi * 8.4**2
+
+
+def test_size_prior_needs_enough_round_colonies():
+    """Fewer than SIZE_PRIOR_MIN_SINGLES round objects: no typical size, nothing cut."""
+    from decidua.assays.clonogenicity.segmentation import _split_by_size
+
+    m = _disc_field([[(0, 0)]] * 5 + [[(0, -4.4), (0, 4.4)]])
+    lab, _ = _split(m, h=3.0, min_single_px=60.0)
+    before = lab.copy()
+    lab, rep = _split_by_size(lab, 60.0, set())
+    assert np.isnan(rep.typical_area_px) and rep.objects == 0
+    assert np.array_equal(lab, before)

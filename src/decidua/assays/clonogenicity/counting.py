@@ -54,6 +54,7 @@ from decidua.assays.clonogenicity.segmentation import (
     _object_stats,
     _solidity,
     _split,
+    _split_by_size,
 )
 from decidua.assays.clonogenicity.vessel import find_flask, plate_view, roi_mask, view_of
 from decidua.assays.clonogenicity.wells import detect_wells, refine_well_radius
@@ -637,8 +638,12 @@ def count_colonies(
             # drop specks below a quarter of the minimum area before measuring
             # (in place, on the object pixels only: labels are not renumbered)
             _drop_small_labels(lab, 0.25 * min_px, inclusive=False)
+            ws_split = _split_counts(opened, lab)
             ring2 = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
             edge = cv2.erode(disc.astype(np.uint8), ring2, iterations=2) == 0
+            # clusters the watershed left whole, cut by the well's single-colony size
+            # (not objects on the well's edge: pieces of the wall are not colonies)
+            lab, size_split = _split_by_size(lab, min_px, rings, set(np.unique(lab[edge]).tolist()))
             crop_grey = grey[y0:y1, x0:x1]
             # per-object statistics in one vectorised pass (labelled sums), then
             # a short per-object decision loop; only the shape tests that need an
@@ -653,7 +658,10 @@ def count_colonies(
                 continue
             break
         info["pale"] = faint_thr < FAINT_CONTRAST
-        info["split_objects"], info["split_pieces"] = _split_counts(opened, lab)
+        info["split_objects"], info["split_pieces"] = ws_split
+        info["size_split_objects"] = size_split.objects
+        info["size_split_pieces"] = size_split.pieces
+        info["typical_area_px"] = size_split.typical_area_px
         lut = np.zeros(st.n + 1, np.int32)
         for i, sl in enumerate(ndi.find_objects(lab), start=1):
             area = float(st.area[i])
@@ -749,6 +757,9 @@ def count_colonies(
     wt["pale"] = [bool(i.get("pale", False)) for i in well_info]
     wt["split_objects"] = [int(i.get("split_objects", 0)) for i in well_info]
     wt["split_pieces"] = [int(i.get("split_pieces", 0)) for i in well_info]
+    wt["size_split_objects"] = [int(i.get("size_split_objects", 0)) for i in well_info]
+    wt["size_split_pieces"] = [int(i.get("size_split_pieces", 0)) for i in well_info]
+    wt["typical_area_px"] = [float(i.get("typical_area_px", float("nan"))) for i in well_info]
     result = CountResult(lay.name, _with_counts(wt, colonies), colonies, um_per_px, min_px,
                          params, labels, ())
     corr = tuple(corrections)

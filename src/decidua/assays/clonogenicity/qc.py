@@ -141,12 +141,28 @@ def well_qc(wells: pd.DataFrame, colonies: pd.DataFrame, *, layout: str,
             "well": name, "colonies": n_acc if countable else None, "countable": countable,
             "polarity": None if pol is None or _isnan(pol) else str(pol),
             "pale": bool(w.get("pale", False)),
-            "split": {"objects": int(w.get("split_objects", 0) or 0),
-                      "pieces": int(w.get("split_pieces", 0) or 0),
-                      "method": "distance-transform watershed, h-maxima markers"},
+            "split": _split_record(w),
             "rejected": rejected, "flags": flags, "confidence": round(conf, 3),
         })
     return out
+
+
+def _split_record(w: dict[str, Any]) -> dict[str, Any]:
+    """How touching colonies were separated in one well: objects cut and the
+    pieces they gave, in all and by method (distance watershed; size prior,
+    with the typical single-colony area it used). A watershed piece cut again
+    by the size prior counts in both."""
+    ws_o, ws_p = int(w.get("split_objects", 0) or 0), int(w.get("split_pieces", 0) or 0)
+    sz_o = int(w.get("size_split_objects", 0) or 0)
+    sz_p = int(w.get("size_split_pieces", 0) or 0)
+    typ = w.get("typical_area_px")
+    typ = None if typ is None or _isnan(float(typ)) else round(float(typ), 1)
+    return {
+        "objects": ws_o + sz_o, "pieces": ws_p + sz_p,
+        "method": "distance-transform watershed, h-maxima markers; then size prior",
+        "watershed": {"objects": ws_o, "pieces": ws_p},
+        "size_prior": {"objects": sz_o, "pieces": sz_p, "typical_area_px": typ},
+    }
 
 
 def image_confidence(records: list[dict[str, Any]]) -> float:

@@ -619,3 +619,181 @@ def _ink_mask(crop: np.ndarray, mask: np.ndarray, min_px: float, um_per_px: floa
         writing |= shorter
         out = writing[lab_c]
     return out
+
+
+#: Size prior for merged colonies (:func:`_split_by_size`): the typical single
+#: colony area is the median area of the well's round objects (solidity >=
+#: :data:`SINGLE_SOLIDITY`, at least the minimum colony area), when there are
+#: at least this many of them ...
+SIZE_PRIOR_MIN_SINGLES = 20
+#: ... an object the watershed left whole is a merged cluster when it is at
+#: least this multiple of the typical area ...
+SIZE_PRIOR_MIN_RATIO = 1.3
+#: ... and its shape says so: solidity below this (two touching discs of
+#: equal size: 0.88-0.95; a round single colony in OpenCFU's samples 0.95-0.98).
+SIZE_PRIOR_MAX_SOLIDITY = 0.94
+#: A cluster is made of colonies: at its thickest it reaches this fraction of
+#: the typical colony radius (a piece of the wall, a meniscus arc or a fibre
+#: does not), its solidity is at least this, and every piece of the cut
+#: reaches :data:`SIZE_PRIOR_PIECE_DEPTH` of the typical radius at its thickest.
+SIZE_PRIOR_MIN_DEPTH = 0.7
+SIZE_PRIOR_MIN_SOLIDITY = 0.6
+SIZE_PRIOR_PIECE_DEPTH = 0.5
+#: ... and it is elongated (ellipse of the same second moments: major / minor
+#: axis at least this; two touching colonies >= ~1.4) or notched all round
+#: (solidity below SIZE_PRIOR_ROUND_SOLIDITY: three or more in a clump). A
+#: large single colony with a ragged outline is round: not cut (synthetic
+#: dish, 150 colonies, seed 1: two large colonies were cut in 2 and 3).
+SIZE_PRIOR_MIN_ELONGATION = 1.15
+SIZE_PRIOR_ROUND_SOLIDITY = 0.88
+#: Objects on the well's edge are cut only into at most this many pieces:
+#: larger ones are lengths of the wall (OpenCFU sample A), not colonies.
+SIZE_PRIOR_EDGE_MAX_K = 4
+#: Lloyd iterations of the k-means cut of a merged cluster.
+SIZE_PRIOR_ITERATIONS = 10
+
+
+@dataclass(frozen=True)
+class SizeSplit:
+    """What :func:`_split_by_size` did in one well.
+
+    Attributes
+    ----------
+    typical_area_px
+        Typical single-colony area (px), ``nan`` when too few round colonies.
+    objects, pieces
+        Merged clusters cut by the size prior and the pieces they gave.
+    """
+
+    typical_area_px: float
+    objects: int
+    pieces: int
+
+
+def _kmeans_cut(m: np.ndarray, dist: np.ndarray, k: int) -> np.ndarray:
+    """Cut one object mask into ``k`` compact pieces: k-means (Lloyd) on its
+    pixel coordinates, started from its ``k`` farthest-apart distance-map
+    maxima (deterministic: the deepest pixel first, then each next seed the
+    pixel maximising distance-map value x distance to the seeds so far).
+
+    Returns
+    -------
+    numpy.ndarray
+        Labels 1..k on the object's pixels (0 elsewhere).
+    """
+    ys, xs = np.nonzero(m)
+    pts = np.column_stack([ys, xs]).astype(np.float64)
+    depth = dist[ys, xs].astype(np.float64)
+    seeds = [int(np.argmax(depth))]
+    near = np.hypot(*(pts - pts[seeds[0]]).T)
+    for _ in range(1, k):
+        j = int(np.argmax(near * depth))
+        seeds.append(j)
+        near = np.minimum(near, np.hypot(*(pts - pts[j]).T))
+    centres = pts[seeds]
+    assign = np.zeros(len(pts), np.int64)
+    for _ in range(SIZE_PRIOR_ITERATIONS):
+        d2 = ((pts[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+        new = np.argmin(d2, axis=1)
+        if np.array_equal(new, assign) and _ > 0:
+            break
+        assign = new
+        for c in range(k):
+            sel = assign == c
+            if sel.any():
+                centres[c] = pts[sel].mean(axis=0)
+    out = np.zeros(m.shape, np.int32)
+    out[ys, xs] = assign + 1
+    return out
+
+
+def _split_by_size(lab: np.ndarray, min_px: float, skip: set[int],
+                   on_edge: set[int] = frozenset()) -> tuple[np.ndarray, SizeSplit]:
+    """Cut merged clusters the distance watershed left whole, by a size prior.
+
+    A small colony sunk into the flank of a larger one, or three colonies in
+    a tight clump, leave distance-map saddles too shallow for the watershed
+    (dynamic below ``h``). The well's own isolated colonies give the typical
+    single-colony area ``a1`` (median area of the round objects, see
+    :data:`SIZE_PRIOR_MIN_SINGLES`); an object of area ``A >=``
+    :data:`SIZE_PRIOR_MIN_RATIO` ``x a1`` whose solidity is below
+    :data:`SIZE_PRIOR_MAX_SOLIDITY` (its outline is notched where colonies
+    meet) and which is elongated or clumped (:data:`SIZE_PRIOR_MIN_ELONGATION`,
+    :data:`SIZE_PRIOR_ROUND_SOLIDITY`; a large ragged single colony is round)
+    is counted as ``k = round(A / a1)`` colonies (at least 2) and cut
+    into ``k`` compact pieces (:func:`_kmeans_cut`), so that each keeps a row
+    of its own in the colony table. Objects in ``skip`` (bubble outlines) are
+    left alone. ``lab`` is changed in place; new pieces get new labels.
+
+    Returns
+    -------
+    tuple
+        ``(lab, SizeSplit)``.
+    """
+    n = int(lab.max())
+    none = SizeSplit(float("nan"), 0, 0)
+    if n < SIZE_PRIOR_MIN_SINGLES:
+        return lab, none
+    sizes = np.bincount(lab.ravel(), minlength=n + 1)
+    slices = ndi.find_objects(lab)
+    sol = np.full(n + 1, np.nan)
+    for i in np.flatnonzero(sizes >= min_px):
+        if i == 0 or i in skip or slices[i - 1] is None:
+            continue
+        sol[i] = _solidity(lab[slices[i - 1]] == i)
+    round_ = np.flatnonzero(sol >= SINGLE_SOLIDITY)
+    if round_.size < SIZE_PRIOR_MIN_SINGLES:
+        return lab, none
+    a1 = float(np.median(sizes[round_]))
+    r1 = math.sqrt(a1 / math.pi)
+    cand = np.flatnonzero((sizes >= SIZE_PRIOR_MIN_RATIO * a1) & (sol < SIZE_PRIOR_MAX_SOLIDITY)
+                          & (sol >= SIZE_PRIOR_MIN_SOLIDITY))
+    next_id = n + 1
+    objects = pieces = 0
+    for i in cand:
+        sl = slices[i - 1]
+        pad = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in sl)
+        m = lab[pad] == i
+        if sol[i] >= SIZE_PRIOR_ROUND_SOLIDITY and _elongation(m) < SIZE_PRIOR_MIN_ELONGATION:
+            continue  # round: one large colony with a ragged outline
+        k = max(2, int(round(float(sizes[i]) / a1)))
+        if i in on_edge and k > SIZE_PRIOR_EDGE_MAX_K:
+            continue  # a long piece of the wall, not a few colonies at the edge
+        dist = cv2.distanceTransform(m.view(np.uint8), cv2.DIST_L2, 5)
+        if float(dist.max()) < SIZE_PRIOR_MIN_DEPTH * r1:
+            continue  # thin: an arc of the wall or meniscus, a fibre
+        cut = _kmeans_cut(m, dist, k)
+        depth = np.zeros(k + 1)
+        np.maximum.at(depth, cut.ravel(), _piece_depth(cut).ravel())
+        if float(depth[1:].min()) < SIZE_PRIOR_PIECE_DEPTH * r1:
+            continue  # a piece would be a sliver, not a colony
+        sub = lab[pad]
+        for j in range(2, k + 1):
+            sub[cut == j] = next_id
+            next_id += 1
+        objects += 1
+        pieces += k
+    return lab, SizeSplit(a1, objects, pieces)
+
+
+def _piece_depth(cut: np.ndarray) -> np.ndarray:
+    """Distance of each pixel of a labelled cut to the nearest pixel of another
+    label or the background (the pieces' own distance maps, in one pass)."""
+    edges = np.zeros(cut.shape, bool)
+    edges[:-1] |= cut[:-1] != cut[1:]
+    edges[1:] |= cut[1:] != cut[:-1]
+    edges[:, :-1] |= cut[:, :-1] != cut[:, 1:]
+    edges[:, 1:] |= cut[:, 1:] != cut[:, :-1]
+    inner = (cut > 0) & ~edges
+    return cv2.distanceTransform(inner.view(np.uint8), cv2.DIST_L2, 5)
+
+
+def _elongation(m: np.ndarray) -> float:
+    """Major over minor axis of the ellipse with a mask's second moments."""
+    mom = cv2.moments(m.view(np.uint8), binaryImage=True)
+    if mom["m00"] <= 0:
+        return 1.0
+    a, b, c = mom["mu20"] / mom["m00"], mom["mu02"] / mom["m00"], mom["mu11"] / mom["m00"]
+    root = math.sqrt(max(((a - b) / 2.0) ** 2 + c * c, 0.0))
+    l1, l2 = (a + b) / 2.0 + root, max((a + b) / 2.0 - root, 1e-9)
+    return math.sqrt(l1 / l2)
