@@ -624,8 +624,10 @@ def _ink_mask(crop: np.ndarray, mask: np.ndarray, min_px: float, um_per_px: floa
 #: Size prior for merged colonies (:func:`_split_by_size`): the typical single
 #: colony area is the median area of the well's round objects (solidity >=
 #: :data:`SINGLE_SOLIDITY`, at least the minimum colony area), when there are
-#: at least this many of them ...
-SIZE_PRIOR_MIN_SINGLES = 20
+#: at least this many of them (in sparser wells touching is rare and the
+#: typical size too noisy: a 30-colony synthetic dish at 0.3 MP had two large
+#: colonies cut with 20) ...
+SIZE_PRIOR_MIN_SINGLES = 30
 #: ... an object the watershed left whole is a merged cluster when it is at
 #: least this multiple of the typical area ...
 SIZE_PRIOR_MIN_RATIO = 1.3
