@@ -92,3 +92,25 @@ def test_dense_plate_reports_size_prior_splits():
     assert split["size_prior"]["pieces"] >= 2 * split["size_prior"]["objects"]
     assert 150 <= split["size_prior"]["typical_area_px"] <= 260  # colonies r ~ 8 px
     assert split["objects"] == split["watershed"]["objects"] + split["size_prior"]["objects"]
+
+
+def test_sample_c_tiles_agree_with_the_count_by_eye():
+    """C.jpg: four tiles counted by eye (docs/cfu-evidence/C-tiles-manual.csv,
+    127 colonies; OpenCFU finds 81 there). Decidua's colonies with their centre
+    in the tiles are within 10 % of the count by eye, in total and per tile
+    within 6 colonies."""
+    import csv
+
+    evidence = Path(__file__).resolve().parents[3] / "docs" / "cfu-evidence"
+    rows = list(csv.DictReader((evidence / "C-tiles-manual.csv").open()))
+    _img, res = count_image_file(SAMPLES / "C.jpg", "dish", min_area_px=math.pi * 3**2,
+                                 use_sidecar=False)
+    acc = res.colonies[res.colonies["accepted"]]
+    ours = []
+    for r in rows:
+        x0, y0, w, h = (int(r[k]) for k in ("x0_px", "y0_px", "width_px", "height_px"))
+        inside = (acc["x"] >= x0) & (acc["x"] < x0 + w) & (acc["y"] >= y0) & (acc["y"] < y0 + h)
+        ours.append(int(inside.sum()))
+    manual = [int(r["manual"]) for r in rows]
+    assert abs(sum(ours) - sum(manual)) <= 0.10 * sum(manual), (ours, manual)
+    assert all(abs(a - b) <= 6 for a, b in zip(ours, manual, strict=True)), (ours, manual)
