@@ -57,6 +57,66 @@ def _window_stats(t, x, gw):  # pragma: no cover - compiled
     return med, mean, sd
 
 
+@numba.njit(cache=True)
+def _loo_point(t, x, p, gw, full_med, full_mean, full_sd, med, dens):  # pragma: no cover
+    """Leave point ``p`` out: the window medians ``med`` (m) and the normalised
+    per-gene densities ``dens`` (m × g) of its values, written in place.
+
+    Windows of the reduced set that do not straddle ``p`` take the full set's
+    statistics (``full_*``); the ``gw - 1`` straddling ones are computed here.
+    The one loop body of :func:`_loo_densities` and :func:`_assign_times`.
+    """
+    n, g = x.shape
+    m = n - 1 - gw + 1
+    c = 1.0 / math.sqrt(2.0 * math.pi)
+    # straddling windows k = lo..hi hold reduced points lo .. hi + gw - 1
+    lo = max(p - gw + 1, 0)
+    hi = min(p - 1, m - 1)
+    nk = hi - lo + 1
+    if nk > 0:
+        npts = nk + gw - 1
+        rt = np.empty(npts)
+        rx = np.empty((npts, g))
+        for j in range(npts):
+            r = lo + j  # reduced index -> full index
+            i = r if r < p else r + 1
+            rt[j] = t[i]
+            for q in range(g):
+                rx[j, q] = x[i, q]
+        s_med, s_mean, s_sd = _window_stats(rt, rx, gw)
+    else:
+        s_med = np.empty(0)
+        s_mean = np.empty((0, g))
+        s_sd = np.empty((0, g))
+    for k in range(m):
+        if k < lo:
+            med[k] = full_med[k]
+        elif k > hi:
+            med[k] = full_med[k + 1]
+        else:
+            med[k] = s_med[k - lo]
+    for q in range(g):
+        tot = 0.0
+        xv = x[p, q]
+        for k in range(m):
+            if k < lo:
+                mu = full_mean[k, q]
+                sdv = full_sd[k, q]
+            elif k > hi:
+                mu = full_mean[k + 1, q]
+                sdv = full_sd[k + 1, q]
+            else:
+                mu = s_mean[k - lo, q]
+                sdv = s_sd[k - lo, q]
+            z = (xv - mu) / sdv
+            d = c * math.exp(-0.5 * z * z) / sdv
+            dens[k, q] = d
+            tot += d
+        if tot > 0:
+            for k in range(m):
+                dens[k, q] /= tot
+
+
 @numba.njit(cache=True, parallel=True)
 def _loo_densities(t, x, pos, gw):  # pragma: no cover - compiled
     """Leave-one-out normalised per-gene densities.
@@ -80,55 +140,8 @@ def _loo_densities(t, x, pos, gw):  # pragma: no cover - compiled
     med_out = np.empty((nu, m))
     dens = np.empty((nu, m, g))
     full_med, full_mean, full_sd = _window_stats(t, x, gw)
-    c = 1.0 / math.sqrt(2.0 * math.pi)
     for u in numba.prange(nu):
-        p = pos[u]
-        # straddling windows k = lo..hi hold reduced points lo .. hi + gw - 1
-        lo = max(p - gw + 1, 0)
-        hi = min(p - 1, m - 1)
-        nk = hi - lo + 1
-        if nk > 0:
-            npts = nk + gw - 1
-            rt = np.empty(npts)
-            rx = np.empty((npts, g))
-            for j in range(npts):
-                r = lo + j  # reduced index -> full index
-                i = r if r < p else r + 1
-                rt[j] = t[i]
-                for q in range(g):
-                    rx[j, q] = x[i, q]
-            s_med, s_mean, s_sd = _window_stats(rt, rx, gw)
-        else:
-            s_med = np.empty(0)
-            s_mean = np.empty((0, g))
-            s_sd = np.empty((0, g))
-        for k in range(m):
-            if k < lo:
-                med_out[u, k] = full_med[k]
-            elif k > hi:
-                med_out[u, k] = full_med[k + 1]
-            else:
-                med_out[u, k] = s_med[k - lo]
-        for q in range(g):
-            tot = 0.0
-            xv = x[p, q]
-            for k in range(m):
-                if k < lo:
-                    mu = full_mean[k, q]
-                    sdv = full_sd[k, q]
-                elif k > hi:
-                    mu = full_mean[k + 1, q]
-                    sdv = full_sd[k + 1, q]
-                else:
-                    mu = s_mean[k - lo, q]
-                    sdv = s_sd[k - lo, q]
-                z = (xv - mu) / sdv
-                d = c * math.exp(-0.5 * z * z) / sdv
-                dens[u, k, q] = d
-                tot += d
-            if tot > 0:
-                for k in range(m):
-                    dens[u, k, q] /= tot
+        _loo_point(t, x, pos[u], gw, full_med, full_mean, full_sd, med_out[u], dens[u])
     return med_out, dens
 
 
@@ -151,56 +164,10 @@ def _assign_times(t, x, pos, gw, aw):  # pragma: no cover - compiled
     nb = length - aw
     out = np.empty(nu)
     full_med, full_mean, full_sd = _window_stats(t, x, gw)
-    c = 1.0 / math.sqrt(2.0 * math.pi)
     for u in numba.prange(nu):
-        p = pos[u]
-        lo = max(p - gw + 1, 0)
-        hi = min(p - 1, m - 1)
-        nk = hi - lo + 1
-        if nk > 0:
-            npts = nk + gw - 1
-            rt = np.empty(npts)
-            rx = np.empty((npts, g))
-            for j in range(npts):
-                rr = lo + j
-                i = rr if rr < p else rr + 1
-                rt[j] = t[i]
-                for q in range(g):
-                    rx[j, q] = x[i, q]
-            s_med, s_mean, s_sd = _window_stats(rt, rx, gw)
-        else:
-            s_med = np.empty(0)
-            s_mean = np.empty((0, g))
-            s_sd = np.empty((0, g))
         med = np.empty(m)
         dens = np.empty((m, g))
-        for k in range(m):
-            if k < lo:
-                med[k] = full_med[k]
-            elif k > hi:
-                med[k] = full_med[k + 1]
-            else:
-                med[k] = s_med[k - lo]
-        for q in range(g):
-            tot = 0.0
-            xv = x[p, q]
-            for k in range(m):
-                if k < lo:
-                    mu = full_mean[k, q]
-                    sdv = full_sd[k, q]
-                elif k > hi:
-                    mu = full_mean[k + 1, q]
-                    sdv = full_sd[k + 1, q]
-                else:
-                    mu = s_mean[k - lo, q]
-                    sdv = s_sd[k - lo, q]
-                z = (xv - mu) / sdv
-                d = c * math.exp(-0.5 * z * z) / sdv
-                dens[k, q] = d
-                tot += d
-            if tot > 0:
-                for k in range(m):
-                    dens[k, q] /= tot
+        _loo_point(t, x, pos[u], gw, full_med, full_mean, full_sd, med, dens)
         # gene mean (numpy's add.reduce over a short axis, then the division)
         dm = np.empty(m)
         for k in range(m):
