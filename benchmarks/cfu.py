@@ -15,7 +15,8 @@ best of ``--repeat`` runs):
    abortive (< 50-cell) colonies by design; OpenCFU has no multi-well mode
    (``-m auto`` finds one dish), so its 6-well count is not per well. Two
    dishes have what real photographs have: pen writing, a glare spot and a
-   lid edge; and pale colonies on a dark background (the picture inverted).
+   lid edge; pale colonies on a dark background (the picture inverted); and
+   dense clusters (60 % of 200 colonies placed against another).
 2. OpenCFU's own sample photographs (``tests/data/cfu/opencfu``, provenance
    in the README there): counts of both tools and their disagreement.
    Decidua is run with ``min_area_px = pi * 3**2`` to match OpenCFU's default
@@ -151,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
                  ("6-well", 40, 1, {}, ""),
                  ("dish", 60, 4, {"n_writing": 3, "glare": 0.3, "lid": True},
                   " +pen, glare, lid"),
-                 ("dish", 60, 5, {"inverted": True}, " pale on dark")]
+                 ("dish", 60, 5, {"inverted": True}, " pale on dark"),
+                 ("dish", 200, 0, {"touching_fraction": 0.6}, " clusters")]
     for layout, n, seed, opts, label in synthetic:
         opts = dict(opts)
         inverted = opts.pop("inverted", False)
