@@ -219,7 +219,7 @@ _page_lock = threading.Lock()
 async def patient_page(request: Request, patient_id: str) -> Response:
     """A cached page is served on the event loop (two indexed queries: the session and
     the content version); a page to build goes to the thread pool."""
-    from starlette.concurrency import run_in_threadpool
+    from fastapi.concurrency import run_in_threadpool
 
     csrf = request.state.session["csrf"]
     html = _patient_html(request, patient_id, build=False)
