@@ -101,14 +101,7 @@ def find_plate_outline(image: np.ndarray) -> np.ndarray | None:
     True
     """
     grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    h, w = grey.shape[:2]
-    f = min(1.0, OUTLINE_SIDE_PX / max(h, w))
-    small = cv2.resize(grey, (max(1, round(w * f)), max(1, round(h * f))),
-                       interpolation=cv2.INTER_AREA) if f < 1.0 else grey
-    sh, sw = small.shape[:2]
-    blur = cv2.GaussianBlur(small, (0, 0), 2.0)
-    k = max(3, int(round(0.02 * max(sh, sw))) | 1)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    f, (sh, sw), blur, kernel = _outline_view(grey)
     masks = []
     for flag in (cv2.THRESH_BINARY, cv2.THRESH_BINARY_INV):
         _t, m = cv2.threshold(blur, 0, 255, flag | cv2.THRESH_OTSU)
@@ -306,9 +299,11 @@ def plate_view(image: np.ndarray, layout: Layout) -> tuple[np.ndarray, dict, pd.
 FLASK_ASPECT_RANGE = (1.1, 3.2)
 
 
-def _quads(grey: np.ndarray, aspect: tuple[float, float], min_area: float) -> list[np.ndarray]:
-    """Four-cornered contours (full-picture pixels) of the picture: Otsu masks
-    of either polarity, the brighter part's own Otsu mask, Canny edges."""
+
+def _outline_view(grey: np.ndarray) -> tuple[float, tuple[int, int], np.ndarray, np.ndarray]:
+    """The picture at the outline search's working size: the scale factor, the
+    working (height, width), the blurred working picture and the closing kernel
+    (2 % of the longer side, odd)."""
     h, w = grey.shape[:2]
     f = min(1.0, OUTLINE_SIDE_PX / max(h, w))
     small = cv2.resize(grey, (max(1, round(w * f)), max(1, round(h * f))),
@@ -316,7 +311,12 @@ def _quads(grey: np.ndarray, aspect: tuple[float, float], min_area: float) -> li
     sh, sw = small.shape[:2]
     blur = cv2.GaussianBlur(small, (0, 0), 2.0)
     k = max(3, int(round(0.02 * max(sh, sw))) | 1)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    return f, (sh, sw), blur, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+
+def _quads(grey: np.ndarray, aspect: tuple[float, float], min_area: float) -> list[np.ndarray]:
+    """Four-cornered contours (full-picture pixels) of the picture: Otsu masks
+    of either polarity, the brighter part's own Otsu mask, Canny edges."""
+    f, (sh, sw), blur, kernel = _outline_view(grey)
     masks = []
     t0, m = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     masks.append(m)
