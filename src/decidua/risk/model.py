@@ -174,6 +174,10 @@ def history_age(age: np.ndarray | float) -> np.ndarray:
     return np.maximum(np.asarray(age, dtype=float) - HISTORY_OFFSET_YEARS, MIN_AGE)
 
 
+#: Alias of :func:`history_age` for methods whose keyword argument shadows it.
+_default_history_age = history_age
+
+
 @dataclass(frozen=True)
 class RiskParams:
     """Hyper-parameters of the two-route model (what ``params.json`` stores).
@@ -1539,21 +1543,44 @@ class RiskModel:
         age: float,
         history: Sequence[Outcome | str | PregnancyRecord] | int = 0,
         biopsies: Iterable[DecidualCall | str | Any] = (),
+        *,
+        history_age: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior of ``theta`` on the grid (frailty integrated out): ``(theta, weights)``."""
+        """Posterior of ``theta`` on the grid (frailty integrated out): ``(theta, weights)``.
+
+        The same posterior as :meth:`predict` uses (its ``theta_mean`` is this
+        distribution's mean): the history updates (z, theta) jointly, then every biopsy call
+        enters with the likelihood of its own source -- computed calls with
+        ``sens_prior`` / ``spec_prior``, typed clinic calls with ``clinic_sens_prior`` /
+        ``clinic_spec_prior`` -- within each frailty stratum. Until 3 Dec 2026 this
+        method scored every call with the computed call's accuracy and updated (z, theta)
+        jointly, so it disagreed with :meth:`predict` whenever clinic calls or a history
+        were present.
+
+        Examples
+        --------
+        >>> m = RiskModel()
+        >>> th, w = m.posterior_theta(34, 3, [("abnormal", "clinic")])
+        >>> abs(float(th @ w) - m.predict(34, 3, [("abnormal", "clinic")]).theta_mean) < 1e-9
+        True
+        """
         a = validate_age(age)
         ev = encode_history(history)
-        n_abn, n_norm = encode_biopsies(biopsies)
-        one = np.array
+        n_abn, n_norm, n_abn_k, n_norm_k = encode_biopsies_by_source(biopsies)
+        ages = np.array([a])
+        counts = self._validate_counts(ages, [
+            ("n_losses", ev.n_loss), ("n_live_births", ev.n_live_births),
+            ("n_biopsy_abnormal", n_abn), ("n_biopsy_normal", n_norm),
+            ("n_loss_karyotype_abnormal", ev.n_loss_karyotype_abnormal),
+            ("n_loss_karyotype_normal", ev.n_loss_karyotype_normal),
+            *[(k, getattr(ev, k)) for k in EARLIER_KEYS],
+            ("n_biopsy_abnormal_clinic", n_abn_k), ("n_biopsy_normal_clinic", n_norm_k),
+        ])
+        hist = (_default_history_age(ages) if history_age is None
+                else _check_history_age([history_age], ages))
         steps = HISTORY_AGE_STEPS_PER_YEAR
-        h = np.rint(history_age(a) * steps) / steps
-        lp = self._log_posterior(
-            one([h]), one([ev.n_loss]), one([ev.n_loss_karyotype_normal]),
-            one([ev.n_live_births]), one([n_abn]), one([n_norm]),
-            one([ev.n_loss_karyotype_abnormal]),
-            earlier={k: one([getattr(ev, k)]) for k in EARLIER_KEYS},
-        )
-        w = np.exp(lp[0] - lp[0].max()).sum(axis=0)
+        h = np.rint(hist * steps) / steps
+        w = self._posterior_weights(h, counts)[0].sum(axis=0)
         return self.theta.copy(), w / w.sum()
 
 
