@@ -227,6 +227,10 @@ class PregnancyRecord:
     karyotype: KaryotypeResult = KaryotypeResult.NOT_TESTED
     karyotype_detail: str | None = None
     outcome_date: dt.date | None = None
+    #: Fetal heart activity seen on ultrasound before the outcome (``None``: not known).
+    #: The risk model scores a first-trimester loss after fetal heart activity apart from
+    #: one before it (``decidua.risk``; docs/risk-model.md, "Gestation at loss").
+    fetal_heart_activity: bool | None = None
 
     @property
     def is_loss(self) -> bool:

@@ -77,7 +77,7 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 #: Coded and numeric fields exported per table (``lh_day`` is derived).
 EXPORTED: dict[str, tuple[str, ...]] = {
     "pregnancies": ("order", "outcome", "gestation_weeks", "conception", "karyotype",
-                    "outcome_date"),
+                    "outcome_date", "fetal_heart_activity"),
     "investigations": ("kind", "date", "value", "interpretation"),
     "biopsies": ("cycle_number", "lh_day", "lh_surge_date", "biopsy_date", "on_treatment",
                  "clinic_call"),

@@ -167,9 +167,15 @@ class PregnancyRow(RowSchema):
     karyotype: _enum(KaryotypeResult) = KaryotypeResult.NOT_TESTED
     karyotype_detail: Annotated[str, StringConstraints(max_length=128)] | None = None
     outcome_date: PastDate | None = None
+    #: Fetal heart activity seen on ultrasound before the outcome (empty: not known).
+    fetal_heart_activity: bool | None = None
 
     @model_validator(mode="after")
     def _plausible(self) -> PregnancyRow:
+        if self.fetal_heart_activity and self.outcome is Outcome.BIOCHEMICAL:
+            raise ValueError("fetal_heart_activity: a biochemical loss was never seen on "
+                             "ultrasound; record a loss after fetal heart activity as a "
+                             "miscarriage")
         g = self.gestation_weeks
         if g is not None and self.outcome is Outcome.LIVE_BIRTH and g < 20:
             raise ValueError("gestation_weeks: a live birth before 20 weeks is not plausible")
@@ -189,6 +195,7 @@ class PregnancyRow(RowSchema):
             "karyotype": self.karyotype.value,
             "karyotype_detail": self.karyotype_detail,
             "outcome_date": self.outcome_date,
+            "fetal_heart_activity": self.fetal_heart_activity,
         }
 
 

@@ -225,6 +225,9 @@ def timeline(rec: domain.PatientRecord, results: dict[str, list[dict]]) -> list[
         detail = p.outcome.value.replace("_", " ")
         if p.gestation_weeks is not None:
             detail += f" at {p.gestation_weeks:g} weeks"
+        if p.fetal_heart_activity is not None and p.is_loss:
+            detail += ("; after fetal heart activity" if p.fetal_heart_activity
+                       else "; no fetal heart activity seen")
         if p.karyotype is not domain.KaryotypeResult.NOT_TESTED:
             detail += f"; karyotype {p.karyotype.value}"
             if p.karyotype_detail:
@@ -427,7 +430,8 @@ EDITABLE: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
     "pregnancies": (("order",), (("order", "order"), ("outcome", "outcome"),
                     ("gestation_weeks", "gestation_weeks"), ("conception", "conception"),
                     ("karyotype", "karyotype"), ("karyotype_detail", "karyotype_detail"),
-                    ("outcome_date", "outcome_date"))),
+                    ("outcome_date", "outcome_date"),
+                    ("fetal_heart_activity", "fetal_heart_activity"))),
     "investigations": (("kind", "date"), (("kind", "kind"), ("date", "date"),
                        ("value", "value"), ("unit", "unit"),
                        ("interpretation", "interpretation"), ("text", "text"))),

@@ -116,6 +116,9 @@ class Pregnancy(Base):
     karyotype: Mapped[str] = mapped_column(String(16), default=domain.KaryotypeResult.NOT_TESTED)
     karyotype_detail: Mapped[str | None] = mapped_column(String(128))
     outcome_date: Mapped[dt.date | None] = mapped_column(Date)
+    #: Fetal heart activity seen on ultrasound before the outcome; None: not known
+    #: (schema revision 0011).
+    fetal_heart_activity: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
     patient: Mapped[Patient] = relationship(back_populates="pregnancies")
 

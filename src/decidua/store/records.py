@@ -50,6 +50,7 @@ def to_record(patient: m.Patient) -> domain.PatientRecord:
                 karyotype=domain.KaryotypeResult(p.karyotype),
                 karyotype_detail=p.karyotype_detail,
                 outcome_date=p.outcome_date,
+                fetal_heart_activity=p.fetal_heart_activity,
             )
             for p in sorted(patient.pregnancies, key=lambda p: p.order)
         ),

@@ -167,6 +167,7 @@ class PregnancyIn(BaseModel):
     karyotype: Literal["not_tested", "normal", "abnormal", "failed"] = "not_tested"
     karyotype_detail: str | None = Field(None, max_length=128)
     outcome_date: dt.date | None = None
+    fetal_heart_activity: bool | None = None
 
 
 class Stored(BaseModel):

@@ -397,6 +397,8 @@ PREGNANCY_FORM = [
     ("karyotype", "Karyotype", "select", ["not_tested", "normal", "abnormal", "failed"], ""),
     ("karyotype_detail", "Karyotype detail", "text", None, "optional, e.g. 47,XX,+16"),
     ("outcome_date", "Outcome date", "date", None, "YYYY-MM-DD"),
+    ("fetal_heart_activity", "Fetal heart activity seen", "select", ["", "true", "false"],
+     "on ultrasound before the outcome; empty: not known"),
 ]
 BIOPSY_FORM = [
     ("biopsy_id", "Biopsy id", "text", None, ""),
