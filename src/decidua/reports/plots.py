@@ -3,17 +3,30 @@
 SVG for HTML (text as paths, a fixed hash salt and no date: the same data give
 the same bytes) and 200-dpi PNG for PDF (no timestamp in the PNG metadata).
 matplotlib is imported here only, when a report is rendered.
+
+Rendered figures are kept in memory (:func:`rendered`), keyed by a content hash of
+what draws them: the plot kind, its data, the format and resolution, the matplotlib
+version and its settings. Regenerating a report from the same records and versions
+reuses the pictures (the bytes a fresh drawing gives, since drawing is deterministic);
+a changed record changes the data, hence the key, and the figure is drawn again.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
+import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
 #: Resolution of the PNG figures embedded in PDFs.
 PDF_DPI = 200
+
+#: Bound of the in-memory cache of rendered figures (bytes of SVG/PNG kept).
+CACHE_BYTES = 64 * 2**20
 
 
 def _pyplot():  # type: ignore[no-untyped-def]
@@ -569,10 +582,102 @@ def to_png(fig: Any, dpi: int = PDF_DPI) -> bytes:
     return buf.getvalue()
 
 
+#: MIME types of the rendered formats.
+MIME = {"svg": "image/svg+xml", "png": "image/png"}
+
+
 def data_uri(fig: Any, fmt: str) -> str:
     """``data:`` URI of the figure as ``svg`` or ``png``."""
-    if fmt == "svg":
-        payload, mime = to_svg(fig).encode(), "image/svg+xml"
-    else:
-        payload, mime = to_png(fig), "image/png"
-    return f"data:{mime};base64,{base64.b64encode(payload).decode()}"
+    payload = to_svg(fig).encode() if fmt == "svg" else to_png(fig)
+    return f"data:{MIME[fmt]};base64,{base64.b64encode(payload).decode()}"
+
+
+_cache: OrderedDict[str, bytes] = OrderedDict()
+_cache_lock = threading.Lock()
+_cache_size = 0
+
+
+def _canonical(obj: Any) -> Any:
+    """JSON stand-in for the non-JSON values plot data may hold (numpy numbers and
+    arrays), tagged with their type so that no two different values share a key;
+    anything else is refused (``TypeError``: the figure is then drawn uncached)."""
+    import numpy as np
+
+    if isinstance(obj, np.ndarray):
+        return {"__ndarray__": str(obj.dtype), "shape": list(obj.shape), "v": obj.tolist()}
+    if isinstance(obj, np.generic):
+        return {"__numpy__": type(obj).__name__, "v": obj.item()}
+    raise TypeError(f"plot data of type {type(obj).__name__} has no cache key")
+
+
+def cache_key(kind: str, data: Mapping[str, Any], fmt: str, dpi: int = PDF_DPI) -> str | None:
+    """SHA-256 of everything the rendered figure depends on, or ``None`` when the data
+    have no canonical form (then the figure is not cached).
+
+    The key covers the plot kind, its data (canonical JSON: sorted keys, exact floats),
+    the format, the resolution (PNG), the matplotlib version and every matplotlib
+    setting (``rcParams``) at render time.
+
+    Examples
+    --------
+    >>> a = cache_key("risk_series", {"labels": ["before"], "p_loss": [0.4]}, "png")
+    >>> a == cache_key("risk_series", {"p_loss": [0.4], "labels": ["before"]}, "png")
+    True
+    >>> a == cache_key("risk_series", {"labels": ["before"], "p_loss": [0.41]}, "png")
+    False
+    """
+    import matplotlib
+
+    _pyplot()
+    try:
+        doc = json.dumps({"kind": kind, "fmt": fmt, "dpi": dpi if fmt == "png" else None,
+                          "data": data}, sort_keys=True, default=_canonical)
+    except (TypeError, ValueError):
+        return None
+    rc = repr(sorted(dict.items(matplotlib.rcParams)))
+    h = hashlib.sha256()
+    for part in ("decidua.reports.plots/1", matplotlib.__version__, rc, doc):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def rendered(kind: str, data: Mapping[str, Any], fmt: str) -> bytes:
+    """The figure of ``kind`` drawn from ``data`` as ``svg`` (UTF-8) or 200-dpi ``png``
+    bytes, from the in-memory cache when the same figure was drawn before (see
+    :func:`cache_key`); the cache keeps at most :data:`CACHE_BYTES`, least recently used
+    first out."""
+    global _cache_size
+    if fmt not in MIME:
+        raise ValueError(f"unknown figure format {fmt!r}; known: {', '.join(MIME)}")
+    key = cache_key(kind, data, fmt)
+    if key is not None:
+        with _cache_lock:
+            hit = _cache.get(key)
+            if hit is not None:
+                _cache.move_to_end(key)
+                return hit
+    fig = figure(kind, data)
+    payload = to_svg(fig).encode() if fmt == "svg" else to_png(fig)
+    if key is not None and len(payload) <= CACHE_BYTES:
+        with _cache_lock:
+            if key not in _cache:
+                _cache[key] = payload
+                _cache_size += len(payload)
+            while _cache_size > CACHE_BYTES:
+                _, old = _cache.popitem(last=False)
+                _cache_size -= len(old)
+    return payload
+
+
+def rendered_uri(kind: str, data: Mapping[str, Any], fmt: str) -> str:
+    """``data:`` URI of :func:`rendered`."""
+    return f"data:{MIME[fmt]};base64,{base64.b64encode(rendered(kind, data, fmt)).decode()}"
+
+
+def clear_cache() -> None:
+    """Forget every rendered figure (the next render draws them again)."""
+    global _cache_size
+    with _cache_lock:
+        _cache.clear()
+        _cache_size = 0

@@ -42,7 +42,7 @@ def _plots(report: Any, fmt: str) -> list[dict[str, str]]:
         if p.kind == "overlay":  # a stored picture (PNG bytes), shown as it is
             src = "data:image/png;base64," + base64.b64encode(p.data["png"]).decode()
         else:
-            src = plots.data_uri(plots.figure(p.kind, p.data), "svg" if fmt == "html" else "png")
+            src = plots.rendered_uri(p.kind, p.data, "svg" if fmt == "html" else "png")
         out.append({"kind": p.kind, "title": p.title, "caption": p.caption, "src": src})
     return out
 
