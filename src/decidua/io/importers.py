@@ -25,6 +25,7 @@ from decidua.io import schemas
 from decidua.io.readers import RawTable, read_table
 from decidua.io.validate import MAX_PROBLEMS, check_rows
 from decidua.store import models as m
+from decidua.store.results import NewResult, ResultsFromFile, open_import_run
 from decidua.store.session import lock_for_write
 
 IMPORTER_VERSION = "1"
@@ -451,11 +452,15 @@ def import_table(
     except IntegrityError:
         # Only reachable when another writer bypasses the lock (e.g. an older
         # Decidua); the caller's transaction is rolled back, nothing is written.
-        raise InputError(
-            "another process wrote the same records at the same time; nothing was "
-            "written: run the import again to compare with what it stored",
-            file=table.path,
-        ) from None
+        raise _written_meanwhile(table.path) from None
+
+
+def _written_meanwhile(path: str) -> InputError:
+    return InputError(
+        "another process wrote the same records at the same time; nothing was "
+        "written: run the import again to compare with what it stored",
+        file=path,
+    )
 
 
 def _write(
@@ -468,56 +473,105 @@ def _write(
     actor: str,
     progress: ProgressFn | None,
 ) -> ImportReport:
-    kind, total = spec.kind, report.n_rows
-    run = m.ImportRun(
-        kind=kind, file_name=Path(table.path).name[:512], sha256=table.sha256,
-        importer_version=IMPORTER_VERSION, actor=actor, n_rows=total,
-        n_inserted=len(inserts), n_updated=len(updates), n_unchanged=report.unchanged,
+    total = report.n_rows
+    store = open_import_run(
+        session, actor, kind=spec.kind, path=table.path, sha256=table.sha256,
+        importer_version=IMPORTER_VERSION, n_rows=total, stamp_results=False,
     )  # fmt: skip
-    session.add(run)
-    session.flush()
+    run = store.run
     report.import_run_id = run.id
-    now = m.utcnow()
     if spec.entity is m.AssayResult:
-        for rec, _ in inserts:
-            rec.update(source_file=run.file_name, source_sha256=table.sha256, import_run_id=run.id)
+        _store_results(session, store, spec, table.path, inserts, actor, progress, total)
+    else:
+        _insert_records(session, spec, run, inserts, actor, progress, total)
     table_obj = spec.entity.__table__
-    audits: list[dict[str, Any]] = []
-    done = 0
+    if updates:
+        now = m.utcnow()
+        session.execute(
+            update(spec.entity), [{"id": obj["id"], **vals} for obj, _, vals, _ in updates]
+        )
+        audits = [
+            {"at": now, "actor": actor, "action": "update", "entity": table_obj.name,
+             "entity_id": obj["id"], "entity_key": _file_key_text(row),
+             "before": {k: _jsonable(b) for k, (b, _) in ch.items()},
+             "after": {k: _jsonable(a) for k, (_, a) in ch.items()},
+             "import_run_id": run.id}
+            for obj, ch, _, row in updates
+        ]  # fmt: skip
+        conn = session.connection()
+        for chunk in _chunks(audits, 2000):
+            conn.execute(insert(m.AuditEvent.__table__), list(chunk))
+    store.inserted, store.updated, store.unchanged = len(inserts), len(updates), report.unchanged
+    store.finish()
+    if progress:
+        progress(total, total)
+    return report
+
+
+def _store_results(
+    session: Session,
+    store: ResultsFromFile,
+    spec: ImportSpec,
+    path: str,
+    inserts: list[tuple[dict[str, Any], schemas.RowSchema]],
+    actor: str,
+    progress: ProgressFn | None,
+    total: int,
+) -> None:
+    """Assay-result rows (CFU, uNK, SA-β-gal counts) through :mod:`decidua.store.results`,
+    the one write path of imported results; audited with the row as the file wrote it."""
+    run = store.run
+    col, fk = spec.schema.parent_column, spec.fk_attr
+    assert col is not None and fk is not None
+    new: list[NewResult] = []
+    for rec, row in inserts:
+        rec.update(source_file=run.file_name, source_sha256=run.sha256, import_run_id=run.id)
+        new.append(NewResult(
+            getattr(row, col), rec[fk], rec["kind"], rec["result_key"],
+            rec["values"], rec["qc_status"], batch=rec.get("batch"),
+            entity_key=_file_key_text(row), audit_after=_labelled(spec, rec, row),
+        ))  # fmt: skip
+    store.store(session, actor, new,
+                progress=(lambda done: progress(done, total)) if progress else None)
+    if store.unchanged:
+        # Compared under the write lock, so only another writer bypassing it (e.g. an
+        # older Decidua) can have stored them meanwhile; the caller rolls back.
+        raise _written_meanwhile(path)
+
+
+def _insert_records(
+    session: Session,
+    spec: ImportSpec,
+    run: m.ImportRun,
+    inserts: list[tuple[dict[str, Any], schemas.RowSchema]],
+    actor: str,
+    progress: ProgressFn | None,
+    total: int,
+) -> None:
+    """Rows of the record tables (women, pregnancies, ...), each audited."""
+    now = m.utcnow()
+    table_obj = spec.entity.__table__
     conn = session.connection()
     cols = _columns(spec)
     stmt = insert(table_obj)
+    done = 0
     for chunk in _chunks(inserts, 5000):
         conn.execute(stmt, [{cols[a].key: v for a, v in rec.items()} for rec, _ in chunk])
         done += len(chunk)
         if progress:
             progress(done, total)
-    if inserts:
-        ids = _ids_by_key(session, spec, [rec for rec, _ in inserts])
-        for rec, row in inserts:
-            key = tuple(rec[a] for a in spec.key_attrs)
-            audits.append(
-                {"at": now, "actor": actor, "action": "create", "entity": table_obj.name,
-                 "entity_id": ids[key], "entity_key": _file_key_text(row), "before": None,
-                 "after": _labelled(spec, rec, row), "import_run_id": run.id}
-            )  # fmt: skip
-    if updates:
-        session.execute(
-            update(spec.entity), [{"id": obj["id"], **vals} for obj, _, vals, _ in updates]
-        )
-        for obj, ch, _, row in updates:
-            audits.append(
-                {"at": now, "actor": actor, "action": "update", "entity": table_obj.name,
-                 "entity_id": obj["id"], "entity_key": _file_key_text(row),
-                 "before": {k: _jsonable(b) for k, (b, _) in ch.items()},
-                 "after": {k: _jsonable(a) for k, (_, a) in ch.items()},
-                 "import_run_id": run.id}
-            )  # fmt: skip
+    if not inserts:
+        return
+    ids = _ids_by_key(session, spec, [rec for rec, _ in inserts])
+    audits = [
+        {"at": now, "actor": actor, "action": "create", "entity": table_obj.name,
+         "entity_id": ids[tuple(rec[a] for a in spec.key_attrs)],
+         "entity_key": _file_key_text(row), "before": None,
+         "after": _labelled(spec, rec, row), "import_run_id": run.id}
+        for rec, row in inserts
+    ]  # fmt: skip
     for chunk in _chunks(audits, 2000):
         conn.execute(insert(m.AuditEvent.__table__), list(chunk))
-    if progress:
-        progress(total, total)
-    return report
 
 
 def import_file(

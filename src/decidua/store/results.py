@@ -1,13 +1,16 @@
 """Store assay results read from one file on their biopsies: one import run, nothing
 overwritten, every new row audited.
 
-Used by the importers that compute results per biopsy before storing them (qPCR
-plates, ELISA plates); the table importers (CFU, uNK, SA-β-gal field counts) go
-through :mod:`decidua.io.importers`, which records its import run the same way.
+The one write path of imported assay results: the plate importers that compute
+results per biopsy (qPCR, ELISA) and the table importers of
+:mod:`decidua.io.importers` (CFU, uNK and SA-β-gal counts) all open their import run
+with :func:`open_import_run` and insert through :meth:`ResultsFromFile.store`, inside
+the caller's transaction (an error rolls everything back).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from decidua.store import models as m
+
+#: Results inserted per statement (and between two progress calls).
+CHUNK = 5000
 
 
 @dataclass
@@ -33,6 +39,8 @@ class NewResult:
     derived_from_id: int | None = None
     #: Audit entity key (default ``<code>:<kind>:<result_key>``).
     entity_key: str | None = None
+    #: The audit event's ``after`` (default ``{"kind": ..., "result_key": ...}``).
+    audit_after: dict[str, Any] | None = None
 
 
 @dataclass
@@ -40,28 +48,36 @@ class ResultsFromFile:
     """The import run of one file and what storing its results did."""
 
     run: m.ImportRun
-    importer_version: str
+    #: Written on every stored result; ``None`` where the version is on the import
+    #: run only (the table importers' results, as they have always been stored).
+    importer_version: str | None
     inserted: int = 0
+    updated: int = 0
     unchanged: int = 0
     #: ``(biopsy_id, kind, result_key) -> id`` of every result stored or found.
     ids: dict[tuple[int, str, str], int] = field(default_factory=dict)
 
     def store(self, session: Session, actor: str, results: list[NewResult], *,
-              kind_aliases: dict[str, str] | None = None) -> None:
+              kind_aliases: dict[str, str] | None = None,
+              progress: Callable[[int], None] | None = None) -> None:
         """Insert the results not stored yet (same biopsy, kind and key: unchanged), in
-        one statement, each audited; ids of new and existing results go to :attr:`ids`.
+        statements of :data:`CHUNK` rows, each audited with the import run; ids of new and
+        existing results go to :attr:`ids`.
 
         ``kind_aliases`` maps a stored kind to the kind it stands for (ELISA results
-        stored before migration 0008 have kind ``decidualization``).
+        stored before migration 0008 have kind ``decidualization``). ``progress`` is
+        called with the number of results inserted so far after each statement.
         """
         alias = kind_aliases or {}
         keys = {(r.biopsy_id, r.kind, r.result_key) for r in results}
+        kinds = {k[1] for k in keys}
+        stored_kinds = sorted(kinds | {a for a, k in alias.items() if k in kinds})
         t = m.AssayResult.__table__
         bids = sorted({k[0] for k in keys})
         for i in range(0, len(bids), 500):
             for rid, bid, kind, key in session.execute(
                     select(t.c.id, t.c.biopsy_id, t.c.kind, t.c.result_key)
-                    .where(t.c.biopsy_id.in_(bids[i:i + 500]))):
+                    .where(t.c.biopsy_id.in_(bids[i:i + 500]), t.c.kind.in_(stored_kinds))):
                 k = (bid, alias.get(kind, kind), key)
                 if k in keys:
                     self.ids.setdefault(k, rid)
@@ -73,8 +89,12 @@ class ResultsFromFile:
                 continue
             seen.add(k)
             new.append(r)
-        if not new:
-            return
+        for i in range(0, len(new), CHUNK):
+            self._insert(session, actor, new[i:i + CHUNK])
+            if progress:
+                progress(self.inserted)
+
+    def _insert(self, session: Session, actor: str, new: list[NewResult]) -> None:
         now = m.utcnow()
         run = self.run
         rows = [{"biopsy_id": r.biopsy_id, "kind": r.kind, "result_key": r.result_key,
@@ -83,6 +103,7 @@ class ResultsFromFile:
                  "import_run_id": run.id, "importer_version": self.importer_version,
                  "analysis_version": r.analysis_version, "derived_from_id": r.derived_from_id,
                  "created_at": now} for r in new]
+        t = m.AssayResult.__table__
         ids = insert_returning_ids(session, t, rows, ("biopsy_id", "kind", "result_key"))
         audits = []
         for r, rid in zip(new, ids, strict=True):
@@ -91,13 +112,18 @@ class ResultsFromFile:
                            "entity": "assay_result", "entity_id": rid,
                            "entity_key": (r.entity_key
                                           or f"{r.code}:{r.kind}:{r.result_key}")[:128],
-                           "before": None, "after": {"kind": r.kind, "result_key": r.result_key}})
+                           "before": None,
+                           "after": (r.audit_after if r.audit_after is not None
+                                     else {"kind": r.kind, "result_key": r.result_key}),
+                           "import_run_id": run.id})
         session.execute(insert(m.AuditEvent.__table__), audits)
         self.inserted += len(new)
 
     def finish(self) -> None:
         """Record the counts on the import run."""
-        self.run.n_inserted, self.run.n_unchanged = self.inserted, self.unchanged
+        run = self.run
+        run.n_inserted, run.n_updated, run.n_unchanged = (
+            self.inserted, self.updated, self.unchanged)
 
 
 def insert_returning_ids(session: Session, table: Any, rows: list[dict[str, Any]],
@@ -120,11 +146,16 @@ def insert_returning_ids(session: Session, table: Any, rows: list[dict[str, Any]
 
 
 def open_import_run(session: Session, actor: str, *, kind: str, path: str | Path,
-                    sha256: str, importer_version: str, n_rows: int) -> ResultsFromFile:
+                    sha256: str, importer_version: str, n_rows: int,
+                    stamp_results: bool = True) -> ResultsFromFile:
     """Start storing one file's results: its :class:`~decidua.store.models.ImportRun`
-    (file name, SHA-256, importer version, who) is added and flushed (it has an id)."""
+    (file name, SHA-256, importer version, who) is added and flushed (it has an id).
+
+    ``stamp_results=False``: the results do not repeat the importer version (it is on
+    their import run), as the table importers have always stored them.
+    """
     run = m.ImportRun(kind=kind, file_name=Path(path).name[:512], sha256=sha256,
                       importer_version=importer_version, actor=actor, n_rows=n_rows)
     session.add(run)
     session.flush()
-    return ResultsFromFile(run, importer_version)
+    return ResultsFromFile(run, importer_version if stamp_results else None)
