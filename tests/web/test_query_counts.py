@@ -98,3 +98,96 @@ def test_a_cached_patient_page_carries_each_sessions_own_csrf_token(as_role, web
     assert pa.replace(csrf(pa), "") == pb.replace(csrf(pb), "")  # the same cached page
     assert b.post("/logout", data={"csrf_token": csrf(pb)}).status_code == 303
     assert a.post("/logout", data={"csrf_token": csrf(pb)}).status_code == 403  # not a's
+
+
+def _builds(monkeypatch) -> list[str]:  # type: ignore[no-untyped-def]
+    """The women whose patient view is computed (not served from the cache) from now on
+    (the caches emptied first: another test's database may have had the same versions)."""
+    from collections import OrderedDict
+
+    from decidua.web import common, pages
+
+    monkeypatch.setattr(common, "_DETAIL_CACHE", OrderedDict())
+    monkeypatch.setattr(pages, "_PAGE_CACHE", OrderedDict())
+    built: list[str] = []
+    real = common._patient_detail
+
+    def spy(session, user, patient_id, ids=None):  # type: ignore[no-untyped-def]
+        built.append(patient_id)
+        return real(session, user, patient_id, ids)
+
+    monkeypatch.setattr(common, "_patient_detail", spy)
+    return built
+
+
+def test_a_write_to_another_woman_keeps_her_cached_page(as_role, web_db, tmp_path, csrf,
+                                                        monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Her cached view is keyed by her own records' version: adding a pregnancy to
+    W-0001 does not recompute W-0000's page, and W-0001's page shows it."""
+    c = as_role("clinician")
+    _load(web_db, tmp_path, 2, 1)
+    built = _builds(monkeypatch)
+    first = c.get("/patients/W-0000").text
+    c.get("/patients/W-0001")
+    assert built == ["W-0000", "W-0001"]
+    page = c.get("/patients/W-0001/pregnancies/new")
+    r = c.post("/patients/W-0001/pregnancies/new", data={
+        "csrf_token": csrf(page.text), "order": "2", "outcome": "miscarriage",
+        "outcome_date": "2013-01-01"})  # fmt: skip
+    assert r.status_code == 303, r.text
+    assert c.get("/patients/W-0000").text == first
+    assert "pregnancy 2" in c.get("/patients/W-0001").text
+    assert built == ["W-0000", "W-0001", "W-0001"]
+
+
+def test_an_edit_of_her_record_recomputes_her_page(as_role, web_db, tmp_path, csrf,
+                                                   monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """An edit changes no row count or id, only adds an audit event: her page follows."""
+    from decidua.store import models as m
+
+    c = as_role("clinician")
+    _load(web_db, tmp_path, 1, 1)
+    assert "miscarriage" in c.get("/patients/W-0000").text
+    with session_scope(web_db) as s:
+        rid = s.query(m.Pregnancy.id).one()[0]
+    edit = f"/patients/W-0000/pregnancies/{rid}/edit"
+    form = c.get(edit)
+    r = c.post(edit, data={"csrf_token": csrf(form.text), "outcome": "live_birth",
+                           "outcome_date": "2011-01-15"})  # fmt: skip
+    assert r.status_code == 303, r.text
+    built = _builds(monkeypatch)
+    page = c.get("/patients/W-0000").text
+    assert built == ["W-0000"] and "live birth" in page
+
+
+def test_patient_version_follows_her_records_only(web_db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """:func:`patient_version` changes with a row added to any table of her records and
+    with a fitted reference, not with another woman's rows; unknown id: ``None``."""
+    from decidua.services.patients import patient_version
+    from decidua.store import models as m
+
+    _load(web_db, tmp_path, 2, 1)
+    with session_scope(web_db) as s:
+        assert patient_version(s, "W-9999") is None
+        before = patient_version(s, "W-0000")
+        other = patient_version(s, "W-0001")
+        b0, b1 = (s.query(m.Biopsy).filter_by(code=f"W-000{i}-B1").one() for i in (0, 1))
+        s.add(m.AssayResult(biopsy_id=b1.id, kind="cfu", result_key="r1", values={"x": 1},
+                            qc_status="pass"))  # fmt: skip
+        s.flush()
+        assert patient_version(s, "W-0000") == before
+        assert patient_version(s, "W-0001") != other
+        s.add(m.AssayResult(biopsy_id=b0.id, kind="cfu", result_key="r1", values={"x": 1},
+                            qc_status="pass"))  # fmt: skip
+        s.flush()
+        mine = patient_version(s, "W-0000")
+        assert mine != before
+        s.add(m.AuditEvent(actor="t", action="update", entity="biopsy", entity_id=b1.id,
+                           entity_key="k"))  # fmt: skip
+        s.flush()
+        assert patient_version(s, "W-0000") == mine
+        s.add(m.AuditEvent(actor="t", action="update", entity="biopsy", entity_id=b0.id,
+                           entity_key="k"))  # fmt: skip
+        s.flush()
+        assert patient_version(s, "W-0000") != mine
+        s.rollback()

@@ -422,6 +422,51 @@ def data_version(session: Session) -> tuple[int, ...]:
     return tuple(int(v or 0) for v in row)
 
 
+def patient_version(session: Session, patient_id: str) -> tuple[int, ...] | None:
+    """A version of one woman's records and of what her views read besides them, for
+    caching her views (``None``: no such woman); a write to another woman leaves it as is.
+
+    In one statement: her row's id; for each table of her records (pregnancies, investigations,
+    biopsies, interventions, her biopsies' results, calls and sign-offs, her risk
+    assessments) the count and largest id of her rows (an added or removed row changes
+    them), the largest id of the audit events of her row and of those rows (an update
+    adds one), and the count and largest id of the fitted marker references (the
+    centiles her calls and before/after comparisons read, shared by all women). Model
+    and rule versions are the running code's and belong to the caller's key.
+    """
+    from sqlalchemy import func, select
+
+    from decidua.store import models as m
+
+    pid = select(m.Patient.id).where(m.Patient.pseudonym == patient_id).scalar_subquery()
+    biopsies = select(m.Biopsy.id).where(m.Biopsy.patient_id == pid)
+    owned = (
+        (m.Pregnancy, m.Pregnancy.patient_id == pid),
+        (m.Investigation, m.Investigation.patient_id == pid),
+        (m.Biopsy, m.Biopsy.patient_id == pid),
+        (m.Intervention, m.Intervention.patient_id == pid),
+        (m.RiskAssessment, m.RiskAssessment.patient_id == pid),
+        (m.AssayResult, m.AssayResult.biopsy_id.in_(biopsies)),
+        (m.BiopsyCall, m.BiopsyCall.biopsy_id.in_(biopsies)),
+        (m.BiopsySignoff, m.BiopsySignoff.biopsy_id.in_(biopsies)),
+    )  # fmt: skip
+    ev = m.AuditEvent
+    cols = [pid, select(func.max(ev.id)).where(ev.entity == m.Patient.__tablename__,
+                                          ev.entity_id == pid).scalar_subquery()]  # fmt: skip
+    for model, mine in owned:
+        cols += [
+            select(func.count()).select_from(model).where(mine).scalar_subquery(),
+            select(func.max(model.id)).where(mine).scalar_subquery(),
+            select(func.max(ev.id)).where(ev.entity == model.__tablename__,
+                                          ev.entity_id.in_(select(model.id).where(mine)))
+            .scalar_subquery(),
+        ]  # fmt: skip
+    cols += [select(func.count()).select_from(m.MarkerReference).scalar_subquery(),
+             select(func.max(m.MarkerReference.id)).scalar_subquery()]  # fmt: skip
+    row = session.execute(select(*cols)).one()
+    return None if row[0] is None else tuple(int(v or 0) for v in row)
+
+
 # ---------------------------------------------------------------- records to edit (web forms)
 
 #: Import kinds whose records the web edits, with the import file's key columns (fixed on

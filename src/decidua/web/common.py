@@ -163,7 +163,7 @@ def biopsy_view(b: dict[str, Any], user: dict[str, Any], ids: Any = None) -> dic
     return out  # fmt: skip
 
 
-#: Patient views by (patient, role, day, database content version): the risk model
+#: Patient views by (patient, role, day, version: :func:`view_version`): the risk model
 #: and the pathway are the expensive part, and depend only on those (the model and
 #: rule versions are fixed for a running process).
 _DETAIL_CACHE: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
@@ -171,36 +171,54 @@ _DETAIL_CACHE_SIZE = 4096
 _cache_lock = threading.Lock()
 
 
+def view_version(session: Any, user: dict[str, Any], patient_id: str) -> tuple | None:
+    """What keys the cached views of the woman a route names (``None``: not cached).
+
+    A clinic role names her by her clinic id: the version of her own records
+    (:func:`~decidua.services.patients.patient_version`), so a write to another woman
+    leaves her cached page valid; ``None`` when there is no such woman. A researcher
+    names her by a pseudonym of a cohort-wide map: the whole database's
+    :func:`~decidua.services.patients.data_version`. Either begins with the database's
+    URL (one process may serve, or test, several databases).
+    """
+    from decidua.services.patients import data_version, patient_version
+
+    url = session.get_bind().url.render_as_string(hide_password=True)
+    if is_researcher(user):
+        return (url, "db", *data_version(session))
+    mine = patient_version(session, patient_id)
+    return None if mine is None else (url, "patient", *mine)
+
+
 def patient_detail(session: Any, user: dict[str, Any], patient_id: str,
-                   key: bytes | None = None,
-                   version: tuple[int, ...] | None = None) -> dict[str, Any]:
-    """Everything the patient page and ``GET /api/v1/patients/{id}`` show (cached by the
-    database's :func:`~decidua.services.patients.data_version`).
+                   key: bytes | None = None, version: tuple | None = None) -> dict[str, Any]:
+    """Everything the patient page and ``GET /api/v1/patients/{id}`` show (cached by
+    :func:`view_version`).
 
     ``patient_id`` is the id the route was given: for a researcher, the woman's research
     pseudonym (with ``key``, see :func:`research_key`), which is all she is shown as.
-    ``version``: the :func:`~decidua.services.patients.data_version` if already read.
+    ``version``: the :func:`view_version` if already read.
     The dict returned is shared with the cache: read it, never change it.
     """  # fmt: skip
     import hashlib
 
-    from decidua.services.patients import data_version
-
-    version = version if version is not None else data_version(session)
+    version = version if version is not None else view_version(session, user, patient_id)
     kd = hashlib.sha256(key).digest() if key is not None and is_researcher(user) else None
     ckey = (patient_id, user["role"], kd, dt.date.today(), version)
     with _cache_lock:
-        hit = _DETAIL_CACHE.get(ckey)
+        hit = _DETAIL_CACHE.get(ckey) if version is not None else None
         if hit is not None:
             _DETAIL_CACHE.move_to_end(ckey)
             return hit
     ids, clinic_id = None, patient_id
     if is_researcher(user):
-        ids = research_ids(session, _need_key(key), version)
+        ids = research_ids(session, _need_key(key), version[2:])
         clinic_id = ids.patient_of(patient_id)
         if clinic_id is None:
             raise NotFoundError(f"no woman {patient_id!r}")
     out = _patient_detail(session, user, clinic_id, ids)
+    if version is None:
+        return out
     with _cache_lock:
         _DETAIL_CACHE[ckey] = out
         while len(_DETAIL_CACHE) > _DETAIL_CACHE_SIZE:

@@ -206,9 +206,10 @@ async def patient_create(request: Request) -> Response:
     return RedirectResponse(f"/patients/{values['patient_id']}", 303)
 
 
-#: Rendered patient pages by (patient, user, role, day, database content version), with
-#: the CSRF token left as :data:`_CSRF_SLOT` (filled in per request): rendering the page
-#: costs more than everything else a cached view needs.
+#: Rendered patient pages by (patient, user, role, day, version: see
+#: :func:`~decidua.web.common.view_version`), with the CSRF token left as
+#: :data:`_CSRF_SLOT` (filled in per request): rendering the page costs more than
+#: everything else a cached view needs.
 _PAGE_CACHE: OrderedDict[tuple, str] = OrderedDict()
 _PAGE_CACHE_SIZE = 2048
 _CSRF_SLOT = "__decidua_csrf_slot__"
@@ -217,8 +218,8 @@ _page_lock = threading.Lock()
 
 @router.get("/patients/{patient_id}")
 async def patient_page(request: Request, patient_id: str) -> Response:
-    """A cached page is served on the event loop (two indexed queries: the session and
-    the content version); a page to build goes to the thread pool."""
+    """A cached page is served on the event loop (two statements of indexed look-ups: the
+    session, and the version of her records); a page to build goes to the thread pool."""
     from fastapi.concurrency import run_in_threadpool
 
     csrf = request.state.session["csrf"]
@@ -229,20 +230,22 @@ async def patient_page(request: Request, patient_id: str) -> Response:
 
 
 def _patient_html(request: Request, patient_id: str, *, build: bool) -> str | None:
-    from decidua.services.patients import data_version
+    from decidua.web.common import view_version
 
     with session_scope(request) as s:
         user = need(current_user(request, s), "patient")
-        version = data_version(s)
+        version = view_version(s, user, patient_id)
         ckey = (id(request.app), patient_id, user["username"], user["role"], dt.date.today(),
                 version)
         with _page_lock:
-            html = _PAGE_CACHE.get(ckey)
+            html = _PAGE_CACHE.get(ckey) if version is not None else None
             if html is not None:
                 _PAGE_CACHE.move_to_end(ckey)
         if html is None and build:
             detail = patient_detail(s, user, patient_id, research_key(request.app), version)
             html = render_string(request, "patient.html", csrf=_CSRF_SLOT, p=detail)
+            if version is None:
+                return html
             with _page_lock:
                 _PAGE_CACHE[ckey] = html
                 while len(_PAGE_CACHE) > _PAGE_CACHE_SIZE:
