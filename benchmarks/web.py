@@ -19,6 +19,9 @@ Each page is visited once first (uncached: the risk model and the pathway are
 computed, then cached) and that cost is printed apart; the levels then run on
 the cached views.
 
+The server's CPU time per request (user + system, from ``/proc``) is printed
+too: it depends much less than latencies on what else the machine runs.
+
 Baseline (same run, same server, same connections): ``GET /healthz``, the
 smallest response of the same stack (middleware, session cookie, headers), so
 the ratio is the cost of the page's own work. Wall-clock latencies: the load
@@ -34,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -52,6 +56,15 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -204,11 +217,15 @@ def main() -> None:
               f"{_pct(cold, .5) * 1e3:.0f} ms, p95 {_pct(cold, .95) * 1e3:.0f} ms\n")
         cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
         print(f"{'work':<22}{'conns':>6}{'req':>7}{'errors':>7}{'req/s':>9}{'p50 ms':>9}"
-              f"{'p95 ms':>9}{'p99 ms':>9}{'ratio p50':>11}")
+              f"{'p95 ms':>9}{'p99 ms':>9}{'ratio p50':>11}{'server CPU ms/req':>19}")
         failed = False
         for conns in LEVELS:
-            base_run = _drive_in_child(port, cookie, ["/healthz"], conns)
-            page_run = _drive_in_child(port, cookie, paths, conns)
+            runs = []
+            for work in (["/healthz"], paths):
+                cpu0 = _cpu_s(server.pid)
+                runs.append(_drive_in_child(port, cookie, work, conns))
+                runs[-1]["cpu"] = _cpu_s(server.pid) - cpu0
+            base_run, page_run = runs
             for name, run in (("baseline /healthz", base_run), ("patient page", page_run)):
                 ls, nerr = run["lat"], sum(run["errors"].values())
                 failed |= nerr > 0 or not ls
@@ -218,7 +235,8 @@ def main() -> None:
                 ratio = statistics.median(ls) / statistics.median(base_run["lat"] or ls)
                 print(f"{name:<22}{conns:>6}{len(ls):>7}{nerr:>7}{len(ls) / run['elapsed']:>9.1f}"
                       f"{_pct(ls, .5) * 1e3:>9.1f}{_pct(ls, .95) * 1e3:>9.1f}"
-                      f"{_pct(ls, .99) * 1e3:>9.1f}{ratio:>11.1f}")
+                      f"{_pct(ls, .99) * 1e3:>9.1f}{ratio:>11.1f}"
+                      f"{run['cpu'] / run['sent'] * 1e3:>19.2f}")
                 if run["errors"]:
                     print(f"{'':<22}errors: {run['errors']}")
         print(f"\nload average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -227,6 +245,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(20)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _drive_main() -> None:

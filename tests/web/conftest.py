@@ -14,6 +14,17 @@ from decidua.store.session import session_scope
 from decidua.web import create_app
 
 
+@pytest.fixture(autouse=True)
+def _empty_view_caches() -> None:
+    """The per-process view caches emptied before each test: on PostgreSQL every test's
+    database has the same URL, and may reach the same versions with other content."""
+    from decidua.web import common, pages
+
+    for cache in (common._DETAIL_CACHE, common._DUE_CACHE, common._IDS_CACHE,
+                  pages._PAGE_CACHE):  # fmt: skip
+        cache.clear()
+
+
 @pytest.fixture
 def csrf() -> Callable[[str], str]:
     """:func:`web_helpers.csrf_of`, for tests."""

@@ -178,3 +178,67 @@ def test_biopsy_page_shows_the_overlays_its_results_name(as_role, cohort, tmp_pa
     code = api.get(f"/api/v1/patients/{pid}").json()["biopsies"][0]["biopsy_id"]
     researcher = as_role("researcher").get(f"/biopsies/{code}").text
     assert 'id="overlays"' not in researcher and str(tmp_path) not in researcher
+
+
+def test_step_filter_after_a_write_recomputes_only_her_pathway(as_role, cohort, tmp_path,
+                                                              monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """After EX-003's two miscarriages are added, the step filter computes her pathway
+    alone, and every step's list is still what each woman's own pathway says."""
+    from decidua.services import risk
+    from decidua.services.risk import DUE_STATUSES, pathway_for_patient, pathway_step_choices
+
+    c = as_role("clinician")
+    steps = [k for k, _ in pathway_step_choices()]
+    _ids(c, step=steps[0])  # every woman's pathway computed and kept
+    asked: list = []
+    real = risk.due_steps
+
+    def spy(session, actor, *, on=None, patients=None):  # type: ignore[no-untyped-def]
+        asked.append(None if patients is None else set(patients))
+        return real(session, actor, on=on, patients=patients)
+
+    monkeypatch.setattr(risk, "due_steps", spy)
+    path = tmp_path / "preg3.csv"
+    path.write_text("patient_id,order,outcome,outcome_date\nEX-003,2,miscarriage,2021-05-01\n"
+                    "EX-003,3,miscarriage,2022-05-01\n")  # fmt: skip
+    with session_scope(cohort) as s:
+        import_file(s, "tester", "pregnancies", path)
+    with session_scope(cohort) as s:
+        pathways = {w: pathway_for_patient(s, "tester", w) for w in ("EX-001", "EX-002",
+                                                                     "EX-003")}  # fmt: skip
+    for step in steps:
+        want = {w for w, pw in pathways.items()
+                if (st := pw.step(step)) is not None and st.status in DUE_STATUSES}
+        assert _ids(c, step=step) == want, step
+    assert asked == [{"EX-003"}]
+    changed = sum(1 for k in steps if (st := pathways["EX-003"].step(k)) is not None
+                  and st.status in DUE_STATUSES)  # fmt: skip
+    assert changed > 0  # her losses made steps due: the recomputation mattered
+
+
+def test_patients_changed_since_names_the_women_written(cohort, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Added rows and audited edits name their woman; nothing written: nobody; a row
+    removed: ``None`` (cannot tell)."""
+    from sqlalchemy import delete
+
+    from decidua.services.patients import patients_changed_since, record_mark
+    from decidua.store import models as m
+
+    with session_scope(cohort) as s:
+        mark = record_mark(s)
+        assert patients_changed_since(s, mark) == set()
+    path = tmp_path / "inv.csv"
+    path.write_text("patient_id,kind,date,interpretation\nEX-002,tsh,2023-01-01,normal\n")
+    with session_scope(cohort) as s:
+        import_file(s, "tester", "investigations", path)
+        assert patients_changed_since(s, mark) == {"EX-002"}
+        mark = record_mark(s)
+    edit = tmp_path / "bio.csv"
+    edit.write_text("biopsy_id,patient_id,cycle_number,lh_surge_date,biopsy_date,on_treatment,"
+                    "clinic_call\nEX-001-B1,EX-001,1,2021-11-02,2021-11-10,false,normal\n")
+    with session_scope(cohort) as s:
+        import_file(s, "tester", "biopsies", edit, update=True)
+        assert patients_changed_since(s, mark) == {"EX-001"}
+        mark = record_mark(s)
+        s.execute(delete(m.Intervention))
+        assert patients_changed_since(s, mark) is None

@@ -467,6 +467,64 @@ def patient_version(session: Session, patient_id: str) -> tuple[int, ...] | None
     return None if row[0] is None else tuple(int(v or 0) for v in row)
 
 
+#: The tables of a woman's own record (what her care pathway reads), with the audit trail.
+_RECORD_TABLES = ("patient", "pregnancy", "investigation", "biopsy", "intervention",
+                  "audit_event")  # fmt: skip
+
+
+def record_mark(session: Session) -> tuple[tuple[int, int], ...]:
+    """``(count, largest id)`` of each table of :data:`_RECORD_TABLES`, in one statement:
+    where :func:`patients_changed_since` starts from."""
+    from sqlalchemy import func, select
+
+    from decidua.store import models as m
+
+    tables = [m.Base.metadata.tables[t] for t in _RECORD_TABLES]
+    cols = []
+    for t in tables:
+        cols += [select(func.count()).select_from(t).scalar_subquery(),
+                 select(func.max(t.c.id)).scalar_subquery()]  # fmt: skip
+    row = session.execute(select(*cols)).one()
+    vals = [int(v or 0) for v in row]
+    return tuple((vals[i], vals[i + 1]) for i in range(0, len(vals), 2))
+
+
+def patients_changed_since(session: Session, mark: tuple[tuple[int, int], ...]) -> set[str] | None:
+    """Ids of the women whose own record changed after :func:`record_mark` gave ``mark``:
+    a row of hers added (an id past the mark's largest) or changed (an audit event past
+    the mark on her row or one of hers). ``None`` when a row was removed meanwhile (fewer
+    rows up to the mark's largest id than it counted): then who changed cannot be told.
+
+    Read the new mark *before* this call and the records after it, so that nothing
+    written in between is missed (at worst a woman is recomputed twice).
+    """
+    from sqlalchemy import and_, func, select, union
+
+    from decidua.store import models as m
+
+    tables = [m.Base.metadata.tables[t] for t in _RECORD_TABLES]
+    kept = [select(func.count()).select_from(t).where(t.c.id <= top).scalar_subquery()
+            for t, (_, top) in zip(tables, mark, strict=True)]  # fmt: skip
+    if any(n != count for n, (count, _) in
+           zip(session.execute(select(*kept)).one(), mark, strict=True)):  # fmt: skip
+        return None
+    tops = dict(zip(_RECORD_TABLES, (top for _, top in mark), strict=True))
+    ev, p = m.AuditEvent, m.Patient
+    parts = [select(p.pseudonym).where(p.id > tops["patient"]),
+             select(p.pseudonym).join(ev, and_(ev.entity == "patient", ev.entity_id == p.id))
+             .where(ev.id > tops["audit_event"])]  # fmt: skip
+    for child in (m.Pregnancy, m.Investigation, m.Biopsy, m.Intervention):
+        name = child.__tablename__
+        parts += [
+            select(p.pseudonym).join(child, child.patient_id == p.id)
+            .where(child.id > tops[name]),
+            select(p.pseudonym).join(child, child.patient_id == p.id)
+            .join(ev, and_(ev.entity == name, ev.entity_id == child.id))
+            .where(ev.id > tops["audit_event"]),
+        ]  # fmt: skip
+    return set(session.scalars(union(*parts)))
+
+
 # ---------------------------------------------------------------- records to edit (web forms)
 
 #: Import kinds whose records the web edits, with the import file's key columns (fixed on

@@ -8,7 +8,7 @@ into JSON-ready payloads shared by the CLI and the web application.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -270,26 +270,54 @@ def patients_with_step_due(
     """Ids of the women whose care pathway lists ``step_id`` as still to do (status
     ``recommended``: an investigation missing, or ``plan``), assessed on ``on``.
 
-    The pathway is computed for every woman (records loaded in one query per relation).
+    The pathway is computed for every woman (see :func:`due_steps`).
 
     Raises
     ------
     InputError
         An unknown step id.
     """
-    from decidua.errors import InputError
+    check_step(step_id)
+    return {p for p, due in due_steps(session, actor, on=on).items() if step_id in due}
+
+
+def check_step(step_id: str) -> None:
+    """Raise :class:`InputError` unless ``step_id`` is a care rule's id."""
+    from decidua.pathway import default_rules
+
+    if step_id not in {r.id for r in default_rules().rules}:
+        raise InputError(f"unknown pathway step {step_id!r}", column="step", value=step_id)
+
+
+def due_steps(
+    session: Session, actor: str, *, on: dt.date | None = None,
+    patients: Collection[str] | None = None,
+) -> dict[str, frozenset[str]]:
+    """For each woman (all, or the ids in ``patients``; unknown ids are left out): the
+    ids of the care-pathway steps still to do (:data:`DUE_STATUSES`), assessed on ``on``.
+
+    Her pathway reads only her own record (row, pregnancies, investigations, biopsies,
+    interventions), so a caller may keep this map and recompute only the women
+    :func:`~decidua.services.patients.patients_changed_since` names. Records are loaded
+    in one query per relation (no query per woman).
+    """  # fmt: skip
     from decidua.pathway import default_rules, next_steps
     from decidua.services.patients import patients_query
+    from decidua.store import models as m
     from decidua.store.records import to_record
 
     require_schema(session)
     rules = default_rules()
-    if step_id not in {r.id for r in rules.rules}:
-        raise InputError(f"unknown pathway step {step_id!r}", column="step", value=step_id)
-    out = set()
-    for p in session.scalars(patients_query()):
+    query = patients_query()
+    if patients is not None:
+        if not patients:
+            return {}
+        query = query.where(m.Patient.pseudonym.in_(list(patients)))
+    out = {}
+    for p in session.scalars(query):
         res = next_steps(to_record(p), on=on, rules=rules)
-        s = res.step(step_id)
-        if s is not None and s.status in DUE_STATUSES:
-            out.add(p.pseudonym)
+        first: dict[str, str] = {}
+        for step in res.steps:  # a step's status is its first listing's (``res.step``)
+            first.setdefault(step.id, step.status)
+        out[p.pseudonym] = frozenset(k for k, v in first.items() if v in DUE_STATUSES)
     return out

@@ -290,25 +290,43 @@ def _patient_detail(session: Any, user: dict[str, Any], patient_id: str,
 # ---------------------------------------------------------------- views shared by pages and API
 
 
-#: Women with a pathway step due, by (step, day, database content version).
-_STEP_CACHE: OrderedDict[tuple, frozenset[str]] = OrderedDict()
+#: Care-pathway steps due, by database URL: (day, record mark, {woman: due step ids}).
+_DUE_CACHE: dict[str, tuple[dt.date, tuple, dict[str, frozenset[str]]]] = {}
+
+
+def steps_due(session: Any, user: dict[str, Any]) -> dict[str, frozenset[str]]:
+    """Every woman's care-pathway steps still to do (shared with the cache: read only).
+
+    Computed for every woman once a day; after a write only the women whose own record
+    changed are computed again (:func:`~decidua.services.patients.patients_changed_since`;
+    all of them when a row was removed).
+    """
+    from decidua.services.patients import patients_changed_since, record_mark
+    from decidua.services.risk import due_steps
+
+    url = session.get_bind().url.render_as_string(hide_password=True)
+    day = dt.date.today()
+    mark = record_mark(session)  # before the records are read: nothing written is missed
+    with _cache_lock:
+        hit = _DUE_CACHE.get(url)
+    if hit is not None and hit[0] == day and hit[1] == mark:
+        return hit[2]
+    changed = patients_changed_since(session, hit[1]) if hit and hit[0] == day else None
+    if changed is None:
+        due = due_steps(session, user["username"], on=day)
+    else:
+        due = {**hit[2], **due_steps(session, user["username"], on=day, patients=changed)}
+    with _cache_lock:
+        _DUE_CACHE[url] = (day, mark, due)
+    return due
 
 
 def step_due(session: Any, user: dict[str, Any], step: str) -> frozenset[str]:
-    """Ids of the women with pathway step ``step`` still to do (cached by content version)."""
-    from decidua.services.patients import data_version
-    from decidua.services.risk import patients_with_step_due
+    """Ids of the women with pathway step ``step`` still to do (see :func:`steps_due`)."""
+    from decidua.services.risk import check_step
 
-    key = (step, dt.date.today(), data_version(session))
-    with _cache_lock:
-        hit = _STEP_CACHE.get(key)
-    if hit is None:
-        hit = frozenset(patients_with_step_due(session, user["username"], step))
-        with _cache_lock:
-            _STEP_CACHE[key] = hit
-            while len(_STEP_CACHE) > 64:
-                _STEP_CACHE.popitem(last=False)
-    return hit
+    check_step(step)
+    return frozenset(p for p, due in steps_due(session, user).items() if step in due)
 
 
 def list_for(request: Any, session: Any, user: dict[str, Any], *, search: str | None,
