@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from decidua.errors import InputError
 from decidua.services.database import require_schema
@@ -79,3 +79,32 @@ def import_file(
     if dry_run:
         session.rollback()
     return report
+
+
+def import_row(
+    session: Session,
+    actor: str,
+    kind: str,
+    values: Mapping[str, Any],
+    *,
+    file_name: str,
+    update: bool = False,
+) -> ImportReport:
+    """Import one record given as ``{column: value}`` (a web form, an API body) as a
+    one-row file named ``file_name``: validated, stored and audited as any import is.
+
+    ``None`` is an empty cell. Raises :class:`InputError` as :func:`import_file` does
+    (the problems name the columns).
+    """
+    import csv
+    import io
+    import tempfile
+
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(list(values))
+    w.writerow(["" if v is None else v for v in values.values()])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / file_name
+        path.write_text(buf.getvalue(), encoding="utf-8")
+        return import_file(session, actor, kind, path, update=update)

@@ -15,17 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from decidua.errors import InputError
-from decidua.web.common import (
-    NotLoggedIn,
-    audit_for,
-    biopsy_for,
-    db_url,
-    list_for,
-    need,
-    patient_detail,
-    patient_row,
-    research_key,
-)
+from decidua.web import common as views
 
 
 class Problem(BaseModel):
@@ -49,14 +39,13 @@ def api_user(
     request: Request, cred: HTTPAuthorizationCredentials | None = Depends(_bearer)
 ) -> dict[str, Any]:
     from decidua.services.users import user_for_token
-    from decidua.store.session import session_scope
 
     if cred is None or cred.scheme.lower() != "bearer" or not cred.credentials:
-        raise NotLoggedIn("missing API token (Authorization: Bearer <token>)")
-    with session_scope(db_url(request)) as s:
+        raise views.NotLoggedIn("missing API token (Authorization: Bearer <token>)")
+    with views.session_scope(request) as s:
         user = user_for_token(s, cred.credentials)
     if user is None:
-        raise NotLoggedIn("invalid or revoked API token")
+        raise views.NotLoggedIn("invalid or revoked API token")
     return user
 
 
@@ -178,16 +167,10 @@ class Stored(BaseModel):
     unchanged: int
 
 
-def _scope(request: Request) -> Any:
-    from decidua.store.session import session_scope
-
-    return session_scope(db_url(request))
-
-
 @router.get("/me", response_model=Me)
 def me(user: dict[str, Any] = Depends(api_user)) -> Any:
     """The token's user."""
-    need(user, "api_me")
+    views.need(user, "api_me")
     return {"username": user["username"], "role": user["role"], "name": user["name"]}
 
 
@@ -208,23 +191,22 @@ def patients(
 ) -> Any:
     """Women matching the filters (the patient list page). A researcher gets research
     pseudonyms and age bands; her ``search`` matches pseudonyms."""
-    need(user, "api_patients")
-    with _scope(request) as s:
-        page, ids = list_for(request, s, user, search=search, min_losses=min_losses,
-                             max_losses=max_losses, min_age=min_age, max_age=max_age,
-                             last_call=last_call, step=step, limit=limit,
-                             offset=offset)  # fmt: skip
-    return {"patients": [patient_row(r, user, ids) for r in page.rows], "total": page.total,
-            "limit": limit, "offset": offset}  # fmt: skip
+    views.need(user, "api_patients")
+    with views.session_scope(request) as s:
+        page, rows = views.list_for(
+            request, s, user, search=search, min_losses=min_losses, max_losses=max_losses,
+            min_age=min_age, max_age=max_age, last_call=last_call, step=step, limit=limit,
+            offset=offset)  # fmt: skip
+    return {"patients": rows, "total": page.total, "limit": limit, "offset": offset}
 
 
 @router.get("/patients/{patient_id}", response_model=PatientDetail)
 def patient(request: Request, patient_id: str, user: dict[str, Any] = Depends(api_user)) -> Any:
     """One woman: timeline, biopsies, risk with its interval, care pathway (the patient page).
     A researcher names her by her research pseudonym and sees pseudonyms and bands only."""
-    need(user, "api_patient")
-    with _scope(request) as s:
-        return patient_detail(s, user, patient_id, research_key(request.app))
+    views.need(user, "api_patient")
+    with views.session_scope(request) as s:
+        return views.patient_detail(request, s, user, patient_id)
 
 
 @router.get("/patients/{patient_id}/audit", response_model=list[AuditEvent])
@@ -232,9 +214,9 @@ def patient_audit(
     request: Request, patient_id: str, user: dict[str, Any] = Depends(api_user)
 ) -> Any:
     """The audit trail of one woman's records."""
-    need(user, "api_patient_audit")
-    with _scope(request) as s:
-        return audit_for(request, s, user, patient_id)
+    views.need(user, "api_patient_audit")
+    with views.session_scope(request) as s:
+        return views.audit_for(request, s, user, patient_id)
 
 
 @router.post("/patients/{patient_id}/pregnancies", response_model=Stored, status_code=201)
@@ -242,24 +224,13 @@ def add_pregnancy(
     request: Request, patient_id: str, body: PregnancyIn, user: dict[str, Any] = Depends(api_user)
 ) -> Any:
     """Add one pregnancy to a woman (validated by the importer; audited)."""
-    import csv
-    import io
-    import tempfile
-    from pathlib import Path
+    from decidua.services.imports import import_row
 
-    from decidua.services.imports import import_file
-
-    need(user, "api_pregnancy_create")
-    data = {"patient_id": patient_id, **body.model_dump(mode="json")}
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(list(data))
-    w.writerow(["" if v is None else v for v in data.values()])
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "api-pregnancy.csv"
-        path.write_text(buf.getvalue(), encoding="utf-8")
-        with _scope(request) as s:
-            rep = import_file(s, user["username"], "pregnancies", path)
+    views.need(user, "api_pregnancy_create")
+    with views.session_scope(request) as s:
+        rep = import_row(s, user["username"], "pregnancies",
+                         {"patient_id": patient_id, **body.model_dump(mode="json")},
+                         file_name="api-pregnancy.csv")
     if rep.inserted == 0 and rep.updated == 0:
         raise InputError("nothing stored: this pregnancy is already recorded")
     d = rep.to_dict()
@@ -269,6 +240,6 @@ def add_pregnancy(
 @router.get("/biopsies/{code}", response_model=Biopsy)
 def biopsy(request: Request, code: str, user: dict[str, Any] = Depends(api_user)) -> Any:
     """One biopsy's stored results with provenance and its call (the biopsy page)."""
-    need(user, "api_biopsy")
-    with _scope(request) as s:
-        return biopsy_for(request, s, user, code)
+    views.need(user, "api_biopsy")
+    with views.session_scope(request) as s:
+        return views.biopsy_for(request, s, user, code)

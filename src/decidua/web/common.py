@@ -26,6 +26,13 @@ def db_url(request: Request) -> str | None:
     return request.app.state.db_url
 
 
+def session_scope(request: Request) -> Any:
+    """A transaction on the app's database (:func:`decidua.store.session.session_scope`)."""
+    from decidua.store.session import session_scope as scope
+
+    return scope(db_url(request))
+
+
 def need(user: dict[str, Any], name: str, /, **params: Any) -> dict[str, Any]:
     """Raise :class:`Forbidden` unless the user's role may use route ``name``."""
     if not web_access.allowed(user["role"], name, **params):
@@ -97,21 +104,22 @@ def research_ids(session: Any, key: bytes, version: tuple[int, ...] | None = Non
 def resolve_patient(session: Any, user: dict[str, Any], key: bytes | None, given: str) -> str:
     """The clinic id a route's ``{patient_id}`` names: a researcher names women by their
     pseudonym only (a clinic id is not found for her)."""
-    if not is_researcher(user):
-        return given
-    found = research_ids(session, _need_key(key)).patient_of(given)
-    if found is None:
-        raise NotFoundError(f"no woman {given!r}")
-    return found
+    return _resolve(session, user, key, given, "woman")
 
 
 def resolve_biopsy(session: Any, user: dict[str, Any], key: bytes | None, given: str) -> str:
     """The biopsy code a route's ``{code}`` names (a researcher: a biopsy pseudonym)."""
+    return _resolve(session, user, key, given, "biopsy")
+
+
+def _resolve(session: Any, user: dict[str, Any], key: bytes | None, given: str,
+             what: str) -> str:
     if not is_researcher(user):
         return given
-    found = research_ids(session, _need_key(key)).biopsy_of(given)
+    ids = research_ids(session, _need_key(key))
+    found = ids.patient_of(given) if what == "woman" else ids.biopsy_of(given)
     if found is None:
-        raise NotFoundError(f"no biopsy {given!r}")
+        raise NotFoundError(f"no {what} {given!r}")
     return found
 
 
@@ -190,20 +198,21 @@ def view_version(session: Any, user: dict[str, Any], patient_id: str) -> tuple |
     return None if mine is None else (url, "patient", *mine)
 
 
-def patient_detail(session: Any, user: dict[str, Any], patient_id: str,
-                   key: bytes | None = None, version: tuple | None = None) -> dict[str, Any]:
+def patient_detail(request: Any, session: Any, user: dict[str, Any], patient_id: str,
+                   version: tuple | None = None) -> dict[str, Any]:
     """Everything the patient page and ``GET /api/v1/patients/{id}`` show (cached by
     :func:`view_version`).
 
     ``patient_id`` is the id the route was given: for a researcher, the woman's research
-    pseudonym (with ``key``, see :func:`research_key`), which is all she is shown as.
+    pseudonym (under the app's :func:`research_key`), which is all she is shown as.
     ``version``: the :func:`view_version` if already read.
     The dict returned is shared with the cache: read it, never change it.
     """  # fmt: skip
     import hashlib
 
     version = version if version is not None else view_version(session, user, patient_id)
-    kd = hashlib.sha256(key).digest() if key is not None and is_researcher(user) else None
+    key = research_key(request.app) if is_researcher(user) else None
+    kd = hashlib.sha256(key).digest() if key is not None else None
     ckey = (patient_id, user["role"], kd, dt.date.today(), version)
     with _cache_lock:
         hit = _DETAIL_CACHE.get(ckey) if version is not None else None
@@ -331,10 +340,11 @@ def step_due(session: Any, user: dict[str, Any], step: str) -> frozenset[str]:
 
 def list_for(request: Any, session: Any, user: dict[str, Any], *, search: str | None,
              min_age: int | None = None, max_age: int | None = None, step: str | None = None,
-             **filters: Any) -> tuple[Any, Any]:
-    """One page of the patient list for the user and the pseudonym maps (researchers):
-    a researcher searches her pseudonyms, and age filters widen to whole age bands;
-    ``step``: only women with that care-pathway step still to do (``pathway patient``)."""
+             **filters: Any) -> tuple[Any, list[dict[str, Any]]]:
+    """One page of the patient list and its rows as the user may see them
+    (:func:`patient_row`): a researcher searches her pseudonyms, and age filters widen to
+    whole age bands; ``step``: only women with that care-pathway step still to do
+    (``pathway patient``)."""
     from decidua.services.export import research_age_limits
     from decidua.services.patients import search_patients
 
@@ -353,7 +363,7 @@ def list_for(request: Any, session: Any, user: dict[str, Any], *, search: str | 
         min_age, max_age = research_age_limits(min_age, max_age)
     page = search_patients(session, user["username"], search=search, min_age=min_age,
                            max_age=max_age, only=only, **filters)  # fmt: skip
-    return page, ids
+    return page, [patient_row(r, user, ids) for r in page.rows]
 
 
 def audit_for(request: Any, session: Any, user: dict[str, Any], patient_id: str) -> list:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
 import secrets
-import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -23,12 +20,10 @@ from decidua.web.common import (
     NotLoggedIn,
     audit_for,
     biopsy_for,
-    db_url,
     list_for,
     need,
     patient_detail,
-    patient_row,
-    research_key,
+    session_scope,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -54,12 +49,6 @@ def render_string(request: Request, name: str, **ctx: Any) -> str:
                                           web_access.allowed(user["role"], f"{n}_edit")]
     ctx["request"] = request
     return request.app.state.templates.get_template(name).render(ctx)
-
-
-def session_scope(request: Request) -> Any:
-    from decidua.store.session import session_scope as scope
-
-    return scope(db_url(request))
 
 
 def current_user(request: Request, s: Any) -> dict[str, Any]:
@@ -173,7 +162,7 @@ def patients_page(request: Request) -> Response:
     page = max(1, _int_or_none(filters["page"]) or 1)
     with session_scope(request) as s:
         user = need(current_user(request, s), "patients")
-        result, ids = list_for(
+        result, rows = list_for(
             request, s, user, search=filters["search"] or None,
             min_losses=_int_or_none(filters["min_losses"]),
             max_losses=_int_or_none(filters["max_losses"]),
@@ -181,7 +170,6 @@ def patients_page(request: Request) -> Response:
             last_call=filters["last_call"] or None, step=filters["step"] or None,
             limit=50, offset=(page - 1) * 50,
         )  # fmt: skip
-    rows = [patient_row(r, user, ids) for r in result.rows]
     steps = steps if web_access.pathway_allowed(user["role"]) else []
     return render(request, "patients.html", rows=rows, total=result.total, filters=filters,
                   steps=steps,
@@ -242,7 +230,7 @@ def _patient_html(request: Request, patient_id: str, *, build: bool) -> str | No
             if html is not None:
                 _PAGE_CACHE.move_to_end(ckey)
         if html is None and build:
-            detail = patient_detail(s, user, patient_id, research_key(request.app), version)
+            detail = patient_detail(request, s, user, patient_id, version)
             html = render_string(request, "patient.html", csrf=_CSRF_SLOT, p=detail)
             if version is None:
                 return html
@@ -451,25 +439,19 @@ async def _values(request: Request, form: list) -> dict[str, str]:
 def _store_row(request: Request, user: dict[str, Any], kind: str, values: dict[str, str],
                form: list, *, update: bool = False) -> dict[str, str]:
     """Store one form as a one-row import (the importer validates and audits); field errors."""
-    from decidua.services.imports import import_file
+    from decidua.services.imports import import_row
 
     columns = ["patient_id", *[f[0] for f in form if f[0] != "patient_id"]]
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(columns)
-    w.writerow([values.get(c, "") for c in columns])
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"web-form-{kind}.csv"
-        path.write_text(buf.getvalue(), encoding="utf-8")
-        try:
-            with session_scope(request) as s:
-                import_file(s, user["username"], kind, path, update=update)
-        except InputError as exc:
-            errors: dict[str, str] = {}
-            for p in exc.problems:
-                key = p.column if p.column in values else "_form"
-                errors[key] = (errors.get(key, "") + " " + p.reason).strip()
-            return errors
+    try:
+        with session_scope(request) as s:
+            import_row(s, user["username"], kind, {c: values.get(c, "") for c in columns},
+                       file_name=f"web-form-{kind}.csv", update=update)
+    except InputError as exc:
+        errors: dict[str, str] = {}
+        for p in exc.problems:
+            key = p.column if p.column in values else "_form"
+            errors[key] = (errors.get(key, "") + " " + p.reason).strip()
+        return errors
     return {}
 
 

@@ -64,6 +64,8 @@ Examples
 True
 """
 
+# ruff: noqa: F401 - the TYPE_CHECKING imports re-export the lazily loaded names
+
 from __future__ import annotations
 
 import importlib
@@ -150,43 +152,16 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_EXPORTS, *_STATS_EXPORTS])
 
 
-if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+# For type checkers and IDEs only; the names are listed once, in _EXPORTS, from which
+# __all__ is built below (hence no unused-import warnings for this block).
+if TYPE_CHECKING:  # pragma: no cover
     from decidua.assays.timing.centiles import (
         CENTILE_GRID,
         CENTILE_INTERIOR_KNOTS,
         CentileScores,
         TimingCentiles,
     )
-    from decidua.assays.timing.constants import (
-        CALIBRATION_LEVELS,
-        CALIBRATION_STEP,
-        CENTILES_VERSION,
-        DEFAULT_AGGREGATE_WINDOW,
-        DEFAULT_EUCLIDEAN_STOP,
-        DEFAULT_FINAL,
-        DEFAULT_GENE_WINDOW,
-        DEFAULT_MAX_ITERATIONS,
-        DEFAULT_N_SEEDS,
-        DEFAULT_PATIENCE,
-        DEFAULT_REFERENCE_SEED,
-        DEFAULT_THRESHOLD_RULE,
-        GENES,
-        HOURS_PER_DAY,
-        INTERVAL_LEVEL,
-        LH_JITTER_DAYS,
-        LH_MAP_RADIUS,
-        MIN_NEW_BATCH_SIZE,
-        MODEL_VERSION,
-        OUT_OF_PHASE_LOGIT_EPS,
-        OUT_OF_PHASE_QUANTILE,
-        READABLE_MODEL_VERSIONS,
-        RELIABILITY_BINS,
-        REQUIRED_COLUMNS,
-        STANDARD_CENTILES,
-        THRESHOLD_BOOTSTRAP,
-        WINDOW_FLOOR,
-        WINDOW_STEP,
-    )
+    from decidua.assays.timing.constants import *  # noqa: F403
     from decidua.assays.timing.default import (
         DEFAULT_REFERENCE_COMMAND,
         default_reference_path,
@@ -219,56 +194,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     )
     from decidua.stats.calibration import platt_apply, platt_fit, reliability
 
-__all__ = [
-    "CALIBRATION_LEVELS",
-    "CALIBRATION_STEP",
-    "CENTILES_VERSION",
-    "CENTILE_GRID",
-    "CENTILE_INTERIOR_KNOTS",
-    "CentileScores",
-    "DEFAULT_AGGREGATE_WINDOW",
-    "DEFAULT_EUCLIDEAN_STOP",
-    "DEFAULT_FINAL",
-    "DEFAULT_GENE_WINDOW",
-    "DEFAULT_MAX_ITERATIONS",
-    "DEFAULT_N_SEEDS",
-    "DEFAULT_PATIENCE",
-    "DEFAULT_REFERENCE_COMMAND",
-    "DEFAULT_REFERENCE_SEED",
-    "DEFAULT_THRESHOLD_RULE",
-    "GENES",
-    "HOURS_PER_DAY",
-    "INTERVAL_LEVEL",
-    "LH_JITTER_DAYS",
-    "LH_MAP_RADIUS",
-    "MIN_NEW_BATCH_SIZE",
-    "MODEL_VERSION",
-    "OUT_OF_PHASE_LOGIT_EPS",
-    "OUT_OF_PHASE_QUANTILE",
-    "Placement",
-    "READABLE_MODEL_VERSIONS",
-    "RELIABILITY_BINS",
-    "REQUIRED_COLUMNS",
-    "STANDARD_CENTILES",
-    "THRESHOLD_BOOTSTRAP",
-    "TimingCentiles",
-    "TimingFitResult",
-    "TimingReference",
-    "WINDOW_FLOOR",
-    "WINDOW_STEP",
-    "default_reference_path",
-    "ensemble_seeds",
-    "fit_default_reference",
-    "load_default_reference",
-    "load_endotime_training_data",
-    "platt_apply",
-    "platt_fit",
-    "plot_asynchrony",
-    "plot_centiles",
-    "plot_gene_curves",
-    "reliability",
-    "segmented_threshold",
-    "training_data_sha256",
-    "validate_timing_table",
-    "write_default_reference",
-]
+#: Every public name, from the lazy-loading table (one list of names, not two).
+__all__ = sorted([*_EXPORTS, *_STATS_EXPORTS])

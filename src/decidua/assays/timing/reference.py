@@ -335,26 +335,7 @@ class TimingReference:
         cap: int,
         progress: Any = None,
     ) -> tuple[np.ndarray, list[float], str]:
-        """One seeded run of the iterative ordering (EndoTime's training loop).
-
-        Parameters
-        ----------
-        x
-            (n, g) scaled, batch-corrected expression.
-        lh
-            Reported LH days.
-        rng
-            Generator for the LH jitter and the tie-breaking.
-        cap
-            Iteration cap.
-        progress
-            Optional callable ``progress(iteration, distance, gene_window)``.
-
-        Returns
-        -------
-        tuple
-            Final pseudotimes, distances per iteration and the stop reason.
-        """
+        """:func:`decidua.assays.timing.ordering.order` with this reference's settings."""
         from decidua.assays.timing.ordering import order
 
         return order(
