@@ -401,8 +401,11 @@ def read_xlsx_cells(path: str | Path, *, sheet: str | None = None) -> list[list[
     return [["" if v is None else str(v) for v in r] for r in values]
 
 
-def _sha256(p: Path) -> str:
+def file_sha256(p: str | Path) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB blocks (provenance of an input or a
+    backup; a large file is never held in memory)."""
     digest = hashlib.sha256()
+    p = Path(p)
     with p.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
@@ -472,7 +475,7 @@ def read_table(
     columns, rows, title = parsed
     return RawTable(
         shown,
-        _sha256(p),
+        file_sha256(p),
         columns,
         tuple(rows),
         title,

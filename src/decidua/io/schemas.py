@@ -350,6 +350,21 @@ class CfuCountRow(RowSchema):
         }
 
 
+def _check_field_counts(field: int, positive: tuple[str, int, str],
+                        total: tuple[str, int, str]) -> None:
+    """Refuse a microscope field's counts that cannot be: negative, no cells counted, more
+    positive cells than cells. ``positive`` / ``total``: (column, count, what is counted);
+    the message begins with the column it blames."""
+    (pcol, pos, pwhat), (tcol, tot, twhat) = positive, total
+    for col, n in ((pcol, pos), (tcol, tot)):
+        if n < 0:
+            raise ValueError(f"{col}: negative count in field {field}")
+    if tot == 0:
+        raise ValueError(f"{tcol}: no {twhat} counted in field {field}")
+    if pos > tot:
+        raise ValueError(f"{pcol}: {pos} {pwhat} above the {tot} {twhat} of field {field}")
+
+
 class UnkFieldRow(RowSchema):
     """One microscope field of a uNK (CD56) count sheet (docs/screening.md).
 
@@ -382,15 +397,8 @@ class UnkFieldRow(RowSchema):
 
     @model_validator(mode="after")
     def _counts(self) -> UnkFieldRow:
-        if self.cd56_positive < 0:
-            raise ValueError(f"cd56_positive: negative count in field {self.field}")
-        if self.stromal_cells < 0:
-            raise ValueError(f"stromal_cells: negative count in field {self.field}")
-        if self.stromal_cells == 0:
-            raise ValueError(f"stromal_cells: no stromal cells counted in field {self.field}")
-        if self.cd56_positive > self.stromal_cells:
-            raise ValueError(f"cd56_positive: {self.cd56_positive} CD56+ cells above the "
-                             f"{self.stromal_cells} stromal cells of field {self.field}")
+        _check_field_counts(self.field, ("cd56_positive", self.cd56_positive, "CD56+ cells"),
+                            ("stromal_cells", self.stromal_cells, "stromal cells"))
         return self
 
     def to_record(self) -> dict[str, Any]:
@@ -433,15 +441,8 @@ class SabgalFieldRow(RowSchema):
 
     @model_validator(mode="after")
     def _counts(self) -> SabgalFieldRow:
-        if self.positive < 0:
-            raise ValueError(f"positive: negative count in field {self.field}")
-        if self.total < 0:
-            raise ValueError(f"total: negative count in field {self.field}")
-        if self.total == 0:
-            raise ValueError(f"total: no cells counted in field {self.field}")
-        if self.positive > self.total:
-            raise ValueError(f"positive: {self.positive} stained cells above the "
-                             f"{self.total} cells of field {self.field}")
+        _check_field_counts(self.field, ("positive", self.positive, "stained cells"),
+                            ("total", self.total, "cells"))
         return self
 
     def to_record(self) -> dict[str, Any]:

@@ -27,7 +27,6 @@ same file adds nothing (same result keys).
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,6 +173,7 @@ def import_elisa(
     from decidua.assays.elisa import analyse_plate
     from decidua.assays.elisa.curve import MODELS, WEIGHTS
     from decidua.io.platereader import read_plates
+    from decidua.io.readers import file_sha256
     from decidua.store import models as m
     from decidua.store.results import NewResult, open_import_run
     from decidua.store.session import lock_for_write
@@ -184,7 +184,7 @@ def import_elisa(
     require_schema(session)
     p = Path(path)
     plates = read_plates(p, plate_map, fmt=fmt, analyte=analyte)
-    sha = hashlib.sha256(p.read_bytes()).hexdigest()
+    sha = file_sha256(p)
     map_sha, rows = read_elisa_biopsy_map(biopsy_map)
     results = []
     problems: list[Problem] = []

@@ -9,7 +9,6 @@ application. Files only: no database session or acting user. Heavy imports
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -151,6 +150,7 @@ def fit_reference(
         A cohort the method cannot fit (too small, a constant gene).
     """
     from decidua.assays.timing import TimingReference
+    from decidua.io.readers import file_sha256
 
     df = read_csv(cohort)
     ref = TimingReference() if n_seeds is None else TimingReference(n_seeds=n_seeds)
@@ -175,7 +175,7 @@ def fit_reference(
             "are uncalibrated (conservative)."
         )
     ref.provenance["data"] = str(cohort)
-    ref.provenance["data_sha256"] = hashlib.sha256(cohort.read_bytes()).hexdigest()
+    ref.provenance["data_sha256"] = file_sha256(cohort)
     out.mkdir(parents=True, exist_ok=True)
     estimates_path = out / "estimates.csv"
     ref.estimates()[list(ESTIMATE_COLUMNS)].to_csv(estimates_path, index=False)

@@ -16,7 +16,6 @@ only once verified, so a failed or interrupted backup leaves no file.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from decidua.io.readers import file_sha256
 from decidua.store import models as m
 from decidua.store.session import StoreError, dispose_engines, resolve_url, safe_url
 
@@ -183,7 +183,7 @@ def verify(path: str | Path) -> BackupInfo:
                 data = json.loads(manifest.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 data = {}
-            if data.get("sha256") == _sha256(path):
+            if data.get("sha256") == file_sha256(path):
                 revision, counts = data.get("revision"), dict(data.get("counts", {}))
         return BackupInfo(path, revision, counts, path.stat().st_size)
     raise StoreError(f"{path} is neither a SQLite backup nor a pg_dump file")
@@ -304,7 +304,7 @@ def _pg_backup(url: str, target: Path) -> BackupInfo:
         os.replace(tmp, target)
         # What the dump holds, for a later `db downgrade --backup` (tied to the bytes).
         _manifest_path(target).write_text(
-            json.dumps({"revision": revision, "counts": counts, "sha256": _sha256(target)}),
+            json.dumps({"revision": revision, "counts": counts, "sha256": file_sha256(target)}),
             encoding="utf-8",
         )
     except OSError as exc:
@@ -317,14 +317,6 @@ def _pg_backup(url: str, target: Path) -> BackupInfo:
 
 def _manifest_path(dump: Path) -> Path:
     return dump.with_name(dump.name + ".manifest.json")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def current_counts(url: str | None = None) -> tuple[str | None, dict[str, int]]:

@@ -51,7 +51,7 @@ import numpy as np
 from scipy.special import stdtrit
 
 from decidua.assays.elisa import models
-from decidua.assays.elisa.nls import NLSResult, covariance, fit_nls
+from decidua.assays.elisa.nls import NLSResult, central_jacobian, covariance, fit_nls
 from decidua.errors import InputError, ModelError
 from decidua.stats import Interval
 
@@ -518,14 +518,8 @@ class StandardCurve:
         nan = np.full_like(y, np.nan)
         if self.cov is None or not np.all(np.isfinite(self.cov)) or self.df <= 0:
             return est, nan, nan
-        grads = np.empty((y.size, p.size))
-        for i in range(p.size):
-            h = 1e-6 * max(abs(p[i]), 1e-12)
-            up, dn = p.copy(), p.copy()
-            up[i] += h
-            dn[i] -= h
-            diff = models.inverse(self.model, y, up) - models.inverse(self.model, y, dn)
-            grads[:, i] = diff / (2 * h)
+        grads = central_jacobian(lambda q: models.inverse(self.model, y, q), p,
+                                 rel_step=1e-6, floor=1e-12)
         var_curve = np.einsum("ij,jk,ik->i", grads, self.cov, grads)
         hy = 1e-6 * abs(p[3] - p[0])
         dxdy = (models.inverse(self.model, y + hy, p) - models.inverse(self.model, y - hy, p)) / (

@@ -60,6 +60,29 @@ class NLSResult:
         return np.sqrt(np.clip(np.diag(self.cov), 0.0, None))
 
 
+def central_jacobian(f: Callable[[np.ndarray], np.ndarray], p: np.ndarray, *,
+                     rel_step: float, floor: float) -> np.ndarray:
+    """Jacobian of the vector function ``f`` at ``p`` by central differences, one column
+    per parameter: step ``rel_step * max(|p_i|, floor)`` on either side.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> j = central_jacobian(lambda p: np.array([p[0] * p[1], p[0] ** 2]),
+    ...                      np.array([2.0, 3.0]), rel_step=1e-6, floor=1e-3)
+    >>> np.round(j, 6).tolist()
+    [[3.0, 2.0], [4.0, 0.0]]
+    """
+    cols = []
+    for i in range(p.size):
+        h = rel_step * max(abs(p[i]), floor)
+        up, dn = p.copy(), p.copy()
+        up[i] += h
+        dn[i] -= h
+        cols.append(np.ravel((f(up) - f(dn)) / (2 * h)))
+    return np.column_stack(cols)
+
+
 def covariance(jac: np.ndarray, rss: float, df: int) -> np.ndarray:
     """``s^2 (J'J)^-1`` from a (weighted) Jacobian, NaN when singular or ``df <= 0``."""
     p = jac.shape[1]
@@ -124,14 +147,7 @@ def fit_nls(
     def wjac(p: np.ndarray) -> np.ndarray:
         if jac is not None:
             return sw[:, None] * jac(x, p)
-        out = np.empty((y.size, p.size))
-        for i in range(p.size):
-            h = 1e-7 * max(abs(p[i]), 1e-3)
-            up, dn = p.copy(), p.copy()
-            up[i] += h
-            dn[i] -= h
-            out[:, i] = (resid(up) - resid(dn)) / (2 * h)
-        return out
+        return central_jacobian(resid, p, rel_step=1e-7, floor=1e-3)
 
     with np.errstate(all="ignore"):
         if y.size >= p0.size:
