@@ -7,6 +7,7 @@ only format them differently.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -434,11 +435,20 @@ def patient_version(session: Session, patient_id: str) -> tuple[int, ...] | None
     centiles her calls and before/after comparisons read, shared by all women). Model
     and rule versions are the running code's and belong to the caller's key.
     """
-    from sqlalchemy import func, select
+    row = session.execute(_patient_version_statement(), {"patient_id": patient_id}).one()
+    return None if row[0] is None else tuple(int(v or 0) for v in row)
+
+
+@functools.cache
+def _patient_version_statement() -> Any:
+    """The statement of :func:`patient_version`, built once (its compiled form is then
+    reused: building it costs more than running it), the id a bound parameter."""
+    from sqlalchemy import bindparam, func, select
 
     from decidua.store import models as m
 
-    pid = select(m.Patient.id).where(m.Patient.pseudonym == patient_id).scalar_subquery()
+    pid = (select(m.Patient.id).where(m.Patient.pseudonym == bindparam("patient_id"))
+           .scalar_subquery())
     biopsies = select(m.Biopsy.id).where(m.Biopsy.patient_id == pid)
     owned = (
         (m.Pregnancy, m.Pregnancy.patient_id == pid),
@@ -463,8 +473,7 @@ def patient_version(session: Session, patient_id: str) -> tuple[int, ...] | None
         ]  # fmt: skip
     cols += [select(func.count()).select_from(m.MarkerReference).scalar_subquery(),
              select(func.max(m.MarkerReference.id)).scalar_subquery()]  # fmt: skip
-    row = session.execute(select(*cols)).one()
-    return None if row[0] is None else tuple(int(v or 0) for v in row)
+    return select(*cols)
 
 
 #: The tables of a woman's own record (what her care pathway reads), with the audit trail.

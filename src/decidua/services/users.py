@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import getpass
 from typing import TYPE_CHECKING, Any
 
@@ -178,25 +179,35 @@ def start_session(session: Session, username: str, sid: str) -> None:
 def session_user(session: Session, sid: str, username: str) -> dict[str, Any] | None:
     """The active user of an open (not revoked, not expired) web session, else ``None``.
 
-    One query: the session row joined to its user.
+    One query: the session row joined to its user (columns only, a statement built once:
+    it runs on every request).
     """
-    from sqlalchemy import select
+    from decidua.store.models import utcnow
+
+    row = session.execute(_session_user_statement(), {"sid": _token_digest(sid)}).first()
+    if row is None:
+        return None
+    created = row.created_at
+    if created.tzinfo is None:  # SQLite returns naive UTC
+        created = created.replace(tzinfo=dt.UTC)
+    if not row.active or row.username != username or created < utcnow() - SESSION_LIFETIME:
+        return None
+    return {"username": row.username, "role": row.role, "active": row.active,
+            "name": row.display_name}  # fmt: skip
+
+
+@functools.cache
+def _session_user_statement() -> Any:
+    from sqlalchemy import bindparam, select
 
     from decidua.store import models as m
 
-    row = session.execute(
-        select(m.WebSession.created_at, m.User)
+    return (
+        select(m.WebSession.created_at, m.User.username, m.User.role, m.User.active,
+               m.User.display_name)
         .join(m.User, m.User.id == m.WebSession.user_id)
-        .where(m.WebSession.sid_sha256 == _token_digest(sid), m.WebSession.revoked_at.is_(None))
-    ).first()
-    if row is None:
-        return None
-    created, user = row
-    if created.tzinfo is None:  # SQLite returns naive UTC
-        created = created.replace(tzinfo=dt.UTC)
-    if not user.active or user.username != username or created < m.utcnow() - SESSION_LIFETIME:
-        return None
-    return _as_dict(user)
+        .where(m.WebSession.sid_sha256 == bindparam("sid"), m.WebSession.revoked_at.is_(None))
+    )  # fmt: skip
 
 
 def end_session(session: Session, sid: str) -> None:
