@@ -21,7 +21,8 @@ patient monitor --json``), so no database is timed. Rows (median of
 - the target is judged on CPU seconds (wall time is shown too: on a shared machine it
   measures the other processes as well);
 - baseline, same run: WeasyPrint alone laying out the very HTML page of the PDF
-  (already rendered, images included): the least any PDF of this page costs.
+  (already rendered, images included; :func:`decidua.reports.render.pdf_source`): the
+  least any PDF of this page costs.
 
 Cohort report (target < 30 s for the demo cohort): with ``--cohort-db URL`` (e.g. the
 database of ``decidua demo``), the cohort report read from it and rendered, in-process:
@@ -143,7 +144,7 @@ def main() -> None:
 
     report = build()
     n_fig = len(report.plots)
-    page = render.to_html(report, fmt="pdf")
+    page, fetcher = render.pdf_source(report)
     rows = [
         ("build (data object)", *timed(build, args.runs)),
         (f"build + HTML ({n_fig} SVG figures)",
@@ -155,7 +156,7 @@ def main() -> None:
         ("build + PDF, figures drawn (cache emptied)",
          *timed(lambda: (plots.clear_cache(), render.to_pdf(build())), args.runs)),
     ]
-    base = timed(lambda: HTML(string=page).write_pdf(), args.runs)
+    base = timed(lambda: HTML(string=page, url_fetcher=fetcher).write_pdf(), args.runs)
     n_pages = len(__import__("pypdf").PdfReader(__import__("io").BytesIO(
         render.to_pdf(build()))).pages)
     print(f"patient report, 3 biopsies, {n_pages} PDF pages; median of {args.runs} warm runs")

@@ -117,3 +117,24 @@ def test_pdf_from_the_cache_is_the_pdf_drawn_afresh(report):  # type: ignore[no-
     fresh = render.to_pdf(report)
     assert len(plots._cache) == len(report.plots)
     assert render.to_pdf(report) == fresh
+
+
+def test_pdf_embeds_each_figure_from_the_fetcher_and_fetches_nothing_else(report):  # type: ignore[no-untyped-def]
+    import io
+
+    from PIL import Image
+    from pypdf import PdfReader
+
+    page, fetcher = render.pdf_source(report)
+    assert "data:image" not in page and page.count(render.IMAGE_SCHEME) == len(report.plots)
+    with pytest.raises(ValueError, match="fetches nothing"):
+        fetcher.fetch("https://example.org/logo.png")
+    with pytest.raises(ValueError, match="fetches nothing"):
+        fetcher.fetch("file:///etc/hostname")
+    sizes = {Image.open(io.BytesIO(plots.rendered(p.kind, p.data, "png"))).size
+             for p in report.plots}
+    assert len(sizes) == len(report.plots)
+    pdf = PdfReader(io.BytesIO(render.to_pdf(report)))
+    # (WeasyPrint shares one resource dictionary between pages: each page lists them all)
+    embedded = {img.image.size for pg in pdf.pages for img in pg.images}
+    assert embedded == sizes  # every figure, at full 200-dpi resolution, nothing else

@@ -25,6 +25,10 @@ from typing import Any
 #: Resolution of the PNG figures embedded in PDFs.
 PDF_DPI = 200
 
+# Titles are placed at ``y=1.0`` (the axes top; no figure has ticks on top): left to
+# itself matplotlib measures every tick label of the axes to place a title, for the same
+# place (the pictures are byte for byte the same; about 10% of the drawing time).
+
 #: Bound of the in-memory cache of rendered figures (bytes of SVG/PNG kept).
 CACHE_BYTES = 64 * 2**20
 
@@ -69,7 +73,7 @@ def risk_series(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
     ax.set_ylabel("risk of loss (%)")
     ax.set_ylim(0, min(100.0, max(hi, default=0.0) * 1.15 + 5))
     ax.grid(axis="y", alpha=0.3)
-    ax.set_title("research use only; not a diagnostic device", fontsize=7)
+    ax.set_title("research use only; not a diagnostic device", fontsize=7, y=1.0)
     return fig
 
 
@@ -162,7 +166,7 @@ def timing(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
     ax.set_xlabel("LH+ day")
     ax.invert_yaxis()
     ax.grid(axis="x", alpha=0.3)
-    ax.set_title("research use only; not a diagnostic device", fontsize=7)
+    ax.set_title("research use only; not a diagnostic device", fontsize=7, y=1.0)
     return fig
 
 
@@ -186,7 +190,7 @@ def risk_hist(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
     ax.set_xlabel("risk of losing the next pregnancy (%)")
     ax.set_ylabel("women")
     ax.legend(fontsize=7)
-    ax.set_title("research use only; not a diagnostic device", fontsize=7)
+    ax.set_title("research use only; not a diagnostic device", fontsize=7, y=1.0)
     return fig
 
 
@@ -245,7 +249,8 @@ def elisa_curve(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
     ax.set_xlabel("concentration (assay units, in the well)")
     ax.set_ylabel("response (OD)")
     ax.set_title(f"plate {data.get('plate')}" + (f" \u2014 {data['analyte']}"
-                                                   if data.get("analyte") else ""), fontsize=9)
+                                                   if data.get("analyte") else ""),
+                 fontsize=9, y=1.0)
     ax.legend(fontsize=7, loc="best")
     return fig
 
@@ -315,7 +320,7 @@ def marker_centiles(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
         for p in pts:
             ax.text(p["day"], p["value"], " " + str(p["label"]).replace("Biopsy ", "B"),
                     fontsize=5.5, c="#b22222", va="bottom")
-        ax.set_title(str(pn["marker"]), fontsize=7.5, pad=2)
+        ax.set_title(str(pn["marker"]), fontsize=7.5, y=1.0, pad=2)
         ax.set_ylabel(str(pn.get("y_label", "")), fontsize=5.5, labelpad=1)
         ax.yaxis.set_major_locator(MaxNLocator(4))
         ax.tick_params(labelsize=6, pad=1, length=2)
@@ -365,7 +370,7 @@ def before_after(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
         ax_r.set_xlim(-0.4, 1.4)
         ax_r.set_ylim(0, min(100.0, max(100 * p[2] for p in pts) * 1.15 + 5))
         ax_r.set_ylabel("risk of loss (%)", fontsize=7)
-        ax_r.set_title(str(iv["label"]), fontsize=8)
+        ax_r.set_title(str(iv["label"]), fontsize=8, y=1.0)
         ax_r.tick_params(labelsize=6.5)
         for name, (cb, ca) in iv["centiles"].items():
             tag = "".join(ch if ch.isalnum() else "_" for ch in str(name))
@@ -416,7 +421,7 @@ def roc(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
     ax.set_ylim(0, 1.01)
     ax.tick_params(labelsize=6.5)
     ax.legend(fontsize=6, loc="lower right")
-    ax.set_title("research use only; not a diagnostic device", fontsize=6.5)
+    ax.set_title("research use only; not a diagnostic device", fontsize=6.5, y=1.0)
     return fig
 
 
@@ -452,7 +457,7 @@ def calibration(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
     ax.set_xlabel("mean predicted risk of loss (%)", fontsize=7)
     ax.set_ylabel("observed losses (%)", fontsize=7)
     ax.tick_params(labelsize=6.5)
-    ax.set_title("research use only; not a diagnostic device", fontsize=6.5)
+    ax.set_title("research use only; not a diagnostic device", fontsize=6.5, y=1.0)
     return fig
 
 
@@ -493,7 +498,7 @@ def centile_groups(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
                       fontsize=5.5)
         ax.set_ylim(0, 100)
         ax.axhspan(25, 75, color="#1f4e79", alpha=0.06)
-        ax.set_title(str(name), fontsize=7, pad=2)
+        ax.set_title(str(name), fontsize=7, y=1.0, pad=2)
         ax.tick_params(labelsize=6, pad=1, length=2)
     fig.suptitle("centile for the day (research use only; not a diagnostic device)",
                  fontsize=6.5, y=0.995)
@@ -533,7 +538,7 @@ def arms(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
         ax.set_xticks([t for pair in ticks for t in pair],
                       [f"{a}\n{w}" for a in pn["arms"] for w in ("before", "after")],
                       fontsize=6)
-        ax.set_title(f"{pn['marker']}: {pn.get('effect', '')}", fontsize=7)
+        ax.set_title(f"{pn['marker']}: {pn.get('effect', '')}", fontsize=7, y=1.0)
         ax.tick_params(labelsize=6)
     fig.suptitle("research use only; not a diagnostic device", fontsize=6.5)
     return fig
@@ -578,7 +583,7 @@ def to_png(fig: Any, dpi: int = PDF_DPI) -> bytes:
         height = len(data) // (4 * width)
     img = Image.frombuffer("RGBA", (width, height), data, "raw", "RGBA", 0, 1).convert("RGB")
     buf = io.BytesIO()
-    img.save(buf, format="PNG", dpi=(dpi, dpi))
+    img.save(buf, format="PNG", dpi=(dpi, dpi), compress_level=6)
     return buf.getvalue()
 
 

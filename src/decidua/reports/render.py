@@ -1,15 +1,20 @@
 """Render report objects: HTML with Jinja2, PDF with WeasyPrint (no network).
 
 The templates are package data under ``decidua/reports/templates``; images are
-embedded as ``data:`` URIs and the only fonts are the system's (DejaVu by
-default), so rendering never fetches anything. WeasyPrint needs the Pango
-system libraries (Debian: ``libpango-1.0-0 libpangoft2-1.0-0``) and a font
+embedded as ``data:`` URIs in HTML and the only fonts are the system's (DejaVu by
+default), so rendering never fetches anything. For the PDF, the page names each
+picture ``decidua-image:<sha256>`` and WeasyPrint gets the bytes from a URL fetcher
+that serves those pictures and refuses every other URL (no network, no file read;
+and WeasyPrint neither parses nor decodes megabytes of base64). WeasyPrint needs the
+Pango system libraries (Debian: ``libpango-1.0-0 libpangoft2-1.0-0``) and a font
 (``fonts-dejavu-core``).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +39,28 @@ def environment():  # type: ignore[no-untyped-def]
     return _env
 
 
-def _plots(report: Any, fmt: str) -> list[dict[str, str]]:
+#: URL scheme of the pictures of a PDF page (served by :func:`pdf_source`'s fetcher).
+IMAGE_SCHEME = "decidua-image:"
+
+
+def _plots(report: Any, fmt: str,
+           images: dict[str, tuple[bytes, str]] | None = None) -> list[dict[str, str]]:
+    """Each plot's title, caption and picture source: a ``data:`` URI, or with ``images``
+    a ``decidua-image:<sha256>`` name whose bytes and MIME type go into ``images``."""
     from decidua.reports import plots
 
     out = []
     for p in getattr(report, "plots", ()):
         if p.kind == "overlay":  # a stored picture (PNG bytes), shown as it is
-            src = "data:image/png;base64," + base64.b64encode(p.data["png"]).decode()
+            payload, mime = p.data["png"], "image/png"
         else:
-            src = plots.rendered_uri(p.kind, p.data, "svg" if fmt == "html" else "png")
+            img_fmt = "svg" if fmt == "html" else "png"
+            payload, mime = plots.rendered(p.kind, p.data, img_fmt), plots.MIME[img_fmt]
+        if images is None:
+            src = f"data:{mime};base64,{base64.b64encode(payload).decode()}"
+        else:
+            src = IMAGE_SCHEME + hashlib.sha256(payload).hexdigest()
+            images[src] = (payload, mime)
         out.append({"kind": p.kind, "title": p.title, "caption": p.caption, "src": src})
     return out
 
@@ -57,8 +75,42 @@ def to_html(report: Any, *, fmt: str = "html") -> str:
     fmt
         ``html`` (SVG figures) or ``pdf`` (the page WeasyPrint lays out: PNG figures).
     """
+    return _page(report, fmt)
+
+
+def _page(report: Any, fmt: str, images: dict[str, tuple[bytes, str]] | None = None) -> str:
     template = environment().get_template(_template_name(report))
-    return template.render(r=report, plots=_plots(report, fmt), fmt=fmt)
+    return template.render(r=report, plots=_plots(report, fmt, images), fmt=fmt)
+
+
+def _image_fetcher(images: dict[str, tuple[bytes, str]]) -> Callable[..., Any] | None:
+    """A WeasyPrint URL fetcher serving ``images`` and refusing every other URL, or
+    ``None`` when this WeasyPrint has no fetcher class (before 70: then the page embeds
+    the pictures as ``data:`` URIs)."""
+    from weasyprint import urls
+
+    if not (hasattr(urls, "URLFetcher") and hasattr(urls, "URLFetcherResponse")):
+        return None  # pragma: no cover - WeasyPrint < 70
+
+    class ImageFetcher(urls.URLFetcher):  # type: ignore[misc]
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            if url not in images:
+                raise ValueError(f"report rendering fetches nothing: {url[:80]!r}")
+            body, mime = images[url]
+            return urls.URLFetcherResponse(url, body, {"Content-Type": mime})
+
+    return ImageFetcher()
+
+
+def pdf_source(report: Any) -> tuple[str, Any]:
+    """The page WeasyPrint lays out for :func:`to_pdf` and its URL fetcher (``None``:
+    WeasyPrint's own, the page is then self-contained)."""
+    images: dict[str, tuple[bytes, str]] = {}
+    page = _page(report, "pdf", images)
+    fetcher = _image_fetcher(images)
+    if fetcher is None:  # pragma: no cover - WeasyPrint < 70
+        return _page(report, "pdf"), None
+    return page, fetcher
 
 
 def _template_name(report: Any) -> str:
@@ -78,7 +130,8 @@ def to_pdf(report: Any) -> bytes:
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
-    return HTML(string=to_html(report, fmt="pdf"), base_url=None).write_pdf()
+    page, fetcher = pdf_source(report)
+    return HTML(string=page, base_url=None, url_fetcher=fetcher).write_pdf()
 
 
 def output_format(path: str | Path) -> str:
