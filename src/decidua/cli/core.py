@@ -28,23 +28,6 @@ def actor() -> str:
     return acting_user()
 
 
-def root_callback(
-    db: Annotated[
-        str | None,
-        typer.Option(
-            "--db", help="Database URL (default: $DECIDUA_DATABASE_URL or var/decidua.sqlite)."
-        ),
-    ] = None,
-) -> None:
-    """Decidua: pre-pregnancy endometrial screening in recurrent pregnancy loss.
-
-    Research use only; not a diagnostic device.
-    """
-    from decidua.store.session import set_default_url
-
-    set_default_url(db)
-
-
 def _progress() -> Progress:
     from rich.progress import (
         BarColumn,

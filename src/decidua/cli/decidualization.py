@@ -8,6 +8,7 @@ replicate (docs/decidualization.md).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -18,6 +19,17 @@ app = typer.Typer(
     "change, AUC, half-max time, class against a clinic-fitted reference. Research use only.",
     no_args_is_help=True,
 )
+
+
+#: ``--reference`` of the commands that can add the class.
+ReferenceOption = Annotated[Path | None, typer.Option(
+    "--reference", help="A reference from `decidualization fit` (adds the class).")]
+
+
+def _reference(path: Path | None):  # type: ignore[no-untyped-def]
+    from decidua.assays.decidualization import DecidualizationReference
+
+    return None if path is None else DecidualizationReference.load(path)
 
 
 def _read(path: Path):  # type: ignore[no-untyped-def]
@@ -63,8 +75,7 @@ def fit(
 @app.command("course")
 def course(
     file: Path = typer.Argument(..., help="Cultures: culture, marker, day, value[, scale]."),
-    reference: Path = typer.Option(None, "--reference", help="A reference from "
-                                   "`decidualization fit` (adds the class)."),
+    reference: ReferenceOption = None,
     plot_dir: Path = typer.Option(None, "--plot-dir", help="Write one PNG per culture here."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
@@ -74,10 +85,10 @@ def course(
     """
     import re
 
-    from decidua.assays.decidualization import DecidualizationReference, time_courses
+    from decidua.assays.decidualization import time_courses
 
     courses = time_courses(_read(file))
-    ref = DecidualizationReference.load(reference) if reference is not None else None
+    ref = _reference(reference)
     docs = []
     for c in courses:
         d = c.to_dict()
@@ -111,8 +122,7 @@ def course(
 @app.command("biopsy")
 def biopsy(
     code: str = typer.Argument(..., help="Biopsy code (e.g. EX-001-B1)."),
-    reference: Path = typer.Option(None, "--reference", help="A reference from "
-                                   "`decidualization fit` (adds the class)."),
+    reference: ReferenceOption = None,
     treatment: str = typer.Option("cAMP+MPA", "--treatment", help="Treatment of the days > 0 "
                                   "to use (day 0 is always the baseline)."),
     save: bool = typer.Option(False, "--save", help="Store the summary and call on the biopsy "
@@ -123,13 +133,12 @@ def biopsy(
 
     Example: decidua decidualization biopsy EX-001-B1 --reference ref.json --save --json
     """
-    from decidua.assays.decidualization import DecidualizationReference
     from decidua.cli.core import actor
     from decidua.cli.output import err_console
     from decidua.services.decidualization import stored_course
     from decidua.store.session import session_scope
 
-    ref = DecidualizationReference.load(reference) if reference is not None else None
+    ref = _reference(reference)
     with session_scope() as s:
         doc = stored_course(s, actor(), code, reference=ref, treatment=treatment, save=save)
     for w in doc["warnings"]:
