@@ -40,3 +40,13 @@ def test_bad_table_names_row_and_column(tmp_path: Path):
     assert r.exit_code == 1
     out = " ".join(r.output.split())
     assert "row 3" in out and "value" in out and "not a number" in out
+
+
+def test_missing_reference_file_exits_1_naming_it(tmp_path: Path):
+    p = tmp_path / "c.csv"
+    synthetic_cultures(3, seed=23)[0].to_csv(p, index=False)
+    missing = tmp_path / "no-such-ref.json"
+    r = runner.invoke(app, ["decidualization", "course", str(p), "--reference", str(missing)])
+    assert r.exit_code == 1
+    assert "no-such-ref.json" in r.output and "not found" in r.output
+    assert "Traceback" not in r.output

@@ -268,4 +268,8 @@ class DecidualizationReference:
 
     @classmethod
     def load(cls, path: str | Path) -> DecidualizationReference:
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """Read a reference written by :meth:`save`."""
+        p = Path(path)
+        if not p.exists():
+            raise InputError("decidualization reference not found", file=str(p))
+        return cls.from_dict(json.loads(p.read_text()))
