@@ -17,7 +17,9 @@ non-200 answer, a broken connection or a 30 s timeout is counted as an error
 
 Each page is visited once first (uncached: the risk model and the pathway are
 computed, then cached) and that cost is printed apart; the levels then run on
-the cached views.
+the cached views. Last, a pregnancy is added to the first woman through the web
+form and every page is visited again: hers is computed again, the others stay
+cached (keyed by each woman's own records).
 
 The server's CPU time per request (user + system, from ``/proc``) is printed
 too: it depends much less than latencies on what else the machine runs.
@@ -239,6 +241,26 @@ def main() -> None:
                       f"{run['cpu'] / run['sent'] * 1e3:>19.2f}")
                 if run["errors"]:
                     print(f"{'':<22}errors: {run['errors']}")
+        # a write to one woman: her page is computed again, the others' stay cached
+        # (keyed by each woman's own records' version)
+        with httpx.Client(base_url=base, cookies=cookies, timeout=60) as c:
+            n = max(map(int, re.findall(r"pregnancy (\d+)", c.get(paths[0]).text)), default=0)
+            form = c.get(f"{paths[0]}/pregnancies/new").text
+            token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+            r = c.post(f"{paths[0]}/pregnancies/new", data={
+                "csrf_token": token, "order": str(n + 1), "outcome": "miscarriage",
+                "outcome_date": "2025-01-15"})  # fmt: skip
+            if r.status_code != 303:
+                errs = re.findall(r'class="error"[^>]*>([^<]+)<', r.text)
+                raise SystemExit(f"adding a pregnancy: HTTP {r.status_code} {errs}")
+            again = []
+            for p in paths:
+                t0 = time.perf_counter()
+                assert c.get(p).status_code == 200
+                again.append(time.perf_counter() - t0)
+        print(f"\nafter a pregnancy added to {ids[0]}, each page again, 1 connection: hers "
+              f"{again[0] * 1e3:.0f} ms; the {len(again) - 1} others p50 "
+              f"{_pct(again[1:], .5) * 1e3:.1f} ms, p95 {_pct(again[1:], .95) * 1e3:.1f} ms")
         print(f"\nload average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
         if failed:
             raise SystemExit("errors or levels without an answer (above)")
