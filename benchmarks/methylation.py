@@ -140,6 +140,9 @@ def _child(mode: str, path: str) -> None:
     z = np.zeros(4, np.int64)
     fp.parse_block(warm, fp.REPORT_LAYOUT, z, np.zeros(4, np.int8), z.copy(), z.copy(),
                    np.zeros(4, np.uint8), np.zeros(4, np.uint8), z.copy(), z.copy(), z.copy())
+    fp.parse_report(np.frombuffer(bytearray(warm), np.uint8), z, np.zeros(4, np.int8),
+                    z.copy(), z.copy(), np.zeros(4, np.uint8), np.zeros(4, np.uint8), z.copy(),
+                    z.copy(), z.copy(), np.zeros((0, 6, 4)), 1)
     fp.context_table(np.zeros(4, np.uint8), np.zeros(4, np.uint8), z, z, 1)
     t0 = time.perf_counter()
     c0 = time.process_time()

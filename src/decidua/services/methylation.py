@@ -385,6 +385,7 @@ def summarize_files(
         summarize,
     )
     from decidua.assays.methylation.contexts import ReferenceGenome
+    from decidua.assays.methylation.readers import iter_tallies
 
     contexts = parse_contexts(context)
     kinds = [fmt or detect_format(p) for p in inputs]
@@ -403,6 +404,9 @@ def summarize_files(
             tick = progress(sample, "reads" if kind == "bam" else "rows") if progress else None
             if kind == "bam":
                 chunks = BamExtractor(path, opts, reference=genome, progress=tick)
+            elif (kind == "cytosine_report" and region_set is None and ref is None
+                  and not collapse_strands):  # global sums only: summed as the text is read
+                chunks = iter_tallies(path, kind, min_coverage=min_coverage)
             else:
                 chunks = iter_calls(path, kind, require_sorted=collapse_strands,
                                     context=input_context)

@@ -19,6 +19,7 @@ from typing import Any
 _EXPORTS = {
     "BamExtractor": "bam",
     "CONTEXTS": "calls",
+    "ContextTally": "calls",
     "DEFAULT_CA_MOTIF": "regions",
     "DEFAULT_GENES": "regions",
     "DEFAULT_TELOMERE_BIN_BP": "regions",
@@ -45,6 +46,7 @@ _EXPORTS = {
     "fixed_bins": "regions",
     "gene_bodies": "regions",
     "iter_calls": "readers",
+    "iter_tallies": "readers",
     "motif_sites": "regions",
     "parse_contexts": "contexts",
     "read_bed": "regions",
@@ -59,6 +61,7 @@ _EXPORTS = {
 __all__ = [
     "BamExtractor",
     "CONTEXTS",
+    "ContextTally",
     "DEFAULT_CA_MOTIF",
     "DEFAULT_GENES",
     "DEFAULT_TELOMERE_BIN_BP",
@@ -85,6 +88,7 @@ __all__ = [
     "fixed_bins",
     "gene_bodies",
     "iter_calls",
+    "iter_tallies",
     "motif_sites",
     "parse_contexts",
     "read_bed",

@@ -89,9 +89,24 @@ for _k, _b in enumerate(b"ACGT"):
     _BASE[_b + 32] = _k
 
 
+@njit(inline="always")
+def _tally(table, c, t, m, u, min_coverage):  # type: ignore[no-untyped-def]
+    """Add one site to a :func:`context_table` table (the one place that sums a site)."""
+    cov = m + u
+    if cov < min_coverage or cov <= 0:
+        return
+    d = 5 if t == 255 else t // 5
+    table[c, d, 0] += 1.0
+    table[c, d, 1] += m
+    table[c, d, 2] += u
+    table[c, d, 3] += m / cov
+
+
 @njit(nogil=True, cache=True)
 def parse_block(buf, layout, pos, strand, meth, unmeth, ctx, tri, run_row, run_start, run_end):  # type: ignore[no-untyped-def]
     """Parse the tab-separated lines of ``buf`` (which must end with a newline).
+
+    Any layout; cytosine reports are read faster by :func:`parse_report`.
 
     Parameters
     ----------
@@ -221,6 +236,177 @@ def parse_block(buf, layout, pos, strand, meth, unmeth, ctx, tri, run_row, run_s
 
 
 @njit(nogil=True, cache=True)
+def parse_report(buf, pos, strand, meth, unmeth, ctx, tri, run_row, run_start, run_end,  # type: ignore[no-untyped-def]
+                 table, min_coverage):
+    """:func:`parse_block` for :data:`REPORT_LAYOUT`, written out column by column.
+
+    Same arguments (without ``layout``), results and errors as
+    :func:`parse_block` (tests/assays/methylation compare the two on random
+    and malformed text); about 40% faster, having no layout loop. The
+    columns are written out here rather than shared with :func:`parse_block`
+    through small compiled helpers: an inlined numba function that takes the
+    buffer costs a reference-count increment and decrement per call, i.e.
+    per row (measured: 0.06 s per helper per 9 M rows, a quarter of this loop).
+
+    With a non-empty ``table`` (``4 × 6 × 4`` float64) it *tallies* instead
+    of storing: each site is added to ``table`` as :func:`context_table`
+    adds it (sites with coverage ≥ ``min_coverage``, in row order, so the
+    sums are bit-identical) and the columns are not written (they may be
+    empty arrays). Chromosome runs are recorded either way.
+    """
+    n_bytes = buf.shape[0]
+    keep = table.shape[0] == 0
+    i = 0
+    row = 0
+    n_runs = 0
+    lines = 0
+    prev_s = -1
+    prev_e = -1
+    if n_bytes == 0:
+        return 0, 0, 0, ERR_NONE, -1
+    if buf[n_bytes - 1] != NL:
+        return 0, 0, 0, ERR_COLUMNS, 0
+    while i < n_bytes:
+        if buf[i] == NL:  # empty line
+            i += 1
+            lines += 1
+            continue
+        # 0 chrom: a new run when it differs from the last one
+        s = i
+        while buf[i] != TAB and buf[i] != NL:
+            i += 1
+        e = i
+        same = prev_s >= 0 and e - s == prev_e - prev_s
+        if same:
+            for k in range(e - s):
+                if buf[s + k] != buf[prev_s + k]:
+                    same = False
+                    break
+        if not same:
+            run_row[n_runs] = row
+            run_start[n_runs] = s
+            run_end[n_runs] = e
+            n_runs += 1
+            prev_s = s
+            prev_e = e
+        if buf[i] != TAB:
+            return row, n_runs, lines, ERR_COLUMNS, 0
+        i += 1
+        # 1 pos (may be negative, as in parse_block)
+        neg = buf[i] == MINUS
+        if neg:
+            i += 1
+        s = i
+        p = 0
+        while True:
+            d = np.int64(buf[i]) - 48
+            if d < 0 or d > 9:
+                break
+            p = p * 10 + d
+            i += 1
+        c = buf[i]
+        if i == s or (c != TAB and c != NL and c != CR):
+            return row, n_runs, lines, ERR_INTEGER, 1
+        if c != TAB:
+            return row, n_runs, lines, ERR_COLUMNS, 1
+        i += 1
+        # 2 strand
+        c = buf[i]
+        if c == 43:
+            sd = 1
+        elif c == 45:
+            sd = -1
+        else:
+            return row, n_runs, lines, ERR_STRAND, 2
+        i += 1
+        if buf[i] != TAB:
+            return row, n_runs, lines, ERR_COLUMNS, 2
+        i += 1
+        # 3 methylated
+        neg_m = buf[i] == MINUS
+        if neg_m:
+            i += 1
+        s = i
+        m = 0
+        while True:
+            d = np.int64(buf[i]) - 48
+            if d < 0 or d > 9:
+                break
+            m = m * 10 + d
+            i += 1
+        c = buf[i]
+        if i == s or (c != TAB and c != NL and c != CR):
+            return row, n_runs, lines, ERR_INTEGER, 3
+        if neg_m:
+            return row, n_runs, lines, ERR_NEGATIVE, 3
+        if c != TAB:
+            return row, n_runs, lines, ERR_COLUMNS, 3
+        i += 1
+        # 4 unmethylated
+        neg_u = buf[i] == MINUS
+        if neg_u:
+            i += 1
+        s = i
+        u = 0
+        while True:
+            d = np.int64(buf[i]) - 48
+            if d < 0 or d > 9:
+                break
+            u = u * 10 + d
+            i += 1
+        c = buf[i]
+        if i == s or (c != TAB and c != NL and c != CR):
+            return row, n_runs, lines, ERR_INTEGER, 4
+        if neg_u:
+            return row, n_runs, lines, ERR_NEGATIVE, 4
+        if c != TAB:
+            return row, n_runs, lines, ERR_COLUMNS, 4
+        i += 1
+        # 5 context: CG -> 0, CHG -> 1, CHH -> 2, else 3
+        s = i
+        while buf[i] != TAB and buf[i] != NL:
+            i += 1
+        e = i
+        if e > s and buf[e - 1] == CR:
+            e -= 1
+        ln = e - s
+        if ln >= 2 and buf[s + 1] == 71:
+            cx = 0
+        elif ln >= 3 and buf[s + 2] == 71:
+            cx = 1
+        elif ln >= 3 and buf[s + 2] == 72:
+            cx = 2
+        else:
+            cx = 3
+        if buf[i] != TAB:
+            return row, n_runs, lines, ERR_COLUMNS, 5
+        i += 1
+        # 6 trinucleotide: 5 * base2 + base3, 255 if shorter than 3
+        s = i
+        while buf[i] != TAB and buf[i] != NL:
+            i += 1
+        e = i
+        if e > s and buf[e - 1] == CR:
+            e -= 1
+        t = _BASE[buf[s + 1]] * 5 + _BASE[buf[s + 2]] if e - s >= 3 else 255
+        if buf[i] != NL:  # the field ends at a tab or newline (a CR is part of it)
+            return row, n_runs, lines, ERR_COLUMNS, 7
+        i += 1
+        if keep:
+            pos[row] = -p if neg else p
+            strand[row] = sd
+            meth[row] = m
+            unmeth[row] = u
+            ctx[row] = cx
+            tri[row] = t
+        else:
+            _tally(table, cx, t, m, u, min_coverage)
+        row += 1
+        lines += 1
+    return row, n_runs, lines, ERR_NONE, -1
+
+
+@njit(nogil=True, cache=True)
 def context_table(ctx, tri, meth, unmeth, min_coverage):  # type: ignore[no-untyped-def]
     """Sums per (context code, dinucleotide code) in one pass.
 
@@ -231,15 +417,5 @@ def context_table(ctx, tri, meth, unmeth, min_coverage):  # type: ignore[no-unty
     """
     out = np.zeros((4, 6, 4), dtype=np.float64)
     for i in range(ctx.shape[0]):
-        m = meth[i]
-        cov = m + unmeth[i]
-        if cov < min_coverage or cov <= 0:
-            continue
-        t = tri[i]
-        d = 5 if t == 255 else t // 5
-        c = ctx[i]
-        out[c, d, 0] += 1.0
-        out[c, d, 1] += m
-        out[c, d, 2] += unmeth[i]
-        out[c, d, 3] += m / cov
+        _tally(out, ctx[i], tri[i], meth[i], unmeth[i], min_coverage)
     return out

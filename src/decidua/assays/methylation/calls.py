@@ -266,6 +266,39 @@ class MethylationCalls:
         )
 
 
+@dataclass(frozen=True)
+class ContextTally:
+    """The per-context sums of a chunk of calls, without its rows.
+
+    What :class:`~decidua.assays.methylation.summaries.SummaryAccumulator`
+    keeps of a chunk when no region is summarised: read straight from the
+    text by :func:`~decidua.assays.methylation.readers.iter_tallies`, so the
+    rows are never stored.
+
+    Attributes
+    ----------
+    table
+        ``4 × 6 × 4`` float64: context (CG, CHG, CHH, N) × second base (A, C,
+        G, T, N, no trinucleotide) × (n_sites, methylated, unmethylated, sum
+        of per-site fractions) over sites with coverage ≥ ``min_coverage``
+        (:func:`~decidua.assays.methylation._fastparse.context_table`).
+    rows
+        Rows of the chunk (covered or not).
+    chromosomes
+        Chromosomes of the chunk, in order of first appearance in the file.
+    min_coverage
+        Coverage threshold the table was summed with.
+    """
+
+    table: np.ndarray
+    rows: int
+    chromosomes: tuple[str, ...]
+    min_coverage: int
+
+    def __len__(self) -> int:
+        return self.rows
+
+
 __all__ = [
     "BASES",
     "BASE_LUT",
@@ -274,6 +307,7 @@ __all__ = [
     "CTX_CHG",
     "CTX_CHH",
     "CTX_UNKNOWN",
+    "ContextTally",
     "DINUCLEOTIDES",
     "MethylationCalls",
     "TRI_UNKNOWN",

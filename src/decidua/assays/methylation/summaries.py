@@ -40,6 +40,7 @@ from decidua.assays.methylation.calls import (
     CTX_CHG,
     CTX_CHH,
     CTX_UNKNOWN,
+    ContextTally,
     MethylationCalls,
 )
 from decidua.assays.methylation.contexts import context_mask
@@ -163,22 +164,35 @@ class SummaryAccumulator:
                 )
         self.rows = 0
 
-    def add(self, calls: MethylationCalls) -> None:
-        """Add one chunk."""
-        self.rows += len(calls)
+    def _add_table(self, table: np.ndarray, rows: int, chromosomes: Sequence[str]) -> None:
+        """The global sums of one chunk (its :class:`ContextTally` table)."""
+        self.rows += rows
+        self.covered += float(table[:, :, 0].sum())
+        for c in self.contexts:
+            self.global_sums[c] += _select(table, c)
+            self.unknown[c] += _unknown(table, c)
+        for name in chromosomes:
+            self.chromosomes.setdefault(name, None)
+
+    def add(self, calls: MethylationCalls | ContextTally) -> None:
+        """Add one chunk: its calls, or (for a summary without regions) its tally."""
+        if isinstance(calls, ContextTally):
+            if self._index:
+                raise InputError("regions are summarised from calls, not from context tallies")
+            if calls.min_coverage != self.min_coverage:
+                raise InputError(f"tally summed with min_coverage {calls.min_coverage}, "
+                                 f"summary asks {self.min_coverage}", value=calls.min_coverage)
+            self._add_table(calls.table, calls.rows, calls.chromosomes)
+            return
         if len(calls) == 0:
             return
         from decidua.assays.methylation import _fastparse as fp
 
         table = fp.context_table(calls.context, calls.trinucleotide, calls.methylated,
                                  calls.unmethylated, self.min_coverage)
-        self.covered += float(table[:, :, 0].sum())
-        for c in self.contexts:
-            self.global_sums[c] += _select(table, c)
-            self.unknown[c] += _unknown(table, c)
         present = np.bincount(calls.chrom, minlength=len(calls.chrom_names))  # O(n), no sort
-        for code in np.flatnonzero(present):
-            self.chromosomes.setdefault(calls.chrom_names[code], None)
+        self._add_table(table, len(calls),
+                        tuple(calls.chrom_names[code] for code in np.flatnonzero(present)))
         if not self._index:
             return
         cov = calls.coverage
@@ -380,7 +394,7 @@ class MethylationSummary:
 
 
 def summarize(
-    chunks: Iterable[MethylationCalls] | MethylationCalls,
+    chunks: Iterable[MethylationCalls | ContextTally] | MethylationCalls,
     contexts: Sequence[str] = ("CG", "CHG", "CHH"),
     regions: RegionSet | None = None,
     *,
@@ -394,7 +408,10 @@ def summarize(
     ----------
     chunks
         Calls, or an iterable of chunks (e.g. from
-        :func:`~decidua.assays.methylation.readers.iter_calls`).
+        :func:`~decidua.assays.methylation.readers.iter_calls`); without
+        regions or strand merging, also the per-context tallies of
+        :func:`~decidua.assays.methylation.readers.iter_tallies` (same
+        result, less work).
     contexts
         Context selectors (``CG``, ``CHG``, ``CHH``, ``CH``, ``CA``, ``CC``,
         ``CT``, ``ALL``).
