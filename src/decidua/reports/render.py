@@ -4,10 +4,10 @@ The templates are package data under ``decidua/reports/templates``; images are
 embedded as ``data:`` URIs in HTML and the only fonts are the system's (DejaVu by
 default), so rendering never fetches anything. For the PDF, the page names each
 picture ``decidua-image:<sha256>`` and WeasyPrint gets the bytes from a URL fetcher
-that serves those pictures and refuses every other URL (no network, no file read;
-and WeasyPrint neither parses nor decodes megabytes of base64). WeasyPrint needs the
-Pango system libraries (Debian: ``libpango-1.0-0 libpangoft2-1.0-0``) and a font
-(``fonts-dejavu-core``).
+that serves those pictures and refuses every other URL (nothing on the page can make
+WeasyPrint open a connection or a ``file:`` URL; and it parses and decodes no base64,
+about 0.5 MB for a patient report). WeasyPrint needs the Pango system libraries
+(Debian: ``libpango-1.0-0 libpangoft2-1.0-0``) and a font (``fonts-dejavu-core``).
 """
 
 from __future__ import annotations
