@@ -179,6 +179,25 @@ _DETAIL_CACHE_SIZE = 4096
 _cache_lock = threading.Lock()
 
 
+def cache_get(cache: OrderedDict, key: Any, lock: threading.Lock) -> Any:
+    """The value of a least-recently-used ``cache`` under ``key`` (now the most recently
+    used), or ``None``; ``lock`` guards the cache."""
+    with lock:
+        hit = cache.get(key)
+        if hit is not None:
+            cache.move_to_end(key)
+        return hit
+
+
+def cache_put(cache: OrderedDict, key: Any, value: Any, size: int,
+              lock: threading.Lock) -> None:
+    """Store ``value`` in a least-recently-used ``cache`` of at most ``size`` entries."""
+    with lock:
+        cache[key] = value
+        while len(cache) > size:
+            cache.popitem(last=False)
+
+
 def view_version(session: Any, user: dict[str, Any], patient_id: str) -> tuple | None:
     """What keys the cached views of the woman a route names (``None``: not cached).
 
@@ -214,11 +233,9 @@ def patient_detail(request: Any, session: Any, user: dict[str, Any], patient_id:
     key = research_key(request.app) if is_researcher(user) else None
     kd = hashlib.sha256(key).digest() if key is not None else None
     ckey = (patient_id, user["role"], kd, dt.date.today(), version)
-    with _cache_lock:
-        hit = _DETAIL_CACHE.get(ckey) if version is not None else None
-        if hit is not None:
-            _DETAIL_CACHE.move_to_end(ckey)
-            return hit
+    hit = cache_get(_DETAIL_CACHE, ckey, _cache_lock) if version is not None else None
+    if hit is not None:
+        return hit
     ids, clinic_id = None, patient_id
     if is_researcher(user):
         ids = research_ids(session, _need_key(key), version[2:])
@@ -226,12 +243,8 @@ def patient_detail(request: Any, session: Any, user: dict[str, Any], patient_id:
         if clinic_id is None:
             raise NotFoundError(f"no woman {patient_id!r}")
     out = _patient_detail(session, user, clinic_id, ids)
-    if version is None:
-        return out
-    with _cache_lock:
-        _DETAIL_CACHE[ckey] = out
-        while len(_DETAIL_CACHE) > _DETAIL_CACHE_SIZE:
-            _DETAIL_CACHE.popitem(last=False)
+    if version is not None:
+        cache_put(_DETAIL_CACHE, ckey, out, _DETAIL_CACHE_SIZE, _cache_lock)
     return out
 
 

@@ -20,6 +20,8 @@ from decidua.web.common import (
     NotLoggedIn,
     audit_for,
     biopsy_for,
+    cache_get,
+    cache_put,
     list_for,
     need,
     patient_detail,
@@ -225,19 +227,12 @@ def _patient_html(request: Request, patient_id: str, *, build: bool) -> str | No
         version = view_version(s, user, patient_id)
         ckey = (id(request.app), patient_id, user["username"], user["role"], dt.date.today(),
                 version)
-        with _page_lock:
-            html = _PAGE_CACHE.get(ckey) if version is not None else None
-            if html is not None:
-                _PAGE_CACHE.move_to_end(ckey)
+        html = cache_get(_PAGE_CACHE, ckey, _page_lock) if version is not None else None
         if html is None and build:
             detail = patient_detail(request, s, user, patient_id, version)
             html = render_string(request, "patient.html", csrf=_CSRF_SLOT, p=detail)
-            if version is None:
-                return html
-            with _page_lock:
-                _PAGE_CACHE[ckey] = html
-                while len(_PAGE_CACHE) > _PAGE_CACHE_SIZE:
-                    _PAGE_CACHE.popitem(last=False)
+            if version is not None:
+                cache_put(_PAGE_CACHE, ckey, html, _PAGE_CACHE_SIZE, _page_lock)
     return html
 
 
