@@ -5,6 +5,9 @@ Formatting only: the work is in :mod:`decidua.services.methylation`.
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,13 +37,43 @@ Ignore3R2 = Annotated[int, typer.Option(
     "--ignore-3prime-r2", min=0, help="BAM: skip N bases at read 2's 3' end.")]  # fmt: skip
 
 
-def _bam_options(min_mapq: int, keep_duplicates: bool, include_overlap: bool, ignore: int,
-                 ignore_r2: int, ignore_3prime: int, ignore_3prime_r2: int) -> Any:  # fmt: skip
-    from decidua.assays.methylation import ExtractionOptions
+#: (parameter, option, default) of the read filters, in the order --help lists them.
+_BAM_FILTERS = (("min_mapq", MinMapq, 0), ("keep_duplicates", KeepDuplicates, False),
+                ("include_overlap", IncludeOverlap, False), ("ignore", Ignore, 0),
+                ("ignore_r2", IgnoreR2, 0), ("ignore_3prime", Ignore3, 0),
+                ("ignore_3prime_r2", Ignore3R2, 0))
 
-    return ExtractionOptions(min_mapq=min_mapq, skip_duplicates=not keep_duplicates,
-                             no_overlap=not include_overlap, ignore=ignore, ignore_r2=ignore_r2,
-                             ignore_3prime=ignore_3prime, ignore_3prime_r2=ignore_3prime_r2)
+
+def bam_filters(before: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a command the BAM read-filter options (inserted before its parameter ``before``,
+    else last); it receives them as one ``bam_filters`` argument, an
+    :class:`~decidua.assays.methylation.ExtractionOptions`."""
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                               annotation=option) for name, option, default in _BAM_FILTERS]
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+                  for p in inspect.signature(fn, eval_str=True).parameters.values()
+                  if p.name != "bam_filters"]
+        at = next((i for i, p in enumerate(params) if p.name == before), len(params))
+        params[at:at] = added
+
+        @functools.wraps(fn)
+        def command(**kwargs: Any) -> Any:
+            from decidua.assays.methylation import ExtractionOptions
+
+            f = {name: kwargs.pop(name) for name, _, _ in _BAM_FILTERS}
+            opts = ExtractionOptions(
+                min_mapq=f["min_mapq"], skip_duplicates=not f["keep_duplicates"],
+                no_overlap=not f["include_overlap"], ignore=f["ignore"],
+                ignore_r2=f["ignore_r2"], ignore_3prime=f["ignore_3prime"],
+                ignore_3prime_r2=f["ignore_3prime_r2"])
+            return fn(**kwargs, bam_filters=opts)
+
+        command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        return command
+
+    return wrap
 
 
 def _progress(disable: bool) -> Any:
@@ -52,6 +85,7 @@ def _progress(disable: bool) -> Any:
 
 
 @app.command("summarize")
+@bam_filters(before="sample_names")
 def summarize_cmd(
     inputs: list[Path] = typer.Argument(..., help="Call files (Bismark .cov / CX report, "
                                         "MethylDackel bedGraph, methylKit) or Bismark BAMs."),
@@ -82,18 +116,12 @@ def summarize_cmd(
     min_coverage: int = typer.Option(1, "--min-coverage", min=1),
     collapse_strands: bool = typer.Option(False, "--collapse-strands",
                                           help="Merge the two Cs of each CpG (sorted input)."),
-    min_mapq: MinMapq = 0,
-    keep_duplicates: KeepDuplicates = False,
-    include_overlap: IncludeOverlap = False,
-    ignore: Ignore = 0,
-    ignore_r2: IgnoreR2 = 0,
-    ignore_3prime: Ignore3 = 0,
-    ignore_3prime_r2: Ignore3R2 = 0,
     sample_names: str | None = typer.Option(None, "--sample-names", help="Comma-separated "
                                             "sample names, one per input (default: file names)."),
     matrix: Path | None = typer.Option(None, "--matrix", help="Also write a sample × region "
                                        "matrix of weighted methylation."),
     as_json: bool = typer.Option(False, "--json", help="Print the genome-wide rows as JSON."),
+    bam_filters: Any = None,
 ) -> None:
     """Summarise methylation per sample, per context, globally and per region.
 
@@ -107,8 +135,6 @@ def summarize_cmd(
         telomere_distance=telomere_distance, telomere_bin_width=telomere_bin_width,
         chrom_sizes=chrom_sizes, gtf=gtf, genes=genes, motif=motif,
     )
-    opts = _bam_options(min_mapq, keep_duplicates, include_overlap, ignore, ignore_r2,
-                        ignore_3prime, ignore_3prime_r2)
     with _progress(as_json) as progress:
 
         def ticker(sample: str, unit: str) -> Any:
@@ -118,7 +144,7 @@ def summarize_cmd(
         run = svc.summarize_files(
             inputs, context=context, regions=region_opts, genome=genome, fmt=fmt,
             input_context=input_context, min_coverage=min_coverage,
-            collapse_strands=collapse_strands, bam=opts, sample_names=sample_names,
+            collapse_strands=collapse_strands, bam=bam_filters, sample_names=sample_names,
             progress=ticker,
         )
     for warning in run.warnings:
@@ -182,18 +208,13 @@ def _genome_text(records: list[dict[str, Any]]) -> str | None:
 
 
 @app.command("mbias")
+@bam_filters()
 def mbias_cmd(
     bam: Path = typer.Argument(..., help="Bismark BAM/CRAM/SAM (XM tags)."),
     out: Path = typer.Option(..., "-o", "--out", help="Output: .txt = Bismark's M-bias.txt "
                              "layout; .tsv, .csv or .parquet = long table."),
     genome: Path | None = typer.Option(None, "--genome", help="Reference FASTA (CRAM only)."),
-    min_mapq: MinMapq = 0,
-    keep_duplicates: KeepDuplicates = False,
-    include_overlap: IncludeOverlap = False,
-    ignore: Ignore = 0,
-    ignore_r2: IgnoreR2 = 0,
-    ignore_3prime: Ignore3 = 0,
-    ignore_3prime_r2: Ignore3R2 = 0,
+    bam_filters: Any = None,
 ) -> None:
     """Methylation by read position (M-bias) per read and context, to choose --ignore values.
 
@@ -201,9 +222,7 @@ def mbias_cmd(
     """
     from decidua.services.methylation import write_mbias
 
-    opts = _bam_options(min_mapq, keep_duplicates, include_overlap, ignore, ignore_r2,
-                        ignore_3prime, ignore_3prime_r2)
-    write_mbias(bam, out, opts, genome)
+    write_mbias(bam, out, bam_filters, genome)
     console.print(f"wrote {out}")
 
 
