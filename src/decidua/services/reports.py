@@ -255,16 +255,14 @@ def cohort_report(
         If the schema is missing or out of date.
     """
     from sqlalchemy import select
-    from sqlalchemy.orm import selectinload
 
     from decidua.reports.cohort import build_cohort_report
+    from decidua.services.patients import patients_query
     from decidua.store import models as m
     from decidua.store.records import to_record
 
     require_schema(session)
-    patients = list(session.scalars(select(m.Patient).order_by(m.Patient.pseudonym).options(
-        selectinload(m.Patient.pregnancies), selectinload(m.Patient.investigations),
-        selectinload(m.Patient.biopsies), selectinload(m.Patient.interventions))))
+    patients = list(session.scalars(patients_query()))
     calls: dict[str, str] = {}
     components: dict[str, list[dict[str, Any]]] = {}
     rows = session.execute(select(m.Biopsy.code, m.BiopsyCall.call, m.BiopsyCall.components)
