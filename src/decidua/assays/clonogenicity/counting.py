@@ -392,6 +392,22 @@ def _make_correction(action: Any, x: Any, y: Any) -> Correction:
 
 
 @_single_threaded
+def _rejected_row(colony_id: int, well: str, rp: Any, x0: int, y0: int,
+                  crop_grey: np.ndarray, um_per_px: float, contrast: float,
+                  reason: str) -> dict[str, Any]:
+    """The colony-table row of an object rejected as ``reason`` (a region of a well's crop
+    whose corner is at ``x0, y0``)."""
+    coords = rp.coords
+    cy_, cx_ = rp.centroid
+    return {
+        "colony_id": colony_id, "well": well, "x": x0 + cx_, "y": y0 + cy_,
+        "area_px": float(rp.area), "area_um2": float(rp.area) * um_per_px**2,
+        "diameter_um": 2.0 * math.sqrt(rp.area / math.pi) * um_per_px,
+        "mean_intensity": float(crop_grey[coords[:, 0], coords[:, 1]].mean()),
+        "mean_contrast": contrast, "accepted": False, "reason": reason, "source": "auto",
+    }
+
+
 def count_colonies(
     image: np.ndarray,
     layout: str = "dish",
@@ -709,31 +725,15 @@ def count_colonies(
         if ink is not None and ink.any():
             ink_lab = measure.label(ink, connectivity=2)
             for rp in measure.regionprops(ink_lab):
-                coords = rp.coords
-                cy_, cx_ = rp.centroid
-                labels[y0 + coords[:, 0], x0 + coords[:, 1]] = next_id
-                rows.append({
-                    "colony_id": next_id, "well": wrow.well, "x": x0 + cx_, "y": y0 + cy_,
-                    "area_px": float(rp.area), "area_um2": float(rp.area) * um_per_px**2,
-                    "diameter_um": 2.0 * math.sqrt(rp.area / math.pi) * um_per_px,
-                    "mean_intensity": float(crop_grey[coords[:, 0], coords[:, 1]].mean()),
-                    "mean_contrast": float("nan"), "accepted": False,
-                    "reason": "writing", "source": "auto",
-                })
+                labels[y0 + rp.coords[:, 0], x0 + rp.coords[:, 1]] = next_id
+                rows.append(_rejected_row(next_id, wrow.well, rp, x0, y0, crop_grey, um_per_px,
+                                          float("nan"), "writing"))
                 next_id += 1
         for rp in measure.regionprops(thin_lab, intensity_image=con):
-            coords = rp.coords
-            cy_, cx_ = rp.centroid
             reason = "bubble" if _filled_area(rp.image) > RING_FILL_RATIO * rp.area else "debris"
-            labels[y0 + coords[:, 0], x0 + coords[:, 1]] = next_id
-            rows.append({
-                "colony_id": next_id, "well": wrow.well, "x": x0 + cx_, "y": y0 + cy_,
-                "area_px": float(rp.area), "area_um2": float(rp.area) * um_per_px**2,
-                "diameter_um": 2.0 * math.sqrt(rp.area / math.pi) * um_per_px,
-                "mean_intensity": float(crop_grey[coords[:, 0], coords[:, 1]].mean()),
-                "mean_contrast": float(rp.intensity_mean), "accepted": False,
-                "reason": reason, "source": "auto",
-            })
+            labels[y0 + rp.coords[:, 0], x0 + rp.coords[:, 1]] = next_id
+            rows.append(_rejected_row(next_id, wrow.well, rp, x0, y0, crop_grey, um_per_px,
+                                      float(rp.intensity_mean), reason))
             next_id += 1
     colonies = pd.DataFrame(rows, columns=COLONY_COLUMNS)
     params = {
