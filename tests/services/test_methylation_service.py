@@ -31,6 +31,33 @@ def test_summarize_files_matches_bismark_and_warns_about_foreign_regions(tmp_pat
     assert list(run.matrix().columns) == ["sample", "z|CG", "z|CHH"]
 
 
+def test_summary_without_regions_is_tallied_and_equals_the_column_path(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """No regions, genome or strand merging: the report is summed as it is parsed
+    (readers.iter_tallies), with Bismark's totals and every number of the column path."""
+    from decidua.assays.methylation import iter_calls, readers, summarize
+
+    used: list[Path] = []
+    real = readers.iter_tallies
+
+    def spy(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        used.append(path)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(readers, "iter_tallies", spy)
+    contexts = ("CG", "CHG", "CHH", "CA", "CC", "CT")
+    run = svc.summarize_files([REPORT], context=",".join(contexts), sample_names="s1")
+    assert used == [REPORT]
+    g = run.genome_rows().set_index("context")
+    assert (g.loc["CG", "methylated"], g.loc["CG", "unmethylated"]) == (1040, 322)
+    assert (g.loc["CHH", "methylated"], g.loc["CHH", "unmethylated"]) == (39, 1914)
+    ref = summarize(iter_calls(REPORT), contexts)
+    got = run.summaries["s1"]
+    assert (got.rows_read, got.covered_sites, got.chromosomes) == (
+        ref.rows_read, ref.covered_sites, ref.chromosomes)
+    assert all(got.global_sums[c] == ref.global_sums[c] for c in contexts)
+
+
 def test_bad_options_are_input_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="--sample-names needs 1"):
         svc.summarize_files([REPORT], sample_names="a,b")
