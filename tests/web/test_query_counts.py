@@ -191,3 +191,27 @@ def test_patient_version_follows_her_records_only(web_db, tmp_path) -> None:  # 
         s.flush()
         assert patient_version(s, "W-0000") != mine
         s.rollback()
+
+
+def test_a_researchers_cached_page_survives_a_write_to_another_woman(
+        as_role, web_db, tmp_path, csrf, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A researcher names women by pseudonym; her view is still keyed by her own records
+    (the pseudonym map only by the women and biopsies there are)."""
+    import re
+
+    r = as_role("researcher")
+    _load(web_db, tmp_path, 2, 1)
+    names = sorted(set(re.findall(r'href="/patients/(P[^"/]+)"', r.get("/patients").text)))
+    assert len(names) == 2
+    built = _builds(monkeypatch)
+    first = {n: r.get(f"/patients/{n}").text for n in names}
+    assert sorted(built) == ["W-0000", "W-0001"]  # computed for her clinic id
+    c = as_role("clinician")
+    page = c.get("/patients/W-0001/pregnancies/new")
+    assert c.post("/patients/W-0001/pregnancies/new", data={
+        "csrf_token": csrf(page.text), "order": "2", "outcome": "miscarriage",
+        "outcome_date": "2013-01-01"}).status_code == 303  # fmt: skip
+    again = {n: r.get(f"/patients/{n}").text for n in names}
+    assert sorted(built) == ["W-0000", "W-0001", "W-0001"]
+    assert sum(again[n] == first[n] for n in names) == 1  # the other one: unchanged
+    assert "W-000" not in "".join(again.values())

@@ -193,6 +193,19 @@ def research_ids(session: Session, key: bytes) -> ResearchIds:
     return ResearchIds(pats, bios)
 
 
+def research_ids_version(session: Session) -> tuple[int, ...]:
+    """What :func:`research_ids` depends on: the count and largest id of the women and of
+    the biopsies (their ids are the key columns of their rows: never edited), in one
+    statement."""
+    from sqlalchemy import func, select
+
+    from decidua.store import models as m
+
+    cols = [select(f).select_from(t).scalar_subquery() for t in (m.Patient, m.Biopsy)
+            for f in (func.count(), func.max(t.id))]  # fmt: skip
+    return tuple(int(v or 0) for v in session.execute(select(*cols)).one())
+
+
 def research_age_band(year_of_birth: int, on: date | None = None) -> str:
     """The export's age band (``"30-34"``; ``"<25"``, ``">=45"``) of a woman on ``on``
     (default today), from her year of birth."""

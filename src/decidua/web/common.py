@@ -65,8 +65,8 @@ def strip_free_text(record: Any) -> Any:
 
 # ---------------------------------------------------------------- research pseudonyms
 
-#: Pseudonym maps by key digest: (database content version, maps).
-_IDS_CACHE: dict[bytes, tuple[tuple[int, ...], Any]] = {}
+#: Pseudonym maps by key digest: (database URL and its women and biopsies, maps).
+_IDS_CACHE: dict[bytes, tuple[tuple, Any]] = {}
 
 
 def research_key(app: Any) -> bytes:
@@ -81,15 +81,15 @@ def research_key(app: Any) -> bytes:
     return key
 
 
-def research_ids(session: Any, key: bytes, version: tuple[int, ...] | None = None) -> Any:
-    """:class:`~decidua.services.export.ResearchIds` for ``key``, recomputed when the
-    database's content changes."""
+def research_ids(session: Any, key: bytes) -> Any:
+    """:class:`~decidua.services.export.ResearchIds` for ``key``, recomputed when a woman
+    or a biopsy is added or removed (:func:`~decidua.services.export.research_ids_version`)."""
     import hashlib
 
     from decidua.services.export import research_ids as compute
-    from decidua.services.patients import data_version
+    from decidua.services.export import research_ids_version
 
-    version = version if version is not None else data_version(session)
+    version = (_url(session), *research_ids_version(session))
     digest = hashlib.sha256(key).digest()
     with _cache_lock:
         hit = _IDS_CACHE.get(digest)
@@ -99,6 +99,12 @@ def research_ids(session: Any, key: bytes, version: tuple[int, ...] | None = Non
     with _cache_lock:
         _IDS_CACHE[digest] = (version, ids)
     return ids
+
+
+def _url(session: Any) -> str:
+    """The session's database URL (no password): part of every cache key, as one process
+    may serve, or test, several databases."""
+    return session.get_bind().url.render_as_string(hide_password=True)
 
 
 def resolve_patient(session: Any, user: dict[str, Any], key: bytes | None, given: str) -> str:
@@ -198,23 +204,22 @@ def cache_put(cache: OrderedDict, key: Any, value: Any, size: int,
             cache.popitem(last=False)
 
 
-def view_version(session: Any, user: dict[str, Any], patient_id: str) -> tuple | None:
-    """What keys the cached views of the woman a route names (``None``: not cached).
+def view_version(session: Any, user: dict[str, Any], patient_id: str,
+                 key: bytes | None = None) -> tuple | None:
+    """What keys the cached views of the woman a route names (``None``: no such woman,
+    not cached): the version of her own records
+    (:func:`~decidua.services.patients.patient_version`), so that a write to another
+    woman leaves her cached views valid. A researcher names her by her pseudonym (with
+    ``key``, see :func:`research_key`)."""
+    from decidua.services.patients import patient_version
 
-    A clinic role names her by her clinic id: the version of her own records
-    (:func:`~decidua.services.patients.patient_version`), so a write to another woman
-    leaves her cached page valid; ``None`` when there is no such woman. A researcher
-    names her by a pseudonym of a cohort-wide map: the whole database's
-    :func:`~decidua.services.patients.data_version`. Either begins with the database's
-    URL (one process may serve, or test, several databases).
-    """
-    from decidua.services.patients import data_version, patient_version
-
-    url = session.get_bind().url.render_as_string(hide_password=True)
+    clinic = patient_id
     if is_researcher(user):
-        return (url, "db", *data_version(session))
-    mine = patient_version(session, patient_id)
-    return None if mine is None else (url, "patient", *mine)
+        clinic = research_ids(session, _need_key(key)).patient_of(patient_id)
+        if clinic is None:
+            return None
+    mine = patient_version(session, clinic)
+    return None if mine is None else (_url(session), *mine)
 
 
 def patient_detail(request: Any, session: Any, user: dict[str, Any], patient_id: str,
@@ -229,8 +234,9 @@ def patient_detail(request: Any, session: Any, user: dict[str, Any], patient_id:
     """  # fmt: skip
     import hashlib
 
-    version = version if version is not None else view_version(session, user, patient_id)
     key = research_key(request.app) if is_researcher(user) else None
+    if version is None:
+        version = view_version(session, user, patient_id, key)
     kd = hashlib.sha256(key).digest() if key is not None else None
     ckey = (patient_id, user["role"], kd, dt.date.today(), version)
     hit = cache_get(_DETAIL_CACHE, ckey, _cache_lock) if version is not None else None
@@ -238,7 +244,7 @@ def patient_detail(request: Any, session: Any, user: dict[str, Any], patient_id:
         return hit
     ids, clinic_id = None, patient_id
     if is_researcher(user):
-        ids = research_ids(session, _need_key(key), version[2:])
+        ids = research_ids(session, _need_key(key))
         clinic_id = ids.patient_of(patient_id)
         if clinic_id is None:
             raise NotFoundError(f"no woman {patient_id!r}")
@@ -326,7 +332,7 @@ def steps_due(session: Any, user: dict[str, Any]) -> dict[str, frozenset[str]]:
     from decidua.services.patients import patients_changed_since, record_mark
     from decidua.services.risk import due_steps
 
-    url = session.get_bind().url.render_as_string(hide_password=True)
+    url = _url(session)
     day = dt.date.today()
     mark = record_mark(session)  # before the records are read: nothing written is missed
     with _cache_lock:

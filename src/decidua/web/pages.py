@@ -220,11 +220,12 @@ async def patient_page(request: Request, patient_id: str) -> Response:
 
 
 def _patient_html(request: Request, patient_id: str, *, build: bool) -> str | None:
-    from decidua.web.common import view_version
+    from decidua.web.common import is_researcher, research_key, view_version
 
     with session_scope(request) as s:
         user = need(current_user(request, s), "patient")
-        version = view_version(s, user, patient_id)
+        key = research_key(request.app) if is_researcher(user) else None
+        version = view_version(s, user, patient_id, key)
         ckey = (id(request.app), patient_id, user["username"], user["role"], dt.date.today(),
                 version)
         html = cache_get(_PAGE_CACHE, ckey, _page_lock) if version is not None else None
