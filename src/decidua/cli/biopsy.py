@@ -15,7 +15,7 @@ def import_qpcr_cli(file: Path, biopsy_map: Path | None, reference_gene: list[st
                     *, dry_run: bool, as_json: bool) -> None:
     """`decidua import qpcr FILE --biopsy-map MAP.csv` (called by the import command)."""
     from decidua.cli.core import actor
-    from decidua.cli.output import console, echo_json, err_console
+    from decidua.cli.output import console, dry_run_prefix, echo_json, err_console
     from decidua.services import biopsies
     from decidua.store.session import session_scope
 
@@ -30,7 +30,7 @@ def import_qpcr_cli(file: Path, biopsy_map: Path | None, reference_gene: list[st
     if as_json:
         echo_json(report.to_dict())
         return
-    prefix = "DRY RUN (nothing written) — " if dry_run else ""
+    prefix = dry_run_prefix(dry_run)
     console.print(f"{prefix}qpcr {file}: batch {report.batch}, reference "
                   f"{', '.join(report.reference_genes)}; {len(report.biopsies)} biopsies, "
                   f"inserted {report.inserted}, unchanged {report.unchanged}")

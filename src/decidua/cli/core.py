@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from decidua import RESEARCH_USE_LABEL
-from decidua.cli.output import console, echo_json, err_console, table
+from decidua.cli.output import console, dry_run_prefix, echo_json, err_console, table
 from decidua.services.demo import demo_dir  # noqa: F401  (re-exported for scripts and tests)
 
 if TYPE_CHECKING:
@@ -198,7 +198,7 @@ def import_command(
         echo_json(report.to_dict())
         return
     ins, upd = ("would insert", "would update") if dry_run else ("inserted", "updated")
-    prefix = "DRY RUN (nothing written) — " if dry_run else ""
+    prefix = dry_run_prefix(dry_run)
     console.print(
         f"{prefix}{kind}: {report.n_rows} rows — {ins} {report.inserted}, "
         f"{upd} {report.updated}, unchanged {report.unchanged}"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from decidua.cli.output import console, echo_json, table
+from decidua.cli.output import console, dry_run_prefix, echo_json, table
 
 app = typer.Typer(
     help="ELISA plates: 4PL / 5PL standard curves, back-calculated concentrations, LLOQ/ULOQ. "
@@ -114,7 +114,7 @@ def import_elisa_cli(file: Path, biopsy_map: Path | None, plate_map: Path | None
     if as_json:
         echo_json(report.to_dict())
         return
-    prefix = "DRY RUN (nothing written) — " if dry_run else ""
+    prefix = dry_run_prefix(dry_run)
     console.print(f"{prefix}elisa {file}: {len(report.plates)} plates, "
                   f"{len(report.results)} samples on biopsies; inserted {report.inserted}, "
                   f"unchanged {report.unchanged}")

@@ -55,6 +55,11 @@ console: Any = _LazyConsole("out")
 err_console: Any = _LazyConsole("err")
 
 
+def dry_run_prefix(dry_run: bool) -> str:
+    """What an import's summary line begins with on a dry run."""
+    return "DRY RUN (nothing written) — " if dry_run else ""
+
+
 def echo_json(payload: Any, *, default: Any = None) -> None:
     """Print one JSON document on stdout (no markup, no colour, one line)."""
     sys.stdout.write(json.dumps(payload, default=default) + "\n")
