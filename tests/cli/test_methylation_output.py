@@ -123,3 +123,22 @@ def test_genome_only_summary_loads_no_pandas_and_matches_the_table(tmp_path: Pat
                for rec in run.genome_records()]  # fmt: skip
     frame = run.genome_rows().drop(columns=["chrom", "start", "end"])
     assert json.dumps(records) == json.dumps(frame.to_dict(orient="records"), default=float)
+
+
+def test_progress_is_drawn_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Off a terminal (pipes, CI, the benchmark) and with --json no Rich progress is made;
+    on a terminal the spinner is Rich's, and both accept the same calls."""
+    from decidua.cli import methylation as cli_meth
+    from decidua.cli.output import err_console
+
+    monkeypatch.setattr(type(err_console.rich), "is_terminal", property(lambda self: False))
+    assert isinstance(cli_meth._progress(False), cli_meth._NoProgress)
+    monkeypatch.setattr(type(err_console.rich), "is_terminal", property(lambda self: True))
+    assert isinstance(cli_meth._progress(True), cli_meth._NoProgress)
+    from rich.progress import Progress
+
+    bar = cli_meth._progress(False)
+    assert isinstance(bar, Progress)
+    for p in (bar, cli_meth._NoProgress()):
+        with p:
+            p.update(p.add_task("s1", total=None, unit="rows"), completed=5)

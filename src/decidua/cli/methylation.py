@@ -76,7 +76,27 @@ def bam_filters(before: str | None = None) -> Callable[[Callable[..., Any]], Cal
     return wrap
 
 
+class _NoProgress:
+    """What :func:`_progress` gives when nothing would be shown (no Rich import, no thread)."""
+
+    def __enter__(self) -> _NoProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def add_task(self, *args: Any, **kwargs: Any) -> int:
+        return 0
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
 def _progress(disable: bool) -> Any:
+    """A transient spinner on stderr; none with ``--json`` or when stderr is not a terminal
+    (where Rich would draw nothing: it saves its import and refresh thread, issue 10)."""
+    if disable or not err_console.rich.is_terminal:
+        return _NoProgress()
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     return Progress(SpinnerColumn(), TextColumn("{task.description}"),
