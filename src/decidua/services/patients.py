@@ -427,13 +427,14 @@ def patient_version(session: Session, patient_id: str) -> tuple[int, ...] | None
     """A version of one woman's records and of what her views read besides them, for
     caching her views (``None``: no such woman); a write to another woman leaves it as is.
 
-    In one statement: her row's id; for each table of her records (pregnancies, investigations,
-    biopsies, interventions, her biopsies' results, calls and sign-offs, her risk
-    assessments) the count and largest id of her rows (an added or removed row changes
-    them), the largest id of the audit events of her row and of those rows (an update
-    adds one), and the count and largest id of the fitted marker references (the
-    centiles her calls and before/after comparisons read, shared by all women). Model
-    and rule versions are the running code's and belong to the caller's key.
+    In one statement: her row's id; for each table of her records (pregnancies,
+    investigations, biopsies, interventions, her biopsies' results, calls and sign-offs,
+    her risk assessments) the count and largest id of her rows (an added or removed row
+    changes them), the count and largest id of the audit events of her row and of those
+    rows (an update adds one; counts too, as PostgreSQL may commit ids out of order), and
+    the count and largest id of the fitted marker references (the centiles her calls and
+    before/after comparisons read, shared by all women). Model and rule versions are the
+    running code's and belong to the caller's key.
     """
     row = session.execute(_patient_version_statement(), {"patient_id": patient_id}).one()
     return None if row[0] is None else tuple(int(v or 0) for v in row)
@@ -461,16 +462,15 @@ def _patient_version_statement() -> Any:
         (m.BiopsySignoff, m.BiopsySignoff.biopsy_id.in_(biopsies)),
     )  # fmt: skip
     ev = m.AuditEvent
-    cols = [pid, select(func.max(ev.id)).where(ev.entity == m.Patient.__tablename__,
-                                          ev.entity_id == pid).scalar_subquery()]  # fmt: skip
+    own_events = ev.entity == m.Patient.__tablename__, ev.entity_id == pid
+    cols = [pid, *(select(f).select_from(ev).where(*own_events).scalar_subquery()
+                   for f in (func.count(), func.max(ev.id)))]  # fmt: skip
     for model, mine in owned:
-        cols += [
-            select(func.count()).select_from(model).where(mine).scalar_subquery(),
-            select(func.max(model.id)).where(mine).scalar_subquery(),
-            select(func.max(ev.id)).where(ev.entity == model.__tablename__,
-                                          ev.entity_id.in_(select(model.id).where(mine)))
-            .scalar_subquery(),
-        ]  # fmt: skip
+        events = (ev.entity == model.__tablename__,
+                  ev.entity_id.in_(select(model.id).where(mine)))  # fmt: skip
+        cols += [select(f).select_from(t).where(*w).scalar_subquery()
+                 for t, w in ((model, (mine,)), (ev, events))
+                 for f in (func.count(), func.max(t.id))]  # fmt: skip
     cols += [select(func.count()).select_from(m.MarkerReference).scalar_subquery(),
              select(func.max(m.MarkerReference.id)).scalar_subquery()]  # fmt: skip
     return select(*cols)
