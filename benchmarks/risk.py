@@ -5,12 +5,14 @@ issue 13); intervals with parameter uncertainty (the fixed set of shipped parame
 are timed separately, on a smaller cohort, against the same per-woman loop.
 
 Work: two synthetic cohorts of 100,000 women (seeded): "clinic" (ages 20-45, 0-5 losses,
-0-2 live births, 0-3 biopsies of each call, uniformly) and "population" (most women with
-no loss and no biopsy). Ours: ``decidua.risk.predict_many`` (vectorised, one posterior per
-distinct evidence pattern). Baseline, measured in the same run: the naive per-woman loop
-(``decidua.risk.predict`` called once per woman), timed on the first 2,000 women and scaled
-linearly to 100,000 (the full loop would take minutes). The two agree to machine precision
-on the women both score (checked below).
+0-2 live births, 0-3 biopsies of each call, uniformly; since model 2026.12-3 each loss is a
+second-trimester loss with probability 0.1 and otherwise after fetal heart activity with
+probability 0.3, so the gestation counts multiply the evidence patterns) and "population"
+(most women with no loss and no biopsy). Ours: ``decidua.risk.predict_many`` (vectorised,
+one posterior per distinct evidence pattern). Baseline, measured in the same run: the naive
+per-woman loop (``decidua.risk.predict`` called once per woman), timed on the first 2,000
+women and scaled linearly to 100,000 (the full loop would take minutes). The two agree to
+machine precision on the women both score (checked below).
 
 Run: .venv/bin/python benchmarks/risk.py [N_WOMEN] [N_INTERVAL_WOMEN] [BASELINE_SAMPLE]
 """
@@ -22,6 +24,7 @@ import time
 
 import numpy as np
 
+from decidua.domain import Outcome, PregnancyRecord
 from decidua.risk import default_model, predict, predict_many
 
 BASELINE_SAMPLE = 2000
@@ -31,13 +34,17 @@ INTERVAL_BASELINE_SAMPLE = 100
 def cohort(kind: str, n: int, seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     if kind == "clinic":
-        return {
+        out = {
             "age": rng.uniform(20, 45, n),
             "n_losses": rng.integers(0, 6, n),
             "n_live_births": rng.integers(0, 3, n),
             "n_biopsy_abnormal": rng.integers(0, 4, n),
             "n_biopsy_normal": rng.integers(0, 4, n),
         }
+        late = rng.binomial(out["n_losses"], 0.1)
+        out["n_losses_second_trimester"] = late
+        out["n_losses_after_heart_activity"] = rng.binomial(out["n_losses"] - late, 0.3)
+        return out
     losses = rng.choice([0, 1, 2, 3, 4], size=n, p=[0.85, 0.1, 0.03, 0.015, 0.005])
     biopsied = losses >= 2
     return {
@@ -57,12 +64,30 @@ def split(c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             "n_live_births_earlier": np.where(earlier, c["n_live_births"], 0)}
 
 
+def kinds(c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Gestation counts of the losses (all in the last run), when the cohort has them."""
+    return {k: c[k] for k in ("n_losses_second_trimester", "n_losses_after_heart_activity")
+            if k in c}
+
+
+def history_of(c: dict[str, np.ndarray], i: int) -> list:
+    """Woman ``i``'s pregnancies as records: live births, then second-trimester losses
+    (16 weeks), losses after fetal heart activity (9 weeks), other losses (8 weeks)."""
+    nb, nl = int(c["n_live_births"][i]), int(c["n_losses"][i])
+    late = int(c.get("n_losses_second_trimester", np.zeros(i + 1, int))[i])
+    heart = int(c.get("n_losses_after_heart_activity", np.zeros(i + 1, int))[i])
+    specs = ([(Outcome.LIVE_BIRTH, 39.0, None)] * nb + [(Outcome.MISCARRIAGE, 16.0, True)] * late
+             + [(Outcome.MISCARRIAGE, 9.0, True)] * heart
+             + [(Outcome.MISCARRIAGE, 8.0, None)] * (nl - late - heart))
+    return [PregnancyRecord(j, o, g, fetal_heart_activity=f)
+            for j, (o, g, f) in enumerate(specs, 1)]
+
+
 def baseline(c: dict[str, np.ndarray], m: int) -> tuple[float, np.ndarray]:
     out = np.empty(m)
     t0 = time.perf_counter()
     for i in range(m):
-        history = (["live_birth"] * int(c["n_live_births"][i])
-                   + ["miscarriage"] * int(c["n_losses"][i]))
+        history = history_of(c, i)
         calls = (["abnormal"] * int(c["n_biopsy_abnormal"][i])
                  + ["normal"] * int(c["n_biopsy_normal"][i]))
         out[i] = predict(float(c["age"][i]), history, calls).p_loss
@@ -73,8 +98,7 @@ def baseline_intervals(c: dict[str, np.ndarray], m: int) -> tuple[float, np.ndar
     out = np.empty((m, 2))
     t0 = time.perf_counter()
     for i in range(m):
-        history = (["live_birth"] * int(c["n_live_births"][i])
-                   + ["miscarriage"] * int(c["n_losses"][i]))
+        history = history_of(c, i)
         calls = (["abnormal"] * int(c["n_biopsy_abnormal"][i])
                  + ["normal"] * int(c["n_biopsy_normal"][i]))
         out[i] = predict(float(c["age"][i]), history, calls).interval
@@ -95,7 +119,7 @@ def main() -> int:
             sp = split(c)
             res = predict_many(c["age"], c["n_losses"], sp["n_live_births"],
                                c["n_biopsy_abnormal"], c["n_biopsy_normal"], interval=None,
-                               n_live_births_earlier=sp["n_live_births_earlier"])
+                               n_live_births_earlier=sp["n_live_births_earlier"], **kinds(c))
             best = min(best, time.perf_counter() - t0)
         m = min(base_n, n)
         t_base, p_base = baseline(c, m)
@@ -111,7 +135,7 @@ def main() -> int:
         sp = split(c)
         res = predict_many(c["age"], c["n_losses"], sp["n_live_births"],
                            c["n_biopsy_abnormal"], c["n_biopsy_normal"], interval="full",
-                           n_live_births_earlier=sp["n_live_births_earlier"])
+                           n_live_births_earlier=sp["n_live_births_earlier"], **kinds(c))
         t_ours = time.perf_counter() - t0
         m = min(INTERVAL_BASELINE_SAMPLE, n_int, base_n)
         t_base, iv = baseline_intervals(c, m)

@@ -19,11 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from decidua import literature as lit
+from decidua.domain import Outcome, PregnancyRecord
 from decidua.risk.calibration import (
     DEFAULT_START,
     EARLIER_WEIGHT_RANGE,
+    FETAL_HEART_WEIGHT_RANGE,
     N_PARAMETER_DRAWS,
     PREGNANCIES_PER_WOMAN,
+    SECOND_TRIMESTER_WEIGHT_RANGE,
     CalibrationResult,
     _pack,
     calibrate,
@@ -38,7 +41,7 @@ from decidua.risk.calibration import (
 from decidua.risk.livebirth import _cumulative, live_birth_outlook, time_to_pregnancy_params
 from decidua.risk.model import RiskModel, encode_history, shipped_draws, shipped_params
 
-MODEL_VERSION = "2026.12-2"
+MODEL_VERSION = "2026.12-3"
 ROOT = Path(__file__).resolve().parents[2]
 NOTES = (
     "Calibrated by decidua.risk.calibration.calibrate (model v2, issue 13) to Magnus et al., "
@@ -64,6 +67,96 @@ def implied_auc(p: np.ndarray) -> float:
     cum_live = np.cumsum(w_live) - w_live  # live-weight of women with lower risk
     num = float(np.sum(w_loss * (cum_live + 0.5 * w_live)))
     return num / float(np.sum(w_loss) * np.sum(w_live))
+
+
+def _records(spec: str) -> list[PregnancyRecord]:
+    """L: miscarriage at 8 weeks, T: at 16 weeks, H: at 9 weeks after fetal heart
+    activity, C: biochemical, B: term live birth (oldest first)."""
+    kinds = {"L": (Outcome.MISCARRIAGE, 8.0, None), "T": (Outcome.MISCARRIAGE, 16.0, None),
+             "H": (Outcome.MISCARRIAGE, 9.0, True), "C": (Outcome.BIOCHEMICAL, 5.0, None),
+             "B": (Outcome.LIVE_BIRTH, 39.0, None)}
+    return [PregnancyRecord(i, kinds[c][0], kinds[c][1], fetal_heart_activity=kinds[c][2])
+            for i, c in enumerate(spec, 1)]
+
+
+def gestation_section(model: RiskModel, params) -> list[str]:
+    """Report lines: gestation at loss and fetal heart activity (model 2026.12-3)."""
+    flat = RiskModel(replace(params, second_trimester_loss_weight=1.0,
+                             fetal_heart_loss_weight=1.0), draws=())
+    egerup_late = lit.EGERUP_2016_LATE_LOSS_BEFORE_BIRTH_IRR
+    egerup_early = lit.EGERUP_2016_LOSS_BEFORE_BIRTH_IRR
+    kd, kn = lit.KLING_2016_CUMULATIVE_DELIVERY
+    out = [
+        "",
+        "## Gestation at loss and fetal heart activity (model 2026.12-3)",
+        "",
+        "Until 2026.12-2 gestation was counted but not scored, and fetal heart activity was "
+        "not stored (schema 0011 stores it). Published figures, none an effect size the "
+        f"model could be fitted to: Egerup 2016 — a late loss before the last birth IRR "
+        f"{egerup_late[0]} ({egerup_late[1]}–{egerup_late[2]}) against {egerup_early[0]} "
+        f"({egerup_early[1]}–{egerup_early[2]}) for an early one (ratio "
+        f"{egerup_late[0] / egerup_early[0]:.2f}), and 'second trimester losses seem to "
+        "exhibit a stronger negative impact than early losses' (their summary of earlier "
+        f"work); Kling 2016 (228 couples, 2-year delivery rate {kd}/{kn}) — embryonic heart "
+        "action seen in 2–3 of the first three losses predicted a better outcome (p < "
+        "0.002; no effect size, and the outcome mixes fertility with loss); Kolte 2014 — "
+        "losses before visualisation weigh like clinical miscarriages (live-birth RR "
+        f"{lit.KOLTE_2014_LIVE_BIRTH_RR[0]} each). The model counts an untested "
+        f"second-trimester loss (≥ 12 weeks) as {params.second_trimester_loss_weight} losses "
+        "and an untested first-trimester loss after fetal heart activity as "
+        f"{params.fetal_heart_loss_weight} (power likelihoods; assumptions, drawn uniformly "
+        f"on {list(SECOND_TRIMESTER_WEIGHT_RANGE)} and {list(FETAL_HEART_WEIGHT_RANGE)} "
+        "for the interval). Karyotyped losses keep their karyotype's factor; biochemical "
+        "losses count as first-trimester losses without heart activity.",
+        "",
+        "| history (oldest first) | p_loss | 95% interval | parameter part | embryonic share "
+        "| weights 1 (2026.12-2) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for spec, age in (("LLL", 34.0), ("LLT", 34.0), ("LLH", 34.0), ("LLC", 34.0),
+                      ("TTT", 34.0), ("HHH", 34.0), ("LL", 34.0)):
+        r = model.predict(age, _records(spec))
+        old = flat.predict(age, _records(spec)).p_loss
+        out.append(f"| {' '.join(spec)} ({age:g} y) | {r.p_loss:.3f} | "
+                   f"[{r.interval[0]:.3f}, {r.interval[1]:.3f}] | "
+                   f"[{r.p_loss_parameter_interval[0]:.3f}, "
+                   f"{r.p_loss_parameter_interval[1]:.3f}] | {_pct(r.components.embryonic)} | "
+                   f"{old:.3f} |")
+
+    def ratio(spec: str, ref: str) -> float:
+        return model.predict(33, _records(spec)).p_loss / model.predict(33, _records(ref)).p_loss
+
+    late_b, early_b = ratio("TBLLL", "BLLL"), ratio("LBLLL", "BLLL")
+    out += [
+        "",
+        "L: loss at 8 weeks, T: at 16 weeks, H: at 9 weeks after fetal heart activity, C: "
+        "biochemical, B: live birth. Checks (33 y, secondary RPL, B L L L): a late loss "
+        f"before the last birth raises the risk {late_b:.3f}-fold (Egerup: "
+        f"{egerup_late[0]}, {egerup_late[1]}–{egerup_late[2]}: within), an early one "
+        f"{early_b:.3f}-fold ({egerup_early[0]}, {egerup_early[1]}–{egerup_early[2]}: "
+        f"within); late vs early there {late_b / early_b:.3f} (Egerup's point ratio "
+        f"{egerup_late[0] / egerup_early[0]:.2f}, its CI about 0.68–3.3 from the two CIs "
+        "taken as independent: within, towards no effect because outcomes before the last "
+        f"birth count w = {params.earlier_outcome_weight}). After the birth: a late loss "
+        f"{ratio('BLLLT', 'BLLL'):.3f}-fold, an early one {ratio('BLLLL', 'BLLL'):.3f}-fold, "
+        f"one after heart activity {ratio('BLLLH', 'BLLL'):.3f}-fold. A biochemical loss "
+        "weighs exactly like a first-trimester miscarriage (Kolte 2014). Checked over ages "
+        "16–47, 1–5 losses, 0–1 live births and every parameter draw "
+        "(`tests/risk/test_risk_gestation.py`): a second-trimester loss always raises the "
+        "risk more than a first-trimester one, a loss after heart activity always less, "
+        "and still more than no loss.",
+        "",
+        "Not reproduced: second-trimester losses are less often aneuploid than first-trimester "
+        "ones, but the power likelihood raises both routes, so the embryonic share rises "
+        "with a late loss (table). Tilting only θ by a late loss lowered the risk of some "
+        "women (it re-attributes losses from the embryonic frailty to θ; at 33 y with "
+        "B L L L T its risk ratio against B L L L fell from 1.234 to 1.217 with θ^0.5): no "
+        "such version is shipped. "
+        "Preterm birth is derived from gestation at a live birth (`PregnancyRecord.preterm`, "
+        "< 37 weeks) and not used (no figure for its effect on the next loss was found).",
+        "",
+    ]
+    return out
 
 
 def main() -> int:
@@ -195,19 +288,9 @@ def main() -> int:
         "ratios (its tables) were not available to us: the direction is checked, the size "
         "is not.",
         "",
-        "**Gestation at loss.** Stored records hold the gestation of each pregnancy; the "
-        "pathway uses it (second-trimester losses from 12 weeks, RCOG 2023). The risk model "
-        "scores a second-trimester loss like any loss: Egerup 2016 found no significant "
-        "effect of a late loss before the last birth (IRR 1.31, 0.62–2.77), and in this "
-        "model a loss that informs only the non-embryonic route (as a rarely aneuploid "
-        "second-trimester loss would) raises the risk *less* than an untested one (34 y: two "
-        "losses + one normal-karyotype loss 0.248 vs three untested 0.288), against the "
-        "clinical expectation, so no gestation effect is applied until next-pregnancy "
-        "outcomes by trimester are available. Fetal heart activity is not stored. Preterm "
-        "birth is derived from gestation at a live birth (`PregnancyRecord.preterm`, < 37 "
-        "weeks) and not used by the risk (no figure for its effect on the next loss was "
-        "found).",
-        "",
+    ]
+    lines += gestation_section(model, params)
+    lines += [
         "## Embryonic share against karyotype series",
         "",
 

@@ -50,6 +50,8 @@ from typing import Final, Literal
 
 __all__ = [
     "EGERUP_2016_LOSS_BEFORE_BIRTH_IRR",
+    "EGERUP_2016_LATE_LOSS_BEFORE_BIRTH_IRR",
+    "KLING_2016_CUMULATIVE_DELIVERY",
     "KOLTE_2014_LIVE_BIRTH_RR",
     "KOLTE_2021_C_INDEX",
     "PYLYP_2018_ABNORMAL",
@@ -325,6 +327,23 @@ DU_FOSSE_2022_AUC: Final = (0.57, 0.63)
 #: (a late loss before the last birth: 1.31, 0.62-2.77); only consecutive early losses
 #: after the last birth had a statistically significant negative prognostic impact.
 EGERUP_2016_LOSS_BEFORE_BIRTH_IRR: Final = (0.88, 0.70, 1.11)
+
+#: Egerup et al. 2016 (as above, abstract): a late (second-trimester) loss before the last
+#: birth, incidence rate ratio 1.31 (95% CI 0.62-2.77) for unexplained loss in the next
+#: pregnancy; the authors summarise earlier work as "second trimester losses seem to
+#: exhibit a stronger negative impact than early losses". The IRR of a late loss *after*
+#: the last birth (significant) is cut off in the sources available to us.
+EGERUP_2016_LATE_LOSS_BEFORE_BIRTH_IRR: Final = (1.31, 0.62, 2.77)
+
+#: Kling C, Magez J, Hedderich J, von Otte S, Kabelitz D. Two-year outcome after recurrent
+#: first trimester miscarriages: prognostic value of the past obstetric history. Arch
+#: Gynecol Obstet 2016;293(5), doi:10.1007/s00404-015-4001-x (abstract; 228 couples,
+#: maternal age 20-39, >= 3 primary first-trimester miscarriages): 2-year cumulative
+#: pregnancy and delivery rates 206/228 (90.4%) and 174/228 (76.4%); "detection of an
+#: embryonic heart beat in 2-3 of the first three miscarriages resulted in favourable
+#: outcome (CPR: p < 0.02, CDR: p < 0.002)". No effect size in the abstract; the delivery
+#: rate mixes fertility with loss.
+KLING_2016_CUMULATIVE_DELIVERY: Final = (174, 228)
 
 #: Kolte AM, van Oppenraaij RH, Quenby S, et al. Non-visualized pregnancy losses are
 #: prognostically important for unexplained recurrent miscarriage. Hum Reprod

@@ -89,14 +89,18 @@ def test_adding_a_loss_anywhere_raises_and_a_birth_anywhere_lowers(history):
         assert p([*history[:i], B, *history[i:]]) < base
 
 
-def test_gestation_is_read_from_the_records_and_reported_not_scored():
+def test_gestation_is_read_from_the_records_and_reported():
     """Second-trimester losses (>= 12 weeks, RCOG 2023) and preterm births (< 37 weeks,
-    derived from gestation at a live birth) are counted in the evidence; the risk does not
-    score them (no next-pregnancy figure by trimester: docs/risk-model.md)."""
+    derived from gestation at a live birth) are counted in the evidence. Since model
+    2026.12-3 the second-trimester loss is also scored (tests/risk/test_risk_gestation.py);
+    preterm birth is not."""
     recs = [PregnancyRecord(1, B, gestation_weeks=34.0), PregnancyRecord(2, L, gestation_weeks=8),
             PregnancyRecord(3, L, gestation_weeks=16.0), PregnancyRecord(4, L)]
     e = encode_history(recs)
     assert (e.n_loss_second_trimester, e.n_preterm_births) == (1, 1)
+    assert e.n_loss_second_trimester_untested == 1
     plain = [PregnancyRecord(1, B), PregnancyRecord(2, L), PregnancyRecord(3, L),
              PregnancyRecord(4, L)]
-    assert predict(33, recs).p_loss == pytest.approx(predict(33, plain).p_loss, abs=1e-12)
+    assert predict(33, recs).p_loss > predict(33, plain).p_loss
+    term = [PregnancyRecord(1, B, gestation_weeks=39.0), *recs[1:]]
+    assert predict(33, term).p_loss == pytest.approx(predict(33, recs).p_loss, abs=1e-12)

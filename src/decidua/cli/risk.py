@@ -58,6 +58,15 @@ def predict_cmd(
     what_if: Annotated[
         bool, typer.Option("--what-if", help="Also show what one more biopsy could change.")
     ] = False,
+    second_trimester: Annotated[
+        int, typer.Option("--second-trimester-losses",
+                          help="Of --losses: how many at 12 weeks or later.")
+    ] = 0,
+    after_heart: Annotated[
+        int, typer.Option("--losses-after-heart-activity",
+                          help="Of --losses: first-trimester losses after fetal heart "
+                               "activity was seen.")
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Risk of losing the next pregnancy, with a 95% credible interval.
@@ -66,7 +75,9 @@ def predict_cmd(
     """
     from decidua.services.risk import assess
 
-    res = assess(age, losses, live_births, list(biopsy or []), what_if=what_if)
+    res = assess(age, losses, live_births, list(biopsy or []), what_if=what_if,
+                 second_trimester_losses=second_trimester,
+                 losses_after_heart_activity=after_heart)
     if as_json:
         echo_json(res.to_dict())
         return

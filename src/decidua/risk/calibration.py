@@ -426,6 +426,9 @@ def _unpack(x: np.ndarray, template: RiskParams, **extra: Any) -> RiskParams:
 #: Fields that :func:`calibrate` fits (and that parameter draws vary).
 FITTED_FIELDS = ("age_coef", "theta_mean", "theta_concentration", "q_defective",
                  "embryonic_sd")
+#: Assumed (not fitted) parameters drawn uniformly for the interval's parameter part.
+DRAWN_ASSUMPTIONS = ("earlier_outcome_weight", "second_trimester_loss_weight",
+                     "fetal_heart_loss_weight")
 
 
 #: Starting point of the calibration when none is given (rough values read off the targets).
@@ -476,6 +479,54 @@ PARAMETER_DRAW_SEED = 2026
 #: w = 0.5 gives 1.11), and Kolte et al., Hum Reprod 2021 found the run of outcomes just
 #: before the next pregnancy matters more than the total, which needs w < 1.
 EARLIER_WEIGHT_RANGE = (0.0, 0.5)
+
+
+#: Ranges of the gestation weights in the parameter draws (model 2026.12-3), uniform and
+#: stratified, each with its own permutation (seeds 2027, 2028). Not fitted (no published
+#: next-pregnancy outcome by gestation of the previous losses was available to us):
+#: * a second-trimester loss counts 1 to 2 losses (shipped 1.5): Egerup et al., Hum Reprod
+#:   2016 (127 women, secondary RPL) give IRR 1.31 (95% CI 0.62-2.77) for a late loss and
+#:   0.88 (0.70-1.11) for each early loss before the last birth, a ratio of 1.49 (about
+#:   0.68-3.3 from the two CIs, taken as independent), and summarise earlier work as
+#:   "second trimester losses seem to exhibit a stronger negative impact than early losses";
+#: * a first-trimester loss after fetal heart activity counts 0.6 to 1 losses (shipped
+#:   0.8): Kling et al., Arch Gynecol Obstet 2016 (228 couples, >= 3 primary first-trimester
+#:   miscarriages) found a better 2-year outcome when embryonic heart action had been seen in
+#:   2-3 of the first three losses (cumulative delivery rate, p < 0.002; no effect size in
+#:   the abstract, and the outcome mixes fertility with loss); Kolte et al., Hum Reprod
+#:   2014 found losses before visualisation weigh like clinical miscarriages (RR 0.90 each),
+#:   so the stage of a first-trimester loss carries little information: a modest effect.
+SECOND_TRIMESTER_WEIGHT_RANGE = (1.0, 2.0)
+FETAL_HEART_WEIGHT_RANGE = (0.6, 1.0)
+
+
+def stratified_uniform(n: int, lo: float, hi: float, seed: int) -> np.ndarray:
+    """``n`` stratified uniform draws on ``[lo, hi]`` (one per stratum, seeded order).
+
+    Examples
+    --------
+    >>> x = stratified_uniform(4, 1.0, 2.0, 7)
+    >>> sorted(x.tolist())
+    [1.125, 1.375, 1.625, 1.875]
+    """
+    rng = np.random.default_rng(seed)
+    return lo + (hi - lo) * (rng.permutation(n) + 0.5) / n
+
+
+def gestation_weight_draws(n: int, seed: int = PARAMETER_DRAW_SEED
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """Draws of ``second_trimester_loss_weight`` and ``fetal_heart_loss_weight`` on
+    :data:`SECOND_TRIMESTER_WEIGHT_RANGE` / :data:`FETAL_HEART_WEIGHT_RANGE` (seeds
+    ``seed + 1`` and ``seed + 2``, independent of the earlier-outcome weight's order).
+
+    Examples
+    --------
+    >>> late, heart = gestation_weight_draws(40)
+    >>> bool(late.min() > 1 and late.max() < 2 and heart.min() > 0.6 and heart.max() < 1)
+    True
+    """
+    return (stratified_uniform(n, *SECOND_TRIMESTER_WEIGHT_RANGE, seed + 1),
+            stratified_uniform(n, *FETAL_HEART_WEIGHT_RANGE, seed + 2))
 
 
 def earlier_weight_draws(n: int, seed: int = PARAMETER_DRAW_SEED) -> np.ndarray:
@@ -537,8 +588,10 @@ def parameter_draws(params: RiskParams, *, n_draws: int = N_PARAMETER_DRAWS,
     rng = np.random.default_rng(seed)
     xs = rng.multivariate_normal(x0, cov, size=n_draws)
     ws = earlier_weight_draws(n_draws, seed)
-    draws = tuple(replace(_unpack(x, params), earlier_outcome_weight=float(w))
-                  for x, w in zip(xs, ws, strict=True))
+    w2, wh = gestation_weight_draws(n_draws, seed)
+    draws = tuple(replace(_unpack(x, params), earlier_outcome_weight=float(w),
+                          second_trimester_loss_weight=float(a), fetal_heart_loss_weight=float(b))
+                  for x, w, a, b in zip(xs, ws, w2, wh, strict=True))
     return draws, cov
 
 
@@ -565,8 +618,13 @@ def save_parameter_draws(draws: Sequence[RiskParams], path: Any) -> None:
            "earlier_outcome_weight_draws": "uniform on [0, 0.5] (stratified, seed 2026): "
            "the range Egerup et al. 2016's 95% CI admits in this model; an assumption, "
            "not a fit",
+           "gestation_weight_draws": "second_trimester_loss_weight uniform on "
+           f"{list(SECOND_TRIMESTER_WEIGHT_RANGE)} (seed {PARAMETER_DRAW_SEED + 1}), "
+           f"fetal_heart_loss_weight uniform on {list(FETAL_HEART_WEIGHT_RANGE)} (seed "
+           f"{PARAMETER_DRAW_SEED + 2}), stratified: assumptions bounded by Egerup et al. 2016 "
+           "and Kling et al. 2016, not fits (model 2026.12-3)",
            "draws": [{f: (list(getattr(d, f)) if f == "age_coef" else getattr(d, f))
-                      for f in (*FITTED_FIELDS, "earlier_outcome_weight")} for d in draws]}
+                      for f in (*FITTED_FIELDS, *DRAWN_ASSUMPTIONS)} for d in draws]}
     Path(path).write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
 
 

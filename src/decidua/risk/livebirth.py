@@ -162,6 +162,10 @@ def _cumulative(model: RiskModel, age: float, ev: Evidence, f: float, s: float,
         n_loss_karyotype_normal_earlier=col("n_loss_karyotype_normal_earlier"),
         n_biopsy_abnormal_clinic=ev.n_biopsy_abnormal_clinic,
         n_biopsy_normal_clinic=ev.n_biopsy_normal_clinic,
+        n_losses_second_trimester=col("n_loss_second_trimester_untested"),
+        n_losses_second_trimester_earlier=col("n_loss_second_trimester_untested_earlier"),
+        n_losses_after_heart_activity=col("n_loss_after_heart_untested"),
+        n_losses_after_heart_activity_earlier=col("n_loss_after_heart_untested_earlier"),
         interval=None)
     p = r.p_loss.reshape(max_extra + 1, years)
     trying = np.zeros((months + MONTHS_AFTER_LOSS + 1, max_extra + 2))

@@ -111,7 +111,8 @@ HISTORY_AGE_KEY = "_history_age"
 
 #: Completed weeks from which a loss is a second-trimester loss (RCOG Green-top 17, 2023:
 #: first trimester = before 12+0 weeks; as ``decidua.pathway.engine.SECOND_TRIMESTER_WEEKS``).
-#: Counted in :class:`Evidence`, not scored (docs/risk-model.md, "Gestation at loss").
+#: Scored with :attr:`RiskParams.second_trimester_loss_weight` since model 2026.12-3
+#: (docs/risk-model.md, "Gestation at loss").
 SECOND_TRIMESTER_WEEKS = 12.0
 
 #: Count columns of outcomes before the last run (down-weighted; model 2026.12-2).
@@ -119,6 +120,12 @@ EARLIER_KEYS = ("n_loss_earlier", "n_live_births_earlier", "n_loss_karyotype_nor
 
 #: Count columns of typed clinic calls (their own accuracy prior; model 2026.12-2).
 CLINIC_CALL_KEYS = ("n_biopsy_abnormal_clinic", "n_biopsy_normal_clinic")
+
+#: Count columns of untested losses by gestation (model 2026.12-3): subsets of ``n_losses``
+#: (last run) and ``n_loss_earlier``; each such loss enters with the power
+#: ``second_trimester_loss_weight`` / ``fetal_heart_loss_weight`` instead of 1.
+LOSS_KIND_KEYS = ("n_loss_second_trimester_untested", "n_loss_second_trimester_untested_earlier",
+                  "n_loss_after_heart_untested", "n_loss_after_heart_untested_earlier")
 
 
 def _biopsy_columns(counts: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -148,6 +155,22 @@ def _unique_rows(cols: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         key = key * radix + col
     _, first, inv = np.unique(key, return_index=True, return_inverse=True)
     return first, inv.reshape(-1)
+
+
+def _check_loss_kinds(counts: dict[str, np.ndarray]) -> None:
+    """The gestation subsets of the untested losses cannot exceed them (per position)."""
+    for total, late, heart, name in (
+            ("n_losses", "n_loss_second_trimester_untested", "n_loss_after_heart_untested",
+             "n_losses"),
+            ("n_loss_earlier", "n_loss_second_trimester_untested_earlier",
+             "n_loss_after_heart_untested_earlier", "n_losses_earlier")):
+        if late not in counts or heart not in counts:
+            continue
+        bad = np.flatnonzero(counts[late] + counts[heart] > counts[total])
+        if bad.size:
+            raise InputError(f"second-trimester and after-heart-activity losses cannot exceed "
+                             f"{name}", column=name, row=int(bad[0]) + 1,
+                             value=int(counts[total][bad[0]]))
 
 
 def _check_history_age(values: Any, ages: np.ndarray) -> np.ndarray:
@@ -207,6 +230,14 @@ class RiskParams:
         likelihood, so that the outcomes just before the next pregnancy count fully and
         earlier ones less (Kolte et al., Hum Reprod 2021; Egerup et al., Hum Reprod 2016).
         1: every outcome counts alike (model 2026.12-1).
+    second_trimester_loss_weight
+        Power of the likelihood of an untested loss at >= 12 completed weeks (1: like any
+        loss, models up to 2026.12-2). Shipped 1.5, our assumption bounded by Egerup et al.,
+        Hum Reprod 2016 (docs/risk-model.md, "Gestation at loss").
+    fetal_heart_loss_weight
+        Power of the likelihood of an untested first-trimester loss after fetal heart
+        activity was seen (1: like any loss). Shipped 0.8, our assumption after Kling et
+        al., Arch Gynecol Obstet 2016 (losses after embryonic heart action: better outcome).
     clinic_sens_prior, clinic_spec_prior
         Beta priors of the accuracy of a *typed clinic call* (source ``"clinic"``), used
         for biopsies whose call came from the clinic rather than from Decidua's computed
@@ -235,6 +266,8 @@ class RiskParams:
     karyotype_false_normal: float
     embryonic_sd: float = 0.0
     earlier_outcome_weight: float = 1.0
+    second_trimester_loss_weight: float = 1.0
+    fetal_heart_loss_weight: float = 1.0
     clinic_sens_prior: tuple[float, float] | None = None
     clinic_spec_prior: tuple[float, float] | None = None
     grid_size: int = DEFAULT_GRID_SIZE
@@ -262,6 +295,9 @@ class RiskParams:
             problems.append("embryonic_sd must be >= 0")
         if not 0 <= self.earlier_outcome_weight <= 1:
             problems.append("earlier_outcome_weight must be in [0, 1]")
+        for name in ("second_trimester_loss_weight", "fetal_heart_loss_weight"):
+            if not 0 <= getattr(self, name) <= 5:
+                problems.append(f"{name} must be in [0, 5]")
         if problems:
             raise ModelError("invalid risk parameters: " + "; ".join(problems))
 
@@ -315,7 +351,7 @@ def shipped_params() -> RiskParams:
     Examples
     --------
     >>> shipped_params().model_version
-    '2026.12-2'
+    '2026.12-3'
     """
     text = resources.files("decidua.risk").joinpath(_PARAMS_FILE).read_text(encoding="utf-8")
     return RiskParams.from_dict(json.loads(text))
@@ -382,9 +418,16 @@ class Evidence:
     n_live_births_earlier: int = 0
     n_biopsy_abnormal_clinic: int = 0  # of the biopsy counts: typed clinic calls
     n_biopsy_normal_clinic: int = 0
-    # Reported, not scored (see docs/risk-model.md, "Gestation at loss"):
+    # Reported (all such losses, any karyotype; docs/risk-model.md, "Gestation at loss"):
     n_loss_second_trimester: int = 0  # losses at >= 12 completed weeks (RCOG 2023)
-    n_preterm_births: int = 0  # live births before 37 weeks (PregnancyRecord.preterm)
+    n_loss_after_heart_activity: int = 0  # first-trimester losses after fetal heart activity
+    n_preterm_births: int = 0  # live births before 37 weeks (PregnancyRecord.preterm); unused
+    # Scored (model 2026.12-3): of the untested losses (``n_loss`` / ``n_loss_earlier``), how
+    # many were second-trimester losses or first-trimester losses after fetal heart activity.
+    n_loss_second_trimester_untested: int = 0
+    n_loss_second_trimester_untested_earlier: int = 0
+    n_loss_after_heart_untested: int = 0
+    n_loss_after_heart_untested_earlier: int = 0
 
     @property
     def n_losses_total(self) -> int:
@@ -473,11 +516,14 @@ def encode_history(history: Sequence[Outcome | str | PregnancyRecord] | int) -> 
     items = list(history)
     if items and all(isinstance(x, PregnancyRecord) for x in items):
         items = sorted(items, key=lambda x: x.order)
-    # Informative outcomes in order: ("loss", karyotype) or ("birth", None).
-    seq: list[tuple[str, KaryotypeResult | None]] = []
-    n_second = n_preterm = 0
+    # Informative outcomes in order: ("loss", karyotype, kind) or ("birth", None, "").
+    # kind: "late" (second trimester), "heart" (first trimester after fetal heart
+    # activity) or "" (earlier, or not known).
+    seq: list[tuple[str, KaryotypeResult | None, str]] = []
+    n_second = n_heart = n_preterm = 0
     for i, item in enumerate(items):
         karyotype = KaryotypeResult.NOT_TESTED
+        kind = ""
         if isinstance(item, PregnancyRecord):
             outcome = item.outcome
             karyotype = item.karyotype
@@ -485,14 +531,18 @@ def encode_history(history: Sequence[Outcome | str | PregnancyRecord] | int) -> 
             if (outcome is Outcome.MISCARRIAGE and g is not None
                     and g >= SECOND_TRIMESTER_WEEKS):
                 n_second += 1
+                kind = "late"
+            elif outcome is Outcome.MISCARRIAGE and item.fetal_heart_activity:
+                n_heart += 1
+                kind = "heart"
             if item.preterm:
                 n_preterm += 1
         else:
             outcome = _parse_outcome(item, i)
         if outcome in LOSS_OUTCOMES:
-            seq.append(("loss", karyotype))
+            seq.append(("loss", karyotype, kind))
         elif outcome is Outcome.LIVE_BIRTH:
-            seq.append(("birth", None))
+            seq.append(("birth", None, ""))
         # ectopic, molar, termination, ongoing, stillbirth: no information in the model
         # (ESHRE 2022: not pregnancy losses); they neither count nor break a run.
     # The last run of identical outcomes before the next pregnancy counts fully; earlier
@@ -502,19 +552,40 @@ def encode_history(history: Sequence[Outcome | str | PregnancyRecord] | int) -> 
         start -= 1
     c = {"n_loss": 0, "n_loss_karyotype_abnormal": 0, "n_loss_karyotype_normal": 0,
          "n_live_births": 0, "n_loss_earlier": 0, "n_loss_karyotype_normal_earlier": 0,
-         "n_live_births_earlier": 0}
-    for j, (kind, karyotype) in enumerate(seq):
+         "n_live_births_earlier": 0, **dict.fromkeys(LOSS_KIND_KEYS, 0)}
+    for j, (what, karyotype, kind) in enumerate(seq):
         suffix = "" if j >= start else "_earlier"
-        if kind == "birth":
+        if what == "birth":
             c["n_live_births" + suffix] += 1
         elif karyotype is KaryotypeResult.ABNORMAL:
             # explained by its embryo: a constant likelihood factor wherever it stands
             c["n_loss_karyotype_abnormal"] += 1
         elif karyotype is KaryotypeResult.NORMAL:
+            # the karyotype is the stronger information: no gestation weight
             c["n_loss_karyotype_normal" + suffix] += 1
         else:
             c["n_loss" + suffix] += 1
-    return Evidence(**c, n_loss_second_trimester=n_second, n_preterm_births=n_preterm)
+            if kind == "late":
+                c["n_loss_second_trimester_untested" + suffix] += 1
+            elif kind == "heart":
+                c["n_loss_after_heart_untested" + suffix] += 1
+    return Evidence(**c, n_loss_second_trimester=n_second, n_loss_after_heart_activity=n_heart,
+                    n_preterm_births=n_preterm)
+
+
+def _evidence_named(ev: Evidence, n_abn: int, n_norm: int, n_abn_k: int, n_norm_k: int
+                    ) -> list[tuple[str, Any]]:
+    """The count columns of one woman's evidence, named as :meth:`RiskModel.predict_many`
+    keeps them (``n_abn`` / ``n_norm``: computed calls; ``*_k``: typed clinic calls)."""
+    return [
+        ("n_losses", ev.n_loss), ("n_live_births", ev.n_live_births),
+        ("n_biopsy_abnormal", n_abn), ("n_biopsy_normal", n_norm),
+        ("n_loss_karyotype_abnormal", ev.n_loss_karyotype_abnormal),
+        ("n_loss_karyotype_normal", ev.n_loss_karyotype_normal),
+        *[(k, getattr(ev, k)) for k in EARLIER_KEYS],
+        ("n_biopsy_abnormal_clinic", n_abn_k), ("n_biopsy_normal_clinic", n_norm_k),
+        *[(k, getattr(ev, k)) for k in LOSS_KIND_KEYS],
+    ]
 
 
 def _call_and_source(b: Any, i: int) -> tuple[DecidualCall | None, str]:
@@ -984,6 +1055,51 @@ class RiskModel:
         return out
 
     # -- inference ---------------------------------------------------------------------
+    def _effective_counts(self, n_loss: Any, n_lb: Any, n_knorm: Any,
+                          earlier: dict[str, np.ndarray] | None,
+                          kinds: dict[str, np.ndarray] | None) -> tuple[Any, Any, Any]:
+        """Effective numbers of untested losses, live births and euploid losses (powers of
+        their likelihood factors): outcomes before the last run count
+        ``earlier_outcome_weight``; of the untested losses, a second-trimester one counts
+        ``second_trimester_loss_weight`` and a first-trimester one after fetal heart
+        activity ``fetal_heart_loss_weight`` (model 2026.12-3)."""
+        p = self.params
+        wgt = float(p.earlier_outcome_weight)
+        if kinds:
+            d2 = float(p.second_trimester_loss_weight) - 1.0
+            dh = float(p.fetal_heart_loss_weight) - 1.0
+            zero = 0
+            n_loss = (n_loss + d2 * kinds.get("n_loss_second_trimester_untested", zero)
+                      + dh * kinds.get("n_loss_after_heart_untested", zero))
+            if earlier is not None:
+                earlier = dict(earlier)
+                earlier["n_loss_earlier"] = (
+                    earlier.get("n_loss_earlier", zero)
+                    + d2 * kinds.get("n_loss_second_trimester_untested_earlier", zero)
+                    + dh * kinds.get("n_loss_after_heart_untested_earlier", zero))
+        if earlier is not None and wgt > 0:
+            # Power likelihood: an earlier outcome is worth ``wgt`` of one in the last run.
+            n_loss = n_loss + wgt * earlier.get("n_loss_earlier", 0)
+            n_lb = n_lb + wgt * earlier.get("n_live_births_earlier", 0)
+            n_knorm = n_knorm + wgt * earlier.get("n_loss_karyotype_normal_earlier", 0)
+        return n_loss, n_lb, n_knorm
+
+    def _history_basis(self, uh: np.ndarray) -> np.ndarray:
+        """Per distinct history age: the log likelihood factors of one untested loss, one
+        live birth and one euploid loss over the flattened (z, theta) grid, ``(U, 3, K*G)``
+        (as :meth:`_log_posterior` adds them)."""
+        p = self.params
+        kk, gg = self.log_joint_prior.shape
+        tq = self.theta * p.q_defective
+        eh = self.embryonic_by_frailty(uh)  # (U, K)
+        pi = eh[:, :, None] + (1 - eh)[:, :, None] * tq[None, None, :]
+        ebar = (eh @ self.z_weights)[:, None, None]
+        m = p.karyotype_false_normal
+        knorm = np.broadcast_to(np.log(ebar * m + (1 - ebar) * tq[None, None, :]),
+                                (uh.shape[0], kk, gg))
+        return np.stack([np.log(pi), np.log1p(-pi), knorm], axis=1).reshape(
+            uh.shape[0], 3, kk * gg)
+
     def _log_posterior(
         self,
         hist_age: np.ndarray,
@@ -994,12 +1110,15 @@ class RiskModel:
         n_bnorm: np.ndarray,
         n_kabn: np.ndarray | None = None,
         earlier: dict[str, np.ndarray] | None = None,
+        kinds: dict[str, np.ndarray] | None = None,
     ) -> np.ndarray:
         """Unnormalised log posterior over the (z, theta) grid: shape ``(rows, K, G)``.
 
         ``hist_age`` is the representative age of the previous pregnancies
         (:func:`history_age`). ``earlier`` holds the ``*_earlier`` counts (outcomes before
-        the last run), which enter with weight ``earlier_outcome_weight``.
+        the last run), which enter with weight ``earlier_outcome_weight``. ``kinds`` holds
+        the :data:`LOSS_KIND_KEYS` subsets of the untested losses, which enter with power
+        ``second_trimester_loss_weight`` / ``fetal_heart_loss_weight`` instead of 1.
         """
         p = self.params
         n = hist_age.shape[0]
@@ -1007,12 +1126,7 @@ class RiskModel:
         lp = np.broadcast_to(self.log_joint_prior, (n, kk, gg)).copy()
         if n_kabn is None:
             n_kabn = np.zeros(n, dtype=np.int64)
-        wgt = float(p.earlier_outcome_weight)
-        if earlier is not None and wgt > 0:
-            # Power likelihood: an earlier outcome is worth ``wgt`` of one in the last run.
-            n_loss = n_loss + wgt * earlier.get("n_loss_earlier", 0)
-            n_lb = n_lb + wgt * earlier.get("n_live_births_earlier", 0)
-            n_knorm = n_knorm + wgt * earlier.get("n_loss_karyotype_normal_earlier", 0)
+        n_loss, n_lb, n_knorm = self._effective_counts(n_loss, n_lb, n_knorm, earlier, kinds)
         if np.any(n_loss) or np.any(n_lb) or np.any(n_knorm) or np.any(n_kabn):
             tq = self.theta * p.q_defective
             uh, hidx = np.unique(hist_age, return_inverse=True)
@@ -1065,6 +1179,7 @@ class RiskModel:
             hist_age, counts["n_losses"], counts["n_loss_karyotype_normal"],
             counts["n_live_births"], none, none, counts["n_loss_karyotype_abnormal"],
             earlier={k: counts[k] for k in EARLIER_KEYS if k in counts},
+            kinds={k: counts[k] for k in LOSS_KIND_KEYS if k in counts},
         )
         lp -= lp.max(axis=(1, 2), keepdims=True)
         w = np.exp(lp, out=lp)
@@ -1192,44 +1307,73 @@ class RiskModel:
         hist = history_age(ages) if hist is None else hist
         h_steps = np.rint(hist * HISTORY_AGE_STEPS_PER_YEAR).astype(np.int64)
         ekeys = [k for k in EARLIER_KEYS if k in counts]
+        kkeys = [k for k in LOSS_KIND_KEYS if k in counts]
         hfirst, hinv = _unique_rows([h_steps, counts["n_losses"], counts["n_live_births"],
                                      counts["n_loss_karyotype_normal"],
                                      counts["n_loss_karyotype_abnormal"],
-                                     *[counts[k] for k in ekeys]])
+                                     *[counts[k] for k in ekeys], *[counts[k] for k in kkeys]])
         bcols = _biopsy_columns(counts)
         bfirst, binv = _unique_rows(bcols)
         buniq = np.stack([c[bfirst] for c in bcols], axis=1)
-        hu = h_steps[hfirst] / HISTORY_AGE_STEPS_PER_YEAR
+        # Patterns sorted by history age, so that those sharing one age are a slice.
+        order = np.argsort(h_steps[hfirst], kind="stable")
+        hfirst = hfirst[order]
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.shape[0])
+        hinv = rank[hinv]
+        hs = h_steps[hfirst]
         nh = hfirst.shape[0]
-        w = np.empty((nh, kk, gg))
-        zero = np.zeros(nh, dtype=np.int64)
-        step = max(1, chunk_size // max(kk, 1))
-        for start in range(0, nh, step):
-            sl = slice(start, min(start + step, nh))
-            f = hfirst[sl]
-            lp = self._log_posterior(
-                hu[sl], counts["n_losses"][f], counts["n_loss_karyotype_normal"][f],
-                counts["n_live_births"][f], zero[sl], zero[sl],
-                counts["n_loss_karyotype_abnormal"][f],
-                earlier={k: counts[k][f] for k in ekeys})
-            lp -= lp.max(axis=(1, 2), keepdims=True)
-            ws = np.exp(lp, out=lp)
-            ws /= ws.sum(axis=(1, 2), keepdims=True)
-            w[sl] = ws
+        f = hfirst
+        a, lb, kn = self._effective_counts(
+            counts["n_losses"][f], counts["n_live_births"][f],
+            counts["n_loss_karyotype_normal"][f], {k: counts[k][f] for k in ekeys},
+            {k: counts[k][f] for k in kkeys})
+        coef = np.stack(np.broadcast_arrays(a, lb, kn), axis=1).astype(float)  # (Hu, 3)
+        # One matrix product per distinct history age: log posterior = prior + coef @ basis
+        # (the same terms as _log_posterior; a loss with an abnormal karyotype is constant).
+        uh_steps, starts = np.unique(hs, return_index=True)
+        basis = self._history_basis(uh_steps / HISTORY_AGE_STEPS_PER_YEAR)
         b = np.stack([self.biopsy_loglik(*row) for row in buniq])  # (Bu, G)
         b = np.exp(b - b.max(axis=1, keepdims=True))
-        flat = w.reshape(-1, gg)
-        s0 = (flat @ b.T).reshape(nh, kk, -1)
-        s1 = (flat @ (b * self.theta).T).reshape(nh, kk, -1)
-        s2 = (flat @ (b * self.theta**2).T).reshape(nh, kk, -1)
-        pz = w.sum(axis=2)  # (Hu, K)
+        # The three moments sum_g w B theta^j (j = 0, 1, 2) in one product.
+        b3t = np.ascontiguousarray(
+            np.stack([b, b * self.theta, b * self.theta**2], axis=1).reshape(-1, gg).T)
+        nb3 = b3t.shape[1]
+        prior = self.log_joint_prior.reshape(1, -1)
+        pz = np.empty((nh, kk))
+        sm = np.empty((nh, kk, nb3))
+        # Blocks of patterns (sorted by history age): each block's log posterior is built
+        # per history age by elementwise products (prior + coef @ basis), exponentiated and
+        # reduced by one matrix product before the next block.
+        block = 2048
+        age_of = np.repeat(np.arange(uh_steps.shape[0]), np.diff([*starts.tolist(), nh]))
+        for lo in range(0, nh, block):
+            hi = min(lo + block, nh)
+            w = np.empty((hi - lo, kk * gg))
+            us = age_of[lo:hi]
+            cuts = np.flatnonzero(np.diff(us)) + 1
+            for a0, a1 in zip([0, *cuts.tolist()], [*cuts.tolist(), hi - lo], strict=True):
+                u = us[a0]
+                c = coef[lo + a0:lo + a1]
+                wa = w[a0:a1]
+                np.multiply(c[:, 0:1], basis[u, 0], out=wa)
+                wa += c[:, 1:2] * basis[u, 1]
+                wa += c[:, 2:3] * basis[u, 2]
+            w += prior
+            w -= w.max(axis=1, keepdims=True)
+            np.exp(w, out=w)  # unnormalised: the moments below are ratios
+            pz[lo:hi] = w.reshape(-1, kk, gg).sum(axis=2)
+            sm[lo:hi] = (w.reshape(-1, gg) @ b3t).reshape(-1, kk, nb3)
+        sm = sm.reshape(nh, kk, -1, 3)
+        pz /= pz.sum(axis=1, keepdims=True)
         rows, ks = hinv[:, None], np.arange(kk)[None, :]
         cols = binv[:, None]
-        den = s0[rows, ks, cols]
+        g3 = sm[rows, ks, cols]  # (n, K, 3)
+        den = g3[..., 0]
         den = np.where(den > 0, den, 1.0)
         pzn = pz[hinv]
-        m1n = pzn * s1[rows, ks, cols] / den
-        m2n = pzn * s2[rows, ks, cols] / den
+        m1n = pzn * g3[..., 1] / den
+        m2n = pzn * g3[..., 2] / den
         q = self.params.q_defective
         e = self.embryonic_by_frailty(ages)
         emb = np.sum(e * pzn, axis=1)
@@ -1311,6 +1455,10 @@ class RiskModel:
         n_loss_karyotype_normal_earlier: Sequence[int] | np.ndarray | int = 0,
         n_biopsy_abnormal_clinic: Sequence[int] | np.ndarray | int = 0,
         n_biopsy_normal_clinic: Sequence[int] | np.ndarray | int = 0,
+        n_losses_second_trimester: Sequence[int] | np.ndarray | int = 0,
+        n_losses_second_trimester_earlier: Sequence[int] | np.ndarray | int = 0,
+        n_losses_after_heart_activity: Sequence[int] | np.ndarray | int = 0,
+        n_losses_after_heart_activity_earlier: Sequence[int] | np.ndarray | int = 0,
         chunk_size: int = 8192,
     ) -> CohortRisk:
         """Score a cohort (vectorised; point estimates for 100,000 women in under a second).
@@ -1344,6 +1492,11 @@ class RiskModel:
             Typed clinic calls, scored with the clinic-call accuracy priors
             (``clinic_sens_prior`` / ``clinic_spec_prior``); ``n_biopsy_abnormal`` /
             ``n_biopsy_normal`` are then the computed calls.
+        n_losses_second_trimester, n_losses_after_heart_activity
+            Of ``n_losses``: second-trimester losses (>= 12 weeks) and first-trimester losses
+            after fetal heart activity, scored with ``second_trimester_loss_weight`` /
+            ``fetal_heart_loss_weight`` (model 2026.12-3). The ``*_earlier`` variants are the
+            same subsets of ``n_losses_earlier``. Default 0.
         chunk_size
             Rows processed at once (bounds memory).
 
@@ -1376,7 +1529,12 @@ class RiskModel:
             ("n_loss_karyotype_normal_earlier", n_loss_karyotype_normal_earlier),
             ("n_biopsy_abnormal_clinic", n_biopsy_abnormal_clinic),
             ("n_biopsy_normal_clinic", n_biopsy_normal_clinic),
+            ("n_loss_second_trimester_untested", n_losses_second_trimester),
+            ("n_loss_second_trimester_untested_earlier", n_losses_second_trimester_earlier),
+            ("n_loss_after_heart_untested", n_losses_after_heart_activity),
+            ("n_loss_after_heart_untested_earlier", n_losses_after_heart_activity_earlier),
         ])
+        _check_loss_kinds(counts)
         n = ages.shape[0]
         if n == 0:
             empty = np.zeros(0)
@@ -1445,16 +1603,8 @@ class RiskModel:
         ev = replace(ev, n_biopsy_abnormal=n_abn + n_abn_k, n_biopsy_normal=n_norm + n_norm_k,
                      n_biopsy_abnormal_clinic=n_abn_k, n_biopsy_normal_clinic=n_norm_k)
         ages = np.array([a])
-        counts = self._validate_counts(ages, [
-            ("n_losses", ev.n_loss), ("n_live_births", ev.n_live_births),
-            ("n_biopsy_abnormal", n_abn), ("n_biopsy_normal", n_norm),
-            ("n_loss_karyotype_abnormal", ev.n_loss_karyotype_abnormal),
-            ("n_loss_karyotype_normal", ev.n_loss_karyotype_normal),
-            ("n_loss_earlier", ev.n_loss_earlier),
-            ("n_live_births_earlier", ev.n_live_births_earlier),
-            ("n_loss_karyotype_normal_earlier", ev.n_loss_karyotype_normal_earlier),
-            ("n_biopsy_abnormal_clinic", n_abn_k), ("n_biopsy_normal_clinic", n_norm_k),
-        ])
+        counts = self._validate_counts(ages, _evidence_named(ev, n_abn, n_norm, n_abn_k,
+                                                             n_norm_k))
         if history_age is not None:
             counts[HISTORY_AGE_KEY] = _check_history_age([history_age], ages)
         summ = self._summaries(ages, counts, 8192, want_cdf=False)
@@ -1509,16 +1659,7 @@ class RiskModel:
         h = np.rint(history_age(a) * steps) / steps
         one = np.ones(1, dtype=np.int64)
         w = self._posterior_weights(np.array([h]), {
-            "n_losses": ev.n_loss * one,
-            "n_loss_karyotype_normal": ev.n_loss_karyotype_normal * one,
-            "n_live_births": ev.n_live_births * one,
-            "n_loss_karyotype_abnormal": ev.n_loss_karyotype_abnormal * one,
-            "n_loss_earlier": ev.n_loss_earlier * one,
-            "n_live_births_earlier": ev.n_live_births_earlier * one,
-            "n_loss_karyotype_normal_earlier": ev.n_loss_karyotype_normal_earlier * one,
-            "n_biopsy_abnormal": n_abn * one, "n_biopsy_normal": n_norm * one,
-            "n_biopsy_abnormal_clinic": n_abn_k * one,
-            "n_biopsy_normal_clinic": n_norm_k * one})[0]
+            k: int(v) * one for k, v in _evidence_named(ev, n_abn, n_norm, n_abn_k, n_norm_k)})[0]
         # Predictive of the next call within each stratum (sens/spec shared with the
         # earlier calls): Z(data + abnormal) / Z(data) on the theta grid.
         # the next biopsy gets a computed call
@@ -1568,14 +1709,8 @@ class RiskModel:
         ev = encode_history(history)
         n_abn, n_norm, n_abn_k, n_norm_k = encode_biopsies_by_source(biopsies)
         ages = np.array([a])
-        counts = self._validate_counts(ages, [
-            ("n_losses", ev.n_loss), ("n_live_births", ev.n_live_births),
-            ("n_biopsy_abnormal", n_abn), ("n_biopsy_normal", n_norm),
-            ("n_loss_karyotype_abnormal", ev.n_loss_karyotype_abnormal),
-            ("n_loss_karyotype_normal", ev.n_loss_karyotype_normal),
-            *[(k, getattr(ev, k)) for k in EARLIER_KEYS],
-            ("n_biopsy_abnormal_clinic", n_abn_k), ("n_biopsy_normal_clinic", n_norm_k),
-        ])
+        counts = self._validate_counts(ages, _evidence_named(ev, n_abn, n_norm, n_abn_k,
+                                                             n_norm_k))
         hist = (_default_history_age(ages) if history_age is None
                 else _check_history_age([history_age], ages))
         steps = HISTORY_AGE_STEPS_PER_YEAR

@@ -85,6 +85,8 @@ def assess(
     biopsies: Sequence[DecidualCall | str] = (),
     *,
     what_if: bool = False,
+    second_trimester_losses: int = 0,
+    losses_after_heart_activity: int = 0,
 ) -> Assessment:
     """Risk of losing the next pregnancy from counts (no database).
 
@@ -100,18 +102,40 @@ def assess(
         Clinic calls of pre-pregnancy biopsies.
     what_if
         Also compute the outlook of one more biopsy.
+    second_trimester_losses, losses_after_heart_activity
+        Of ``losses``: how many were at >= 12 weeks, and how many first-trimester losses
+        came after fetal heart activity was seen (scored since model 2026.12-3).
 
     Raises
     ------
     InputError
-        Negative counts, age outside the model's range, unknown calls.
+        Negative counts, more second-trimester / after-heart-activity losses than
+        ``losses``, age outside the model's range, unknown calls.
     """
+    from decidua.domain import PregnancyRecord
     from decidua.risk import default_model, predict
+    from decidua.risk.model import SECOND_TRIMESTER_WEEKS
 
     if losses < 0 or live_births < 0:
         raise InputError("--losses and --live-births cannot be negative")
+    if second_trimester_losses < 0 or losses_after_heart_activity < 0:
+        raise InputError("--second-trimester-losses and --losses-after-heart-activity cannot "
+                         "be negative")
+    if second_trimester_losses + losses_after_heart_activity > losses:
+        raise InputError("--second-trimester-losses and --losses-after-heart-activity are "
+                         f"losses of --losses ({losses}): together they cannot exceed it")
     check_plausible_counts(losses, live_births, len(biopsies))
-    history = [Outcome.LIVE_BIRTH] * live_births + [Outcome.MISCARRIAGE] * losses
+    history: list[Any] = [Outcome.LIVE_BIRTH] * live_births
+    if second_trimester_losses or losses_after_heart_activity:
+        plain = losses - second_trimester_losses - losses_after_heart_activity
+        kinds = ([(SECOND_TRIMESTER_WEEKS, None)] * second_trimester_losses
+                 + [(None, True)] * losses_after_heart_activity + [(None, None)] * plain)
+        history = [PregnancyRecord(i, o) for i, o in enumerate(history, 1)]
+        history += [PregnancyRecord(len(history) + j, Outcome.MISCARRIAGE, g,
+                                    fetal_heart_activity=f)
+                    for j, (g, f) in enumerate(kinds, 1)]
+    else:
+        history += [Outcome.MISCARRIAGE] * losses
     calls = list(biopsies)
     est = predict(age, history, calls)
     outlook = default_model().biopsy_outlook(age, history, calls) if what_if else None
