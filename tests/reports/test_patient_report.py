@@ -173,3 +173,18 @@ def test_plots_history_timing_and_risk(report, record, biopsy_docs, tmp_path):  
     with Image.open(tmp_path / "risk.png") as im:
         dpi = im.info.get("dpi", (0, 0))[0]
         assert round(dpi) == 200 and im.size[0] == 6 * 200  # 6 in wide at 200 dpi
+
+
+def test_history_table_shows_fetal_heart_activity_of_losses(record, biopsy_docs):  # type: ignore[no-untyped-def]
+    """Schema 0011: the report says whether fetal heart activity was seen before each loss
+    (blank when not recorded, and for outcomes that are not losses)."""
+    preg = list(record.pregnancies)
+    first_loss = next(i for i, p in enumerate(preg) if p.is_loss)
+    preg[first_loss] = dataclasses.replace(preg[first_loss], fetal_heart_activity=True)
+    rep = build_patient_report(dataclasses.replace(record, pregnancies=tuple(preg)),
+                               biopsy_docs, on=ON, study_group="rpl")
+    table = rep.history.to_dict()
+    assert "fetal heart (losses)" in table["columns"]
+    col = table["columns"].index("fetal heart (losses)")
+    cells = [row["cells"][col] for row in table["rows"]]
+    assert cells.count("seen") == 1 and set(cells) <= {"seen", ""}

@@ -470,12 +470,15 @@ def build_patient_report(
         karyo = "" if p.karyotype is domain.KaryotypeResult.NOT_TESTED else p.karyotype.value
         if p.karyotype_detail and not anon:
             karyo += f" ({p.karyotype_detail})"
+        heart = ("" if p.fetal_heart_activity is None or not p.is_loss
+                 else "seen" if p.fetal_heart_activity else "not seen")
         hist_rows.append(Row((str(p.order), when(p.outcome_date),
                               p.outcome.value.replace("_", " "),
-                              _num(p.gestation_weeks, "{:g}"),
+                              _num(p.gestation_weeks, "{:g}"), heart,
                               p.conception.value.replace("_", " "), karyo or "not tested")))
     history = Table("Obstetric history",
-                    ("#", "date", "outcome", "weeks", "conception", "karyotype"),
+                    ("#", "date", "outcome", "weeks", "fetal heart (losses)", "conception",
+                     "karyotype"),
                     tuple(hist_rows))
 
     # investigations and what is missing
