@@ -21,7 +21,7 @@ def _empty_view_caches() -> None:
     from decidua.web import common, pages
 
     for cache in (common._DETAIL_CACHE, common._DUE_CACHE, common._IDS_CACHE,
-                  pages._PAGE_CACHE):  # fmt: skip
+                  common._LIST_CACHE, pages._PAGE_CACHE):  # fmt: skip
         cache.clear()
 
 

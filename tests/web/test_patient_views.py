@@ -242,3 +242,30 @@ def test_patients_changed_since_names_the_women_written(cohort, tmp_path) -> Non
         mark = record_mark(s)
         s.execute(delete(m.Intervention))
         assert patients_changed_since(s, mark) is None
+
+
+def test_cached_patient_list_follows_writes(as_role, cohort, tmp_path,
+                                            monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The list is cached until a woman's record changes: a new woman and an edited last
+    biopsy call show at once."""
+    from decidua.services import patients
+
+    searched = []
+    real = patients.search_patients
+    monkeypatch.setattr(patients, "search_patients",
+                        lambda *a, **k: searched.append(1) or real(*a, **k))  # fmt: skip
+    c = as_role("clinician")
+    assert _ids(c, last_call="abnormal") == {"EX-002"}
+    assert _ids(c, last_call="abnormal") == {"EX-002"}
+    assert len(searched) == 1  # the second from the cache
+    new = tmp_path / "p4.csv"
+    new.write_text("patient_id,year_of_birth\nEX-004,1990\n")
+    edit = tmp_path / "b.csv"
+    edit.write_text("biopsy_id,patient_id,cycle_number,lh_surge_date,biopsy_date,on_treatment,"
+                    "clinic_call\nEX-001-B2,EX-001,2,2021-12-01,2021-12-09,false,abnormal\n")
+    with session_scope(cohort) as s:
+        import_file(s, "tester", "patients", new)
+    assert "EX-004" in _ids(c)
+    with session_scope(cohort) as s:
+        import_file(s, "tester", "biopsies", edit, update=True)
+    assert _ids(c, last_call="abnormal") == {"EX-001", "EX-002"}

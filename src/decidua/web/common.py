@@ -357,23 +357,42 @@ def step_due(session: Any, user: dict[str, Any], step: str) -> frozenset[str]:
     return frozenset(p for p, due in steps_due(session, user).items() if step in due)
 
 
+#: Patient-list pages by (database, day, record mark, role, pseudonym key, filters).
+_LIST_CACHE: OrderedDict[tuple, tuple[Any, list[dict[str, Any]]]] = OrderedDict()
+_LIST_CACHE_SIZE = 256
+
+
 def list_for(request: Any, session: Any, user: dict[str, Any], *, search: str | None,
              min_age: int | None = None, max_age: int | None = None, step: str | None = None,
              **filters: Any) -> tuple[Any, list[dict[str, Any]]]:
     """One page of the patient list and its rows as the user may see them
     (:func:`patient_row`): a researcher searches her pseudonyms, and age filters widen to
     whole age bands; ``step``: only women with that care-pathway step still to do
-    (``pathway patient``)."""
-    from decidua.services.export import research_age_limits
-    from decidua.services.patients import search_patients
+    (``pathway patient``).
 
+    Cached (shared: read only) until a woman's own record changes anywhere
+    (:func:`~decidua.services.patients.record_mark`: the list shows and filters only
+    those tables) or the day does (ages).
+    """
+    import hashlib
+
+    from decidua.services.export import research_age_limits
+    from decidua.services.patients import record_mark, search_patients
+
+    if step and not web_access.pathway_allowed(user["role"]):
+        raise Forbidden(f"your role ({user['role']}) may not filter by pathway step")
+    key = research_key(request.app) if is_researcher(user) else None
+    ckey = (_url(session), dt.date.today(), record_mark(session), user["role"],
+            hashlib.sha256(key).digest() if key else None, search, min_age, max_age, step,
+            tuple(sorted(filters.items())))  # fmt: skip
+    hit = cache_get(_LIST_CACHE, ckey, _cache_lock)
+    if hit is not None:
+        return hit
     ids, only = None, None
     if step:
-        if not web_access.pathway_allowed(user["role"]):
-            raise Forbidden(f"your role ({user['role']}) may not filter by pathway step")
         only = set(step_due(session, user, step))
-    if is_researcher(user):
-        ids = research_ids(session, research_key(request.app))
+    if key is not None:
+        ids = research_ids(session, key)
         if search:
             needle = search.lower()
             found = {c for c, p in ids.patients.items() if needle in p.lower()}
@@ -382,7 +401,9 @@ def list_for(request: Any, session: Any, user: dict[str, Any], *, search: str | 
         min_age, max_age = research_age_limits(min_age, max_age)
     page = search_patients(session, user["username"], search=search, min_age=min_age,
                            max_age=max_age, only=only, **filters)  # fmt: skip
-    return page, [patient_row(r, user, ids) for r in page.rows]
+    out = page, [patient_row(r, user, ids) for r in page.rows]
+    cache_put(_LIST_CACHE, ckey, out, _LIST_CACHE_SIZE, _cache_lock)
+    return out
 
 
 def audit_for(request: Any, session: Any, user: dict[str, Any], patient_id: str) -> list:
