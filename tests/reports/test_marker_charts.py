@@ -227,3 +227,14 @@ def test_report_command_draws_stored_markers_and_the_monitoring(loaded, tmp_path
         assert f'id="biopsies-{tag}"' in chart and f'id="centile-{tag}-50"' in chart
     assert "Before and after an intervention" in html
     assert "no biopsy on or after the start" in html
+
+
+def test_pseudonymised_before_after_leaves_out_the_trial_arm_text(
+        record, docs, refs, monitoring):  # type: ignore[no-untyped-def]
+    """The trial arm is free text (the research export leaves it out: io.export.FREE_TEXT);
+    a clinic may write anything there, so the pseudonymised report must not show it."""
+    arm = "SIT-1 active"
+    assert arm in render.to_html(_build(record, docs, refs, monitoring))
+    html = render.to_html(_build(record, docs, refs, monitoring,
+                                 pseudonym="R-0123456789abcdef"))
+    assert arm not in html and "sitagliptin from day" in html

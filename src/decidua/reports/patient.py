@@ -325,7 +325,7 @@ def _monitoring(monitoring: Sequence[Mapping[str, Any]], biopsy_results: Mapping
     rows, plot = [], {"interventions": []}
     for iv in monitoring:
         what = f"{str(iv.get('kind', '')).replace('_', ' ')} from {day(iv.get('start_date'))}"
-        if iv.get("trial_arm"):
+        if iv.get("trial_arm") and not when.pseudonymised:  # free text: never pseudonymised
             what += f" (trial arm {iv['trial_arm']})"
         if not iv.get("comparable"):
             rows.append(Row((what, "not compared", "", "", "", ""),
