@@ -64,7 +64,8 @@ def show(
         return
     where = (f"stored call {doc['call_id']} ({doc['computed_at']})" if doc["stored"]
              else "not stored")
-    console.print(f"Biopsy {doc['biopsy']} (LH+{doc['lh_day']}): call {doc['call']} "
+    lh = f"LH+{doc['lh_day']}" if doc["lh_day"] is not None else "LH day unknown"
+    console.print(f"Biopsy {doc['biopsy']} ({lh}): call {doc['call']} "
                   f"[rule {doc['rule_version']}, {where}]")
     for r in doc["reasons"]:
         console.print(f"  - {r}")

@@ -330,7 +330,8 @@ def demo_command(
     )  # fmt: skip
     for r in summary.first:
         lo, hi = r["interval"]
-        biops = ", ".join(f"LH+{d} {c or '?'}" for d, c in r["biopsies"])
+        biops = ", ".join(f"{'LH+' + str(d) if d is not None else 'LH ?'} {c or '?'}"
+                          for d, c in r["biopsies"])
         per.add_row(
             r["patient_id"], r["group"] or "", f"{r['losses']} ({r['consecutive_losses']})",
             str(r["live_births"]), biops, f"{r['p_loss']:.0%} ({lo:.0%}–{hi:.0%})",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from decidua import RESEARCH_USE_LABEL, domain
+from decidua.errors import InputError
 from decidua.services.database import require_schema
 
 if TYPE_CHECKING:
@@ -131,13 +132,20 @@ def list_patients(
     Raises
     ------
     InputError
-        If the schema is missing or out of date.
+        If the schema is missing or out of date, for an unknown group or a negative limit.
     """
     from sqlalchemy import func, select
 
     from decidua.store import models as m
     from decidua.store.records import to_record
 
+    if group is not None:
+        group = group.strip().lower()  # coded values are case-insensitive (docs/formats.md)
+        if group not in m.STUDY_GROUPS:
+            raise InputError(f"unknown study group {group!r}; choose from: "
+                             f"{', '.join(m.STUDY_GROUPS)}", column="--group", value=group)
+    if limit < 0:
+        raise InputError("--limit cannot be negative (0 = all)", column="--limit", value=limit)
     require_schema(session)
     stmt = patients_query()
     if group:

@@ -1,0 +1,46 @@
+"""Edge cases a new user hits on the command line, each once reported as a bug
+(a silent empty answer, a misleading message or a wrong display)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from decidua.cli import app
+
+runner = CliRunner()
+KINDS = ["patients", "pregnancies", "investigations", "biopsies", "interventions", "cfu"]
+
+
+def _load_examples(db: str, examples: Path) -> None:
+    for kind in KINDS:
+        r = runner.invoke(app, ["--db", db, "import", kind, str(examples / f"{kind}.csv")])
+        assert r.exit_code == 0, r.output
+
+
+def test_patients_list_group_is_a_checked_case_insensitive_code(db: str, examples: Path) -> None:
+    _load_examples(db, examples)
+    r = runner.invoke(app, ["--db", db, "patients", "list", "--group", "RPL", "--json"])
+    assert r.exit_code == 0, r.output
+    assert {p["patient_id"] for p in json.loads(r.output)["patients"]} == {"EX-001", "EX-002"}
+    r = runner.invoke(app, ["--db", db, "patients", "list", "--group", "rpll"])
+    assert r.exit_code == 1
+    assert "'rpll'" in r.output and "rpl, control, other" in r.output
+
+
+def test_patients_list_refuses_a_negative_limit(db: str) -> None:
+    r = runner.invoke(app, ["--db", db, "patients", "list", "--limit", "-1"])
+    assert r.exit_code == 1 and "--limit" in r.output
+
+
+def test_biopsy_show_without_lh_surge_date_says_so(db: str, tmp_path: Path) -> None:
+    pat, bio = tmp_path / "patients.csv", tmp_path / "biopsies.csv"
+    pat.write_text("patient_id,year_of_birth\nQA-1,1990\n")
+    bio.write_text("biopsy_id,patient_id,biopsy_date\nQA-1-B1,QA-1,2024-01-10\n")
+    for kind, f in (("patients", pat), ("biopsies", bio)):
+        assert runner.invoke(app, ["--db", db, "import", kind, str(f)]).exit_code == 0
+    r = runner.invoke(app, ["--db", db, "biopsy", "show", "QA-1-B1"])
+    assert r.exit_code == 0, r.output
+    assert "LH day unknown" in r.output and "None" not in r.output
