@@ -44,3 +44,23 @@ def test_biopsy_show_without_lh_surge_date_says_so(db: str, tmp_path: Path) -> N
     r = runner.invoke(app, ["--db", db, "biopsy", "show", "QA-1-B1"])
     assert r.exit_code == 0, r.output
     assert "LH day unknown" in r.output and "None" not in r.output
+
+
+def test_output_path_errors_name_the_option_the_user_typed(db: str, tmp_path: Path) -> None:
+    # `report … -o/--output`: the message named a `--out` option that does not exist
+    r = runner.invoke(app, ["--db", db, "report", "cohort", "-o", str(tmp_path)])
+    assert r.exit_code == 1 and "'--output'" in r.output and "'--out'" not in r.output
+    # `export -o/--out` keeps its own name
+    f = tmp_path / "file.txt"
+    f.write_text("x")
+    r = runner.invoke(app, ["--db", db, "export", "-o", str(f)])
+    assert r.exit_code == 1 and "'--out'" in r.output
+
+
+def test_unknown_import_kind_lists_every_kind_the_help_lists(db: str, tmp_path: Path) -> None:
+    f = tmp_path / "x.csv"
+    f.write_text("a\n1\n")
+    r = runner.invoke(app, ["--db", db, "import", "qcpr", str(f)])
+    assert r.exit_code == 1 and "unknown import kind 'qcpr'" in r.output
+    for kind in ("patients", "cfu", "unk", "sabgal", "qpcr", "elisa"):
+        assert kind in r.output

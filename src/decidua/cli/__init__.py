@@ -145,7 +145,10 @@ OUTPUT_FILES = {
 }  # fmt: skip
 
 
-def _check_outputs(command: str, params: dict[str, Any]) -> None:
+def _check_outputs(command: str, params: dict[str, Any],
+                   options: dict[str, str] | None = None) -> None:
+    """Refuse unusable output paths; ``options`` maps a parameter to the option as the
+    user types it (``out`` -> ``--output``; default ``--`` + the name)."""
     import os
     from pathlib import Path
 
@@ -158,7 +161,7 @@ def _check_outputs(command: str, params: dict[str, Any]) -> None:
         is_file = (command, name) in OUTPUT_FILES
         if not (is_dir or is_file):
             continue
-        option = "--" + name.replace("_", "-")
+        option = (options or {}).get(name) or "--" + name.replace("_", "-")
         if is_dir and value.exists() and not value.is_dir():
             raise InputError("exists and is a file, not a folder", file=str(value), column=option)
         if is_file and value.is_dir():
@@ -170,8 +173,9 @@ def _check_outputs(command: str, params: dict[str, Any]) -> None:
             raise InputError(f"folder {parent} is not writable", file=str(value), column=option)
 
 
-def _resolve(group: Any, ctx: Any) -> tuple[str, dict[str, Any]] | None:
-    """The command path and parsed parameters about to run (``None``: help or usage error).
+def _resolve(group: Any, ctx: Any) -> tuple[str, dict[str, Any], dict[str, str]] | None:
+    """The command path, parsed parameters and each parameter's long option name
+    (``out`` -> ``--output``) about to run (``None``: help or usage error).
 
     Parses without side effects (Click's resilient parsing); Click itself
     reports any usage error afterwards.
@@ -193,7 +197,8 @@ def _resolve(group: Any, ctx: Any) -> tuple[str, dict[str, Any]] | None:
         rest = [*parent._protected_args, *parent.args]
         if hasattr(cmd, "resolve_command") and not rest:
             return None  # a group without a sub-command: Click prints its help
-    return " ".join(path), dict(parent.params)
+    options = {p.name: max(p.opts, key=len) for p in cmd.params if p.name and p.opts}
+    return " ".join(path), dict(parent.params), options
 
 
 def _authorize(group: Any, ctx: Any) -> None:
@@ -203,8 +208,8 @@ def _authorize(group: Any, ctx: Any) -> None:
     found = _resolve(group, ctx)
     if found is None:
         return
-    command, params = found
-    _check_outputs(command, params)
+    command, params, options = found
+    _check_outputs(command, params, options)
     if not access.needs_database(command, params):
         return
     from decidua.services.users import acting_user

@@ -25,7 +25,9 @@ def check_kind(kind: str) -> None:
     from decidua.io.importers import SPECS
 
     if kind not in SPECS:
-        raise InputError(f"unknown import kind {kind!r}; choose from: {', '.join(SPECS)}")
+        # qpcr and elisa files have their own importers (decidua import qpcr|elisa)
+        kinds = [*SPECS, *(k for k in ("qpcr", "elisa") if k not in SPECS)]
+        raise InputError(f"unknown import kind {kind!r}; choose from: {', '.join(kinds)}")
 
 
 def import_file(
