@@ -64,3 +64,33 @@ def test_unknown_import_kind_lists_every_kind_the_help_lists(db: str, tmp_path: 
     assert r.exit_code == 1 and "unknown import kind 'qcpr'" in r.output
     for kind in ("patients", "cfu", "unk", "sabgal", "qpcr", "elisa"):
         assert kind in r.output
+
+
+def test_report_on_day_in_the_future_or_before_1900_is_refused_as_such(
+        db: str, examples: Path, tmp_path: Path) -> None:
+    _load_examples(db, examples)
+    for day in ("2099-01-01", "1800-01-01"):
+        r = runner.invoke(app, ["--db", db, "report", "patient", "EX-001", "-o",
+                                str(tmp_path / "r.html"), "--on", day])
+        assert r.exit_code == 1 and "'--on'" in r.output and "future" in r.output, r.output
+        assert "age must be" not in r.output
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_age_outside_the_risk_model_names_the_woman_and_the_day(
+        db: str, tmp_path: Path) -> None:
+    """An importable year of birth (1920 ...) can give an age the risk model refuses: the
+    message said only "column 'age': age must be between 12 and 60 years (value 106.4)"."""
+    pat = tmp_path / "patients.csv"
+    pat.write_text("patient_id,year_of_birth\nQA-OLD,1930\n")
+    assert runner.invoke(app, ["--db", db, "import", "patients", str(pat)]).exit_code == 0
+    for args in (["risk", "patient", "QA-OLD"],
+                 ["report", "patient", "QA-OLD", "-o", str(tmp_path / "old.html")],
+                 ["report", "patient", "QA-OLD", "-o", str(tmp_path / "old.html"),
+                  "--on", "1935-06-01"]):
+        r = runner.invoke(app, ["--db", db, *args])
+        assert r.exit_code == 1, r.output
+        assert "QA-OLD (born 1930)" in r.output and "ages 12-60" in r.output, r.output
+    r = runner.invoke(app, ["--db", db, "report", "patient", "QA-OLD", "-o",
+                            str(tmp_path / "ok.html"), "--on", "1970-06-01"])
+    assert r.exit_code == 0, r.output

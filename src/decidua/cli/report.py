@@ -18,10 +18,15 @@ def _day(value: str | None) -> dt.date | None:
     if value is None:
         return None
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise InputError(f"--on {value!r} is not a date (YYYY-MM-DD)", column="--on",
                          value=value) from None
+    # the rule of every date in Decidua (docs/formats.md): not in the future, not before 1900
+    if day > dt.date.today() or day.year < 1900:
+        raise InputError(f"--on {value}: the assessment day cannot be in the future or "
+                         "before 1900", column="--on", value=value)
+    return day
 
 
 @app.command("patient")

@@ -71,6 +71,7 @@ def patient_report(
     from decidua.services.biopsies import calls_for_risk, show_biopsy
     from decidua.services.monitor import monitor_patient
     from decidua.services.patients import load_patient
+    from decidua.services.risk import check_model_age
 
     patient, record = load_patient(session, patient_id)
     docs: dict[str, Any] = {b.biopsy_id: show_biopsy(session, b.biopsy_id)
@@ -84,6 +85,7 @@ def patient_report(
     risk_calls = {r["biopsy"]: {k: r[k] for k in ("call", "used", "note", "source")}
                   for r in rows}
     day = on or dt.date.today()
+    check_model_age(record, day)
     monitoring = monitor_patient(session, record.patient_id, on=day)["interventions"]
     return build_patient_report(
         record, docs, on=day, study_group=patient.study_group,

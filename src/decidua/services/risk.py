@@ -160,6 +160,25 @@ class PatientAssessment:
                 "biopsy_calls": list(self.biopsies)}
 
 
+def check_model_age(record: Any, day: dt.date) -> None:
+    """Refuse, naming the woman, her year of birth and the day, an age on ``day`` that the
+    risk model does not cover (the model's own message names only an ``age`` value).
+
+    Raises
+    ------
+    InputError
+        If her age on ``day`` is outside :data:`decidua.risk.model.MIN_AGE`-``MAX_AGE``.
+    """
+    from decidua.risk.model import MAX_AGE, MIN_AGE
+
+    age = record.age_on(day)
+    if not MIN_AGE <= age <= MAX_AGE:
+        raise InputError(
+            f"{record.patient_id} (born {record.year_of_birth}) would be about {age:.0f} "
+            f"years old on {day.isoformat()}: the risk model covers ages "
+            f"{MIN_AGE:g}-{MAX_AGE:g}", column="year_of_birth", value=record.year_of_birth)
+
+
 def assess_patient(
     session: Session,
     actor: str,
@@ -176,7 +195,8 @@ def assess_patient(
     NotFoundError
         For an unknown id.
     InputError
-        If the schema is missing or out of date.
+        If the schema is missing or out of date, or her age on ``on`` is outside the
+        risk model's range.
     """
     from decidua.risk import predict_record
     from decidua.services.biopsies import biopsy_contributions, calls_for_risk
@@ -187,6 +207,7 @@ def assess_patient(
     record = load_record(session, patient_id)
     # each biopsy's computed call where one exists, else its typed clinic call
     record, calls = calls_for_risk(session, record)
+    check_model_age(record, day)
     est = predict_record(record, day)
     biopsy_contributions(record, calls, day, predict_record)
     if save:
