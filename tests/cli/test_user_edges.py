@@ -94,3 +94,16 @@ def test_age_outside_the_risk_model_names_the_woman_and_the_day(
     r = runner.invoke(app, ["--db", db, "report", "patient", "QA-OLD", "-o",
                             str(tmp_path / "ok.html"), "--on", "1970-06-01"])
     assert r.exit_code == 0, r.output
+
+
+def test_report_of_a_woman_with_nothing_recorded_prints_no_plotting_warning(
+        db: str, tmp_path: Path) -> None:
+    """A new woman (no pregnancy, biopsy or treatment yet): matplotlib's "No artists with
+    labels found to put in legend" reached the user as a warning line."""
+    pat = tmp_path / "patients.csv"
+    pat.write_text("patient_id,year_of_birth\nQA-NEW,1990\n")
+    assert runner.invoke(app, ["--db", db, "import", "patients", str(pat)]).exit_code == 0
+    r = runner.invoke(app, ["--db", db, "report", "patient", "QA-NEW", "-o",
+                            str(tmp_path / "new.html")])
+    assert r.exit_code == 0, r.output
+    assert "Warning" not in r.output and "legend" not in r.output, r.output

@@ -33,6 +33,13 @@ PDF_DPI = 200
 CACHE_BYTES = 64 * 2**20
 
 
+def _legend(ax, **kw):  # type: ignore[no-untyped-def]
+    """A legend only when something is labelled (matplotlib warns on an empty one, and a
+    warning reaches the user as a line on stderr)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kw)
+
+
 def _pyplot():  # type: ignore[no-untyped-def]
     import matplotlib
 
@@ -124,7 +131,7 @@ def history_timeline(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
     ax.set_ylim(-0.4, 1.5)
     ax.set_xlabel(data.get("x_label", "years from the first event"), fontsize=8)
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    _legend(ax, fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return fig
 
 
@@ -189,7 +196,7 @@ def risk_hist(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
             ax.hist([100 * x for x in ps], bins=bins, alpha=0.55, label=f"{name} (n={len(ps)})")
     ax.set_xlabel("risk of losing the next pregnancy (%)")
     ax.set_ylabel("women")
-    ax.legend(fontsize=7)
+    _legend(ax, fontsize=7)
     ax.set_title("research use only; not a diagnostic device", fontsize=7, y=1.0)
     return fig
 
@@ -251,7 +258,7 @@ def elisa_curve(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
     ax.set_title(f"plate {data.get('plate')}" + (f" \u2014 {data['analyte']}"
                                                    if data.get("analyte") else ""),
                  fontsize=9, y=1.0)
-    ax.legend(fontsize=7, loc="best")
+    _legend(ax, fontsize=7, loc="best")
     return fig
 
 #: Line styles of the centile lines of a centile chart, by centile.
@@ -420,7 +427,7 @@ def roc(data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.01)
     ax.tick_params(labelsize=6.5)
-    ax.legend(fontsize=6, loc="lower right")
+    _legend(ax, fontsize=6, loc="lower right")
     ax.set_title("research use only; not a diagnostic device", fontsize=6.5, y=1.0)
     return fig
 
