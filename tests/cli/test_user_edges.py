@@ -107,3 +107,21 @@ def test_report_of_a_woman_with_nothing_recorded_prints_no_plotting_warning(
                             str(tmp_path / "new.html")])
     assert r.exit_code == 0, r.output
     assert "Warning" not in r.output and "legend" not in r.output, r.output
+
+
+def test_the_last_active_admin_cannot_deactivate_themselves(db: str) -> None:
+    """Deactivating the only admin locked everyone out: every command then refused the
+    deactivated user, no command reactivates a user, and the bootstrap needs no users."""
+    users = json.loads(runner.invoke(app, ["--db", db, "users", "list", "--json"]).output)
+    admins = [u["username"] for u in users if u["role"] == "admin" and u["active"]]
+    assert len(admins) == 1
+    r = runner.invoke(app, ["--db", db, "users", "deactivate", admins[0]])
+    assert r.exit_code == 1 and "only active admin" in r.output, r.output
+    r = runner.invoke(app, ["--db", db, "users", "list", "--json"])
+    assert r.exit_code == 0 and {u["username"]: u["active"] for u in
+                                 json.loads(r.output)}[admins[0]] is True
+    # with two active admins either may go
+    assert runner.invoke(app, ["--db", db, "users", "add", "second", "--role",
+                               "admin"]).exit_code == 0
+    r = runner.invoke(app, ["--db", db, "users", "deactivate", "second"])
+    assert r.exit_code == 0, r.output

@@ -52,10 +52,33 @@ def list_users(session: Session, actor: str, *, web: bool = False) -> list[dict[
 
 
 def deactivate_user(session: Session, actor: str, username: str) -> dict[str, Any]:
-    """Deactivate a user (kept for the audit trail, never deleted)."""
+    """Deactivate a user (kept for the audit trail, never deleted).
+
+    Raises
+    ------
+    NotFoundError
+        For an unknown user.
+    InputError
+        For the last active admin: nobody could then manage users or run admin
+        commands on this database (there is no command to reactivate a user, and the
+        first-admin bootstrap needs an empty user table).
+    """
+    from sqlalchemy import func, select
+
+    from decidua.errors import InputError
+    from decidua.store import models as m
     from decidua.store.users import set_active
 
     require_schema(session)
+    user = _get_user(session, username)
+    if user.active and user.role == "admin":
+        admins = session.scalar(select(func.count()).select_from(m.User).where(
+            m.User.role == "admin", m.User.active.is_(True))) or 0
+        if admins <= 1:
+            raise InputError(
+                f"{username!r} is the only active admin: add another admin first "
+                "(`decidua users add NAME --role admin`); otherwise nobody could manage "
+                "users of this database", column="username", value=username)
     return _as_dict(set_active(session, username, False, actor=actor))
 
 
