@@ -90,7 +90,8 @@ def test_age_outside_the_risk_model_names_the_woman_and_the_day(
                   "--on", "1935-06-01"]):
         r = runner.invoke(app, ["--db", db, *args])
         assert r.exit_code == 1, r.output
-        assert "QA-OLD (born 1930)" in r.output and "ages 12-60" in r.output, r.output
+        assert "QA-OLD: her age on" in r.output and "(12-60 years)" in r.output, r.output
+        assert "1930" not in r.output  # the web shows this text to researchers too
     r = runner.invoke(app, ["--db", db, "report", "patient", "QA-OLD", "-o",
                             str(tmp_path / "ok.html"), "--on", "1970-06-01"])
     assert r.exit_code == 0, r.output

@@ -161,8 +161,8 @@ class PatientAssessment:
 
 
 def check_model_age(record: Any, day: dt.date) -> None:
-    """Refuse, naming the woman, her year of birth and the day, an age on ``day`` that the
-    risk model does not cover (the model's own message names only an ``age`` value).
+    """Refuse, naming the woman and the day, an age on ``day`` that the risk model does not
+    cover (the model's own message names only an ``age`` value).
 
     Raises
     ------
@@ -173,10 +173,11 @@ def check_model_age(record: Any, day: dt.date) -> None:
 
     age = record.age_on(day)
     if not MIN_AGE <= age <= MAX_AGE:
+        # no year of birth or exact age in the text: the web shows it to researchers too
         raise InputError(
-            f"{record.patient_id} (born {record.year_of_birth}) would be about {age:.0f} "
-            f"years old on {day.isoformat()}: the risk model covers ages "
-            f"{MIN_AGE:g}-{MAX_AGE:g}", column="year_of_birth", value=record.year_of_birth)
+            f"{record.patient_id}: her age on {day.isoformat()} is outside the ages the risk "
+            f"model covers ({MIN_AGE:g}-{MAX_AGE:g} years); check her year of birth"
+            f"{' or the assessment day' if day != dt.date.today() else ''}")
 
 
 def assess_patient(
