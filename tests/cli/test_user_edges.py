@@ -126,3 +126,17 @@ def test_the_last_active_admin_cannot_deactivate_themselves(db: str) -> None:
                                "admin"]).exit_code == 0
     r = runner.invoke(app, ["--db", db, "users", "deactivate", "second"])
     assert r.exit_code == 0, r.output
+
+
+def test_patient_timeline_counts_repeated_results_instead_of_listing_each(
+        db: str, examples: Path) -> None:
+    """Ten uNK fields showed as "unk result; unk result; ..." ten times."""
+    _load_examples(db, examples)
+    assert runner.invoke(app, ["--db", db, "import", "unk",
+                               str(examples / "unk.csv")]).exit_code == 0
+    r = runner.invoke(app, ["--db", db, "patient", "show", "EX-001", "--json"])
+    b1 = next(e for e in json.loads(r.output)["timeline"] if e["event"] == "biopsy EX-001-B1")
+    n = sum(1 for line in (examples / "unk.csv").read_text().splitlines()[1:]
+            if line.startswith("EX-001-B1,"))
+    assert n > 1 and f"unk results ({n})" in b1["details"], b1["details"]
+    assert b1["details"].count("unk result") == 1 and "CFU 4/500" in b1["details"]

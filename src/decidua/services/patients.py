@@ -256,12 +256,15 @@ def timeline(rec: domain.PatientRecord, results: dict[str, list[dict]]) -> list[
             detail += ", on treatment"
         if b.clinic_call:
             detail += f", decidual reaction {b.clinic_call.value}"
+        others: dict[str, int] = {}  # other kinds counted, not listed one by one
         for r in results.get(b.biopsy_id, []):
             if r["kind"] == "cfu":
                 v = r["values"]
                 detail += f"; CFU {v['colonies']}/{v['cells_seeded']} ({r['key']})"
             else:
-                detail += f"; {r['kind']} result"
+                others[r["kind"]] = others.get(r["kind"], 0) + 1
+        for kind, n in others.items():
+            detail += f"; {kind} result" if n == 1 else f"; {kind} results ({n})"
         events.append(TimelineEvent(b.biopsy_date, f"biopsy {b.biopsy_id}", detail))
     for v in rec.interventions:
         detail = v.kind.value.replace("_", " ")
