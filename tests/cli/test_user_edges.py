@@ -140,3 +140,15 @@ def test_patient_timeline_counts_repeated_results_instead_of_listing_each(
             if line.startswith("EX-001-B1,"))
     assert n > 1 and f"unk results ({n})" in b1["details"], b1["details"]
     assert b1["details"].count("unk result") == 1 and "CFU 4/500" in b1["details"]
+
+
+def test_import_of_an_unsupported_file_type_suggests_only_what_imports_read(
+        db: str, tmp_path: Path) -> None:
+    """A .json import was told to "use .csv, .tsv, .xlsx or .parquet"; a .parquet import is
+    then refused ("use .csv or .xlsx")."""
+    for name in ("patients.json", "patients.parquet"):
+        f = tmp_path / name
+        f.write_text('{"patient_id": "X"}')
+        r = runner.invoke(app, ["--db", db, "import", "patients", str(f)])
+        assert r.exit_code == 1 and "unsupported file type" in r.output, r.output
+        assert "use .csv, .tsv or .xlsx" in r.output

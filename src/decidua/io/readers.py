@@ -147,8 +147,10 @@ def _kind(p: Path, shown: str, *, text_default: bool) -> tuple[str, bool]:
         return "parquet", False
     if suffix in CSV_SUFFIXES or text_default:
         return "csv", gz
+    # only read_table gets here (read_frame reads any other name as text), and read_table
+    # refuses Parquet: do not suggest it
     raise InputError(
-        f"unsupported file type {p.suffix.lower() or '(none)'}: use .csv, .tsv, .xlsx or .parquet",
+        f"unsupported file type {p.suffix.lower() or '(none)'}: use .csv, .tsv or .xlsx",
         file=shown,
     )
 
@@ -470,7 +472,7 @@ def read_table(
     """
     kind, p, shown, parsed = _read(path, sheet, normalise=True, as_dict=True, max_rows=max_rows)
     if kind == "parquet":
-        raise InputError("unsupported file type .parquet for an import: use .csv or .xlsx",
+        raise InputError("unsupported file type .parquet for an import: use .csv, .tsv or .xlsx",
                          file=shown)  # fmt: skip
     columns, rows, title = parsed
     return RawTable(
