@@ -152,3 +152,13 @@ def test_import_of_an_unsupported_file_type_suggests_only_what_imports_read(
         r = runner.invoke(app, ["--db", db, "import", "patients", str(f)])
         assert r.exit_code == 1 and "unsupported file type" in r.output, r.output
         assert "use .csv, .tsv or .xlsx" in r.output
+
+
+def test_decidualization_course_errors_name_the_file(tmp_path: Path) -> None:
+    f = tmp_path / "cultures.csv"
+    f.write_text("culture,marker,day\nc1,PRL,0\n")
+    r = runner.invoke(app, ["decidualization", "course", str(f)])
+    assert r.exit_code == 1 and f"{f}: time course table needs" in r.output, r.output
+    f.write_text("culture,marker,day,value\nc1,PRL,0,1\nc1,PRL,two,3\n")
+    r = runner.invoke(app, ["decidualization", "course", str(f)])
+    assert r.exit_code == 1 and f"{f}, row 3, column 'day'" in r.output, r.output

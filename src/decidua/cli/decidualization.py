@@ -38,6 +38,20 @@ def _read(path: Path):  # type: ignore[no-untyped-def]
     return read_frame(path, text_columns=("culture", "marker", "scale"))
 
 
+def _courses(path: Path):  # type: ignore[no-untyped-def]
+    """The file's time courses; every problem names the file (the core cannot know it)."""
+    import dataclasses
+
+    from decidua.assays.decidualization import time_courses
+    from decidua.errors import InputError
+
+    try:
+        return time_courses(_read(path))
+    except InputError as exc:
+        raise InputError([p if p.file else dataclasses.replace(p, file=str(path))
+                          for p in exc.problems]) from None
+
+
 @app.command("fit")
 def fit(
     file: Path = typer.Argument(..., help="Reference cultures: culture, marker, day, value"
@@ -52,9 +66,9 @@ def fit(
 
     Example: decidua decidualization fit controls.csv -o ref.json --version clinic-2026 --json
     """
-    from decidua.assays.decidualization import DecidualizationReference, time_courses
+    from decidua.assays.decidualization import DecidualizationReference
 
-    courses = time_courses(_read(file))
+    courses = _courses(file)
     ref = DecidualizationReference(lower=lower, upper=upper,
                                    version=version or file.name).fit(courses)
     ref.save(out)
@@ -85,9 +99,7 @@ def course(
     """
     import re
 
-    from decidua.assays.decidualization import time_courses
-
-    courses = time_courses(_read(file))
+    courses = _courses(file)
     ref = _reference(reference)
     docs = []
     for c in courses:
