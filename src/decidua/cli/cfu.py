@@ -48,7 +48,7 @@ def parse_min_area(text: str) -> tuple[float | None, float | None]:
 def count(
     images: list[Path] = typer.Argument(..., help="Plate images (PNG, JPEG, TIFF, BMP)."),
     layout: str = typer.Option(
-        "dish", "--layout", help="dish, 6-well, 12-well, 24-well or flask (T25)."
+        "dish", "--layout", help="dish, 6-well, 12-well, 24-well, 48-well, 96-well or flask (T25)."
     ),
     min_area: str = typer.Option(
         "100000um2", "--min-area",

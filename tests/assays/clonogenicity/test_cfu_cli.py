@@ -46,7 +46,7 @@ def test_bad_inputs_exit_1(tmp_path, dish_file):
     trunc.write_bytes(dish_file.read_bytes()[:3000])
     for args in (["cfu", "count", str(text)], ["cfu", "count", str(trunc)],
                  ["cfu", "count", str(dish_file), "--layout", "24-well"],
-                 ["cfu", "count", str(dish_file), "--layout", "96-well"],
+                 ["cfu", "count", str(dish_file), "--layout", "384-well"],
                  ["cfu", "count", str(dish_file), "--min-area", "-3px"],
                  ["cfu", "correct", str(dish_file), "--add", "12"]):
         res = runner.invoke(app, args)

@@ -172,7 +172,7 @@ def test_wrong_layout_is_an_error(dish_plate):
     with pytest.raises(InputError, match="6-well"):
         count_colonies(plate.image, "dish")
     with pytest.raises(InputError):
-        count_colonies(dish_plate.image, "96-well")
+        count_colonies(dish_plate.image, "384-well")
 
 
 def test_bad_images(tmp_path, dish_file):

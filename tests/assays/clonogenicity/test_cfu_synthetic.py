@@ -48,7 +48,7 @@ def test_grey_plate_is_grey():
 
 def test_bad_arguments():
     with pytest.raises(InputError):
-        make_plate("96-well", 10)
+        make_plate("384-well", 10)
     with pytest.raises(InputError):
         make_plate("6-well", [1, 2])
 

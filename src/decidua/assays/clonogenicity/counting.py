@@ -57,7 +57,11 @@ from decidua.assays.clonogenicity.segmentation import (
     _split_by_size,
 )
 from decidua.assays.clonogenicity.vessel import find_flask, plate_view, roi_mask, view_of
-from decidua.assays.clonogenicity.wells import detect_wells, refine_well_radius
+from decidua.assays.clonogenicity.wells import (
+    detect_wells,
+    pitch_calibrated,
+    refine_well_radius,
+)
 from decidua.errors import InputError
 
 #: Default minimum colony area (um^2). Colonies are counted at >= 50 cells
@@ -67,6 +71,12 @@ from decidua.errors import InputError
 DEFAULT_MIN_AREA_UM2 = 100_000.0
 #: Largest colony radius expected (mm); sets the background closing disc.
 MAX_COLONY_RADIUS_MM = 3.0
+#: In wells smaller than a 24-well plate's the closing disc is this fraction
+#: of the well diameter instead (a colony cannot be larger than the well
+#: allows; a 3 mm disc is the whole of a 96-well well, and closing with it
+#: left no background to compare with: 0 of 191 colonies). 0.2 x 15.6 mm is
+#: 3.1 mm, so the dish and the 6/12/24-well plates keep 3 mm.
+BACKGROUND_WELL_FRACTION = 0.2
 #: Fraction of the detected well radius masked as rim.
 DEFAULT_RIM_FRACTION = 0.03
 #: The analysed disc reaches this fraction beyond the detected wall radius
@@ -538,7 +548,7 @@ def count_colonies(
         view_params = {"view": "region of interest taken as the vessel"}
     grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
     if wells is None:
-        if found and "polygon" not in well_tab:
+        if found and "polygon" not in well_tab and not pitch_calibrated(lay):
             well_tab["radius_px"] = [
                 refine_well_radius(grey, w.cx, w.cy, w.radius_px) for w in well_tab.itertuples()
             ]
@@ -578,7 +588,7 @@ def count_colonies(
                           res.labels, ())
         corr = tuple(corrections)
         return apply_corrections(res, corr) if corr else res
-    se_px = MAX_COLONY_RADIUS_MM * 1000.0 / um_per_px
+    se_px = background_radius_mm(diam_mm) * 1000.0 / um_per_px
     open_r = max(1, round(OPEN_FRACTION * r_min_px))
     open_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * open_r + 1, 2 * open_r + 1))
     h_split = max(1.0, H_SPLIT_FRACTION * r_min_px)
@@ -613,6 +623,10 @@ def count_colonies(
         if not mask.any():
             continue
         crop = img[y0:y1, x0:x1]
+        flat = poly is None and diam_mm < FLATTEN_WALL_BELOW_MM and FLAT_BACKGROUND
+        if poly is None and diam_mm < FLATTEN_WALL_BELOW_MM:
+            # a small well: its wall shadow and meniscus are a wide ring
+            crop = _flatten_wall(crop, wrow.cx - x0, wrow.cy - y0, float(wrow.radius_px))
         disc = mask
         ink = _ink_mask(crop, disc, min_px, um_per_px) if polarity != "light" else None
         if ink is not None and ink.any():
@@ -621,19 +635,19 @@ def count_colonies(
             grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
             mask = disc & ~cv2.dilate(ink.view(np.uint8), grow).view(bool)
         if polarity == "light":
-            con, score = _background_contrast_scored(255 - crop, mask, se_px)
+            con, score = _background_contrast_scored(255 - crop, mask, se_px, flat)
             chosen = "light"
         else:
-            con, score = _background_contrast_scored(crop, mask, se_px)
+            con, score = _background_contrast_scored(crop, mask, se_px, flat)
             chosen = "dark"
             if polarity == "auto" and score < LIGHT_PROBE_BELOW:
-                con_l, score_l = _background_contrast_scored(255 - crop, mask, se_px)
+                con_l, score_l = _background_contrast_scored(255 - crop, mask, se_px, flat)
                 if score_l > LIGHT_SCORE_RATIO * max(score, 1e-6):
                     con, score, chosen = con_l, score_l, "light"
         # the QC contrast score of the well proper (the wall band is dark)
         inner &= mask
         info["polarity"], info["contrast_score"] = chosen, _tail_score(con, inner, score)
-        med, sigma = _background_level(con.ravel()[np.flatnonzero(mask.ravel())[::3]])
+        med, sigma = _background_level(con.ravel()[np.flatnonzero(mask.ravel())[::3]], flat)
         lo = max(LOW_CONTRAST_FLOOR, med + LOW_NOISE_K * sigma)
         hi = max(HIGH_CONTRAST_FLOOR, med + HIGH_NOISE_K * sigma)
         faint_thr = FAINT_CONTRAST
@@ -764,6 +778,61 @@ def count_colonies(
                          params, labels, ())
     corr = tuple(corrections)
     return apply_corrections(result, corr) if corr else result
+
+
+#: Wells narrower than this (mm: the 48- and 96-well plates) have their wall
+#: shadow and meniscus divided out before the background is estimated. The
+#: meniscus and the shadow of the wall are ~0.5 mm wide whatever the well:
+#: 3 % of a 6-well well's radius, but a sixth of a 96-well well's (a third of
+#: its area), where they joined the colonies next to them into one ring-shaped
+#: object (rejected whole) and moved the well's median darkening off the
+#: background.
+FLATTEN_WALL_BELOW_MM = 12.0
+FLAT_BACKGROUND = True
+#: The flattening acts from this fraction of the well radius outwards (nearer
+#: the centre an annulus is too short for its median to be background).
+FLATTEN_FROM = 0.6
+
+
+def _flatten_wall(crop: np.ndarray, cx: float, cy: float, r: float) -> np.ndarray:
+    """Divide out a well's radially symmetric shading near its wall.
+
+    The angular median of each channel at each distance from the centre
+    (``cv2.warpPolar``, 360 angles; colonies cover a minority of each
+    annulus) is taken relative to the median level between 0.3 and 0.6 of
+    the radius, and the crop divided by it from :data:`FLATTEN_FROM` of the
+    radius outwards (ratio limited to 0.5-2): the meniscus and the wall's
+    shadow become background, colonies on them keep their contrast.
+    """
+    h, w = crop.shape[:2]
+    n_rho = max(32, int(1.1 * r))
+    rho = np.arange(n_rho) * (1.1 * r / n_rho)
+    yy, xx = np.mgrid[0:h, 0:w]
+    d = np.hypot(xx - cx, yy - cy).astype(np.float32)
+    sel = (rho >= 0.3 * r) & (rho <= FLATTEN_FROM * r)
+    out = crop.astype(np.float32)
+    flags = cv2.WARP_POLAR_LINEAR | cv2.WARP_FILL_OUTLIERS
+    for c in range(crop.shape[2]):
+        polar = cv2.warpPolar(np.ascontiguousarray(crop[..., c]), (n_rho, 360),
+                              (float(cx), float(cy)), 1.1 * r, flags).astype(np.float32)
+        prof = np.median(polar, axis=0)
+        base = float(np.median(prof[sel])) if sel.any() else float(np.median(prof))
+        gain = np.clip(base / np.maximum(prof, 1.0), 0.5, 2.0).astype(np.float32)
+        gain[rho < FLATTEN_FROM * r] = 1.0
+        g = np.interp(d.ravel(), rho, gain, right=gain[-1]).reshape(h, w)
+        out[..., c] *= g
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def background_radius_mm(well_diameter_mm: float) -> float:
+    """Radius (mm) of the background closing disc for a well of this diameter.
+
+    Examples
+    --------
+    >>> background_radius_mm(35.0), background_radius_mm(6.4)
+    (3.0, 1.28)
+    """
+    return min(MAX_COLONY_RADIUS_MM, round(BACKGROUND_WELL_FRACTION * float(well_diameter_mm), 6))
 
 
 def _with_counts(wells: pd.DataFrame, colonies: pd.DataFrame) -> pd.DataFrame:

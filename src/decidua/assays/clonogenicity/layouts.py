@@ -26,7 +26,8 @@ class Layout:
     Attributes
     ----------
     name
-        ``"dish"``, ``"6-well"``, ``"12-well"``, ``"24-well"`` or ``"flask"``.
+        ``"dish"``, ``"6-well"``, ``"12-well"``, ``"24-well"``, ``"48-well"``,
+        ``"96-well"`` or ``"flask"``.
     rows, cols
         Grid of wells (1 x 1 for a dish).
     well_diameter_mm
@@ -63,6 +64,12 @@ LAYOUTS: dict[str, Layout] = {
     "6-well": Layout("6-well", 2, 3, 34.8, 39.12, (24.76, 23.16)),
     "12-well": Layout("12-well", 3, 4, 22.1, 26.01, (24.94, 16.79)),
     "24-well": Layout("24-well", 4, 6, 15.6, 19.30, (17.52, 13.67)),
+    # 48- and 96-well: well diameter from the growth area (Costar 3548,
+    # 0.95 cm2 -> 11.0 mm; Costar 3596, 0.32 cm2 -> 6.4 mm, the bottom of the
+    # well a photograph from above sees), spacing and A1 offsets from the
+    # same dimension sheet (SBS 96-well pitch 9 mm)
+    "48-well": Layout("48-well", 6, 8, 11.0, 13.08, (18.16, 10.08)),
+    "96-well": Layout("96-well", 8, 12, 6.4, 9.0, (14.38, 11.24)),
     # T25 flask (Corning 430639, growth area 25 cm2): a rectangle, calibrated
     # by its area; the "diameter" is that of the disc of the same area
     # (2 * sqrt(2500 / pi) = 56.4 mm; a T75's would be 97.7 mm)

@@ -46,7 +46,7 @@ def _background_contrast(crop: np.ndarray, mask: np.ndarray, se_radius_px: float
 
 
 def _background_contrast_scored(
-    crop: np.ndarray, mask: np.ndarray, se_radius_px: float
+    crop: np.ndarray, mask: np.ndarray, se_radius_px: float, flat: bool = False
 ) -> tuple[np.ndarray, float]:
     """Relative darkening ``1 - I / background`` of the best colour channel.
 
@@ -57,6 +57,11 @@ def _background_contrast_scored(
     the channel in which the stain shows best (green for crystal violet,
     blue for brown colonies on yellow agar). Identical channels (grey
     images) are processed once.
+
+    With ``flat`` (a small well, its wall shading already divided out) the
+    background of each channel is one level, the mode of the well's values
+    (histogram of the 256 grey levels smoothed over 1.5 levels): a closing
+    disc larger than the colonies would be the whole well.
 
     Returns the map and its score (bright-tail darkening over robust noise:
     how clearly anything darker than the background stands out).
@@ -83,6 +88,17 @@ def _background_contrast_scored(
     best, best_score = None, -np.inf
     for i in range(len(channels)):
         ch = chs[..., i]
+        if flat:
+            hist = np.bincount(np.clip(ch[mask], 0, 255).astype(np.int64), minlength=256)
+            hist = cv2.GaussianBlur(hist.astype(np.float32).reshape(1, -1), (0, 0), 1.5).ravel()
+            con = 1.0 - ch / max(float(np.argmax(hist)), 1.0)
+            con = cv2.GaussianBlur(con.astype(np.float32), (0, 0), 1.0)
+            vals = con.ravel()[sample]
+            med, sigma = _background_level(vals, small_well=True)
+            score = (float(np.percentile(vals, 99.5)) - med) / sigma
+            if score > best_score:
+                best, best_score = con - med, score
+            continue
         small_ch = np.ascontiguousarray(small_all[..., i])
         # extrapolate the well's own values outwards (normalised convolution)
         # so the closing does not treat the well edge as a dark feature
@@ -154,7 +170,7 @@ def _drop_small_labels(lab: np.ndarray, size: float, *, inclusive: bool) -> None
     flat[nz[small[ids]]] = 0
 
 
-def _background_level(vals: np.ndarray) -> tuple[float, float]:
+def _background_level(vals: np.ndarray, small_well: bool = False) -> tuple[float, float]:
     """Background level and noise of a well's darkening values.
 
     The level is the median. Colonies only add positive darkening, and on
@@ -174,8 +190,38 @@ def _background_level(vals: np.ndarray) -> tuple[float, float]:
         return 0.0, 1e-3
     level = float(np.median(v))
     below = v[v <= level]
-    sigma = 1.4826 * float(np.median(level - below))
-    return level, max(sigma, 1e-3)
+    sigma = max(1.4826 * float(np.median(level - below)), 1e-3)
+    if small_well and v.size >= 200:
+        # small wells (48/96-well): when colonies, the meniscus and the
+        # wall's shadow cover about half
+        # the well (a 96-well well: the meniscus alone is ~20 % of it) the
+        # median is no longer background: take the histogram's mode (the
+        # background is the most common level; colonies spread over a wide
+        # range) when the median lies clearly above it
+        mode, sigma_m = _background_mode(v)
+        if level - mode > MODE_SHIFT_K * sigma_m:
+            return mode, sigma_m
+    return level, sigma
+
+
+#: The mode replaces the median as the background level when the median is
+#: more than this many (mode-based) noise units above it.
+MODE_SHIFT_K = 2.0
+
+
+def _background_mode(v: np.ndarray) -> tuple[float, float]:
+    """Mode of the values (histogram of 200 bins over the 1st-99th
+    percentile, smoothed over 2 bins) and the MAD-scaled spread below it."""
+    lo, hi = np.percentile(v, [1.0, 99.0])
+    if not hi > lo:
+        return float(lo), 1e-3
+    hist, edges = np.histogram(v, bins=200, range=(float(lo), float(hi)))
+    hist = cv2.GaussianBlur(hist.astype(np.float32).reshape(1, -1), (0, 0), 2.0).ravel()
+    k = int(np.argmax(hist))
+    mode = 0.5 * float(edges[k] + edges[k + 1])
+    below = v[v <= mode]
+    sigma = 1.4826 * float(np.median(mode - below)) if below.size else 1e-3
+    return mode, max(sigma, 1e-3)
 
 
 def _solidity(mask: np.ndarray) -> float:

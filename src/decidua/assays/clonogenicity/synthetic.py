@@ -72,11 +72,18 @@ COLONY_MEDIAN_RADIUS_MM = (0.26, 0.8)
 COLONY_MIN_RADIUS_MM = 0.22
 #: Radius range (mm) of abortive (< 50 cell) colonies, not counted.
 ABORTIVE_RADIUS_MM = (0.06, 0.14)
+#: Wells narrower than this (mm; a 24-well plate's 15.6 mm) get artefacts
+#: scaled down with the well: the largest bubble (2 mm radius) and fibres by
+#: diameter / this, the number of dust specks and bubbles by its square (as
+#: many per unit area; bubbles a Poisson number) (48/96-well plates; a 2 mm
+#: bubble would fill a 96-well well).
+ARTEFACT_FULL_SIZE_MM = 15.6
 #: Radius range (mm) of dust specks (10-60 um particles).
 DUST_RADIUS_MM = (0.01, 0.06)
 #: Pixels per millimetre by default: a 35 mm dish over ~1300 px (a 2 MP
 #: photograph); a whole plate scanned at 600 dpi (23.6 px/mm, ~6 MP).
-DEFAULT_PX_PER_MM = {"dish": 36.0, "6-well": 23.6, "12-well": 23.6, "24-well": 23.6}
+DEFAULT_PX_PER_MM = {"dish": 36.0, "6-well": 23.6, "12-well": 23.6, "24-well": 23.6,
+                     "48-well": 23.6, "96-well": 23.6}
 
 # Tewary et al. 2020 (EBioMedicine 51:102597), Table 1: baseline CFU median
 # 8.5 (sitagliptin) and 12.0 (placebo) colonies, range 1-78.
@@ -263,7 +270,8 @@ def make_plate(
     Parameters
     ----------
     layout
-        ``"dish"`` (35 mm), ``"6-well"``, ``"12-well"`` or ``"24-well"``.
+        ``"dish"`` (35 mm), ``"6-well"``, ``"12-well"``, ``"24-well"``,
+        ``"48-well"`` or ``"96-well"``.
     n_colonies
         Counted colonies per well (one int for all wells, or one per well).
         Up to ~300 per 35 mm dish; at very high density fewer may fit, the
@@ -343,7 +351,12 @@ def make_plate(
     rows: list[dict] = []
     well_rows = []
     well_area_mm2 = np.pi * (lay.well_diameter_mm / 2) ** 2
-    margin = 1.0 * scale  # colonies kept 1 mm off the wall (the rim is masked)
+    # artefacts (bubbles, fibres, dust) scale down in wells smaller than a
+    # 24-well plate's (48/96-well); 1 for the dish and the 6/12/24-well plates
+    art = min(1.0, lay.well_diameter_mm / ARTEFACT_FULL_SIZE_MM)
+    n_dust_well = n_dust if art == 1.0 else int(round(n_dust * art**2))
+    # colonies kept 1 mm off the wall (the rim is masked); 0.5 mm in small wells
+    margin = max(art, 0.5) * scale
     for (name, cx, cy), n in zip(centres, per_well, strict=True):
         well_rows.append({"well": name, "cx": cx, "cy": cy, "radius_px": r_well})
         d = np.hypot(xx - cx, yy - cy)
@@ -385,8 +398,11 @@ def make_plate(
                  "counted": False, "touching": False}
             )
         # bubbles: thin dark ring, bright interior, highlight
-        for _ in range(n_bubbles):
-            rb = rng.uniform(0.4, 2.0) * scale
+        # per well; in a small well as many per unit area as in a 24-well one
+        n_bub = n_bubbles if art == 1.0 else int(rng.poisson(n_bubbles * art**2))
+        for _ in range(n_bub):
+            # no smaller than elsewhere, no larger than the well allows
+            rb = rng.uniform(0.4, 2.0 if art == 1.0 else 0.4 + 1.6 * art) * scale
             rad = (r_well - rb - margin) * np.sqrt(rng.random())
             ang = rng.uniform(0, 2 * np.pi)
             bx, by = cx + rad * np.cos(ang), cy + rad * np.sin(ang)
@@ -401,7 +417,7 @@ def make_plate(
             dh = np.hypot(xx[y0:y1, x0:x1] - hx, yy[y0:y1, x0:x1] - hy)
             od_neutral[y0:y1, x0:x1] -= 0.15 * np.exp(-((dh / (0.12 * rb + 1)) ** 2))
         # dust specks (too small to count) and fibres (thin, elongated)
-        for _ in range(n_dust):
+        for _ in range(n_dust_well):
             rad = (r_well - margin) * np.sqrt(rng.random())
             ang = rng.uniform(0, 2 * np.pi)
             r_px = rng.uniform(*DUST_RADIUS_MM) * scale
@@ -412,10 +428,10 @@ def make_plate(
                 max(1, int(round(r_px))), od_dust, -1, lineType=cv2.LINE_AA,
             )
         for _ in range(n_fibres):
-            rad = (r_well - 3 * scale) * np.sqrt(rng.random())
+            rad = (r_well - 3 * art * scale) * np.sqrt(rng.random())
             ang = rng.uniform(0, 2 * np.pi)
             fx, fy = cx + rad * np.cos(ang), cy + rad * np.sin(ang)
-            length = rng.uniform(1.0, 4.0) * scale
+            length = rng.uniform(1.0, 4.0) * art * scale
             phi = rng.uniform(0, np.pi)
             p0 = (int(fx - length / 2 * np.cos(phi)), int(fy - length / 2 * np.sin(phi)))
             p1 = (int(fx + length / 2 * np.cos(phi)), int(fy + length / 2 * np.sin(phi)))
