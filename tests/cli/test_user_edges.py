@@ -162,3 +162,28 @@ def test_decidualization_course_errors_name_the_file(tmp_path: Path) -> None:
     f.write_text("culture,marker,day,value\nc1,PRL,0,1\nc1,PRL,two,3\n")
     r = runner.invoke(app, ["decidualization", "course", str(f)])
     assert r.exit_code == 1 and f"{f}, row 3, column 'day'" in r.output, r.output
+
+
+def test_import_off_a_terminal_writes_nothing_to_stderr(tmp_path: Path, examples: Path) -> None:
+    """The (transient) progress bar left a blank line on stderr, before every error too."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo / "src"), "DECIDUA_USER": "qa-admin",
+           "DECIDUA_DATABASE_URL": f"sqlite:///{tmp_path / 'p.sqlite'}"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", "from decidua.cli import main; main()",
+                               *args], env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    assert run("db", "upgrade").returncode == 0
+    assert run("users", "add", "qa-admin", "--role", "admin").returncode == 0
+    r = run("import", "patients", str(examples / "patients.csv"))
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    bad = tmp_path / "bad.csv"
+    bad.write_text("patient_id,year_of_birth\nQA-1,19x0\n")
+    r = run("import", "patients", str(bad))
+    assert r.returncode == 1 and r.stderr.startswith("Error:"), repr(r.stderr)

@@ -44,6 +44,8 @@ def _progress() -> Progress:
         TimeElapsedColumn(),
         console=err_console.rich,
         transient=True,
+        # off the terminal Rich draws nothing but still ends with a blank line on stderr
+        disable=not err_console.rich.is_terminal,
     )
 
 

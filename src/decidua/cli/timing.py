@@ -87,7 +87,7 @@ def fit_cmd(
         TimeElapsedColumn(),
         console=err_console.rich,
         transient=True,
-        disable=as_json,
+        disable=as_json or not err_console.rich.is_terminal,
     ) as progress:
         order_task = progress.add_task("ordering biopsies", total=None)
         fold_task: list[Any] = []
