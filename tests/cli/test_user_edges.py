@@ -187,3 +187,11 @@ def test_import_off_a_terminal_writes_nothing_to_stderr(tmp_path: Path, examples
     bad.write_text("patient_id,year_of_birth\nQA-1,19x0\n")
     r = run("import", "patients", str(bad))
     assert r.returncode == 1 and r.stderr.startswith("Error:"), repr(r.stderr)
+
+
+def test_serve_refuses_a_port_outside_1_65535_before_starting(db: str) -> None:
+    """`serve --port 99999` ended in a Python traceback (OverflowError in bind)."""
+    for port in ("99999", "0", "-1"):
+        r = runner.invoke(app, ["--db", db, "serve", "--port", port])
+        assert r.exit_code == 1 and "--port must be 1-65535" in r.output, r.output
+        assert "Decidua web application on" not in r.output

@@ -33,6 +33,8 @@ def serve_command(
     from decidua.store.session import resolve_url, session_scope
 
     url = resolve_url(None)
+    if not 1 <= port <= 65535:  # uvicorn ended in a traceback (OverflowError from bind)
+        raise InputError("--port must be 1-65535", column="--port", value=port)
     if workers < 1:
         raise InputError("--workers must be at least 1")
     if workers > 1 and url.startswith("sqlite"):
