@@ -195,3 +195,19 @@ def test_serve_refuses_a_port_outside_1_65535_before_starting(db: str) -> None:
         r = runner.invoke(app, ["--db", db, "serve", "--port", port])
         assert r.exit_code == 1 and "--port must be 1-65535" in r.output, r.output
         assert "Decidua web application on" not in r.output
+
+
+def test_import_refuses_options_of_another_kind_instead_of_ignoring_them(
+        db: str, examples: Path, tmp_path: Path) -> None:
+    """`import qpcr … --update` / `import patients … --biopsy-map` ran, the option unused."""
+    f = tmp_path / "plate.csv"
+    f.write_text("well,sample,target,cq\nA1,S1,RPL19,20\n")
+    r = runner.invoke(app, ["--db", db, "import", "qpcr", str(f), "--biopsy-map", str(f),
+                            "--update"])
+    assert r.exit_code == 1 and "--update does not apply to import qpcr" in r.output, r.output
+    r = runner.invoke(app, ["--db", db, "import", "patients", str(examples / "patients.csv"),
+                            "--biopsy-map", str(f), "--analyte", "PRL"])
+    assert r.exit_code == 1, r.output
+    assert "--biopsy-map, --analyte do not apply to import patients" in r.output
+    r = runner.invoke(app, ["--db", db, "patients", "list", "--json"])
+    assert json.loads(r.output)["total"] == 0  # nothing imported

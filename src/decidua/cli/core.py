@@ -178,6 +178,22 @@ def import_command(
     from decidua.services import imports
     from decidua.store.session import session_scope
 
+    # an option of another kind was silently ignored (`import qpcr … --update`)
+    given = {"--update": update, "--sheet": sheet is not None,
+             "--biopsy-map": biopsy_map is not None, "--map": plate_map is not None,
+             "--analyte": analyte is not None, "--model": model != "4pl",
+             "--weights": weights != "none", "--reference-gene": bool(reference_gene)}
+    applies = {"qpcr": {"--biopsy-map", "--reference-gene"},
+               "elisa": {"--biopsy-map", "--map", "--analyte", "--model", "--weights"}}
+    if kind not in applies:
+        imports.check_kind(kind)  # an unknown kind first
+    ignored = [o for o, on in given.items() if on and o not in
+               applies.get(kind, {"--update", "--sheet"})]
+    if ignored:
+        from decidua.errors import InputError
+
+        raise InputError(f"{', '.join(ignored)} do{'es' if len(ignored) == 1 else ''} not "
+                         f"apply to import {kind}; nothing was read", column=ignored[0])
     if kind == "qpcr":
         from decidua.cli.biopsy import import_qpcr_cli
 
@@ -189,7 +205,6 @@ def import_command(
         import_elisa_cli(file, biopsy_map, plate_map, analyte, model, weights, dry_run=dry_run,
                          as_json=as_json)
         return
-    imports.check_kind(kind)
     with _progress() as bar, session_scope() as s:
         task = bar.add_task(f"import {kind}", total=None)
         report = imports.import_file(
