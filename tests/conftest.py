@@ -124,13 +124,41 @@ def pg_template() -> Iterator[str | None]:
     _pg_drop(name)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, tmp_path: Path, pg_template: str | None) -> Iterator[str]:
-    """URL of a migrated database (SQLite, and PostgreSQL when configured); the CLI default."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'test.sqlite'}"
+_sqlite_template_path: Path | None = None
+
+
+def _sqlite_template(factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per session (and :data:`TEST_USER` registered), copied
+    per test: the same schema as migrating each test's file, without ~0.15 s per test.
+
+    Built lazily (only sessions with a SQLite ``db`` test pay for it); its engine is
+    disposed, so the write-ahead log is checkpointed into the file before any copy.
+    """
+    global _sqlite_template_path
+    if _sqlite_template_path is None:
+        path = factory.mktemp("sqlite-template") / "template.sqlite"
+        url = f"sqlite:///{path}"
         migrate.upgrade(url)
         register_tester(url)
+        dispose_engines()
+        for side in ("-wal", "-shm", "-journal"):
+            assert not Path(f"{path}{side}").exists(), f"template left {path}{side}"
+        _sqlite_template_path = path
+    return _sqlite_template_path
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    pg_template: str | None,
+) -> Iterator[str]:
+    """URL of a migrated database (SQLite, and PostgreSQL when configured); the CLI default."""
+    if request.param == "sqlite":
+        path = tmp_path / "test.sqlite"
+        shutil.copyfile(_sqlite_template(tmp_path_factory), path)
+        url = f"sqlite:///{path}"
         set_default_url(url)
         yield url
         return
