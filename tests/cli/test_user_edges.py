@@ -211,3 +211,25 @@ def test_import_refuses_options_of_another_kind_instead_of_ignoring_them(
     assert "--biopsy-map, --analyte do not apply to import patients" in r.output
     r = runner.invoke(app, ["--db", db, "patients", "list", "--json"])
     assert json.loads(r.output)["total"] == 0  # nothing imported
+
+
+def test_timing_centiles_refuses_to_score_outside_the_cohort_times(tmp_path: Path) -> None:
+    """A value at LH+99 (or -4) got a centile from the splines far beyond their data."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    cohort = tmp_path / "cohort.csv"
+    pd.DataFrame({"estimated_lh_day": rng.uniform(5, 12, 80),
+                  "unk_pct": rng.uniform(1, 20, 80)}).to_csv(cohort, index=False)
+    new = tmp_path / "new.csv"
+    new.write_text("ID,estimated_lh_day,unk_pct\nn1,7,5\nn2,99,5\nn3,-4,5\n")
+    r = runner.invoke(app, ["timing", "centiles", str(cohort), "--marker", "unk_pct",
+                            "--score", str(new), "--json"])
+    assert r.exit_code == 1, r.output
+    assert "row 3, column 'estimated_lh_day': cycle time 99" in r.output
+    assert "row 4, column 'estimated_lh_day': cycle time -4" in r.output
+    new.write_text("ID,estimated_lh_day,unk_pct\nn1,7,5\n")
+    r = runner.invoke(app, ["timing", "centiles", str(cohort), "--marker", "unk_pct",
+                            "--score", str(new), "--json"])
+    assert r.exit_code == 0 and 0 < json.loads(r.stdout)["scores"][0]["centile"] < 1

@@ -431,6 +431,16 @@ def centiles(
         new = read_csv(score)
         tn = cycle_times(new, time_column, reference, str(score))
         vn = numeric_column(new, marker, "marker", str(score))
+        # the spline curves exist only over the cohort's times: beyond them a centile is
+        # an extrapolation of nothing (LH+99 scored as if normal); refuse, naming the rows
+        lo, hi = float(t.min()), float(t.max())
+        rows = new.attrs.get("rows") or list(range(2, len(tn) + 2))
+        outside = [Problem(f"cycle time {x:g} is outside the reference cohort's "
+                           f"{lo:.2f}-{hi:.2f}: no centile there", str(score), rows[i],
+                           time_column, float(x))
+                   for i, x in enumerate(tn) if not lo <= x <= hi]
+        if outside:
+            raise InputError(outside)
         sc = model.score(tn, vn)
         ids = new["ID"].astype(str).tolist() if "ID" in new.columns else [""] * len(vn)
         out["scores"] = [
