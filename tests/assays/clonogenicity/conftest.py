@@ -6,6 +6,8 @@ Every plate comes from :func:`decidua.assays.clonogenicity.synthetic.make_plate`
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import pytest
 
@@ -29,19 +31,32 @@ ACCURACY_CASES = [
 ]
 
 
+@functools.cache
+def counted_plate(layout, n, seed):
+    """The default plate (layout, n, seed) and its count, computed once per session.
+
+    Rendering a multi-well plate takes seconds; the accuracy cases and the wider
+    grid of test_cfu_count.py share six plates (same seeded, bit-identical input).
+    """
+    plate = make_plate(layout, n, seed=seed)
+    return plate, count_colonies(plate.image, layout)
+
+
 def count_cases(cases):
     """Generate and count each (layout, n, seed) plate: list of (case, plate, result)."""
-    runs = []
-    for layout, n, seed in cases:
-        plate = make_plate(layout, n, seed=seed)
-        runs.append(((layout, n, seed), plate, count_colonies(plate.image, layout)))
-    return runs
+    return [((layout, n, seed), *counted_plate(layout, n, seed)) for layout, n, seed in cases]
 
 
 @pytest.fixture(scope="session")
 def accuracy_runs():
     """Count every accuracy plate once: list of (case, plate, result)."""
     return count_cases(ACCURACY_CASES)
+
+
+@pytest.fixture(scope="session")
+def count_grid():
+    """:func:`count_cases` (plates shared with :func:`accuracy_runs`), for tests."""
+    return count_cases
 
 
 @pytest.fixture(scope="session")

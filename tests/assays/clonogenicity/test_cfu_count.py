@@ -58,13 +58,9 @@ def test_count_error_across_densities(accuracy_runs):
 
 
 @pytest.mark.slow
-def test_count_error_wider_grid():
+def test_count_error_wider_grid(count_grid):
     """The issue's criteria on every density of docs/cfu.md (30 images; 90 with the env var)."""
-    runs = []
-    for layout, n, seed in WIDER_GRID:
-        plate = make_plate(layout, n, seed=seed)
-        runs.append(((layout, n, seed), plate, count_colonies(plate.image, layout)))
-    _check_errors(runs)
+    _check_errors(count_grid(WIDER_GRID))
 
 
 def _ownership(plate, res):
