@@ -233,3 +233,14 @@ def test_timing_centiles_refuses_to_score_outside_the_cohort_times(tmp_path: Pat
     r = runner.invoke(app, ["timing", "centiles", str(cohort), "--marker", "unk_pct",
                             "--score", str(new), "--json"])
     assert r.exit_code == 0 and 0 < json.loads(r.stdout)["scores"][0]["centile"] < 1
+
+
+def test_reference_fit_of_an_unknown_marker_names_the_stored_ones(
+        db: str, examples: Path) -> None:
+    """A typo ('cfu_pc') said "0 reference values; at least 30 are needed"."""
+    _load_examples(db, examples)
+    r = runner.invoke(app, ["--db", db, "reference", "fit", "cfu_pc"])
+    assert r.exit_code == 1, r.output
+    assert "no stored results of marker 'cfu_pc'" in r.output and "cfu_pct" in r.output
+    r = runner.invoke(app, ["--db", db, "reference", "fit", "cfu_pct"])
+    assert r.exit_code == 1 and "at least 30" in r.output  # known marker, too few values

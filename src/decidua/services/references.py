@@ -63,9 +63,12 @@ def _stored_values(session: Session, marker: str, protocol: str | None
     results = _results_by_biopsy(session, [b.id for b in biopsies])
     refs = References({}, {}, None)
     days, values, basis = [], [], {}
+    seen: set[str] = set()  # markers stored, to name them when MARKER is not one
     for b in biopsies:
         _, snap = biopsy_evidence(b, results[b.id], refs)
         day, how = snap["day"], snap["day_basis"]
+        seen.update(snap["markers"])
+        seen.update(k for k in ("cfu", "unk") if snap.get(k))
         if marker == "cfu_pct":
             v = (snap.get("cfu") or {}).get("cfu_pct")
         elif marker == "unk_pct":
@@ -80,6 +83,10 @@ def _stored_values(session: Session, marker: str, protocol: str | None
         days.append(float(day))
         values.append(float(v))
         basis[how] = basis.get(how, 0) + 1
+    known = {"cfu_pct" if k == "cfu" else "unk_pct" if k == "unk" else k for k in seen}
+    if not days and marker not in known:
+        raise InputError(f"no stored results of marker {marker!r}; stored markers: "
+                         f"{', '.join(sorted(known)) or 'none'}", column="marker", value=marker)
     return days, values, basis, treated
 
 
