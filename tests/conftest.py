@@ -174,6 +174,40 @@ def db(
         _pg_drop(name)
 
 
+_demo_path: Path | None = None
+
+
+@pytest.fixture
+def demo_db(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """URL of a private copy of the demo database (SQLite), made by ``decidua demo``.
+
+    ``decidua demo --database`` runs once per session (it must exit 0), in its own data
+    directory and as :data:`TEST_USER`; each test gets a copy of the file, so tests may
+    write. Tests of the ``demo`` command itself run it themselves.
+    """
+    global _demo_path
+    if _demo_path is None:
+        from typer.testing import CliRunner
+
+        from decidua.cli import app
+
+        where = tmp_path_factory.mktemp("demo-template")
+        path = where / "demo.sqlite"
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("DECIDUA_DATA_DIR", str(where / "var"))
+            mp.setenv("DECIDUA_USER", TEST_USER)
+            mp.delenv(PG_ENV, raising=False)
+            res = CliRunner().invoke(app, ["demo", "--database", f"sqlite:///{path}"])
+            assert res.exit_code == 0, res.output
+            dispose_engines()
+        for side in ("-wal", "-shm", "-journal"):
+            assert not Path(f"{path}{side}").exists(), f"demo left {path}{side}"
+        _demo_path = path
+    dest = tmp_path / "demo.sqlite"
+    shutil.copyfile(_demo_path, dest)
+    return f"sqlite:///{dest}"
+
+
 def snapshot(url: str) -> dict[str, object]:
     """Row counts of every table plus the audit log's content, to prove nothing changed."""
     out: dict[str, object] = {}

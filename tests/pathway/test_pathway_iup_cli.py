@@ -14,9 +14,8 @@ from decidua.cli import app
 runner = CliRunner()
 
 
-def test_pathway_patient_offers_progesterone_only_after_a_scan(tmp_path):
-    url = f"sqlite:///{tmp_path / 'demo.sqlite'}"
-    assert runner.invoke(app, ["demo", "--database", url]).exit_code == 0
+def test_pathway_patient_offers_progesterone_only_after_a_scan(demo_db):
+    url = demo_db
 
     def steps(*flags):
         r = runner.invoke(app, ["--db", url, "pathway", "patient", "DEC-0002", "--json", *flags])

@@ -19,9 +19,8 @@ runner = CliRunner()
 WOMAN, BIOPSY = "DEC-0002", "DEC-0002-B1"  # B1: LH+8, untreated; demo assays call it "normal"
 
 
-def test_changing_a_demo_biopsys_assays_changes_her_risk(tmp_path):
-    url = f"sqlite:///{tmp_path / 'demo.sqlite'}"
-    assert runner.invoke(app, ["demo", "--database", url]).exit_code == 0
+def test_changing_a_demo_biopsys_assays_changes_her_risk(tmp_path, demo_db):
+    url = demo_db
 
     def cli(*args):
         return runner.invoke(app, ["--db", url, *map(str, args)])
