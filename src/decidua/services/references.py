@@ -85,8 +85,9 @@ def _stored_values(session: Session, marker: str, protocol: str | None
         basis[how] = basis.get(how, 0) + 1
     known = {"cfu_pct" if k == "cfu" else "unk_pct" if k == "unk" else k for k in seen}
     if not days and marker not in known:
-        raise InputError(f"no stored results of marker {marker!r}; stored markers: "
-                         f"{', '.join(sorted(known)) or 'none'}", column="marker", value=marker)
+        raise InputError(f"no stored results of marker {marker!r} (at least 30 are needed "
+                         f"for centiles); stored markers: {', '.join(sorted(known)) or 'none'}",
+                         column="marker", value=marker)
     return days, values, basis, treated
 
 
