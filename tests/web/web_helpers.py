@@ -24,14 +24,22 @@ def csrf_of(html: str) -> str:
 
 @functools.cache
 def _password_hash() -> str:
-    return user_service._hasher().hash(PASSWORD)
+    """An argon2id hash of :data:`PASSWORD` with the lowest cost argon2 allows.
+
+    Logging in verifies it with the application's own check (argon2 reads the cost from
+    the hash), in ~1 ms instead of the production cost's ~0.1-0.2 s per login; the
+    production parameters are what ``set_password`` writes (test_users_cli.py).
+    """
+    from argon2 import PasswordHasher
+
+    return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(PASSWORD)
 
 
 def add_role_users(url: str) -> None:
     """Users ``<role>1`` for every role with the web password :data:`PASSWORD`.
 
-    Created by the user service; the argon2 hash is computed once per test session and
-    written directly (``set_password`` itself is tested in ``test_users_cli.py``).
+    Created by the user service; the (low-cost) argon2 hash is computed once per test
+    session and written directly (``set_password`` itself is tested in ``test_users_cli.py``).
     """
     from sqlalchemy import select
 
