@@ -244,3 +244,13 @@ def test_reference_fit_of_an_unknown_marker_names_the_stored_ones(
     assert "no stored results of marker 'cfu_pc'" in r.output and "cfu_pct" in r.output
     r = runner.invoke(app, ["--db", db, "reference", "fit", "cfu_pct"])
     assert r.exit_code == 1 and "at least 30" in r.output  # known marker, too few values
+
+
+def test_demo_refuses_a_database_that_holds_records(db: str, examples: Path) -> None:
+    """`demo --database URL` of a clinic database loaded 370 synthetic women among the
+    real ones (nothing tells them apart afterwards)."""
+    _load_examples(db, examples)
+    r = runner.invoke(app, ["demo", "--database", db])
+    assert r.exit_code == 1 and "already holds 3 patient(s)" in r.output, r.output
+    r = runner.invoke(app, ["--db", db, "patients", "list", "--json"])
+    assert json.loads(r.output)["total"] == 3

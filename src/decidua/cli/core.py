@@ -303,7 +303,8 @@ def demo_command(
     database: Annotated[
         str | None,
         typer.Option(
-            "--database", help="Database URL for the demo (default: a fresh var/demo.sqlite)."
+            "--database", help="Database URL for the demo (default: a fresh var/demo.sqlite); "
+            "refused if it holds patients."
         ),
     ] = None,
 ) -> None:

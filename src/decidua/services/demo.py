@@ -9,6 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from decidua.errors import InputError
 from decidua.services.imports import KINDS
 
 if TYPE_CHECKING:
@@ -52,7 +53,25 @@ def fresh_database(database: str | None = None) -> str:
         database = f"sqlite:///{path}"
     set_default_url(database)
     migrate.upgrade()
+    _refuse_records(database)
     return database
+
+
+def _refuse_records(url: str) -> None:
+    """Refuse a database that holds women: the synthetic cohort would mix with (and, by
+    id, collide with) real records, with nothing to tell them apart afterwards."""
+    from sqlalchemy import func, select
+
+    from decidua.services.database import safe_url
+    from decidua.store import models as m
+    from decidua.store.session import session_scope
+
+    with session_scope(url) as s:
+        n = s.scalar(select(func.count()).select_from(m.Patient)) or 0
+    if n:
+        raise InputError(f"{safe_url(url)} already holds {n} patient(s): the SYNTHETIC demo "
+                         "loads into an empty database only (give a new --database, or "
+                         "leave it out for a fresh var/demo.sqlite)", column="--database")
 
 
 def load_demo(
