@@ -807,6 +807,7 @@ def _flatten_wall(crop: np.ndarray, cx: float, cy: float, r: float) -> np.ndarra
     h, w = crop.shape[:2]
     n_rho = max(32, int(1.1 * r))
     rho = np.arange(n_rho) * (1.1 * r / n_rho)
+    cx, cy = _wall_centre(crop, cx, cy, r, rho)
     yy, xx = np.mgrid[0:h, 0:w]
     d = np.hypot(xx - cx, yy - cy).astype(np.float32)
     sel = (rho >= 0.3 * r) & (rho <= FLATTEN_FROM * r)
@@ -822,6 +823,49 @@ def _flatten_wall(crop: np.ndarray, cx: float, cy: float, r: float) -> np.ndarra
         g = np.interp(d.ravel(), rho, gain, right=gain[-1]).reshape(h, w)
         out[..., c] *= g
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def _wall_centre(crop: np.ndarray, cx: float, cy: float, r: float,
+                 rho: np.ndarray) -> tuple[float, float]:
+    """Centre of a well's wall: per angle, the first radius beyond 0.7 r where
+    the grey level falls half-way from the well's level to the wall's; a
+    circle fitted to those points by least squares (Kasa's algebraic fit),
+    refitted without the points more than 2 px off (colonies at the edge).
+    A grid-placed centre a few pixels off (0.1 mm) skews the radial profile
+    of a 96-well well's steep wall; the input centre is kept when the fit
+    fails or moves it by more than 10 % of the radius."""
+    grey = np.ascontiguousarray(crop.mean(axis=2).astype(np.float32))
+    n_rho = rho.size
+    polar = cv2.warpPolar(grey, (n_rho, 360), (float(cx), float(cy)), 1.1 * r,
+                          cv2.WARP_POLAR_LINEAR | cv2.WARP_FILL_OUTLIERS)
+    inner = float(np.median(polar[:, (rho > 0.3 * r) & (rho < 0.6 * r)]))
+    zone = rho >= 0.7 * r
+    if not zone.any():
+        return cx, cy
+    dark = np.percentile(polar[:, zone], 5)
+    below = polar[:, zone] < inner - 0.5 * (inner - dark)
+    has = below.any(axis=1)
+    if has.sum() < 90 or inner - dark < 10.0:
+        return cx, cy
+    edge = rho[zone][np.argmax(below, axis=1)]
+    theta = np.arange(360) * (2.0 * math.pi / 360.0)
+    x = cx + edge * np.cos(theta)
+    y = cy + edge * np.sin(theta)
+    keep = has.copy()
+    fit = (cx, cy)
+    for _ in range(2):
+        if keep.sum() < 90:
+            return cx, cy
+        a = np.column_stack([x[keep], y[keep], np.ones(int(keep.sum()))])
+        b = x[keep] ** 2 + y[keep] ** 2
+        sol = np.linalg.lstsq(a, b, rcond=None)[0]
+        fx, fy = sol[0] / 2.0, sol[1] / 2.0
+        fr = math.sqrt(max(sol[2] + fx**2 + fy**2, 0.0))
+        fit = (fx, fy)
+        keep = has & (np.abs(np.hypot(x - fx, y - fy) - fr) <= 2.0)
+    if math.hypot(fit[0] - cx, fit[1] - cy) > 0.1 * r:
+        return cx, cy
+    return float(fit[0]), float(fit[1])
 
 
 def background_radius_mm(well_diameter_mm: float) -> float:

@@ -60,7 +60,8 @@ def _background_contrast_scored(
 
     With ``flat`` (a small well, its wall shading already divided out) the
     background of each channel is one level, the mode of the well's values
-    (histogram of the 256 grey levels smoothed over 1.5 levels): a closing
+    (histogram of the 256 grey levels smoothed over 1.5 levels, above the
+    well's 25th percentile): a closing
     disc larger than the colonies would be the whole well.
 
     Returns the map and its score (bright-tail darkening over robust noise:
@@ -89,8 +90,12 @@ def _background_contrast_scored(
     for i in range(len(channels)):
         ch = chs[..., i]
         if flat:
-            hist = np.bincount(np.clip(ch[mask], 0, 255).astype(np.int64), minlength=256)
+            lv = np.clip(ch[mask], 0, 255).astype(np.int64)
+            hist = np.bincount(lv, minlength=256)[:256]
             hist = cv2.GaussianBlur(hist.astype(np.float32).reshape(1, -1), (0, 0), 1.5).ravel()
+            # the background is the lighter part: not the peak of colonies
+            # saturated at black (a crystal-violet colony's green channel)
+            hist[: max(1, int(np.percentile(lv, 25)))] = 0.0
             con = 1.0 - ch / max(float(np.argmax(hist)), 1.0)
             con = cv2.GaussianBlur(con.astype(np.float32), (0, 0), 1.0)
             vals = con.ravel()[sample]
