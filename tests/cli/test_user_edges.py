@@ -254,3 +254,18 @@ def test_demo_refuses_a_database_that_holds_records(db: str, examples: Path) -> 
     assert r.exit_code == 1 and "already holds 3 patient(s)" in r.output, r.output
     r = runner.invoke(app, ["--db", db, "patients", "list", "--json"])
     assert json.loads(r.output)["total"] == 3
+
+
+def test_no_schema_on_the_default_database_points_at_the_demo_one(
+        tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Right after `make demo`, `decidua report patient DEC-0003 -o x.pdf` (as the README
+    shows it) said only "run `decidua db upgrade`": the demo is var/demo.sqlite."""
+    monkeypatch.delenv("DECIDUA_DATABASE_URL", raising=False)
+    monkeypatch.setenv("DECIDUA_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DECIDUA_USER", "qa")
+    r = runner.invoke(app, ["patients", "list"])
+    assert r.exit_code == 1 and "db upgrade" in r.output and "demo" not in r.output
+    (tmp_path / "demo.sqlite").write_bytes(b"")  # `make demo` wrote one
+    r = runner.invoke(app, ["patients", "list"])
+    assert r.exit_code == 1 and "db upgrade" in r.output, r.output
+    assert f"--db sqlite:///{tmp_path / 'demo.sqlite'}" in r.output

@@ -264,10 +264,10 @@ def authorize(
         if rule.bootstrap in ("no_users", "fresh_demo") and n_users == 0:
             return Decision(command, None, None, "database without users")
     if not has_schema:
-        from decidua.services.database import SCHEMA_MISSING
+        from decidua.services.database import schema_missing_message
         from decidua.store.session import StoreError
 
-        raise StoreError(SCHEMA_MISSING)
+        raise StoreError(schema_missing_message(url))
     found = _lookup(url, user)
     shown = f"`{command}`"
     if found is None:

@@ -22,6 +22,20 @@ if TYPE_CHECKING:
 SCHEMA_MISSING = "the database schema is missing or out of date: run `decidua db upgrade`"
 
 
+def schema_missing_message(url: str | None = None) -> str:
+    """:data:`SCHEMA_MISSING`, and where the demo database is when ``url`` is the embedded
+    default and a demo exists (`make demo` writes var/demo.sqlite, not var/decidua.sqlite,
+    so `decidua report patient DEC-0003 …` right after it found no schema)."""
+    from decidua.settings import get_settings
+    from decidua.store.session import default_sqlite_path, resolve_url
+
+    demo = get_settings().demo_path
+    if resolve_url(url) == f"sqlite:///{default_sqlite_path()}" and Path(demo).is_file():
+        return (f"{SCHEMA_MISSING}; the demo database is {demo}: add "
+                f"`--db sqlite:///{demo}` to use it")
+    return SCHEMA_MISSING
+
+
 def safe_url(url: str) -> str:
     """A database URL fit to print (password hidden)."""
     from sqlalchemy.engine import make_url
