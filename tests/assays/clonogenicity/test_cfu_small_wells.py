@@ -85,3 +85,11 @@ def test_generator_small_wells_keep_large_plates_identical():
         assert hashlib.sha256(img.tobytes()).hexdigest()[:16] == digest, layout
     b = make_plate("96-well", 1, seed=0, px_per_mm=6)
     assert len(b.wells) == 96 and b.counts()["H12"] == 1
+
+
+def test_orientation_reported_for_plates(runs):
+    """A half turn is not detected: the settings say how wells are named."""
+    _case, _plate, res = runs[0]
+    assert "half a turn" in res.settings()["orientation"]
+    dish = make_plate("dish", 3, seed=0, px_per_mm=8)
+    assert "orientation" not in count_colonies(dish.image, "dish").settings()

@@ -276,6 +276,8 @@ class CountResult:
             "um_per_px": round(self.um_per_px, 3),
             "polarity": p.get("polarity", "dark"),
             "view": p.get("view", "as photographed"),
+            **({"orientation": ORIENTATION_NOTE}
+               if self.layout not in ("dish", "flask") else {}),
         }
 
     def report(self) -> dict[str, Any]:
@@ -780,6 +782,12 @@ def count_colonies(
     return apply_corrections(result, corr) if corr else result
 
 
+#: How multi-well plates are named (``settings.orientation``): a well grid is
+#: symmetric under a half turn and the plate's corner notch is not looked
+#: for, so a plate photographed upside down has A1 and H12 (A1 and B3 on a
+#: 6-well plate) swapped; the names are those of the view as seen.
+ORIENTATION_NOTE = ("A1 is the top-left well of the view; a plate turned by half a turn "
+                    "is not detected (its corner notch is not looked for): check the names")
 #: Wells narrower than this (mm: the 48- and 96-well plates) have their wall
 #: shadow and meniscus divided out before the background is estimated. The
 #: meniscus and the shadow of the wall are ~0.5 mm wide whatever the well:
