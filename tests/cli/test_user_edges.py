@@ -269,3 +269,41 @@ def test_no_schema_on_the_default_database_points_at_the_demo_one(
     r = runner.invoke(app, ["patients", "list"])
     assert r.exit_code == 1 and "db upgrade" in r.output, r.output
     assert f"--db sqlite:///{tmp_path / 'demo.sqlite'}" in r.output
+
+
+def test_read_only_commands_read_the_demo_until_a_clinic_database_exists(
+        demo_db: str, tmp_path: Path, examples: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue 17: `decidua report patient ID -o FILE.pdf` works right after `make demo`
+    (which writes var/demo.sqlite, not the default var/decidua.sqlite). Read-only commands
+    read the demo and say so on stderr; writes never land among the synthetic women; once
+    `db upgrade` has made the default database, it is the one read."""
+    from decidua.store.session import dispose_engines
+
+    data = tmp_path / "var"
+    data.mkdir()
+    (data / "demo.sqlite").write_bytes(Path(demo_db.removeprefix("sqlite:///")).read_bytes())
+    monkeypatch.delenv("DECIDUA_DATABASE_URL", raising=False)
+    monkeypatch.setenv("DECIDUA_DATA_DIR", str(data))
+    monkeypatch.setenv("DECIDUA_USER", "tester")
+    r = runner.invoke(app, ["patients", "list", "--json", "--limit", "1"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["total"] == 370  # stdout stays one JSON document
+    assert "Reading the demo database" in r.stderr and "db upgrade" in r.stderr
+    out = tmp_path / "dec-0003.pdf"
+    r = runner.invoke(app, ["report", "patient", "DEC-0003", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes().startswith(b"%PDF")
+    # a write is refused on the default database, and the demo is untouched
+    r = runner.invoke(app, ["import", "patients", str(examples / "patients.csv")])
+    assert r.exit_code == 1 and "db upgrade" in r.output, r.output
+    r = runner.invoke(app, ["patients", "list", "--json", "--limit", "1"])
+    assert json.loads(r.stdout)["total"] == 370
+    # once the clinic database exists, it is the default again (and no note)
+    r = runner.invoke(app, ["db", "upgrade"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["users", "add", "tester", "--role", "admin"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["patients", "list", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["total"] == 0 and "demo" not in r.stderr
+    dispose_engines()

@@ -201,8 +201,15 @@ def _resolve(group: Any, ctx: Any) -> tuple[str, dict[str, Any], dict[str, str]]
     return " ".join(path), dict(parent.params), options
 
 
+#: The demo database a read-only command reads in place of a default without schema
+#: (set by :func:`_authorize`, applied by the root callback).
+_demo_url: str | None = None
+
+
 def _authorize(group: Any, ctx: Any) -> None:
     """The one access check of the CLI (rules: :mod:`decidua.services.access`)."""
+    global _demo_url
+    _demo_url = None
     from decidua.services import access
 
     found = _resolve(group, ctx)
@@ -214,7 +221,20 @@ def _authorize(group: Any, ctx: Any) -> None:
         return
     from decidua.services.users import acting_user
 
-    access.authorize(command, params, user=acting_user(), url=ctx.params.get("db"))
+    url = ctx.params.get("db")
+    if url is None and access.reads_only(command, params):
+        from decidua.services.database import demo_in_place_of_default
+
+        demo = demo_in_place_of_default()
+        if demo is not None:
+            from decidua.settings import get_settings
+
+            _demo_url = url = demo  # the root callback (run next) makes it the default
+            sys.stderr.write(
+                f"Reading the demo database {get_settings().demo_path}: the default "
+                f"database {get_settings().sqlite_path} has no schema yet (`decidua db "
+                "upgrade` creates it; `--db URL` chooses another).\n")
+    access.authorize(command, params, user=acting_user(), url=url)
 
 
 app = typer.Typer(
@@ -252,11 +272,11 @@ def _root(
 
     Research use only; not a diagnostic device.
     """
-    if db is not None or "decidua.store.session" in sys.modules:
+    if db is not None or _demo_url is not None or "decidua.store.session" in sys.modules:
         # (commands that use no database, such as `risk predict`, never load SQLAlchemy)
         from decidua.store.session import set_default_url
 
-        set_default_url(db)
+        set_default_url(db if db is not None else _demo_url)
 
 
 def main() -> None:

@@ -156,6 +156,32 @@ RULES: tuple[Rule, ...] = (
 )  # fmt: skip
 
 
+#: Commands that only read the database. Right after ``make demo`` (which writes
+#: ``var/demo.sqlite``) the default database ``var/decidua.sqlite`` has no schema
+#: yet; these commands then read the demo database and say so
+#: (:func:`decidua.services.database.demo_in_place_of_default`). Commands that
+#: write never do: a clinic's records must not land among synthetic ones.
+READ_ONLY_COMMANDS: frozenset[str] = frozenset({
+    "patients list", "patient show", "patient monitor", "biopsy show", "risk patient",
+    "risk history", "pathway patient", "report patient", "report biopsy", "report cohort",
+    "trial analyse", "db current",
+})
+
+
+def reads_only(command: str, params: Mapping[str, Any] | None = None) -> bool:
+    """Whether the command only reads the database (``risk patient --save`` writes).
+
+    >>> reads_only("report patient"), reads_only("import")
+    (True, False)
+    >>> reads_only("risk patient", {"save": True})
+    False
+    """
+    params = params or {}
+    if command not in READ_ONLY_COMMANDS:
+        return False
+    return not (command == "risk patient" and params.get("save"))
+
+
 def rule_for(command: str, params: Mapping[str, Any] | None = None) -> Rule | None:
     """The most specific rule for a command and its parameters (``None``: not listed)."""
     params = params or {}

@@ -36,6 +36,47 @@ def schema_missing_message(url: str | None = None) -> str:
     return SCHEMA_MISSING
 
 
+def _sqlite_has_schema(path: Path) -> bool:
+    """Whether a SQLite file holds Decidua's schema (read only: never creates the file)."""
+    import sqlite3
+
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        row = con.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+            ("alembic_version",)).fetchone()
+        return bool(row and row[0])
+    except sqlite3.Error:
+        return False
+    finally:
+        con.close()
+
+
+def demo_in_place_of_default() -> str | None:
+    """The demo database's URL when a read-only command should use it instead of the default.
+
+    That is when no database was chosen (no ``--db``, no ``$DECIDUA_DATABASE_URL``), the
+    embedded default ``<data_dir>/decidua.sqlite`` has no schema yet and
+    ``<data_dir>/demo.sqlite`` (written by ``decidua demo``) has one: right after
+    ``make demo``, ``decidua report patient DEC-0003 -o x.pdf`` then reads the demo.
+    ``None`` otherwise (the caller keeps the default and its "run db upgrade" error).
+    """
+    from decidua.settings import get_settings
+
+    settings = get_settings()
+    if settings.database_url:
+        return None
+    if _sqlite_has_schema(Path(settings.sqlite_path)):
+        return None
+    demo = Path(settings.demo_path)
+    return f"sqlite:///{demo}" if _sqlite_has_schema(demo) else None
+
+
 def safe_url(url: str) -> str:
     """A database URL fit to print (password hidden)."""
     from sqlalchemy.engine import make_url
