@@ -205,11 +205,20 @@ def _resolve(group: Any, ctx: Any) -> tuple[str, dict[str, Any], dict[str, str]]
 #: (set by :func:`_authorize`, applied by the root callback).
 _demo_url: str | None = None
 
+#: The acting user's role for the command running (set by :func:`_authorize`; ``None``:
+#: the command needs no user, or runs before any user exists).
+_role: str | None = None
+
+
+def acting_role() -> str | None:
+    """The acting user's role, as :func:`decidua.services.access.authorize` found it."""
+    return _role
+
 
 def _authorize(group: Any, ctx: Any) -> None:
     """The one access check of the CLI (rules: :mod:`decidua.services.access`)."""
-    global _demo_url
-    _demo_url = None
+    global _demo_url, _role
+    _demo_url = _role = None
     from decidua.services import access
 
     found = _resolve(group, ctx)
@@ -234,7 +243,11 @@ def _authorize(group: Any, ctx: Any) -> None:
                 f"Reading the demo database {get_settings().demo_path}: the default "
                 f"database {get_settings().sqlite_path} has no schema yet (`decidua db "
                 "upgrade` creates it; `--db URL` chooses another).\n")
-    access.authorize(command, params, user=acting_user(), url=url)
+    decision = access.authorize(command, params, user=acting_user(), url=url)
+    refusal = access.researcher_refusal(command, decision.role)
+    if refusal is not None:
+        raise access.AccessDenied(refusal)
+    _role = decision.role
 
 
 app = typer.Typer(

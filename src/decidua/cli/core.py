@@ -238,23 +238,50 @@ def patients_list(
     """List patients with their losses, live births and biopsies.
 
     Example: decidua patients list --group rpl --limit 20
+
+    A researcher sees each woman's research pseudonym (the export's keyed hash) and age
+    band in place of her clinic id and year of birth, as in the web application.
     """
+    from decidua.cli import acting_role
+    from decidua.services.access import RESEARCHER
     from decidua.services.patients import list_patients
     from decidua.store.session import session_scope
 
+    research = acting_role() == RESEARCHER
     with session_scope() as s:
         page = list_patients(s, actor(), group=group, limit=limit)
+        rows = page.rows
+        if research:
+            rows = _research_rows(s, rows)
     if as_json:
-        echo_json(page.to_dict())
+        echo_json({**page.to_dict(), "patients": rows})
         return
-    t = table(
-        f"Patients ({len(page.rows)} of {page.total})",
-        ("patient", "born", "group", "pregn.", "losses", "consec.", "live births", "biopsies"),
-        caption=RESEARCH_USE_LABEL,
-    )
-    for r in page.rows:
-        t.add_row(*(str(v if v is not None else "") for v in r.values()))
+    born = ("age_band", "age band") if research else ("year_of_birth", "born")
+    cols = {"patient_id": "patient", born[0]: born[1], "study_group": "group",
+            "pregnancies": "pregn.", "losses": "losses", "consecutive_losses": "consec.",
+            "live_births": "live births", "biopsies": "biopsies"}  # fmt: skip
+    t = table(f"Patients ({len(rows)} of {page.total})", tuple(cols.values()),
+              caption=RESEARCH_USE_LABEL)
+    if research:  # a pseudonym is whole or useless (a narrow terminal would cut it)
+        t.columns[0].min_width = max((len(r["patient_id"]) for r in rows), default=0)
+    for r in rows:
+        t.add_row(*(str(r[k] if r[k] is not None else "") for k in cols))
     console.print(t)
+
+
+def _research_rows(session: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """List rows as a researcher sees them; pseudonyms under ``DECIDUA_EXPORT_KEY`` (those of
+    the exports), else under a key of this run only (said on stderr)."""
+    import os
+
+    from decidua.services.export import research_ids, research_key, research_row
+    from decidua.settings import get_settings
+
+    if get_settings().export_key is None:
+        err_console.print("Note: no DECIDUA_EXPORT_KEY set: pseudonyms are random for this "
+                          "run (set the export's key to see the pseudonyms of its exports).")
+    ids = research_ids(session, research_key(os.urandom(32)))
+    return [research_row(r, ids) for r in rows]
 
 
 from decidua.cli.monitor import monitor_command  # noqa: E402 - registered below

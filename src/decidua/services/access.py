@@ -50,6 +50,26 @@ class AccessDenied(DeciduaError):
     """The acting user may not run a command (unknown, deactivated, or the wrong role)."""
 
 
+#: Read commands whose CLI output names a woman as the clinic knows her (clinic id, year of
+#: birth, BMI, arm, free text). A researcher may run them in the web application, which
+#: shows her pseudonyms and bands; the CLI refuses them to her (:func:`researcher_refusal`)
+#: and gives ``patients list`` pseudonymised (:func:`decidua.services.export.research_row`).
+IDENTIFIED_FOR_RESEARCHERS: frozenset[str] = frozenset({
+    "patient show", "patient monitor", "biopsy show", "risk patient", "risk history",
+    "pathway patient",
+})
+
+
+def researcher_refusal(command: str, role: str | None) -> str | None:
+    """Why the CLI refuses ``command`` to a user of ``role`` (``None``: it does not)."""
+    if role != RESEARCHER or command not in IDENTIFIED_FOR_RESEARCHERS:
+        return None
+    return (f"`{command}` shows identified data (clinic id, year of birth, free text), "
+            "which a researcher does not see; use `decidua patients list` (pseudonyms and "
+            "age bands), `report patient ID --pseudonymise`, `export`, `report cohort`, "
+            "`trial analyse`, or the web application (pseudonymised views)")
+
+
 @dataclass(frozen=True)
 class Rule:
     """Who may run one command (or every command of a group).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from decidua.errors import InputError
 from decidua.services.database import require_schema
@@ -212,6 +212,17 @@ def research_age_band(year_of_birth: int, on: date | None = None) -> str:
     from decidua.io.export import age_band
 
     return str(age_band((on or date.today()).year - year_of_birth))
+
+
+def research_row(row: dict[str, Any], ids: ResearchIds, on: date | None = None) -> dict[str, Any]:
+    """A patient-list row (:func:`decidua.services.patients.summary_row`) as a researcher
+    sees it, in the web's list and ``decidua patients list``: her pseudonym under ``ids`` in
+    place of the clinic id, and the export's age band (on ``on``, default today) in place of
+    her year of birth."""
+    out = dict(row)
+    out["age_band"] = research_age_band(out.pop("year_of_birth"), on)
+    out["patient_id"] = ids.patients[row["patient_id"]]
+    return out
 
 
 def research_bmi_band(bmi: float | None) -> str | None:

@@ -137,13 +137,11 @@ def _need_key(key: bytes | None) -> bytes:
 
 def patient_row(row: dict[str, Any], user: dict[str, Any], ids: Any = None) -> dict[str, Any]:
     """A list row as the user may see it (researchers: the pseudonym and an age band)."""
-    out = dict(row)
     if is_researcher(user):
-        out["age_band"] = age_band(out.pop("year_of_birth"))
-        out["patient_id"] = ids.patients[row["patient_id"]]
-    else:
-        out["age_band"] = None
-    return out
+        from decidua.services.export import research_row
+
+        return research_row(row, ids)
+    return {**row, "age_band": None}
 
 
 def _numbers(value: Any) -> Any:
