@@ -90,6 +90,31 @@ for _k, _b in enumerate(b"ACGT"):
 
 
 @njit(inline="always")
+def _int_field(buf, i):  # type: ignore[no-untyped-def]
+    """An optionally signed decimal integer starting at ``buf[i]``.
+
+    Returns ``(value, negative, end, ok)``: ``end`` indexes the byte after the digits and
+    ``ok`` says there was at least one digit and the field ends at a tab, newline or CR.
+    Inlined into both kernels (measured: as fast as the written-out loop; inlined helpers
+    for the other fields made :func:`parse_report` 1.9-2.7x slower, so those stay
+    written out).
+    """
+    neg = buf[i] == MINUS
+    if neg:
+        i += 1
+    s = i
+    v = 0
+    while True:
+        d = np.int64(buf[i]) - 48
+        if d < 0 or d > 9:
+            break
+        v = v * 10 + d
+        i += 1
+    c = buf[i]
+    return v, neg, i, i != s and (c == TAB or c == NL or c == CR)
+
+
+@njit(inline="always")
 def _tally(table, c, t, m, u, min_coverage):  # type: ignore[no-untyped-def]
     """Add one site to a :func:`context_table` table (the one place that sums a site)."""
     cov = m + u
@@ -148,19 +173,8 @@ def parse_block(buf, layout, pos, strand, meth, unmeth, ctx, tri, run_row, run_s
         for col in range(ncol):
             kind = layout[col]
             if kind == COL_POS or kind == COL_METH or kind == COL_UNMETH:
-                neg = buf[i] == MINUS
-                if neg:
-                    i += 1
-                s = i
-                v = 0
-                while True:
-                    d = np.int64(buf[i]) - 48
-                    if d < 0 or d > 9:
-                        break
-                    v = v * 10 + d
-                    i += 1
-                c = buf[i]
-                if i == s or (c != TAB and c != NL and c != CR):
+                v, neg, i, ok = _int_field(buf, i)
+                if not ok:
                     return row, n_runs, lines, ERR_INTEGER, col
                 if kind == COL_POS:
                     pos[row] = -v if neg else v
@@ -293,21 +307,10 @@ def parse_report(buf, pos, strand, meth, unmeth, ctx, tri, run_row, run_start, r
             return row, n_runs, lines, ERR_COLUMNS, 0
         i += 1
         # 1 pos (may be negative, as in parse_block)
-        neg = buf[i] == MINUS
-        if neg:
-            i += 1
-        s = i
-        p = 0
-        while True:
-            d = np.int64(buf[i]) - 48
-            if d < 0 or d > 9:
-                break
-            p = p * 10 + d
-            i += 1
-        c = buf[i]
-        if i == s or (c != TAB and c != NL and c != CR):
+        p, neg, i, ok = _int_field(buf, i)
+        if not ok:
             return row, n_runs, lines, ERR_INTEGER, 1
-        if c != TAB:
+        if buf[i] != TAB:
             return row, n_runs, lines, ERR_COLUMNS, 1
         i += 1
         # 2 strand
@@ -323,43 +326,21 @@ def parse_report(buf, pos, strand, meth, unmeth, ctx, tri, run_row, run_start, r
             return row, n_runs, lines, ERR_COLUMNS, 2
         i += 1
         # 3 methylated
-        neg_m = buf[i] == MINUS
-        if neg_m:
-            i += 1
-        s = i
-        m = 0
-        while True:
-            d = np.int64(buf[i]) - 48
-            if d < 0 or d > 9:
-                break
-            m = m * 10 + d
-            i += 1
-        c = buf[i]
-        if i == s or (c != TAB and c != NL and c != CR):
+        m, neg_m, i, ok = _int_field(buf, i)
+        if not ok:
             return row, n_runs, lines, ERR_INTEGER, 3
         if neg_m:
             return row, n_runs, lines, ERR_NEGATIVE, 3
-        if c != TAB:
+        if buf[i] != TAB:
             return row, n_runs, lines, ERR_COLUMNS, 3
         i += 1
         # 4 unmethylated
-        neg_u = buf[i] == MINUS
-        if neg_u:
-            i += 1
-        s = i
-        u = 0
-        while True:
-            d = np.int64(buf[i]) - 48
-            if d < 0 or d > 9:
-                break
-            u = u * 10 + d
-            i += 1
-        c = buf[i]
-        if i == s or (c != TAB and c != NL and c != CR):
+        u, neg_u, i, ok = _int_field(buf, i)
+        if not ok:
             return row, n_runs, lines, ERR_INTEGER, 4
         if neg_u:
             return row, n_runs, lines, ERR_NEGATIVE, 4
-        if c != TAB:
+        if buf[i] != TAB:
             return row, n_runs, lines, ERR_COLUMNS, 4
         i += 1
         # 5 context: CG -> 0, CHG -> 1, CHH -> 2, else 3
