@@ -12,16 +12,16 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from decidua.cli import app
-from decidua.services.export import research_age_band, research_ids
+from decidua.services.export import research_age_band, research_bmi_band, research_ids
 from decidua.store import models as m
 from decidua.store.session import session_scope
 
 runner = CliRunner()
 KEY = "a-research-key-of-enough-characters-0123"
 
-#: Every read command that names one woman (or one of her biopsies) as the clinic knows her.
+#: Every read command that would name one woman (or one of her biopsies) as the clinic
+#: knows her: refused to a researcher (`patient show` is pseudonymised instead).
 IDENTIFIED = [
-    ["patient", "show", "DEC-0003"],
     ["patient", "monitor", "DEC-0003"],
     ["risk", "patient", "DEC-0003"],
     ["risk", "history", "DEC-0003"],
@@ -100,3 +100,47 @@ def test_other_roles_still_see_the_identified_record(demo_db: str) -> None:
     assert json.loads(r.stdout)["year_of_birth"] == born["DEC-0003"]
     r = runner.invoke(app, ["--db", demo_db, "patients", "list", "--json"])
     assert json.loads(r.stdout)["patients"][0]["patient_id"].startswith("DEC-")
+
+
+def test_patient_show_gives_a_researcher_the_pseudonymised_record(researcher: str) -> None:
+    born, codes, text = _stored(researcher)
+    with session_scope(researcher) as s:
+        ids = research_ids(s, KEY.encode())
+        bmi = s.scalar(select(m.Patient.bmi).where(m.Patient.pseudonym == "DEC-0003"))
+        ethnicity = s.scalar(select(m.Patient.ethnicity)
+                             .where(m.Patient.pseudonym == "DEC-0003"))
+        mine = [ids.biopsies[c] for c in s.scalars(
+            select(m.Biopsy.code).join(m.Patient).where(m.Patient.pseudonym == "DEC-0003"))]
+    pseudonym = ids.patients["DEC-0003"]
+    assert mine
+    for extra in (["--json"], []):
+        r = runner.invoke(app, ["--db", researcher, "patient", "show", pseudonym, *extra])
+        assert r.exit_code == 0, r.output
+        assert pseudonym in r.stdout
+        assert not any(c in r.stdout for c in [*born, *codes, *text]), r.stdout
+        assert str(born["DEC-0003"]) not in r.stdout
+        if bmi is not None:
+            assert f"{bmi}" not in r.stdout
+        if ethnicity:
+            assert ethnicity not in r.stdout
+    doc = json.loads(runner.invoke(
+        app, ["--db", researcher, "patient", "show", pseudonym, "--json"]).stdout)
+    assert doc["age_band"] == research_age_band(born["DEC-0003"])
+    assert doc["bmi_band"] == research_bmi_band(bmi)
+    assert "year_of_birth" not in doc and "bmi" not in doc
+    assert all(b in json.dumps(doc) for b in mine)  # her biopsies, by their pseudonyms
+    # the clinic's id names no one for her (as on the web), and it needs the export's key
+    r = runner.invoke(app, ["--db", researcher, "patient", "show", "DEC-0003"])
+    assert r.exit_code == 1 and "no woman 'DEC-0003'" in " ".join(r.output.split())
+
+
+def test_a_researcher_needs_the_export_key_to_name_a_woman(
+        researcher: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without DECIDUA_EXPORT_KEY pseudonyms hold for one run only: naming one is refused."""
+    monkeypatch.delenv("DECIDUA_EXPORT_KEY")
+    r = runner.invoke(app, ["--db", researcher, "patient", "show", "Pabc", "--json"])
+    assert r.exit_code == 1 and r.stdout == ""
+    assert "DECIDUA_EXPORT_KEY" in r.output
+    r = runner.invoke(app, ["--db", researcher, "patients", "list", "--json"])
+    assert r.exit_code == 0 and "random for this run" in r.stderr
+    assert json.loads(r.stdout)["patients"][0]["patient_id"].startswith("P")

@@ -300,9 +300,14 @@ def patient_show(
     """
     from rich.text import Text
 
+    from decidua.cli import acting_role
+    from decidua.services.access import RESEARCHER
     from decidua.services.patients import show_patient
     from decidua.store.session import session_scope
 
+    if acting_role() == RESEARCHER:
+        _research_show(patient_id, as_json)
+        return
     with session_scope() as s:
         view = show_patient(s, actor(), patient_id)
     if as_json:
@@ -319,6 +324,56 @@ def patient_show(
     )
     t = table("Timeline", ("date", "event", "details"), caption=RESEARCH_USE_LABEL)
     for e in view.timeline:
+        t.add_row(e.date.isoformat() if e.date else "—", e.event, e.details)
+    console.print(t)
+
+
+def _research_show(pseudonym: str, as_json: bool) -> None:
+    """``patient show`` for a researcher: she names the woman by her research pseudonym
+    (under ``DECIDUA_EXPORT_KEY``) and sees it, an age band and a BMI band, and a timeline
+    without free text (as on the web's patient page)."""
+    from rich.text import Text
+
+    from decidua.errors import InputError, NotFoundError
+    from decidua.services import patients
+    from decidua.services.export import (
+        research_age_band,
+        research_bmi_band,
+        research_ids,
+        research_key,
+        research_record,
+    )
+    from decidua.settings import get_settings
+    from decidua.store.session import session_scope
+
+    if get_settings().export_key is None:
+        raise InputError("a researcher names a woman by her research pseudonym, which needs "
+                         "DECIDUA_EXPORT_KEY (the export's key; without it `patients list` "
+                         "shows pseudonyms of one run only)", column="DECIDUA_EXPORT_KEY")
+    with session_scope() as s:
+        ids = research_ids(s, research_key(b""))
+        clinic = ids.patient_of(pseudonym)
+        if clinic is None:
+            raise NotFoundError(f"no woman {pseudonym!r} (a researcher names women by their "
+                                "research pseudonym: see `decidua patients list`)")
+        view = patients.show_patient(s, actor(), clinic)
+    rec = research_record(view.record, ids)
+    events = patients.timeline(rec, {})
+    out = {"patient_id": rec.patient_id, "age_band": research_age_band(rec.year_of_birth),
+           "bmi_band": research_bmi_band(rec.bmi), "study_group": view.study_group,
+           "losses": rec.n_losses, "consecutive_losses": rec.consecutive_losses(),
+           "live_births": rec.n_live_births, "timeline": [e.to_dict() for e in events],
+           "label": RESEARCH_USE_LABEL}  # fmt: skip
+    if as_json:
+        echo_json(out)
+        return
+    console.print(Text.assemble(
+        (rec.patient_id, "bold"),
+        f"  age {out['age_band']}  BMI {out['bmi_band'] or '—'}  group "
+        f"{view.study_group or '—'}\n{len(rec.pregnancies)} pregnancies: {rec.n_losses} "
+        f"losses ({out['consecutive_losses']} consecutive), {rec.n_live_births} live births"))
+    t = table("Timeline", ("date", "event", "details"), caption=RESEARCH_USE_LABEL)
+    for e in events:
         t.add_row(e.date.isoformat() if e.date else "—", e.event, e.details)
     console.print(t)
 

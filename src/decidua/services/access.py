@@ -53,9 +53,10 @@ class AccessDenied(DeciduaError):
 #: Read commands whose CLI output names a woman as the clinic knows her (clinic id, year of
 #: birth, BMI, arm, free text). A researcher may run them in the web application, which
 #: shows her pseudonyms and bands; the CLI refuses them to her (:func:`researcher_refusal`)
-#: and gives ``patients list`` pseudonymised (:func:`decidua.services.export.research_row`).
+#: and gives ``patients list`` and ``patient show`` pseudonymised
+#: (:func:`decidua.services.export.research_row`, ``research_record``).
 IDENTIFIED_FOR_RESEARCHERS: frozenset[str] = frozenset({
-    "patient show", "patient monitor", "biopsy show", "risk patient", "risk history",
+    "patient monitor", "biopsy show", "risk patient", "risk history",
     "pathway patient",
 })
 
@@ -65,9 +66,10 @@ def researcher_refusal(command: str, role: str | None) -> str | None:
     if role != RESEARCHER or command not in IDENTIFIED_FOR_RESEARCHERS:
         return None
     return (f"`{command}` shows identified data (clinic id, year of birth, free text), "
-            "which a researcher does not see; use `decidua patients list` (pseudonyms and "
-            "age bands), `report patient ID --pseudonymise`, `export`, `report cohort`, "
-            "`trial analyse`, or the web application (pseudonymised views)")
+            "which a researcher does not see; use `decidua patients list` and `patient show "
+            "PSEUDONYM` (pseudonyms and bands, no free text), `report patient ID "
+            "--pseudonymise`, `export`, `report cohort`, `trial analyse`, or the web "
+            "application (pseudonymised views)")
 
 
 @dataclass(frozen=True)

@@ -225,6 +225,23 @@ def research_row(row: dict[str, Any], ids: ResearchIds, on: date | None = None) 
     return out
 
 
+def research_record(record: Any, ids: ResearchIds) -> Any:
+    """A woman's record (:class:`decidua.domain.PatientRecord`) as a researcher sees it, in
+    the web's patient page and ``decidua patient show``: her pseudonym and her biopsies'
+    under ``ids``, and no free text (ethnicity, karyotype detail, investigation unit and
+    text, dose, trial arm: what the export leaves out)."""
+    import dataclasses
+
+    preg = tuple(dataclasses.replace(p, karyotype_detail=None) for p in record.pregnancies)
+    inv = tuple(dataclasses.replace(i, unit=None, text=None) for i in record.investigations)
+    inter = tuple(dataclasses.replace(v, dose=None, trial_arm=None) for v in record.interventions)
+    bio = tuple(dataclasses.replace(b, biopsy_id=ids.biopsies[b.biopsy_id])
+                for b in record.biopsies)
+    return dataclasses.replace(record, patient_id=ids.patients[record.patient_id],
+                               ethnicity=None, pregnancies=preg, investigations=inv,
+                               interventions=inter, biopsies=bio)  # fmt: skip
+
+
 def research_bmi_band(bmi: float | None) -> str | None:
     """The export's WHO BMI band (``"18.5-24.9"``) in place of a BMI."""
     from decidua.io.export import bmi_band

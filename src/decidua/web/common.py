@@ -53,16 +53,6 @@ def is_researcher(user: dict[str, Any]) -> bool:
     return user["role"] == "researcher"
 
 
-def strip_free_text(record: Any) -> Any:
-    """A patient record without free-text fields (ethnicity, karyotype detail, investigation
-    unit and text, dose, arm): what the research export leaves out."""
-    preg = tuple(dataclasses.replace(p, karyotype_detail=None) for p in record.pregnancies)
-    inv = tuple(dataclasses.replace(i, unit=None, text=None) for i in record.investigations)
-    inter = tuple(dataclasses.replace(v, dose=None, trial_arm=None) for v in record.interventions)
-    return dataclasses.replace(record, ethnicity=None, pregnancies=preg, investigations=inv,
-                               interventions=inter)  # fmt: skip
-
-
 # ---------------------------------------------------------------- research pseudonyms
 
 #: Pseudonym maps by key digest: (database URL and its women and biopsies, maps).
@@ -261,11 +251,9 @@ def _patient_detail(session: Any, user: dict[str, Any], patient_id: str,
     rec = view.record
     research = is_researcher(user)
     if research:
-        rec = strip_free_text(rec)
-        rec = dataclasses.replace(
-            rec, patient_id=ids.patients[rec.patient_id],
-            biopsies=tuple(dataclasses.replace(b, biopsy_id=ids.biopsies[b.biopsy_id])
-                           for b in rec.biopsies))  # fmt: skip
+        from decidua.services.export import research_record
+
+        rec = research_record(rec, ids)
         timeline = patients.timeline(rec, {})
     else:
         timeline = list(view.timeline)
