@@ -359,12 +359,18 @@ def make_plate(
     margin = max(art, 0.5) * scale
     for (name, cx, cy), n in zip(centres, per_well, strict=True):
         well_rows.append({"well": name, "cx": cx, "cy": cy, "radius_px": r_well})
-        d = np.hypot(xx - cx, yy - cy)
-        inside |= d <= r_well
+        # the well's rings computed in a box around it only: beyond 1.1 r + 6 mm every
+        # ring term below underflows to exactly 0 in float32 (exp(-x) for x > 104), so the
+        # picture is bit-identical to computing them on the whole image (96 wells: 96x less)
+        reach = 1.1 * r_well + 6.0 * scale
+        box = (slice(max(int(cy - reach), 0), min(int(cy + reach) + 2, h)),
+               slice(max(int(cx - reach), 0), min(int(cx + reach) + 2, w)))
+        d = np.hypot(xx[box] - cx, yy[box] - cy)
+        inside[box] |= d <= r_well
         # wall and meniscus
         wall = 0.8 * scale
-        od_neutral += 0.45 * np.exp(-(((d - r_well - wall / 2) / (wall / 2)) ** 2))
-        od_neutral += 0.25 * np.exp(-(((d - r_well + 0.25 * scale) / (0.25 * scale)) ** 2))
+        od_neutral[box] += 0.45 * np.exp(-(((d - r_well - wall / 2) / (wall / 2)) ** 2))
+        od_neutral[box] += 0.25 * np.exp(-(((d - r_well + 0.25 * scale) / (0.25 * scale)) ** 2))
         if n > 0:
             med_mm = np.sqrt(TARGET_COVERAGE * well_area_mm2 / (n * np.pi))
             med_mm = float(np.clip(med_mm, *COLONY_MEDIAN_RADIUS_MM))
@@ -438,7 +444,7 @@ def make_plate(
             cv2.line(od_neutral, p0, p1, float(rng.uniform(0.5, 1.0)), 1, lineType=cv2.LINE_AA)
 
         if lid:
-            od_neutral += 0.12 * np.exp(-(((d - 1.07 * r_well) / (0.15 * scale)) ** 2))
+            od_neutral[box] += 0.12 * np.exp(-(((d - 1.07 * r_well) / (0.15 * scale)) ** 2))
         for _ in range(n_writing):
             pts = [(cx + (r_well - 4 * scale) * np.sqrt(rng.random()) * np.cos(a),
                     cy + (r_well - 4 * scale) * np.sqrt(rng.random()) * np.sin(a))
