@@ -41,7 +41,7 @@ from decidua.risk.calibration import (
 from decidua.risk.livebirth import _cumulative, live_birth_outlook, time_to_pregnancy_params
 from decidua.risk.model import RiskModel, encode_history, shipped_draws, shipped_params
 
-MODEL_VERSION = "2026.12-3"
+MODEL_VERSION = "2026.12-4"
 ROOT = Path(__file__).resolve().parents[2]
 NOTES = (
     "Calibrated by decidua.risk.calibration.calibrate (model v2, issue 13) to Magnus et al., "
@@ -88,7 +88,7 @@ def gestation_section(model: RiskModel, params) -> list[str]:
     kd, kn = lit.KLING_2016_CUMULATIVE_DELIVERY
     out = [
         "",
-        "## Gestation at loss and fetal heart activity (model 2026.12-3)",
+        "## Gestation at loss and fetal heart activity (models 2026.12-3 and -4)",
         "",
         "Until 2026.12-2 gestation was counted but not scored, and fetal heart activity was "
         "not stored (schema 0011 stores it). Published figures, none an effect size the "
@@ -103,6 +103,7 @@ def gestation_section(model: RiskModel, params) -> list[str]:
         "losses before visualisation weigh like clinical miscarriages (live-birth RR "
         f"{lit.KOLTE_2014_LIVE_BIRTH_RR[0]} each). The model counts an untested "
         f"second-trimester loss (≥ 12 weeks) as {params.second_trimester_loss_weight} losses "
+        "(since 2026.12-4 the excess over one loss moves θ only, below) "
         "and an untested first-trimester loss after fetal heart activity as "
         f"{params.fetal_heart_loss_weight} (power likelihoods; assumptions, drawn uniformly "
         f"on {list(SECOND_TRIMESTER_WEIGHT_RANGE)} and {list(FETAL_HEART_WEIGHT_RANGE)} "
@@ -143,15 +144,23 @@ def gestation_section(model: RiskModel, params) -> list[str]:
         "weighs exactly like a first-trimester miscarriage (Kolte 2014). Checked over ages "
         "16–47, 1–5 losses, 0–1 live births and every parameter draw "
         "(`tests/risk/test_risk_gestation.py`): a second-trimester loss always raises the "
-        "risk more than a first-trimester one, a loss after heart activity always less, "
+        "risk more than a first-trimester one (and never its embryonic share), a loss "
+        "after heart activity always less, "
         "and still more than no loss.",
         "",
-        "Not reproduced: second-trimester losses are less often aneuploid than first-trimester "
-        "ones, but the power likelihood raises both routes, so the embryonic share rises "
-        "with a late loss (table). Tilting only θ by a late loss lowered the risk of some "
-        "women (it re-attributes losses from the embryonic frailty to θ; at 33 y with "
-        "B L L L T its risk ratio against B L L L fell from 1.234 to 1.217 with θ^0.5): no "
-        "such version is shipped. "
+        "Model 2026.12-4: second-trimester losses are less often chromosomally abnormal than "
+        "first-trimester ones (about 50% of early losses, Warburton 2000, and 70.3% of 1,119 "
+        "first-trimester villus samples, Cytogenet Genome Res 2017;152:81; chromosome "
+        "aberration verified in 1.3% of 486 second-trimester miscarriages at autopsy, Fetal "
+        "Diagn Ther 2009;25:186-91), so a late loss is scored as one first-trimester loss "
+        "(power 1) times the euploid-loss factor at the population-average embryonic risk "
+        f"to the power {params.second_trimester_loss_weight} - 1, applied within each "
+        "frailty stratum (the frailty marginal stays the first-trimester history's, as for "
+        "a biopsy call). So the embryonic part of p_loss is exactly that of the early-loss "
+        "history and the θ part rises: replacing an untested early loss by a late one "
+        "always raises p_loss and never raises the embryonic share (ages 20–45, 1–5 losses, "
+        "every draw; 2026.12-3's power likelihood π^1.5 raised it, 0.56 → 0.60 at 34 y "
+        "L L T, and a plain θ^0.5 tilt lowered some women's risk). "
         "Preterm birth is derived from gestation at a live birth (`PregnancyRecord.preterm`, "
         "< 37 weeks) and not used (no figure for its effect on the next loss was found).",
         "",

@@ -62,7 +62,7 @@ class ClinicFit:
     >>> df = simulate_cohort(shipped_params(), 30, sensitivity=0.8, specificity=0.8, seed=1)
     >>> fit = fit_clinic_data(df)  # doctest: +SKIP
     >>> fit.updated_params().model_version  # doctest: +SKIP
-    '2026.12-3'
+    '2026.12-4'
     """
 
     sensitivity: float

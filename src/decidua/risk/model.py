@@ -351,7 +351,7 @@ def shipped_params() -> RiskParams:
     Examples
     --------
     >>> shipped_params().model_version
-    '2026.12-3'
+    '2026.12-4'
     """
     text = resources.files("decidua.risk").joinpath(_PARAMS_FILE).read_text(encoding="utf-8")
     return RiskParams.from_dict(json.loads(text))
@@ -1060,22 +1060,20 @@ class RiskModel:
                           kinds: dict[str, np.ndarray] | None) -> tuple[Any, Any, Any]:
         """Effective numbers of untested losses, live births and euploid losses (powers of
         their likelihood factors): outcomes before the last run count
-        ``earlier_outcome_weight``; of the untested losses, a second-trimester one counts
-        ``second_trimester_loss_weight`` and a first-trimester one after fetal heart
-        activity ``fetal_heart_loss_weight`` (model 2026.12-3)."""
+        ``earlier_outcome_weight``; of the untested losses, a first-trimester one after
+        fetal heart activity counts ``fetal_heart_loss_weight`` (model 2026.12-3). A
+        second-trimester one counts 1 here; its excess enters as a theta tilt within each
+        frailty stratum (:meth:`_late_excess`, model 2026.12-4)."""
         p = self.params
         wgt = float(p.earlier_outcome_weight)
         if kinds:
-            d2 = float(p.second_trimester_loss_weight) - 1.0
             dh = float(p.fetal_heart_loss_weight) - 1.0
             zero = 0
-            n_loss = (n_loss + d2 * kinds.get("n_loss_second_trimester_untested", zero)
-                      + dh * kinds.get("n_loss_after_heart_untested", zero))
+            n_loss = n_loss + dh * kinds.get("n_loss_after_heart_untested", zero)
             if earlier is not None:
                 earlier = dict(earlier)
                 earlier["n_loss_earlier"] = (
                     earlier.get("n_loss_earlier", zero)
-                    + d2 * kinds.get("n_loss_second_trimester_untested_earlier", zero)
                     + dh * kinds.get("n_loss_after_heart_untested_earlier", zero))
         if earlier is not None and wgt > 0:
             # Power likelihood: an earlier outcome is worth ``wgt`` of one in the last run.
@@ -1083,6 +1081,41 @@ class RiskModel:
             n_lb = n_lb + wgt * earlier.get("n_live_births_earlier", 0)
             n_knorm = n_knorm + wgt * earlier.get("n_loss_karyotype_normal_earlier", 0)
         return n_loss, n_lb, n_knorm
+
+    def _late_excess(self, kinds: dict[str, np.ndarray] | None, n: int,
+                     has_earlier: bool = True) -> np.ndarray | None:
+        """Power of the second-trimester tilt per row: ``(second_trimester_loss_weight - 1)``
+        times the untested second-trimester losses (those before the last run weighted
+        ``earlier_outcome_weight``); None when no row has one (model 2026.12-4)."""
+        if not kinds:
+            return None
+        late = kinds.get("n_loss_second_trimester_untested")
+        late_e = kinds.get("n_loss_second_trimester_untested_earlier")
+        if not ((late is not None and np.any(late)) or (late_e is not None and np.any(late_e))):
+            return None
+        p = self.params
+        d2 = float(p.second_trimester_loss_weight) - 1.0
+        wgt = float(p.earlier_outcome_weight) if has_earlier else 0.0
+        out = np.zeros(n)
+        if late is not None:
+            out = out + late
+        if late_e is not None and wgt > 0:
+            out = out + wgt * late_e
+        out = d2 * out
+        return out if np.any(out) else None
+
+    def _late_tilt_basis(self, uh: np.ndarray) -> np.ndarray:
+        """Per distinct history age, ``log h(theta)``: ``(U, G)``. Second-trimester losses
+        are mostly euploid (docs/risk-model.md, "2026.12-4"), so the excess of an untested
+        one over a first-trimester loss is scored with the euploid-loss factor
+        ``h = ebar_h m + (1 - ebar_h) theta q`` (population-average embryonic risk at that
+        age, ``m`` = ``karyotype_false_normal``), applied within each frailty stratum: the
+        frailty marginal stays the first-trimester history's, so the embryonic part of
+        ``p_loss`` is unchanged and the theta part rises (model 2026.12-4)."""
+        p = self.params
+        ebar = self.embryonic(uh)[:, None]
+        tq = (self.theta * p.q_defective)[None, :]
+        return np.log(ebar * p.karyotype_false_normal + (1 - ebar) * tq)
 
     def _history_basis(self, uh: np.ndarray) -> np.ndarray:
         """Per distinct history age: the log likelihood factors of one untested loss, one
@@ -1184,6 +1217,17 @@ class RiskModel:
         lp -= lp.max(axis=(1, 2), keepdims=True)
         w = np.exp(lp, out=lp)
         w /= w.sum(axis=(1, 2), keepdims=True)
+        excess = self._late_excess({k: counts[k] for k in LOSS_KIND_KEYS if k in counts},
+                                   w.shape[0])
+        if excess is not None:
+            # Second-trimester excess: a theta tilt within each frailty stratum, which keeps
+            # P(z | history) of the first-trimester history (model 2026.12-4).
+            pz = w.sum(axis=2, keepdims=True)
+            uh, hidx = np.unique(hist_age, return_inverse=True)
+            lt = excess[:, None] * self._late_tilt_basis(uh)[hidx.reshape(-1)]
+            lt = np.exp(lt - lt.max(axis=1, keepdims=True))[:, None, :]
+            w = w * lt
+            w *= pz / np.maximum(w.sum(axis=2, keepdims=True), 1e-300)
         bcols = _biopsy_columns(counts)
         if any(np.any(c) for c in bcols):
             pz = w.sum(axis=2, keepdims=True)
@@ -1329,10 +1373,13 @@ class RiskModel:
             counts["n_loss_karyotype_normal"][f], {k: counts[k][f] for k in ekeys},
             {k: counts[k][f] for k in kkeys})
         coef = np.stack(np.broadcast_arrays(a, lb, kn), axis=1).astype(float)  # (Hu, 3)
+        excess = self._late_excess({k: counts[k][f] for k in kkeys}, nh)
         # One matrix product per distinct history age: log posterior = prior + coef @ basis
         # (the same terms as _log_posterior; a loss with an abnormal karyotype is constant).
         uh_steps, starts = np.unique(hs, return_index=True)
         basis = self._history_basis(uh_steps / HISTORY_AGE_STEPS_PER_YEAR)
+        tilt = (None if excess is None
+                else self._late_tilt_basis(uh_steps / HISTORY_AGE_STEPS_PER_YEAR))
         b = np.stack([self.biopsy_loglik(*row) for row in buniq])  # (Bu, G)
         b = np.exp(b - b.max(axis=1, keepdims=True))
         # The three moments sum_g w B theta^j (j = 0, 1, 2) in one product.
@@ -1363,6 +1410,12 @@ class RiskModel:
             w -= w.max(axis=1, keepdims=True)
             np.exp(w, out=w)  # unnormalised: the moments below are ratios
             pz[lo:hi] = w.reshape(-1, kk, gg).sum(axis=2)
+            if excess is not None and np.any(excess[lo:hi]):
+                # Second-trimester excess: theta tilt within each frailty stratum (pz above
+                # is the untilted one; the moments below are ratios within a stratum).
+                lt = excess[lo:hi, None] * tilt[us]
+                lt = np.exp(lt - lt.max(axis=1, keepdims=True))
+                w = (w.reshape(-1, kk, gg) * lt[:, None, :]).reshape(-1, kk * gg)
             sm[lo:hi] = (w.reshape(-1, gg) @ b3t).reshape(-1, kk, nb3)
         sm = sm.reshape(nh, kk, -1, 3)
         pz /= pz.sum(axis=1, keepdims=True)
