@@ -13,7 +13,8 @@ patient monitor --json``), so no database is timed. Rows (median of
 - ``build + HTML``: the same and :func:`decidua.reports.render.to_html` (the
   matplotlib figures as SVG: risk, history, timing, marker centile charts, before/after);
 - ``build + PDF``: the same and :func:`decidua.reports.render.to_pdf` (figures as
-  200-dpi PNG, WeasyPrint layout) - the figure the target is about; warm, the figures
+  PNG, 200 dpi or more as printed, WeasyPrint layout) - the figure the target is about;
+  warm, the figures
   come from the in-memory cache of rendered figures (:func:`decidua.reports.plots.
   rendered`, keyed by a content hash of each plot's data): the same report regenerated;
 - ``... figures drawn``: the same with that cache emptied before each run (every figure

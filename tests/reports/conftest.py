@@ -83,6 +83,37 @@ def _pdf_pages(data: bytes) -> list[str]:
     return [p.extract_text() for p in PdfReader(io.BytesIO(data)).pages]
 
 
+def _printed_images(pdf: bytes) -> list[tuple[int, float, float]]:
+    """Each image drawn on each page of ``pdf``: its width in pixels and its printed width
+    and height in inches, from the transformation matrix in force where the page's content
+    stream paints it (``Do``: the image fills the unit square of that matrix)."""
+    from pypdf import PdfReader
+
+    out = []
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        xobjects = page["/Resources"].get("/XObject", {})
+
+        def visit(op, args, cm, tm, xobjects=xobjects):  # type: ignore[no-untyped-def]
+            if op != b"Do" or args[0] not in xobjects:
+                return
+            x = xobjects[args[0]].get_object()
+            if x.get("/Subtype") != "/Image":  # pragma: no cover - WeasyPrint paints none
+                return
+            a, b, c, d = cm[:4]
+            out.append((int(x["/Width"]), (a * a + b * b) ** 0.5 / 72,
+                        (c * c + d * d) ** 0.5 / 72))
+
+        page.extract_text(visitor_operand_before=visit)
+    return out
+
+
+
+@pytest.fixture
+def printed_images():  # type: ignore[no-untyped-def]
+    """:func:`_printed_images` as a fixture: ``printed_images(pdf) -> [(px, w_in, h_in)]``."""
+    return _printed_images
+
+
 @pytest.fixture
 def pdf_pages():  # type: ignore[no-untyped-def]
     """Text of each page of a PDF (pypdf): ``pdf_pages(data) -> list[str]``."""

@@ -101,7 +101,7 @@ def test_auc_is_mann_whitney_on_the_per_woman_risk(cohort):  # type: ignore[no-u
     assert area == pytest.approx(rep.auc.estimate)
 
 
-def test_screening_call_table_centiles_and_arms(cohort, pdf_pages):  # type: ignore[no-untyped-def]
+def test_screening_call_table_centiles_and_arms(cohort, pdf_pages, printed_images):  # type: ignore[no-untyped-def]
     recs, calls, comps = cohort
     groups = _groups(recs)
     rep = build_cohort_report(recs, groups, screening_calls=calls, screening_components=comps,
@@ -130,7 +130,15 @@ def test_screening_call_table_centiles_and_arms(cohort, pdf_pages):  # type: ign
     assert 'id="centiles-IGFBP1_dCq-control"' in box and 'id="centiles-IGFBP1_dCq-rpl"' in box
     arms = svgs["Intervention arms before and after"]
     assert 'id="arm-0-treated"' in arms and 'id="arm-0-control"' in arms
-    text = re.sub(r"\s+", " ", " ".join(pdf_pages(render.to_pdf(rep))))
+    pdf = render.to_pdf(rep)
+    text = re.sub(r"\s+", " ", " ".join(pdf_pages(pdf)))
+    # every figure prints at 200 dpi or more, side by side (ROC, calibration) or not
+    from decidua.reports.plots import PDF_DPI
+
+    drawn = printed_images(pdf)
+    assert len(drawn) == len(rep.plots)
+    assert sorted(round(w) for _, w, _ in drawn) == [3, 3, 7, 7, 7]
+    assert all(px / w >= PDF_DPI for px, w, _ in drawn), drawn
     assert "rate ratio 1.52 (95% CI 1.32 to 1.75)" in text
     assert "treated n=5: median 10 before, 16 after" in text
     assert "no woman in a trial arm has unk before and after" in text

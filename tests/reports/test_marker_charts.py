@@ -238,3 +238,18 @@ def test_pseudonymised_before_after_leaves_out_the_trial_arm_text(
     html = render.to_html(_build(record, docs, refs, monitoring,
                                  pseudonym="R-0123456789abcdef"))
     assert arm not in html and "sitagliptin from day" in html
+
+
+def test_every_pdf_figure_prints_at_200_dpi_or_more(record, docs, refs, monitoring, biopsy_docs,
+                                                     printed_images):  # type: ignore[no-untyped-def]
+    from decidua.reports.plots import PDF_DPI
+
+    b1 = {**docs["PT-7731-B1"], "timing": biopsy_docs["PT-7731-B1"]["timing"]}
+    report = _build(record, {**docs, "PT-7731-B1": b1}, refs, monitoring)
+    kinds = {p.kind for p in report.plots}
+    assert {"risk_series", "history", "timing", "marker_centiles", "before_after"} <= kinds
+    drawn = printed_images(render.to_pdf(report))
+    assert len(drawn) == len(report.plots)
+    for px, width_in, _ in drawn:
+        assert 6.0 < width_in < 7.2  # printed across the text width (180 mm = 7.09 in)
+        assert px / width_in >= PDF_DPI, (px, width_in, px / width_in)

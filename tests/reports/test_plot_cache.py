@@ -75,6 +75,13 @@ def test_key_covers_format_resolution_and_matplotlib_settings(report):  # type: 
     assert key == plots.cache_key("risk_series", dict(reversed(list(data.items()))), "png")
     assert key != plots.cache_key("risk_series", data, "svg")
     assert key != plots.cache_key("risk_series", data, "png", dpi=100)
+    # printed narrower (side by side) it is drawn at another resolution: another key
+    narrow = plots.cache_key("risk_series", data, "png", print_width_in=3.4)
+    assert narrow != key
+    assert plots.rendered("risk_series", data, "png", print_width_in=3.4) != plots.rendered(
+        "risk_series", data, "png")
+    assert plots.cache_key("risk_series", data, "svg", print_width_in=3.4) == plots.cache_key(
+        "risk_series", data, "svg")  # the SVG has no resolution
     assert key != plots.cache_key("timing", data, "png")
     with matplotlib.rc_context({"lines.linewidth": 3.0}):
         assert plots.cache_key("risk_series", data, "png") != key
@@ -137,4 +144,4 @@ def test_pdf_embeds_each_figure_from_the_fetcher_and_fetches_nothing_else(report
     pdf = PdfReader(io.BytesIO(render.to_pdf(report)))
     # (WeasyPrint shares one resource dictionary between pages: each page lists them all)
     embedded = {img.image.size for pg in pdf.pages for img in pg.images}
-    assert embedded == sizes  # every figure, at full 200-dpi resolution, nothing else
+    assert embedded == sizes  # every figure, at its full resolution, nothing else

@@ -5,7 +5,8 @@
 - :mod:`decidua.reports.patient` — the patient report;
 - :mod:`decidua.reports.plain` — the plain-language summary (natural frequencies);
 - :mod:`decidua.reports.readability` — the Flesch reading-ease score;
-- :mod:`decidua.reports.plots` — matplotlib figures (SVG for HTML, 200-dpi PNG for PDF);
+- :mod:`decidua.reports.plots` — matplotlib figures (SVG for HTML, PNG for PDF:
+  200 dpi or more as printed);
 - :mod:`decidua.reports.render` — Jinja2 templates and WeasyPrint.
 
 Pure: no database; the use-case layer (:mod:`decidua.services.reports`) reads the

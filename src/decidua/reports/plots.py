@@ -1,11 +1,14 @@
 """Report figures: matplotlib, drawn from a :class:`~decidua.reports.model.Plot`'s data.
 
 SVG for HTML (text as paths, a fixed hash salt and no date: the same data give
-the same bytes) and 200-dpi PNG for PDF (no timestamp in the PNG metadata).
+the same bytes) and PNG for PDF (no timestamp in the PNG metadata), drawn at the
+resolution that gives at least 200 dpi at the width the figure prints at
+(:func:`pdf_dpi`: the page stretches each figure to the text width, wider than it is
+drawn, so a 6.0 in figure is drawn at 237 dpi).
 matplotlib is imported here only, when a report is rendered.
 
 Rendered figures are kept in memory (:func:`rendered`), keyed by a content hash of
-what draws them: the plot kind, its data, the format and resolution, the matplotlib
+what draws them: the plot kind, its data, the format, resolution and printed width, the matplotlib
 version and its settings. Regenerating a report from the same records and versions
 reuses the pictures (the bytes a fresh drawing gives, since drawing is deterministic);
 a changed record changes the data, hence the key, and the figure is drawn again.
@@ -17,13 +20,18 @@ import base64
 import hashlib
 import io
 import json
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
-#: Resolution of the PNG figures embedded in PDFs.
+#: Least resolution of a PNG figure in a PDF, at the size it prints.
 PDF_DPI = 200
+
+#: Width of a PDF page's text block, inches: A4 less the 15 mm side margins of
+#: ``templates/base.html``. A figure prints at 100% of its box, never wider than this.
+PDF_TEXT_WIDTH_IN = (210 - 2 * 15) / 25.4
 
 # Titles are placed at ``y=1.0`` (the axes top; no figure has ticks on top): left to
 # itself matplotlib measures every tick label of the axes to place a title, for the same
@@ -575,11 +583,29 @@ def to_svg(fig: Any) -> str:
     return buf.getvalue()
 
 
-def to_png(fig: Any, dpi: int = PDF_DPI) -> bytes:
-    """The figure as PNG bytes at ``dpi`` (no timestamp), RGB on white: without an alpha
-    channel WeasyPrint embeds the PNG data as they are instead of splitting out a mask."""
+def pdf_dpi(fig_width_in: float, print_width_in: float = PDF_TEXT_WIDTH_IN,
+            min_dpi: int = PDF_DPI) -> int:
+    """The resolution (whole dots per inch) to draw a figure ``fig_width_in`` wide at, so
+    that printed ``print_width_in`` wide it has at least ``min_dpi`` (never less than
+    ``min_dpi`` either: a figure printed narrower than drawn keeps its resolution).
+
+    Examples
+    --------
+    >>> pdf_dpi(6.0), pdf_dpi(6.6), pdf_dpi(3.6, 0.48 * PDF_TEXT_WIDTH_IN)
+    (237, 215, 200)
+    """
+    return max(min_dpi, math.ceil(min_dpi * print_width_in / fig_width_in - 1e-9))
+
+
+def to_png(fig: Any, dpi: int | None = None,
+           print_width_in: float = PDF_TEXT_WIDTH_IN) -> bytes:
+    """The figure as PNG bytes at ``dpi`` (by default :func:`pdf_dpi` for a figure printed
+    ``print_width_in`` wide; no timestamp), RGB on white: without an alpha channel
+    WeasyPrint embeds the PNG data as they are instead of splitting out a mask."""
     from PIL import Image
 
+    if dpi is None:
+        dpi = pdf_dpi(fig.get_figwidth(), print_width_in)
     raw = io.BytesIO()
     fig.savefig(raw, format="rgba", dpi=dpi, facecolor="white")
     data = raw.getvalue()
@@ -622,13 +648,16 @@ def _canonical(obj: Any) -> Any:
     raise TypeError(f"plot data of type {type(obj).__name__} has no cache key")
 
 
-def cache_key(kind: str, data: Mapping[str, Any], fmt: str, dpi: int = PDF_DPI) -> str | None:
+def cache_key(kind: str, data: Mapping[str, Any], fmt: str, dpi: int = PDF_DPI,
+              print_width_in: float = PDF_TEXT_WIDTH_IN) -> str | None:
     """SHA-256 of everything the rendered figure depends on, or ``None`` when the data
     have no canonical form (then the figure is not cached).
 
     The key covers the plot kind, its data (canonical JSON: sorted keys, exact floats),
-    the format, the resolution (PNG), the matplotlib version and every matplotlib
-    setting (``rcParams``) at render time.
+    the format, the resolution (PNG: the least ``dpi`` at the printed width
+    ``print_width_in``, which with the figure's own width fix the resolution it is drawn
+    at, :func:`pdf_dpi`), the matplotlib version and every matplotlib setting
+    (``rcParams``) at render time.
 
     Examples
     --------
@@ -642,27 +671,31 @@ def cache_key(kind: str, data: Mapping[str, Any], fmt: str, dpi: int = PDF_DPI) 
 
     _pyplot()
     try:
-        doc = json.dumps({"kind": kind, "fmt": fmt, "dpi": dpi if fmt == "png" else None,
+        png = fmt == "png"
+        doc = json.dumps({"kind": kind, "fmt": fmt, "dpi": dpi if png else None,
+                          "print_width_in": print_width_in if png else None,
                           "data": data}, sort_keys=True, default=_canonical)
     except (TypeError, ValueError):
         return None
     rc = repr(sorted(dict.items(matplotlib.rcParams)))
     h = hashlib.sha256()
-    for part in ("decidua.reports.plots/1", matplotlib.__version__, rc, doc):
+    for part in ("decidua.reports.plots/2", matplotlib.__version__, rc, doc):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()
 
 
-def rendered(kind: str, data: Mapping[str, Any], fmt: str) -> bytes:
-    """The figure of ``kind`` drawn from ``data`` as ``svg`` (UTF-8) or 200-dpi ``png``
-    bytes, from the in-memory cache when the same figure was drawn before (see
+def rendered(kind: str, data: Mapping[str, Any], fmt: str,
+             print_width_in: float = PDF_TEXT_WIDTH_IN) -> bytes:
+    """The figure of ``kind`` drawn from ``data`` as ``svg`` (UTF-8) or ``png`` bytes (at
+    least 200 dpi printed ``print_width_in`` wide: :func:`to_png`), from the in-memory
+    cache when the same figure was drawn before (see
     :func:`cache_key`); the cache keeps at most :data:`CACHE_BYTES`, least recently used
     first out."""
     global _cache_size
     if fmt not in MIME:
         raise ValueError(f"unknown figure format {fmt!r}; known: {', '.join(MIME)}")
-    key = cache_key(kind, data, fmt)
+    key = cache_key(kind, data, fmt, print_width_in=print_width_in)
     if key is not None:
         with _cache_lock:
             hit = _cache.get(key)
@@ -670,7 +703,8 @@ def rendered(kind: str, data: Mapping[str, Any], fmt: str) -> bytes:
                 _cache.move_to_end(key)
                 return hit
     fig = figure(kind, data)
-    payload = to_svg(fig).encode() if fmt == "svg" else to_png(fig)
+    payload = to_svg(fig).encode() if fmt == "svg" else to_png(fig,
+                                                                 print_width_in=print_width_in)
     if key is not None and len(payload) <= CACHE_BYTES:
         with _cache_lock:
             if key not in _cache:

@@ -39,6 +39,10 @@ def environment():  # type: ignore[no-untyped-def]
     return _env
 
 
+#: Plot kinds laid out side by side in a PDF (``.pair`` in ``base.html``: 48% of the text
+#: width each); every other figure prints across the text width.
+PAIRED = {"roc": 0.48, "calibration": 0.48}
+
 #: URL scheme of the pictures of a PDF page (served by :func:`pdf_source`'s fetcher).
 IMAGE_SCHEME = "decidua-image:"
 
@@ -55,7 +59,9 @@ def _plots(report: Any, fmt: str,
             payload, mime = p.data["png"], "image/png"
         else:
             img_fmt = "svg" if fmt == "html" else "png"
-            payload, mime = plots.rendered(p.kind, p.data, img_fmt), plots.MIME[img_fmt]
+            width = PAIRED.get(p.kind, 1.0) * plots.PDF_TEXT_WIDTH_IN
+            payload = plots.rendered(p.kind, p.data, img_fmt, print_width_in=width)
+            mime = plots.MIME[img_fmt]
         if images is None:
             src = f"data:{mime};base64,{base64.b64encode(payload).decode()}"
         else:
