@@ -7,19 +7,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_helpers import load_examples
 from typer.testing import CliRunner
 
 from decidua.cli import app
 from decidua.cli.core import demo_dir
 
 runner = CliRunner()
-KINDS = ["patients", "pregnancies", "investigations", "biopsies", "interventions", "cfu"]
 
 
 def _load_examples(db: str, examples: Path) -> None:
-    for kind in KINDS:
-        r = runner.invoke(app, ["--db", db, "import", kind, str(examples / f"{kind}.csv")])
-        assert r.exit_code == 0, r.output
+    load_examples(db, examples, runner)
 
 
 def test_db_upgrade_current_downgrade(empty_db: str, tmp_path: Path) -> None:

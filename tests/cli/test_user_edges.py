@@ -6,18 +6,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from cli_helpers import load_examples
 from typer.testing import CliRunner
 
 from decidua.cli import app
 
 runner = CliRunner()
-KINDS = ["patients", "pregnancies", "investigations", "biopsies", "interventions", "cfu"]
 
 
 def _load_examples(db: str, examples: Path) -> None:
-    for kind in KINDS:
-        r = runner.invoke(app, ["--db", db, "import", kind, str(examples / f"{kind}.csv")])
-        assert r.exit_code == 0, r.output
+    load_examples(db, examples, runner)
 
 
 def test_patients_list_group_is_a_checked_case_insensitive_code(db: str, examples: Path) -> None:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import gzip
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pysam
 import pytest
+from gzip_helpers import zlib_prefix
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -52,17 +52,7 @@ def _members(cuts: list[int], levels: list[int]) -> bytes:
                     for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False)))
 
 
-def _zlib_prefix(data: bytes) -> bytes:
-    """What Python's zlib inflates from a (possibly cut) multi-member gzip stream."""
-    out = []
-    while data:
-        d = zlib.decompressobj(wbits=31)
-        out.append(d.decompress(data))
-        if not d.eof:
-            out.append(d.flush())
-            break
-        data = d.unused_data
-    return b"".join(out)
+_zlib_prefix = zlib_prefix
 
 
 @settings(max_examples=40, deadline=None,
