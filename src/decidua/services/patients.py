@@ -412,28 +412,6 @@ def patient_audit(
     ]  # fmt: skip
 
 
-#: Bookkeeping tables that are not record content (a login must not empty view caches).
-_NOT_CONTENT = frozenset({"web_session"})
-
-
-def data_version(session: Session) -> tuple[int, ...]:
-    """A version of the whole database's content, for caching derived views.
-
-    The largest id of every table, in one statement: rows are only added
-    (results are never overwritten) or changed with an audit event (which adds
-    one), so any write changes this tuple.
-    """
-    from sqlalchemy import func, select
-
-    from decidua.store import models as m
-
-    cols = [select(func.max(t.c.id)).scalar_subquery()
-            for t in m.Base.metadata.sorted_tables
-            if "id" in t.c and t.name not in _NOT_CONTENT]  # fmt: skip
-    row = session.execute(select(*cols)).one()
-    return tuple(int(v or 0) for v in row)
-
-
 def patient_version(session: Session, patient_id: str) -> tuple[int, ...] | None:
     """A version of one woman's records and of what her views read besides them, for
     caching her views (``None``: no such woman); a write to another woman leaves it as is.

@@ -310,23 +310,6 @@ def pathway_step_choices() -> list[tuple[str, str]]:
     return [(r.id, r.step) for r in default_rules().rules if r.kind != "not_recommended"]
 
 
-def patients_with_step_due(
-    session: Session, actor: str, step_id: str, *, on: dt.date | None = None
-) -> set[str]:
-    """Ids of the women whose care pathway lists ``step_id`` as still to do (status
-    ``recommended``: an investigation missing, or ``plan``), assessed on ``on``.
-
-    The pathway is computed for every woman (see :func:`due_steps`).
-
-    Raises
-    ------
-    InputError
-        An unknown step id.
-    """
-    check_step(step_id)
-    return {p for p, due in due_steps(session, actor, on=on).items() if step_id in due}
-
-
 def check_step(step_id: str) -> None:
     """Raise :class:`InputError` unless ``step_id`` is a care rule's id."""
     from decidua.pathway import default_rules
