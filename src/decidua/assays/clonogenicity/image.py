@@ -19,7 +19,8 @@ MAX_IMAGE_PIXELS = 100_000_000
 
 
 def load_image(path: str | Path) -> np.ndarray:
-    """Read a PNG / JPEG / TIFF / BMP photograph as an RGB ``uint8`` array.
+    """Read a PNG / JPEG / TIFF / BMP photograph as an RGB ``uint8`` array, turned as it
+    is displayed (its EXIF Orientation applied, as image viewers do).
 
     Raises
     ------
@@ -42,7 +43,7 @@ def load_image(path: str | Path) -> np.ndarray:
     ...
     decidua.errors.InputError: ...missing.png...: image file not found
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     p = Path(path)
     if not p.is_file():
@@ -62,7 +63,10 @@ def load_image(path: str | Path) -> np.ndarray:
                         f"image has {frames} pages / frames (multi-page TIFF or animation); "
                         "save the plate as a single-page image", file=str(p))
                 im.load()
-                arr = _pil_to_rgb8(im, file=str(p))
+                # a phone stores its pixels as the sensor saw them and says in EXIF
+                # Orientation how to turn them for display: count the picture as displayed
+                # (well names, overlay and correction coordinates all depend on it)
+                arr = _pil_to_rgb8(ImageOps.exif_transpose(im), file=str(p))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InputError(f"image is too large to decode safely: {exc}", file=str(p)) from None
     except UnidentifiedImageError:

@@ -1,0 +1,55 @@
+"""`cfu count|correct` input cases found by trying the commands as a lab user would
+(issue 14, items 4-5): phone JPEGs with an EXIF orientation, unusable output folders,
+non-finite correction coordinates, several images with the same file name.
+
+Plates are synthetic (documented generator with known truth,
+:func:`decidua.assays.clonogenicity.synthetic.make_plate`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from decidua.assays.clonogenicity.counting import count_image_file
+from decidua.assays.clonogenicity.image import load_image
+from decidua.assays.clonogenicity.synthetic import make_plate
+
+#: EXIF tag 0x0112 (Orientation) -> np.rot90 turns (counter-clockwise) that store the
+#: displayed picture as the camera's raw pixels: the viewer turns them back.
+_RAW_TURNS = {3: 2, 6: 1, 8: -1}
+
+
+def _save_with_orientation(path, displayed: np.ndarray, orientation: int) -> None:
+    raw = Image.fromarray(np.ascontiguousarray(np.rot90(displayed, _RAW_TURNS[orientation])))
+    exif = raw.getexif()
+    exif[0x0112] = orientation
+    raw.save(path, exif=exif, quality=95)
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_exif_orientation_gives_the_displayed_picture(tmp_path, orientation):
+    yy, xx = np.mgrid[:90, :140]
+    displayed = np.dstack([xx * 255 // 139, yy * 255 // 89, np.full_like(xx, 128)])
+    displayed = displayed.astype(np.uint8)
+    path = tmp_path / f"phone{orientation}.jpg"
+    _save_with_orientation(path, displayed, orientation)
+    with Image.open(path) as im:  # what an image viewer shows (Pillow's own transpose)
+        shown = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    got = load_image(path)
+    assert got.shape == displayed.shape
+    assert np.abs(got.astype(int) - shown.astype(int)).max() == 0
+    assert np.abs(got.astype(int) - displayed.astype(int)).mean() < 3
+
+
+def test_exif_rotated_phone_photo_names_wells_as_displayed(tmp_path):
+    counts = [2, 5, 9, 14, 20, 27]
+    plate = make_plate("6-well", counts, seed=5, jpeg_quality=None)
+    path = tmp_path / "plate.jpg"
+    _save_with_orientation(path, plate.image, 3)  # phone held upside down
+    _img, res = count_image_file(path, "6-well")
+    got = {w["well"]: w["colonies"] for w in res.report()["wells"]}
+    truth = plate.counts()
+    assert got["A1"] <= 4 and got["B3"] >= 22, (got, truth)
+    assert sum(abs(got[w] - truth[w]) for w in truth) <= 6, (got, truth)
