@@ -183,6 +183,11 @@ def correct(
                 x, y = (float(v) for v in parts)
             except ValueError:
                 raise InputError(f"--{action} expects X,Y in pixels", value=item) from None
+            if not (math.isfinite(x) and math.isfinite(y)):
+                # a NaN would be written into the sidecar (invalid JSON) and refuse every
+                # later count and correction of this image
+                raise InputError(f"--{action}: X and Y must be finite numbers of pixels",
+                                 file=str(image), value=item)
             stored.append(Correction(action, x, y))
     save_corrections(side, stored, image_sha=image_sha256(image))
     if as_json:

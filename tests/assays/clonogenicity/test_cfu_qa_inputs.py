@@ -8,13 +8,19 @@ Plates are synthetic (documented generator with known truth,
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
+from typer.testing import CliRunner
 
 from decidua.assays.clonogenicity.counting import count_image_file
 from decidua.assays.clonogenicity.image import load_image
 from decidua.assays.clonogenicity.synthetic import make_plate
+from decidua.cli import app
+
+runner = CliRunner()
 
 #: EXIF tag 0x0112 (Orientation) -> np.rot90 turns (counter-clockwise) that store the
 #: displayed picture as the camera's raw pixels: the viewer turns them back.
@@ -53,3 +59,17 @@ def test_exif_rotated_phone_photo_names_wells_as_displayed(tmp_path):
     truth = plate.counts()
     assert got["A1"] <= 4 and got["B3"] >= 22, (got, truth)
     assert sum(abs(got[w] - truth[w]) for w in truth) <= 6, (got, truth)
+
+
+@pytest.mark.parametrize("point", ["nan,nan", "inf,5", "5,-inf", "1e400,3"])
+def test_correct_refuses_non_finite_coordinates(tmp_path, point):
+    path = tmp_path / "dish.png"
+    Image.fromarray(make_plate("dish", 5, seed=1, px_per_mm=10).image).save(path)
+    res = runner.invoke(app, ["cfu", "correct", str(path), "--add", point, "--json"])
+    assert res.exit_code == 1, res.output
+    assert "Traceback" not in res.output and "finite" in res.output, res.output
+    assert not (tmp_path / "dish.png.cfu.json").exists()
+    # the image still counts, and later corrections still work
+    res = runner.invoke(app, ["cfu", "correct", str(path), "--add", "10,10", "--json"])
+    assert res.exit_code == 0, res.output
+    json.loads(res.stdout)
