@@ -100,11 +100,16 @@ def count(
         from decidua.assays.clonogenicity.vessel import parse_roi
 
         roi_value = parse_roi(roi)
-    for d in (overlay_dir, table_dir):
+    for d, option in ((overlay_dir, "--overlay-dir"), (table_dir, "--table-dir")):
         if d is not None:
-            d.mkdir(parents=True, exist_ok=True)
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InputError(f"cannot create the folder: {exc.strerror or exc}",
+                                 file=str(d), column=option) from None
+    names = _output_stems(images)
     results = []
-    for path in images:
+    for path, stem in zip(images, names, strict=True):
         img, res = _count_one(
             count_image_file, path, layout, use_sidecar=corrections, min_area_um2=area_um2,
             min_area_px=area_px, well_diameter_mm=well_diameter_mm, polarity=polarity,
@@ -112,11 +117,15 @@ def count(
         )
         doc = {"image": str(path), **res.report()}
         if overlay_dir is not None:
-            out = save_overlay(overlay_dir / f"{path.stem}.cfu.png", img, res)
+            out = save_overlay(overlay_dir / f"{stem}.cfu.png", img, res)
             doc["overlay"] = str(out)
         if table_dir is not None:
-            tab = table_dir / f"{path.stem}.colonies.csv"
-            res.to_frame().to_csv(tab, index=False)
+            tab = table_dir / f"{stem}.colonies.csv"
+            try:
+                res.to_frame().to_csv(tab, index=False)
+            except OSError as exc:
+                raise InputError(f"cannot write the colony table: {exc.strerror or exc}",
+                                 file=str(tab), column="--table-dir") from None
             doc["table"] = str(tab)
         results.append(doc)
     if as_json:
@@ -134,6 +143,22 @@ def count(
                           w["polarity"] or "-", rej or "-", ", ".join(w["flags"]) or "-",
                           f"{w['confidence']:.2f}")
     console.print(table)
+
+
+def _output_stems(images: list[Path]) -> list[str]:
+    """One output name per image: its file stem, with ``-2``, ``-3``… added to a stem
+    already used in this run (day1/plate.jpg and day2/plate.jpg, or plate.jpg and
+    plate.png, would otherwise write one overlay and one table over the other)."""
+    used: set[str] = set()
+    out = []
+    for path in images:
+        stem, k = path.stem, 1
+        while stem.lower() in used:  # case-insensitive file systems too
+            k += 1
+            stem = f"{path.stem}-{k}"
+        used.add(stem.lower())
+        out.append(stem)
+    return out
 
 
 def _count_one(func, path: Path, layout: str, **kwargs):  # type: ignore[no-untyped-def]

@@ -9,6 +9,7 @@ Plates are synthetic (documented generator with known truth,
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,3 +74,47 @@ def test_correct_refuses_non_finite_coordinates(tmp_path, point):
     res = runner.invoke(app, ["cfu", "correct", str(path), "--add", "10,10", "--json"])
     assert res.exit_code == 0, res.output
     json.loads(res.stdout)
+
+
+@pytest.fixture(scope="module")
+def dish_png(tmp_path_factory):
+    path = tmp_path_factory.mktemp("dish") / "dish.png"
+    Image.fromarray(make_plate("dish", 6, seed=2, px_per_mm=10).image).save(path)
+    return path
+
+
+@pytest.mark.parametrize("option", ["--overlay-dir", "--table-dir"])
+def test_unusable_output_folder_is_one_line_error(tmp_path, dish_png, option):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    res = runner.invoke(app, ["cfu", "count", str(dish_png), option, str(blocker / "a" / "b")])
+    assert res.exit_code == 1 and "Traceback" not in res.output, res.output
+    assert isinstance(res.exception, SystemExit), repr(res.exception)
+    assert str(blocker / "a" / "b") in res.output, res.output
+    # the output file's name taken by a folder
+    out = tmp_path / "out"
+    (out / "dish.colonies.csv").mkdir(parents=True)
+    (out / "dish.cfu.png").mkdir(parents=True)
+    res = runner.invoke(app, ["cfu", "count", str(dish_png), option, str(out)])
+    assert res.exit_code == 1 and isinstance(res.exception, SystemExit), repr(res.exception)
+    assert "dish." in res.output, res.output
+
+
+def test_images_with_the_same_name_keep_their_own_overlay_and_table(tmp_path, dish_png):
+    (tmp_path / "day1").mkdir()
+    (tmp_path / "day2").mkdir()
+    first, second = tmp_path / "day1" / "plate.png", tmp_path / "day2" / "plate.png"
+    first.write_bytes(dish_png.read_bytes())
+    Image.fromarray(make_plate("dish", 15, seed=4, px_per_mm=10).image).save(second)
+    res = runner.invoke(app, ["cfu", "count", str(first), str(second), "--overlay-dir",
+                              str(tmp_path / "qc"), "--table-dir", str(tmp_path / "tab"),
+                              "--json"])
+    assert res.exit_code == 0, res.output
+    docs = json.loads(res.stdout)
+    overlays = [d["overlay"] for d in docs]
+    tables = [d["table"] for d in docs]
+    assert len(set(overlays)) == 2 and len(set(tables)) == 2, (overlays, tables)
+    n_rows = [len(Path(t).read_text().splitlines()) - 1 for t in tables]
+    for d, n in zip(docs, n_rows, strict=True):
+        assert n >= d["colonies"]  # each table is its own image's
+    assert docs[0]["colonies"] != docs[1]["colonies"] and n_rows[0] != n_rows[1]
